@@ -1,0 +1,48 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import {
+  decodeResponse,
+  encodeRequest,
+  PayloadTooLargeError,
+  requestSubject,
+  type WireRequest,
+  type WireResponse,
+} from "../protocol/index.js";
+import { muxFor } from "./mux.js";
+
+/** Per-call settings of {@link callService}. */
+export interface CallOptions {
+  /** Subject prefix, e.g. `mesh`. */
+  prefix: string;
+  /** Deadline in milliseconds; 0 means none. */
+  timeout: number;
+  /** Aborts the wait. */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Sends one HTTP request to `service` over NATS and waits for its response. This is the request path
+ * shared by `createFetch` and the undici `MeshDispatcher`.
+ *
+ * @throws {@link PayloadTooLargeError} when the request does not fit in one message.
+ * @throws {@link NoRespondersError}, {@link TimeoutError}, {@link ConnectionClosedError}, {@link BadResponseError}.
+ */
+export async function callService(
+  nc: NatsConnection,
+  service: string,
+  request: WireRequest,
+  options: CallOptions,
+): Promise<WireResponse> {
+  const subject = requestSubject(options.prefix, service, request.method);
+  const target = { service, subject };
+  const payload = encodeRequest(request);
+  const limit = nc.info?.max_payload;
+  if (limit !== undefined && payload.byteLength > limit) {
+    throw new PayloadTooLargeError(payload.byteLength, limit, target);
+  }
+  const data = await muxFor(nc).request(subject, payload, {
+    timeout: options.timeout,
+    signal: options.signal,
+    target,
+  });
+  return decodeResponse(data, target);
+}

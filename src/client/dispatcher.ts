@@ -1,0 +1,142 @@
+import { Readable } from "node:stream";
+import { Dispatcher } from "undici";
+import { ConnectionSource } from "../connect/index.js";
+import { type HeaderList, isHopByHop, serviceFromHost } from "../protocol/index.js";
+import { callService } from "./call.js";
+import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
+import { toSink } from "./undici-handler.js";
+
+/** Options of {@link MeshDispatcher}: the same as {@link createFetch}'s. */
+export type DispatcherOptions = FetchOptions;
+
+const EMPTY = new Uint8Array(0);
+
+function headerList(headers: Dispatcher.DispatchOptions["headers"]): HeaderList {
+  const list: HeaderList = [];
+  if (!headers) return list;
+  const add = (name: string, value: unknown) => {
+    if (value === undefined || isHopByHop(name)) return;
+    if (Array.isArray(value)) for (const v of value) list.push(name, String(v));
+    else list.push(name, String(value));
+  };
+  if (Array.isArray(headers)) {
+    for (let i = 0; i < headers.length; i += 2) add(String(headers[i]), headers[i + 1]);
+  } else if (typeof (headers as Iterable<unknown>)[Symbol.iterator] === "function") {
+    for (const [name, value] of headers as Iterable<[string, string]>) add(name, value);
+  } else {
+    for (const [name, value] of Object.entries(headers)) add(name, value);
+  }
+  return list;
+}
+
+async function bodyBytes(body: Dispatcher.DispatchOptions["body"]): Promise<Uint8Array> {
+  if (body === undefined || body === null) return EMPTY;
+  if (typeof body === "string") return Buffer.from(body, "utf8");
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof Readable || typeof (body as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
+    const chunks: Buffer[] = [];
+    for await (const chunk of body as unknown as AsyncIterable<string | Uint8Array>) {
+      chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk));
+    }
+    return Buffer.concat(chunks);
+  }
+  // FormData and other body types: let the platform serialise them as fetch would.
+  return new Uint8Array(await new Response(body as BodyInit).arrayBuffer());
+}
+
+function pathWithQuery(path: string, query: Record<string, unknown> | undefined): string {
+  if (!query) return path;
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query)) {
+    if (Array.isArray(v)) for (const item of v) params.append(k, String(item));
+    else if (v !== undefined && v !== null) params.append(k, String(v));
+  }
+  const qs = params.toString();
+  if (!qs) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}${qs}`;
+}
+
+/**
+ * An undici `Dispatcher` that sends requests over NATS (the RoundTripper of nats-roundtripper):
+ * code that passes a dispatcher to undici's `request`, `fetch` or an `Agent`-taking client goes over
+ * NATS unchanged. The origin's host names the service.
+ *
+ * @example
+ * ```ts
+ * import { request } from "undici";
+ * const dispatcher = new MeshDispatcher();
+ * const { statusCode, body } = await request("http://weather.nats/city?q=london", { dispatcher });
+ * await dispatcher.close();
+ * ```
+ */
+export class MeshDispatcher extends Dispatcher {
+  readonly #source: ConnectionSource;
+  readonly #suffixes: readonly string[];
+  readonly #timeout: number;
+  #closed = false;
+
+  /** @param options - a connection (`nc`) or connection options; NATS_* environment otherwise. */
+  constructor(options: DispatcherOptions = {}) {
+    super();
+    this.#source = new ConnectionSource(options);
+    this.#suffixes = options.suffixes ?? DEFAULT_SUFFIXES;
+    this.#timeout = options.timeout ?? DEFAULT_TIMEOUT;
+  }
+
+  /** Starts one request; the handler gets the response. */
+  override dispatch(options: Dispatcher.DispatchOptions, handler: Dispatcher.DispatchHandler): boolean {
+    const sink = toSink(handler);
+    const controller = new AbortController();
+    sink.start((reason) => controller.abort(reason ?? new Error("request aborted")));
+    if (this.#closed) {
+      sink.error(new Error("MeshDispatcher is closed"));
+      return false;
+    }
+    this.#run(options, controller.signal).then(
+      (res) => {
+        if (controller.signal.aborted) return;
+        sink.headers(res.status, res.headers, res.statusText);
+        if (res.body.byteLength > 0 && options.method !== "HEAD") sink.data(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+        sink.end();
+      },
+      (err: Error) => sink.error(controller.signal.aborted ? (controller.signal.reason as Error) : err),
+    );
+    return true;
+  }
+
+  async #run(options: Dispatcher.DispatchOptions, signal: AbortSignal) {
+    const origin = new URL(String(options.origin));
+    const service = serviceFromHost(origin.hostname, this.#suffixes);
+    const request = {
+      method: options.method,
+      path: pathWithQuery(options.path, options.query),
+      headers: headerList(options.headers),
+      body: await bodyBytes(options.body),
+    };
+    const { nc, prefix } = await this.#source.get();
+    return callService(nc, service, request, { prefix, timeout: this.#timeout, signal });
+  }
+
+  /** Closes the NATS connection if this dispatcher opened it. */
+  override close(): Promise<void>;
+  override close(callback: () => void): void;
+  override close(callback?: () => void): Promise<void> | void {
+    this.#closed = true;
+    const done = this.#source.close();
+    if (callback) {
+      done.then(callback, callback);
+      return;
+    }
+    return done;
+  }
+
+  /** Same as {@link MeshDispatcher.close}: calls in flight fail when the connection closes. */
+  override destroy(): Promise<void>;
+  override destroy(err: Error | null): Promise<void>;
+  override destroy(callback: () => void): void;
+  override destroy(err: Error | null, callback: () => void): void;
+  override destroy(a?: Error | null | (() => void), b?: () => void): Promise<void> | void {
+    const callback = typeof a === "function" ? a : b;
+    return callback ? this.close(callback) : this.close();
+  }
+}

@@ -1,0 +1,122 @@
+import { type HeaderList, InvalidServiceError, isHopByHop, type WireRequest } from "../protocol/index.js";
+
+const NORMALISED_METHODS: Record<string, string> = {
+  delete: "DELETE",
+  get: "GET",
+  head: "HEAD",
+  options: "OPTIONS",
+  post: "POST",
+  put: "PUT",
+};
+const EMPTY = new Uint8Array(0);
+const TEXT_PLAIN = "text/plain;charset=UTF-8";
+
+/** A fetch call laid out for the wire, plus what the client needs beside it. */
+export interface OutgoingCall {
+  /** The full URL, as `Response.url` reports it. */
+  url: string;
+  /** URL host (service name plus any suffix). */
+  hostname: string;
+  request: WireRequest;
+  signal: AbortSignal | undefined;
+}
+
+/** Fetch's method normalisation: the six standard methods are upper-cased, others kept as given. */
+export function normaliseMethod(method: string | undefined): string {
+  if (!method) return "GET";
+  return NORMALISED_METHODS[method.toLowerCase()] ?? method;
+}
+
+function pushHeaders(list: HeaderList, init: HeadersInit | undefined): boolean {
+  let hasContentType = false;
+  const add = (name: string, value: string) => {
+    if (isHopByHop(name)) return;
+    if (!hasContentType && name.length === 12 && name.toLowerCase() === "content-type") hasContentType = true;
+    list.push(name, value);
+  };
+  if (!init) return false;
+  if (init instanceof Headers) {
+    for (const [name, value] of init) {
+      if (name === "set-cookie") continue;
+      add(name, value);
+    }
+    for (const cookie of init.getSetCookie()) add("set-cookie", cookie);
+  } else if (Array.isArray(init)) {
+    for (const pair of init) {
+      if (pair.length !== 2) throw new TypeError("header pairs must have exactly two items");
+      add(String(pair[0]), String(pair[1]));
+    }
+  } else {
+    for (const name of Object.keys(init)) {
+      const value = (init as Record<string, string | readonly string[]>)[name];
+      if (Array.isArray(value)) for (const v of value) add(name, String(v));
+      else add(name, String(value));
+    }
+  }
+  return hasContentType;
+}
+
+function isSimpleBody(body: unknown): body is string | Uint8Array | ArrayBuffer | null | undefined {
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === "string" ||
+    body instanceof Uint8Array ||
+    body instanceof ArrayBuffer
+  );
+}
+
+/**
+ * Lays a fetch call out for the wire. Strings, byte arrays and empty bodies take a fast path; every
+ * other body type (Blob, FormData, URLSearchParams, streams) and `Request` inputs go through the
+ * platform's `Request`, so content types and encodings are exactly what `fetch` would send.
+ *
+ * @throws TypeError as `fetch` does for a bad URL, or a body on GET/HEAD.
+ * @throws {@link InvalidServiceError} when the host is not a valid service name.
+ */
+export async function toWire(input: string | URL | Request, init: RequestInit | undefined): Promise<OutgoingCall> {
+  if (input instanceof Request || !isSimpleBody(init?.body)) {
+    const req = new Request(input, init);
+    const headers: HeaderList = [];
+    pushHeaders(headers, req.headers);
+    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : EMPTY;
+    return fromUrl(req.url, req.method, headers, body, init?.signal ?? (input instanceof Request ? req.signal : undefined));
+  }
+  const method = normaliseMethod(init?.method);
+  const headers: HeaderList = [];
+  const hasContentType = pushHeaders(headers, init?.headers);
+  const raw = init?.body;
+  let body = EMPTY;
+  if (raw !== undefined && raw !== null) {
+    if (method === "GET" || method === "HEAD") throw new TypeError("Request with GET/HEAD method cannot have body.");
+    if (typeof raw === "string") {
+      body = Buffer.from(raw, "utf8");
+      if (!hasContentType) headers.push("content-type", TEXT_PLAIN);
+    } else {
+      body = raw instanceof Uint8Array ? raw : new Uint8Array(raw);
+    }
+  }
+  return fromUrl(typeof input === "string" ? input : input.href, method, headers, body, init?.signal ?? undefined);
+}
+
+function fromUrl(
+  href: string,
+  method: string,
+  headers: HeaderList,
+  body: Uint8Array,
+  signal: AbortSignal | undefined,
+): OutgoingCall {
+  let url: URL;
+  try {
+    url = new URL(href);
+  } catch (err) {
+    throw new TypeError(`Failed to parse URL from ${href}`, { cause: err });
+  }
+  if (!url.hostname) throw new InvalidServiceError(`URL '${href}' has no host to name a service`);
+  return {
+    url: url.href,
+    hostname: url.hostname,
+    request: { method, path: `${url.pathname}${url.search}`, headers, body },
+    signal,
+  };
+}

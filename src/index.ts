@@ -1,0 +1,13 @@
+/**
+ * natsmesh: HTTP microservices over NATS.
+ *
+ * - {@link createFetch} / {@link MeshDispatcher}: call a service over NATS with `fetch` or undici.
+ * - {@link serve}: serve an existing Node or Fetch handler over NATS, in a queue group.
+ * - {@link connect}: a NATS connection configured from the standard NATS environment.
+ *
+ * @module
+ */
+export * from "./client/index.js";
+export * from "./connect/index.js";
+export * from "./protocol/index.js";
+export * from "./server/index.js";

@@ -1,0 +1,150 @@
+/**
+ * Typed errors. Each knows its stable `code` and the HTTP `status` it maps to, so the client, the
+ * server and the gateway report the same failure the same way.
+ */
+
+/** Stable error codes; the string values are part of the public API. */
+export const ErrorCode = {
+  NoResponders: "NM_ERR_NO_RESPONDERS",
+  Timeout: "NM_ERR_TIMEOUT",
+  ConnectionClosed: "NM_ERR_CONNECTION_CLOSED",
+  Malformed: "NM_ERR_MALFORMED",
+  BadResponse: "NM_ERR_BAD_RESPONSE",
+  PayloadTooLarge: "NM_ERR_PAYLOAD_TOO_LARGE",
+  InvalidService: "NM_ERR_INVALID_SERVICE",
+  Handler: "NM_ERR_HANDLER",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Where a failed call was going: set on errors raised for a request. */
+export interface CallTarget {
+  /** Service name, e.g. `weather`. */
+  service?: string;
+  /** NATS subject the request was published to, e.g. `mesh.weather.get`. */
+  subject?: string;
+}
+
+/** Options common to every {@link MeshError}. */
+export interface MeshErrorOptions extends CallTarget {
+  cause?: unknown;
+}
+
+/**
+ * Base class of every natsmesh error.
+ *
+ * @example
+ * ```ts
+ * try { await fetch("http://weather/"); }
+ * catch (err) { if (err instanceof MeshError) console.log(err.code, err.status); }
+ * ```
+ */
+export class MeshError extends Error {
+  /** Stable machine-readable code, e.g. `NM_ERR_TIMEOUT`. */
+  readonly code: ErrorCode;
+  /** HTTP status this failure maps to. */
+  readonly status: number;
+  /** Service the call was for, when known. */
+  readonly service: string | undefined;
+  /** NATS subject the call was published to, when known. */
+  readonly subject: string | undefined;
+
+  constructor(code: ErrorCode, status: number, message: string, options: MeshErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "MeshError";
+    this.code = code;
+    this.status = status;
+    this.service = options.service;
+    this.subject = options.subject;
+  }
+}
+
+/** Nobody serves the subject: NATS answered "no responders" at once. Maps to 503. */
+export class NoRespondersError extends MeshError {
+  constructor(target: CallTarget, options: MeshErrorOptions = {}) {
+    super(
+      ErrorCode.NoResponders,
+      503,
+      `no responders for service '${target.service}' on subject '${target.subject}'`,
+      { ...options, ...target },
+    );
+    this.name = "NoRespondersError";
+  }
+}
+
+/** No answer within the deadline. Maps to 504. */
+export class TimeoutError extends MeshError {
+  /** The deadline that passed, in milliseconds. */
+  readonly timeout: number;
+  constructor(target: CallTarget, timeout: number, options: MeshErrorOptions = {}) {
+    super(
+      ErrorCode.Timeout,
+      504,
+      `service '${target.service}' timed out after ${timeout} ms on subject '${target.subject}'`,
+      { ...options, ...target },
+    );
+    this.name = "TimeoutError";
+    this.timeout = timeout;
+  }
+}
+
+/** The NATS connection closed before an answer came. Maps to 503. */
+export class ConnectionClosedError extends MeshError {
+  constructor(target: CallTarget, options: MeshErrorOptions = {}) {
+    super(
+      ErrorCode.ConnectionClosed,
+      503,
+      `NATS connection closed before service '${target.service}' answered on subject '${target.subject}'`,
+      { ...options, ...target },
+    );
+    this.name = "ConnectionClosedError";
+  }
+}
+
+/** A message that does not follow the wire protocol. Maps to 400 (a bad request reached a server). */
+export class MalformedMessageError extends MeshError {
+  constructor(message: string, options: MeshErrorOptions = {}) {
+    super(ErrorCode.Malformed, 400, `malformed message: ${message}`, options);
+    this.name = "MalformedMessageError";
+  }
+}
+
+/** A reply that does not follow the wire protocol. Maps to 502 (a bad gateway answer). */
+export class BadResponseError extends MeshError {
+  constructor(message: string, options: MeshErrorOptions = {}) {
+    super(ErrorCode.BadResponse, 502, `malformed response: ${message}`, options);
+    this.name = "BadResponseError";
+  }
+}
+
+/** A body larger than one NATS message can carry. Maps to 413. */
+export class PayloadTooLargeError extends MeshError {
+  /** Size that was attempted, in bytes. */
+  readonly size: number;
+  /** The connection's max_payload, in bytes. */
+  readonly limit: number;
+  constructor(size: number, limit: number, options: MeshErrorOptions = {}) {
+    super(
+      ErrorCode.PayloadTooLarge,
+      413,
+      `message of ${size} bytes exceeds the NATS server's max_payload of ${limit} bytes`,
+      options,
+    );
+    this.name = "PayloadTooLargeError";
+    this.size = size;
+    this.limit = limit;
+  }
+}
+
+/** A service name, prefix, method or URL that cannot name a NATS subject. Maps to 400. */
+export class InvalidServiceError extends MeshError {
+  constructor(message: string, options: MeshErrorOptions = {}) {
+    super(ErrorCode.InvalidService, 400, message, options);
+    this.name = "InvalidServiceError";
+  }
+}
+
+/** Rebuilds a typed error from a reply natsmesh itself produced (the `mesh-error` header carries the code). */
+export function errorFromCode(code: string, status: number, message: string, target: CallTarget): MeshError {
+  const known = (Object.values(ErrorCode) as string[]).includes(code) ? (code as ErrorCode) : ErrorCode.Handler;
+  return new MeshError(known, status, message, target);
+}

@@ -1,0 +1,41 @@
+/**
+ * The wire protocol: how HTTP is laid onto NATS. Shared by the client, the server and the gateway;
+ * nothing else knows the format. See PROTOCOL.md.
+ *
+ * @module
+ */
+export {
+  decodeRequest,
+  decodeResponse,
+  encodeRequest,
+  encodeResponse,
+  Kind,
+  MAX_HEAD_SIZE,
+  PREFIX_SIZE,
+  VERSION,
+} from "./codec.js";
+export {
+  BadResponseError,
+  type CallTarget,
+  ConnectionClosedError,
+  ErrorCode,
+  errorFromCode,
+  InvalidServiceError,
+  MalformedMessageError,
+  MeshError,
+  type MeshErrorOptions,
+  NoRespondersError,
+  PayloadTooLargeError,
+  TimeoutError,
+} from "./errors.js";
+export { HOP_BY_HOP, isHopByHop, MeshHeader, type MeshHeaderName, RESERVED_PREFIX } from "./headers.js";
+export { type HeaderList, headerValue, type WireRequest, type WireResponse } from "./records.js";
+export {
+  assertPrefix,
+  assertServiceName,
+  DEFAULT_PREFIX,
+  methodToken,
+  requestSubject,
+  serviceFromHost,
+  serviceSubject,
+} from "./subjects.js";

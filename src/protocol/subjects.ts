@@ -1,0 +1,93 @@
+import { InvalidServiceError } from "./errors.js";
+
+/** Default subject prefix: requests for `weather` go to `mesh.weather.<method>`. */
+export const DEFAULT_PREFIX = "mesh";
+
+const TOKEN = "[a-z0-9_-]+";
+const SERVICE_RE = new RegExp(`^${TOKEN}(\\.${TOKEN})*$`);
+const PREFIX_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+const METHOD_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
+
+/**
+ * Checks a service name: lower-case subject-safe tokens `[a-z0-9_-]`, dots for hierarchy.
+ *
+ * @param service - the name to check, e.g. `weather` or `billing.invoices`.
+ * @returns the same name.
+ * @throws {@link InvalidServiceError} when the name is empty or has another character.
+ * @example
+ * ```ts
+ * assertServiceName("weather"); // "weather"
+ * ```
+ */
+export function assertServiceName(service: string): string {
+  if (!SERVICE_RE.test(service)) {
+    throw new InvalidServiceError(
+      `invalid service name '${service}': use lower-case letters, digits, '_' and '-', with '.' between parts`,
+    );
+  }
+  return service;
+}
+
+/**
+ * Checks a subject prefix (`mesh`, `v2`, `team.mesh`).
+ *
+ * @throws {@link InvalidServiceError} when the prefix is not a dot-separated list of subject-safe tokens.
+ */
+export function assertPrefix(prefix: string): string {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new InvalidServiceError(
+      `invalid subject prefix '${prefix}': use letters, digits, '_' and '-', with '.' between parts`,
+    );
+  }
+  return prefix;
+}
+
+/**
+ * The subject a request for `service` with `method` is published to: `<prefix>.<service>.<method>`,
+ * the method lower-cased as the last token.
+ *
+ * @example
+ * ```ts
+ * requestSubject("mesh", "weather", "GET"); // "mesh.weather.get"
+ * ```
+ */
+export function requestSubject(prefix: string, service: string, method: string): string {
+  return `${prefix}.${service}.${methodToken(method)}`;
+}
+
+/** The wildcard subject a service's instances subscribe to: `<prefix>.<service>.*`. */
+export function serviceSubject(prefix: string, service: string): string {
+  return `${prefix}.${service}.*`;
+}
+
+/**
+ * The subject token for an HTTP method (lower-case). Methods are HTTP tokens; a method that is not a
+ * valid token cannot be sent.
+ *
+ * @throws {@link InvalidServiceError} for a method that is not an HTTP token.
+ */
+export function methodToken(method: string): string {
+  if (!METHOD_RE.test(method) || method.includes(".")) {
+    throw new InvalidServiceError(`invalid HTTP method '${method}'`);
+  }
+  return method.toLowerCase();
+}
+
+/**
+ * Extracts the service name from a URL host: `weather.nats` → `weather` when `.nats` is a configured
+ * suffix. The host is lower-cased; a port is ignored.
+ *
+ * @param hostname - the URL's hostname (no port).
+ * @param suffixes - suffixes to strip, each starting with a dot.
+ * @throws {@link InvalidServiceError} when what remains is not a valid service name.
+ */
+export function serviceFromHost(hostname: string, suffixes: readonly string[]): string {
+  let host = hostname.toLowerCase();
+  for (const suffix of suffixes) {
+    if (host.endsWith(suffix) && host.length > suffix.length) {
+      host = host.slice(0, -suffix.length);
+      break;
+    }
+  }
+  return assertServiceName(host);
+}

@@ -1,0 +1,56 @@
+import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index.js";
+import { internalError } from "./errors.js";
+import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
+
+const EMPTY = new Uint8Array(0);
+
+function toRequest(req: WireRequest, service: string): Request {
+  const headers = new Headers();
+  const list = req.headers;
+  for (let i = 0; i < list.length; i += 2) headers.append(list[i]!, list[i + 1]!);
+  const hasBody = req.body.byteLength > 0 && req.method !== "GET" && req.method !== "HEAD";
+  return new Request(`http://${service}${req.path}`, {
+    method: req.method,
+    headers,
+    body: hasBody ? (req.body as BodyInit) : null,
+  });
+}
+
+function headerList(headers: Headers): HeaderList {
+  const list: HeaderList = [];
+  for (const [name, value] of headers) {
+    if (name !== "set-cookie") list.push(name, value);
+  }
+  for (const cookie of headers.getSetCookie()) list.push("set-cookie", cookie);
+  return list;
+}
+
+/**
+ * Adapts a Fetch handler `(Request) => Response` to the wire: the wire request becomes a standard
+ * `Request` (URL `http://<service><path>`), the returned `Response` is read whole. A GET or HEAD
+ * request's body, which `Request` cannot carry, is dropped. A throw or rejection yields a safe 500.
+ *
+ * @example
+ * ```ts
+ * const wire = fetchAdapter((req) => new Response("hi"));
+ * ```
+ */
+export function fetchAdapter(handler: FetchHandler): WireHandler {
+  return async (req: WireRequest, ctx: RequestContext): Promise<WireResponse> => {
+    let response: Response;
+    try {
+      response = await handler(toRequest(req, ctx.service));
+      if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
+      const body = response.body ? new Uint8Array(await response.arrayBuffer()) : EMPTY;
+      return {
+        status: response.status,
+        statusText: response.statusText,
+        headers: headerList(response.headers),
+        body,
+      };
+    } catch (err) {
+      ctx.onError(err);
+      return internalError();
+    }
+  };
+}

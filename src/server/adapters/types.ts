@@ -1,0 +1,27 @@
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { WireRequest, WireResponse } from "../../protocol/index.js";
+
+/** A Fetch handler, as `app.fetch` of Hono and friends: `(Request) => Response`. */
+export type FetchHandler = (request: Request) => Response | Promise<Response>;
+
+/** A Node `(req, res)` listener: a node:http listener, an express app, fastify's `routing`. */
+export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
+
+/** Anything with a `fetch(Request)` method, such as a Hono app. */
+export interface FetchApp {
+  fetch(request: Request, ...rest: never[]): Response | Promise<Response>;
+}
+
+/** What {@link serve} accepts as a handler. */
+export type Handler = FetchHandler | NodeListener | FetchApp;
+
+/** What a handler turns into inside natsmesh: wire request in, wire response out. Never rejects. */
+export type WireHandler = (request: WireRequest, context: RequestContext) => Promise<WireResponse>;
+
+/** Facts about one request that adapters need beside the request itself. */
+export interface RequestContext {
+  /** Service name (used as the URL host the handler sees). */
+  service: string;
+  /** Reports a handler failure (logged by the server; never sent to the caller). */
+  onError(err: unknown): void;
+}

@@ -1,0 +1,29 @@
+import { fetchAdapter } from "./adapters/fetch.js";
+import { nodeAdapter } from "./adapters/node.js";
+import type { FetchApp, FetchHandler, Handler, NodeListener, WireHandler } from "./adapters/types.js";
+
+/** Which calling convention a handler uses. */
+export type HandlerKind = "fetch" | "node";
+
+function isFetchApp(handler: Handler): handler is FetchApp {
+  return typeof handler === "object" && handler !== null && typeof (handler as FetchApp).fetch === "function";
+}
+
+/**
+ * Picks the adapter for a handler: an object with a `fetch` method (a Hono app) or a function of at
+ * most one parameter is a Fetch handler; a function of two or more parameters (`(req, res)`,
+ * express's `(req, res, next)`) is a Node listener. `kind` overrides the guess.
+ *
+ * @throws TypeError when the handler is neither.
+ */
+export function toWireHandler(handler: Handler, kind?: HandlerKind): WireHandler {
+  if (isFetchApp(handler)) {
+    const app = handler;
+    return fetchAdapter((req) => app.fetch(req));
+  }
+  if (typeof handler !== "function") {
+    throw new TypeError("handler must be a (req, res) listener, a (Request) => Response function or an app with fetch()");
+  }
+  const chosen = kind ?? (handler.length >= 2 ? "node" : "fetch");
+  return chosen === "node" ? nodeAdapter(handler as NodeListener) : fetchAdapter(handler as FetchHandler);
+}
