@@ -33,7 +33,10 @@ async function bodyBytes(body: Dispatcher.DispatchOptions["body"]): Promise<Uint
   if (body === undefined || body === null) return EMPTY;
   if (typeof body === "string") return Buffer.from(body, "utf8");
   if (body instanceof Uint8Array) return body;
-  if (body instanceof Readable || typeof (body as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function") {
+  if (
+    body instanceof Readable ||
+    typeof (body as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function"
+  ) {
     const chunks: Buffer[] = [];
     for await (const chunk of body as unknown as AsyncIterable<string | Uint8Array>) {
       chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk));
@@ -96,7 +99,8 @@ export class MeshDispatcher extends Dispatcher {
       (res) => {
         if (controller.signal.aborted) return;
         sink.headers(res.status, res.headers, res.statusText);
-        if (res.body.byteLength > 0 && options.method !== "HEAD") sink.data(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
+        if (res.body.byteLength > 0 && options.method !== "HEAD")
+          sink.data(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
         sink.end();
       },
       (err: Error) => sink.error(controller.signal.aborted ? (controller.signal.reason as Error) : err),

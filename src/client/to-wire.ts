@@ -74,13 +74,22 @@ function isSimpleBody(body: unknown): body is string | Uint8Array | ArrayBuffer 
  * @throws TypeError as `fetch` does for a bad URL, or a body on GET/HEAD.
  * @throws {@link InvalidServiceError} when the host is not a valid service name.
  */
-export async function toWire(input: string | URL | Request, init: RequestInit | undefined): Promise<OutgoingCall> {
+export async function toWire(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+): Promise<OutgoingCall> {
   if (input instanceof Request || !isSimpleBody(init?.body)) {
     const req = new Request(input, init);
     const headers: HeaderList = [];
     pushHeaders(headers, req.headers);
     const body = req.body ? new Uint8Array(await req.arrayBuffer()) : EMPTY;
-    return fromUrl(req.url, req.method, headers, body, init?.signal ?? (input instanceof Request ? req.signal : undefined));
+    return fromUrl(
+      req.url,
+      req.method,
+      headers,
+      body,
+      init?.signal ?? (input instanceof Request ? req.signal : undefined),
+    );
   }
   const method = normaliseMethod(init?.method);
   const headers: HeaderList = [];
@@ -88,7 +97,8 @@ export async function toWire(input: string | URL | Request, init: RequestInit | 
   const raw = init?.body;
   let body = EMPTY;
   if (raw !== undefined && raw !== null) {
-    if (method === "GET" || method === "HEAD") throw new TypeError("Request with GET/HEAD method cannot have body.");
+    if (method === "GET" || method === "HEAD")
+      throw new TypeError("Request with GET/HEAD method cannot have body.");
     if (typeof raw === "string") {
       body = Buffer.from(raw, "utf8");
       if (!hasContentType) headers.push("content-type", TEXT_PLAIN);
@@ -96,7 +106,13 @@ export async function toWire(input: string | URL | Request, init: RequestInit | 
       body = raw instanceof Uint8Array ? raw : new Uint8Array(raw);
     }
   }
-  return fromUrl(typeof input === "string" ? input : input.href, method, headers, body, init?.signal ?? undefined);
+  return fromUrl(
+    typeof input === "string" ? input : input.href,
+    method,
+    headers,
+    body,
+    init?.signal ?? undefined,
+  );
 }
 
 function fromUrl(

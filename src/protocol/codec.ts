@@ -1,4 +1,4 @@
-import { BadResponseError, type MeshErrorOptions, MalformedMessageError } from "./errors.js";
+import { BadResponseError, MalformedMessageError, type MeshErrorOptions } from "./errors.js";
 import type { HeaderList, WireRequest, WireResponse } from "./records.js";
 
 /**
@@ -98,7 +98,8 @@ function checkHeaders(value: unknown, fail: Fail): HeaderList {
   for (let i = 0; i < value.length; i += 2) {
     const name = value[i];
     const val = value[i + 1];
-    if (typeof name !== "string" || !TOKEN_RE.test(name)) throw fail(`invalid header name ${JSON.stringify(name)}`);
+    if (typeof name !== "string" || !TOKEN_RE.test(name))
+      throw fail(`invalid header name ${JSON.stringify(name)}`);
     if (typeof val !== "string" || !VALUE_RE.test(val)) {
       throw fail(`invalid value for header '${name}'`);
     }
@@ -132,7 +133,8 @@ export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): 
 export function decodeResponse(data: Uint8Array, target: MeshErrorOptions = {}): WireResponse {
   const fail: Fail = (message) => new BadResponseError(message, target);
   const { head, body } = unframe(data, Kind.Response, fail);
-  if (!Array.isArray(head) || head.length < 3) throw fail("response head must be [status, statusText, headers]");
+  if (!Array.isArray(head) || head.length < 3)
+    throw fail("response head must be [status, statusText, headers]");
   const [status, statusText, headers] = head as unknown[];
   if (typeof status !== "number" || !Number.isInteger(status) || status < 100 || status > 599) {
     throw fail("status must be an integer 100-599");

@@ -145,6 +145,8 @@ export class InvalidServiceError extends MeshError {
 
 /** Rebuilds a typed error from a reply natsmesh itself produced (the `mesh-error` header carries the code). */
 export function errorFromCode(code: string, status: number, message: string, target: CallTarget): MeshError {
-  const known = (Object.values(ErrorCode) as string[]).includes(code) ? (code as ErrorCode) : ErrorCode.Handler;
+  const known = (Object.values(ErrorCode) as string[]).includes(code)
+    ? (code as ErrorCode)
+    : ErrorCode.Handler;
   return new MeshError(known, status, message, target);
 }

@@ -22,7 +22,9 @@ export function toWireHandler(handler: Handler, kind?: HandlerKind): WireHandler
     return fetchAdapter((req) => app.fetch(req));
   }
   if (typeof handler !== "function") {
-    throw new TypeError("handler must be a (req, res) listener, a (Request) => Response function or an app with fetch()");
+    throw new TypeError(
+      "handler must be a (req, res) listener, a (Request) => Response function or an app with fetch()",
+    );
   }
   const chosen = kind ?? (handler.length >= 2 ? "node" : "fetch");
   return chosen === "node" ? nodeAdapter(handler as NodeListener) : fetchAdapter(handler as FetchHandler);

@@ -9,7 +9,8 @@ export class ConcurrencyLimiter {
 
   /** @param limit - tasks allowed at once (≥ 1). */
   constructor(limit: number) {
-    if (!Number.isInteger(limit) || limit < 1) throw new RangeError(`concurrency must be an integer ≥ 1, got ${limit}`);
+    if (!Number.isInteger(limit) || limit < 1)
+      throw new RangeError(`concurrency must be an integer ≥ 1, got ${limit}`);
     this.#limit = limit;
   }
 

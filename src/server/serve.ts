@@ -4,8 +4,8 @@ import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index
 import {
   assertServiceName,
   decodeRequest,
-  encodeResponse,
   ErrorCode,
+  encodeResponse,
   MalformedMessageError,
   MeshError,
   methodToken,
@@ -112,7 +112,8 @@ function envConcurrency(): number {
   const raw = process.env.NATSMESH_CONCURRENCY;
   if (!raw) return DEFAULT_CONCURRENCY;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`NATSMESH_CONCURRENCY: expected an integer ≥ 1, got '${raw}'`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`NATSMESH_CONCURRENCY: expected an integer ≥ 1, got '${raw}'`);
   return n;
 }
 
@@ -157,7 +158,10 @@ class ServiceInstance implements ServiceHandle {
       service: s.service,
       onError: (err) => this.#log.error({ err }, "handler failed"),
     };
-    this.#sub = nc.subscribe(s.subject, { queue: s.queue, callback: (err, msg) => this.#onMessage(err, msg) });
+    this.#sub = nc.subscribe(s.subject, {
+      queue: s.queue,
+      callback: (err, msg) => this.#onMessage(err, msg),
+    });
   }
 
   stats(): ServiceStats {
@@ -196,7 +200,10 @@ class ServiceInstance implements ServiceHandle {
     const reply = msg.reply;
     if (!reply) {
       this.#malformed++;
-      this.#log.warn({ subject: msg.subject, size: msg.data.byteLength }, "dropped a message without a reply subject");
+      this.#log.warn(
+        { subject: msg.subject, size: msg.data.byteLength },
+        "dropped a message without a reply subject",
+      );
       return;
     }
     let req: WireRequest;
@@ -209,7 +216,10 @@ class ServiceInstance implements ServiceHandle {
     } catch (e) {
       this.#malformed++;
       const error = e instanceof MeshError ? e : new MalformedMessageError(String(e));
-      this.#log.warn({ subject: msg.subject, size: msg.data.byteLength, reason: error.message }, "malformed request");
+      this.#log.warn(
+        { subject: msg.subject, size: msg.data.byteLength, reason: error.message },
+        "malformed request",
+      );
       this.#respond(reply, errorResponse(400, error.code, error.message), []);
       return;
     }
@@ -222,7 +232,14 @@ class ServiceInstance implements ServiceHandle {
   #respond(reply: string, res: WireResponse, requestHeaders: string[]): void {
     this.#requests++;
     if (res.status >= 500) this.#errors++;
-    addProvenance(res.headers, requestHeaders, () => `${this.instance}-${++this.#seq}`, this.service, this.instance, this.nc);
+    addProvenance(
+      res.headers,
+      requestHeaders,
+      () => `${this.instance}-${++this.#seq}`,
+      this.service,
+      this.instance,
+      this.nc,
+    );
     let payload = encodeResponse(res);
     const limit = this.nc.info?.max_payload;
     if (limit !== undefined && payload.byteLength > limit) {
@@ -232,7 +249,14 @@ class ServiceInstance implements ServiceHandle {
         ErrorCode.PayloadTooLarge,
         `response of ${payload.byteLength} bytes exceeds the NATS max_payload of ${limit} bytes`,
       );
-      addProvenance(tooLarge.headers, requestHeaders, () => `${this.instance}-${++this.#seq}`, this.service, this.instance, this.nc);
+      addProvenance(
+        tooLarge.headers,
+        requestHeaders,
+        () => `${this.instance}-${++this.#seq}`,
+        this.service,
+        this.instance,
+        this.nc,
+      );
       payload = encodeResponse(tooLarge);
     }
     try {

@@ -36,7 +36,12 @@ function captureSocket(res: () => ServerResponse, chunks: Buffer[]): Duplex {
       cb();
     },
   });
-  Object.assign(socket, { remoteAddress: "127.0.0.1", remotePort: 0, remoteFamily: "IPv4", encrypted: false });
+  Object.assign(socket, {
+    remoteAddress: "127.0.0.1",
+    remotePort: 0,
+    remoteFamily: "IPv4",
+    encrypted: false,
+  });
   return socket;
 }
 

@@ -1,0 +1,66 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import { assertPrefix, DEFAULT_PREFIX } from "../protocol/index.js";
+import { connect } from "./connect.js";
+import type { MeshConnectOptions } from "./options.js";
+
+/** How a client, server or gateway gets its NATS connection. */
+export interface ConnectionSourceOptions {
+  /** An open connection to use; it stays open when the user of it closes. */
+  nc?: NatsConnection;
+  /** Options to open a connection of its own (NATS_* environment when omitted); closed on close. */
+  connection?: MeshConnectOptions;
+  /** Subject prefix; defaults to NATS_PREFIX, then `mesh`. */
+  prefix?: string;
+}
+
+/** A connection and the subject prefix to use on it. */
+export interface ResolvedConnection {
+  nc: NatsConnection;
+  prefix: string;
+}
+
+/**
+ * Lazily provides a connection: the given `nc`, or one opened on first use from `connection`
+ * options and the environment. Closing closes only a connection it opened itself.
+ */
+export class ConnectionSource {
+  readonly #options: ConnectionSourceOptions;
+  #pending: Promise<ResolvedConnection> | undefined;
+  #owned: { close(): Promise<void> } | undefined;
+
+  constructor(options: ConnectionSourceOptions = {}) {
+    if (options.prefix !== undefined) assertPrefix(options.prefix);
+    this.#options = options;
+    if (options.nc) {
+      const prefix = options.prefix ?? envPrefix(options.connection?.env ?? process.env);
+      this.#pending = Promise.resolve({ nc: options.nc, prefix });
+    }
+  }
+
+  /** The connection, opening it on first call. */
+  get(): Promise<ResolvedConnection> {
+    if (!this.#pending) {
+      this.#pending = connect(this.#options.connection).then((mc) => {
+        this.#owned = mc;
+        return { nc: mc.nc, prefix: this.#options.prefix ?? mc.prefix };
+      });
+      // A failed connect is retried on the next call rather than cached forever.
+      this.#pending.catch(() => {
+        this.#pending = undefined;
+      });
+    }
+    return this.#pending;
+  }
+
+  /** Closes the connection if this source opened it. */
+  async close(): Promise<void> {
+    const owned = this.#owned;
+    this.#owned = undefined;
+    if (owned) await owned.close();
+  }
+}
+
+function envPrefix(env: Record<string, string | undefined>): string {
+  const value = env.NATS_PREFIX;
+  return value ? assertPrefix(value) : DEFAULT_PREFIX;
+}
