@@ -6,6 +6,7 @@ import {
   decodeRequest,
   ErrorCode,
   encodeResponse,
+  headerValue,
   MalformedMessageError,
   MeshError,
   methodToken,
@@ -212,6 +213,12 @@ class ServiceInstance implements ServiceHandle {
       const token = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
       if (methodToken(req.method) !== token) {
         throw new MalformedMessageError(`method ${req.method} does not match subject token '${token}'`);
+      }
+      const length = headerValue(req.headers, "content-length");
+      if (length !== undefined && length !== String(req.body.byteLength)) {
+        throw new MalformedMessageError(
+          `content-length ${length} does not match a body of ${req.body.byteLength} bytes`,
+        );
       }
     } catch (e) {
       this.#malformed++;

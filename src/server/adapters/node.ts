@@ -56,6 +56,22 @@ function responseHeaders(res: ServerResponse): HeaderList {
   return list;
 }
 
+const BODYLESS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
+
+/**
+ * The body's length travels with the message, not in a header; an HTTP server would see a
+ * `content-length` for every body, and body parsers (express.json, fastify) rely on it. So one is
+ * added when the sender gave none.
+ */
+function withContentLength(req: WireRequest): string[] {
+  const list = req.headers;
+  for (let i = 0; i < list.length; i += 2) {
+    if (list[i]!.length === 14 && list[i]!.toLowerCase() === "content-length") return list;
+  }
+  if (req.body.byteLength === 0 && BODYLESS.has(req.method)) return list;
+  return [...list, "content-length", String(req.body.byteLength)];
+}
+
 /**
  * Adapts a Node `(req, res)` listener (node:http, express, fastify's `routing`) to the wire. The
  * handler gets real `http.IncomingMessage` and `http.ServerResponse` objects, with no socket behind
@@ -80,7 +96,8 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
       req.httpVersion = "1.1";
       req.httpVersionMajor = 1;
       req.httpVersionMinor = 1;
-      (req as unknown as IncomingInternals)._addHeaderLines(wreq.headers, wreq.headers.length);
+      const rawHeaders = withContentLength(wreq);
+      (req as unknown as IncomingInternals)._addHeaderLines(rawHeaders, rawHeaders.length);
       if (wreq.body.byteLength > 0) req.push(wreq.body);
       req.push(null);
       req.complete = true;

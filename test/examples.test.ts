@@ -1,0 +1,103 @@
+import type { AddressInfo } from "node:net";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createExpressApp } from "../examples/weather/express-app.js";
+import { createHonoApp } from "../examples/weather/hono-app.js";
+import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { NatsServer } from "./support/nats-server.js";
+
+const silent = pino({ level: "silent" });
+
+describe.each([
+  { name: "express", make: () => createExpressApp() },
+  { name: "hono", make: () => createHonoApp() },
+])("examples - weather API on $name, unchanged", ({ name, make }) => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let svc: ServiceHandle;
+  let fetch: MeshFetch;
+  const base = `http://weather-${name}.nats`;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connect({ servers: server.url });
+    svc = await serve(make(), { service: `weather-${name}`, nc, logger: silent });
+    fetch = createFetch({ nc });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it("examples - GET /city answers JSON", async () => {
+    const res = await fetch(`${base}/city?q=london`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await res.json()).toMatchObject({ city: "London", country: "GB" });
+  });
+
+  it("examples - a unicode query reaches the app decoded", async () => {
+    const res = await fetch(`${base}/city?q=${encodeURIComponent("zürich")}`);
+    expect(await res.json()).toMatchObject({ city: "Zürich" });
+  });
+
+  it("examples - the app's own 400 and 404 pass through", async () => {
+    expect((await fetch(`${base}/city`)).status).toBe(400);
+    const res = await fetch(`${base}/city?q=atlantis`);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ error: "unknown city 'atlantis'" });
+  });
+
+  it("examples - POST with a JSON body is validated by the app", async () => {
+    const ok = await fetch(`${base}/reports`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ city: "Paris", sky: "rain" }),
+    });
+    expect(ok.status).toBe(201);
+    expect(await ok.json()).toMatchObject({ city: "Paris", sky: "rain" });
+    const bad = await fetch(`${base}/reports`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ city: "Paris", sky: "lava" }),
+    });
+    expect(bad.status).toBe(400);
+  });
+});
+
+describe("examples - gradual migration", () => {
+  it("examples - one express app serves a real HTTP port and NATS at the same time", async () => {
+    await using server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    const app = createExpressApp();
+    const http = app.listen(0, "127.0.0.1");
+    await new Promise<void>((resolve) => http.once("listening", resolve));
+    const port = (http.address() as AddressInfo).port;
+    const svc = await serve(app, { service: "weather", nc, logger: silent });
+    const meshFetch = createFetch({ nc });
+    try {
+      const post = (f: typeof fetch, url: string) =>
+        f(url, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ city: "Tokyo", sky: "clear" }),
+        });
+      // Interleave both paths: neither may disturb the other's request or response objects.
+      for (let i = 0; i < 3; i++) {
+        const overNats = await post(meshFetch, "http://weather/reports");
+        expect(overNats.status).toBe(201);
+        const overHttp = await post(fetch, `http://127.0.0.1:${port}/reports`);
+        expect(overHttp.status).toBe(201);
+        expect(await overHttp.json()).toMatchObject({ city: "Tokyo" });
+        const get = await fetch(`http://127.0.0.1:${port}/city?q=paris`);
+        expect(await get.json()).toMatchObject({ city: "Paris" });
+      }
+    } finally {
+      await svc.stop();
+      await new Promise((r) => http.close(r));
+      await nc.close();
+    }
+  });
+});
