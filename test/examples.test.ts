@@ -101,3 +101,33 @@ describe("examples - gradual migration", () => {
     }
   });
 });
+
+describe("examples - fastify", () => {
+  it("examples - a fastify app's routing handler is served unchanged", async () => {
+    const { default: Fastify } = await import("fastify");
+    await using server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    const app = Fastify();
+    app.get("/city", async (req) => ({ q: (req.query as { q?: string }).q }));
+    app.post("/reports", async (req, reply) => reply.code(201).send({ got: req.body }));
+    await app.ready();
+    const svc = await serve((req, res) => app.routing(req, res), { service: "weather-fastify", nc, logger: silent });
+    const fetch = createFetch({ nc });
+    try {
+      const res = await fetch("http://weather-fastify/city?q=paris");
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ q: "paris" });
+      const post = await fetch("http://weather-fastify/reports", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ sky: "rain" }),
+      });
+      expect(post.status).toBe(201);
+      expect(await post.json()).toEqual({ got: { sky: "rain" } });
+    } finally {
+      await svc.stop();
+      await app.close();
+      await nc.close();
+    }
+  });
+});

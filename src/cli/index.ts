@@ -1,0 +1,22 @@
+/**
+ * The `natsmesh` command line: `natsmesh request` (curl over NATS) and `natsmesh dev` (a local
+ * nats-server). `bin/natsmesh` runs {@link runCli} through `main.js`.
+ *
+ * @example
+ * ```ts
+ * import { runCli } from "./cli/index.js";
+ * process.exitCode = await runCli(["node", "natsmesh", "request", "http://weather.nats/"]);
+ * ```
+ *
+ * @module
+ */
+export { CLI_NAME, CliError, reportError } from "./cli-error.js";
+export type { CliContext } from "./context.js";
+export { readData } from "./data-arg.js";
+export { addDevCommand, type DevOptions, runDev } from "./dev.js";
+export { EXIT_CODES, type ExitCode } from "./exit-codes.js";
+export { parseHeader } from "./header-arg.js";
+export { type CliIo, processIo, readAll, writeAll } from "./io.js";
+export { createProgram, runCli } from "./program.js";
+export { addRequestCommand, type RequestOptions, runRequest } from "./request.js";
+export { formatHead } from "./response-head.js";

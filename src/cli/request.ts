@@ -1,0 +1,138 @@
+/**
+ * `natsmesh request <url>`: curl over NATS.
+ *
+ * @module
+ */
+import type { Command } from "commander";
+import { createFetch, DEFAULT_TIMEOUT } from "../client/index.js";
+import { CliError } from "./cli-error.js";
+import type { CliContext } from "./context.js";
+import { readData } from "./data-arg.js";
+import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
+import { parseHeader } from "./header-arg.js";
+import { type CliIo, writeAll } from "./io.js";
+import { collect, parseMillis } from "./option-parsers.js";
+import { formatHead } from "./response-head.js";
+
+/** Options of `natsmesh request`, as commander parses them. */
+export interface RequestOptions {
+  /** `-X`: the method (default GET, POST with a body). */
+  request?: string;
+  /** `-H`: `Name: value` headers, in order. */
+  header?: string[];
+  /** `-d`: body parts (text, `@file`, `@-`). */
+  data?: string[];
+  /** `--timeout`: deadline in milliseconds. */
+  timeout: number;
+  /** `-i`: print the status line and headers. */
+  include?: boolean;
+  /** `-s`: NATS server URL(s). */
+  server?: string;
+  /** `--prefix`: subject prefix. */
+  prefix?: string;
+}
+
+/** curl's content type for `-d` bodies. */
+const FORM_CONTENT_TYPE = "application/x-www-form-urlencoded";
+const BODYLESS_METHODS = new Set(["GET", "HEAD"]);
+const HAS_SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
+
+const HELP_AFTER = `
+The URL's host names the service: http://weather.nats/city?q=london calls service 'weather' on
+subject <prefix>.weather.get. The connection comes from NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER,
+NATS_PASSWORD, NATS_TOKEN, NATS_CERT, NATS_KEY, NATS_CA, NATS_CONTEXT and NATS_PREFIX.
+
+Exit status: 0 for 2xx/3xx, 1 for a status >= 400 (the body is still printed), 2 when no response
+came (no responders, timeout, connection or configuration error).
+
+Examples:
+  natsmesh request http://weather.nats/city?q=london
+  natsmesh request -i -X PUT -H 'Content-Type: application/json' -d @city.json http://weather.nats/city/1
+  echo hello | natsmesh request -d @- http://echo.nats/`;
+
+function targetUrl(text: string): string {
+  const url = HAS_SCHEME.test(text) ? text : `http://${text}`;
+  if (!URL.canParse(url)) throw new CliError(`bad URL '${text}'`);
+  return url;
+}
+
+/**
+ * Sends one request and writes the response to stdout: the head with `include`, then the body bytes.
+ *
+ * @param url - `http://<service>.nats/path` (the scheme may be omitted)
+ * @param options - the parsed options
+ * @param io - streams and environment
+ * @returns {@link EXIT_CODES.ok} for 2xx/3xx, {@link EXIT_CODES.httpError} for a status ≥ 400
+ * @throws {@link CliError} for bad input; natsmesh's typed errors when no response came
+ * (`NoRespondersError`, `TimeoutError`, `ConnectError`, `ConfigError`...)
+ * @example
+ * ```ts
+ * const code = await runRequest("http://weather.nats/city", { timeout: 500 }, processIo());
+ * ```
+ */
+export async function runRequest(url: string, options: RequestOptions, io: CliIo): Promise<ExitCode> {
+  const target = targetUrl(url);
+  const headers = (options.header ?? []).map(parseHeader);
+  const body = await readData(options.data ?? [], io.stdin);
+  const method = options.request ?? (body ? "POST" : "GET");
+  if (body && BODYLESS_METHODS.has(method.toUpperCase())) {
+    throw new CliError(
+      `a ${method.toUpperCase()} request cannot have a body (-d): use -X POST or another method`,
+    );
+  }
+  if (body && !headers.some(([name]) => name.toLowerCase() === "content-type")) {
+    headers.push(["Content-Type", FORM_CONTENT_TYPE]);
+  }
+  const fetch = createFetch({
+    timeout: options.timeout,
+    ...(options.prefix !== undefined && { prefix: options.prefix }),
+    connection: { env: io.env, ...(options.server !== undefined && { servers: options.server }) },
+  });
+  try {
+    const res = await fetch(target, { method, headers, ...(body && { body }) });
+    if (options.include) await writeAll(io.stdout, formatHead(res));
+    await writeAll(io.stdout, new Uint8Array(await res.arrayBuffer()));
+    return res.status >= 400 ? EXIT_CODES.httpError : EXIT_CODES.ok;
+  } finally {
+    await fetch.close();
+  }
+}
+
+/**
+ * Adds the `request` command to the program.
+ *
+ * @param program - the root command
+ * @param context - streams, environment and exit code of the run
+ * @returns the `request` command
+ * @throws never
+ * @example
+ * ```ts
+ * addRequestCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });
+ * ```
+ */
+export function addRequestCommand(program: Command, context: CliContext): Command {
+  return program
+    .command("request")
+    .description("send an HTTP request to a service over NATS, like curl")
+    .argument("<url>", "http://<service>.nats/<path>: the host names the service")
+    .option("-X, --request <method>", "request method (default GET, or POST with -d)")
+    .option("-H, --header <header>", "request header 'Name: value' (repeatable)", collect)
+    .option(
+      "-d, --data <data>",
+      "request body: text, @file, or @- for stdin (repeatable, joined with &)",
+      collect,
+    )
+    .option(
+      "--timeout <ms>",
+      "deadline of the request in milliseconds, 0 for none",
+      parseMillis,
+      DEFAULT_TIMEOUT,
+    )
+    .option("-i, --include", "print the status line and response headers before the body")
+    .option("-s, --server <url>", "NATS server URL(s), comma-separated (overrides NATS_URL)")
+    .option("--prefix <prefix>", "subject prefix of the mesh (overrides NATS_PREFIX)")
+    .addHelpText("after", HELP_AFTER)
+    .action(async (url: string, options: RequestOptions) => {
+      context.exitCode = await runRequest(url, options, context.io);
+    });
+}
