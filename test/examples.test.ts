@@ -111,7 +111,11 @@ describe("examples - fastify", () => {
     app.get("/city", async (req) => ({ q: (req.query as { q?: string }).q }));
     app.post("/reports", async (req, reply) => reply.code(201).send({ got: req.body }));
     await app.ready();
-    const svc = await serve((req, res) => app.routing(req, res), { service: "weather-fastify", nc, logger: silent });
+    const svc = await serve((req, res) => app.routing(req, res), {
+      service: "weather-fastify",
+      nc,
+      logger: silent,
+    });
     const fetch = createFetch({ nc });
     try {
       const res = await fetch("http://weather-fastify/city?q=paris");

@@ -18,8 +18,8 @@ import { check, NatsServer } from "./support/nats-server.js";
 const silent = pino({ level: "silent" });
 
 /** A frame with the natsmesh prefix and an arbitrary head, for hand-made malformed messages. */
-function frame(head: string, kind = 1, version = 1, headLen?: number): Uint8Array {
-  const h = Buffer.from(head);
+function frame(head: string | Uint8Array, kind = 1, version = 1, headLen?: number): Uint8Array {
+  const h = typeof head === "string" ? Buffer.from(head) : head;
   const out = Buffer.alloc(8 + h.length);
   out.set([0x4e, 0x4d, version, kind]);
   out.writeUInt32BE(headLen ?? h.length, 4);
@@ -45,27 +45,32 @@ describe("server - hostile input", () => {
     await server?.stop();
   });
 
-  const cases: Array<[string, Uint8Array, string?]> = [
+  const cases: Array<[string, Uint8Array]> = [
     ["empty payload", new Uint8Array(0)],
     ["short payload", new Uint8Array([1, 2, 3])],
     ["plain text", Buffer.from("GET / HTTP/1.1\r\nHost: x\r\n\r\n")],
-    ["bad magic", frame('["GET","/",[]]').map((b, i) => (i === 0 ? 0 : b))],
-    ["unknown version", frame('["GET","/",[]]', 1, 9)],
-    ["response kind on the request subject", frame('[200,"OK",[]]', 2)],
-    ["head length past the end", frame('["GET","/",[]]', 1, 1, 1000)],
-    ["absurd head length", frame('["GET","/",[]]', 1, 1, 0xffffffff)],
-    ["head is not JSON", frame("{not json")],
-    ["head is an object", frame('{"m":"GET"}')],
-    ["method is not a token", frame('["GE T","/",[]]')],
-    ["method does not match the subject", frame('["POST","/",[]]')],
-    ["path without a slash", frame('["GET","http://evil/",[]]')],
-    ["path with whitespace", frame('["GET","/a b",[]]')],
-    ["odd header list", frame('["GET","/",["x-a"]]')],
-    ["header name with a colon", frame('["GET","/",["x:a","1"]]')],
-    ["header value with CRLF", frame('["GET","/",["x-a","1\\r\\nx-b: 2"]]')],
-    ["header value not a string", frame('["GET","/",["x-a",1]]')],
-    ["content-length that lies about the body", frame('["GET","/",["content-length","5"]]')],
-    ["huge header value", frame(JSON.stringify(["GET", "/", ["x-a", "v".repeat(2 << 20)]]))],
+    ["bad magic", frame("GET /\n").map((b, i) => (i === 0 ? 0 : b))],
+    ["unknown version", frame("GET /\n", 1, 9)],
+    ["response kind on the request subject", frame("200 OK\n", 2)],
+    ["head length past the end", frame("GET /\n", 1, 1, 1000)],
+    ["absurd head length", frame("GET /\n", 1, 1, 0xffffffff)],
+    ["head without a line end", frame("GET /")],
+    ["first line without a space", frame("GET\n")],
+    ["method is not a token", frame("G(T /\n")],
+    ["method does not match the subject", frame("POST /\n")],
+    ["path without a slash", frame("GET http://evil/\n")],
+    ["path with a space", frame("GET /a b\n")],
+    ["header line without a colon", frame("GET /\nx-a\n")],
+    ["header line without a space after the colon", frame("GET /\nx-a:1\n")],
+    ["header name that is not a token", frame("GET /\nx a: 1\n")],
+    ["header value with CR", frame("GET /\nx-a: 1\r\n")],
+    ["header value with NUL", frame("GET /\nx-a: 1\u0000\n")],
+    [
+      "head that is not UTF-8 text",
+      frame(Buffer.concat([Buffer.from("GET /\nx-a: "), Buffer.from([0xff, 0xfe]), Buffer.from("\n")])),
+    ],
+    ["content-length that lies about the body", frame("GET /\ncontent-length: 5\n")],
+    ["huge header value", frame(`GET /\nx-a: ${"v".repeat(2 << 20)}\n`)],
   ];
 
   it.each(cases)("server - %s gets a 400 reply that says what is wrong", async (_name, payload) => {
@@ -206,5 +211,22 @@ describe("server - instances, limits and drain", () => {
     const res = await createFetch({ nc, prefix: "v2" })("http://canary/whoami");
     expect(await res.text()).toBe("v2");
     await v2.stop();
+  });
+});
+
+describe("server - values the Fetch API refuses", () => {
+  it("server - a header value above U+00FF is a 400 for a Fetch handler, passed through to a Node listener", async () => {
+    await using server = await NatsServer.start();
+    const nc = await connect({ servers: server.url });
+    const f = await serve(fetchApp(), { service: "fetch-side", nc, logger: silent });
+    const n = await serve(nodeApp(), { service: "node-side", nc, logger: silent });
+    const req = { method: "GET", path: "/echo", headers: ["x-city", "東京"], body: new Uint8Array() };
+    const fromFetch = decodeResponse((await nc.request("mesh.fetch-side.get", encodeRequest(req))).data);
+    expect(fromFetch.status).toBe(400);
+    const fromNode = decodeResponse((await nc.request("mesh.node-side.get", encodeRequest(req))).data);
+    expect(fromNode.status).toBe(200);
+    await f.stop();
+    await n.stop();
+    await nc.close();
   });
 });

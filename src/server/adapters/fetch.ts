@@ -1,5 +1,5 @@
 import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index.js";
-import { internalError } from "./errors.js";
+import { errorResponse, internalError } from "./errors.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
 const EMPTY = new Uint8Array(0);
@@ -37,9 +37,16 @@ function headerList(headers: Headers): HeaderList {
  */
 export function fetchAdapter(handler: FetchHandler): WireHandler {
   return async (req: WireRequest, ctx: RequestContext): Promise<WireResponse> => {
+    let request: Request;
+    try {
+      request = toRequest(req, ctx.service);
+    } catch (err) {
+      // Values the wire allows but the Fetch API refuses (e.g. characters above U+00FF in a header).
+      return errorResponse(400, "NM_ERR_MALFORMED", `malformed message: ${(err as Error).message}`);
+    }
     let response: Response;
     try {
-      response = await handler(toRequest(req, ctx.service));
+      response = await handler(request);
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
       const body = response.body ? new Uint8Array(await response.arrayBuffer()) : EMPTY;
       return {
