@@ -1,4 +1,5 @@
 import type { WireResponse } from "../protocol/index.js";
+import { MeshResponse } from "./mesh-response.js";
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -12,8 +13,6 @@ export function toResponse(res: WireResponse, url: string, method: string): Resp
   const headers = new Headers();
   const list = res.headers;
   for (let i = 0; i < list.length; i += 2) headers.append(list[i]!, list[i + 1]!);
-  const body = NULL_BODY.has(res.status) || method === "HEAD" ? null : (res.body as BodyInit);
-  const response = new Response(body, { status: res.status, statusText: res.statusText, headers });
-  Object.defineProperty(response, "url", { value: url });
-  return response;
+  const body = NULL_BODY.has(res.status) || method === "HEAD" ? null : res.body;
+  return new MeshResponse(body, { status: res.status, statusText: res.statusText, headers }, url);
 }

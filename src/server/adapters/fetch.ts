@@ -1,20 +1,8 @@
 import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index.js";
 import { errorResponse, internalError } from "./errors.js";
+import { lazyRequest } from "./lazy-request.js";
+import { readBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
-
-const EMPTY = new Uint8Array(0);
-
-function toRequest(req: WireRequest, service: string): Request {
-  const headers = new Headers();
-  const list = req.headers;
-  for (let i = 0; i < list.length; i += 2) headers.append(list[i]!, list[i + 1]!);
-  const hasBody = req.body.byteLength > 0 && req.method !== "GET" && req.method !== "HEAD";
-  return new Request(`http://${service}${req.path}`, {
-    method: req.method,
-    headers,
-    body: hasBody ? (req.body as BodyInit) : null,
-  });
-}
 
 function headerList(headers: Headers): HeaderList {
   const list: HeaderList = [];
@@ -26,9 +14,10 @@ function headerList(headers: Headers): HeaderList {
 }
 
 /**
- * Adapts a Fetch handler `(Request) => Response` to the wire: the wire request becomes a standard
- * `Request` (URL `http://<service><path>`), the returned `Response` is read whole. A GET or HEAD
- * request's body, which `Request` cannot carry, is dropped. A throw or rejection yields a safe 500.
+ * Adapts a Fetch handler `(Request) => Response` to the wire: the wire request becomes a `Request`
+ * for `http://<service><path>` (built lazily, see lazy-request.ts), the returned `Response` is read
+ * whole. A GET or HEAD request's body, which `Request` cannot carry, is dropped. A throw or rejection
+ * yields a safe 500; header values the Fetch API refuses yield a 400.
  *
  * @example
  * ```ts
@@ -39,7 +28,7 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
   return async (req: WireRequest, ctx: RequestContext): Promise<WireResponse> => {
     let request: Request;
     try {
-      request = toRequest(req, ctx.service);
+      request = lazyRequest(req, ctx.service);
     } catch (err) {
       // Values the wire allows but the Fetch API refuses (e.g. characters above U+00FF in a header).
       return errorResponse(400, "NM_ERR_MALFORMED", `malformed message: ${(err as Error).message}`);
@@ -48,7 +37,7 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
     try {
       response = await handler(request);
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
-      const body = response.body ? new Uint8Array(await response.arrayBuffer()) : EMPTY;
+      const body = await readBody(response);
       return {
         status: response.status,
         statusText: response.statusText,

@@ -1,0 +1,100 @@
+/**
+ * A standard `Response` whose body is bytes already in memory. Constructing a platform `Response`
+ * from bytes builds a ReadableStream at once, and reading it back goes through that stream: measured
+ * here at about 10 µs of the 22 µs the client spent per request (bench/run.ts). This subclass is
+ * constructed without a body and serves `text()`, `json()`, `arrayBuffer()`, `bytes()` and `blob()`
+ * straight from the bytes; `body` builds the stream only when someone asks for it.
+ */
+const UTF8_BOM = [0xef, 0xbb, 0xbf];
+
+/** A `Response` over in-memory bytes (see the module comment). `instanceof Response` holds. */
+export class MeshResponse extends Response {
+  #bytes: Uint8Array | null;
+  #used = false;
+  #stream: ReadableStream<Uint8Array<ArrayBuffer>> | null | undefined;
+  #url: string;
+
+  /**
+   * @param bytes - the body; `null` for a response that has none (HEAD, 204, 205, 304).
+   * @param init - status, status text and headers, as for `Response`.
+   * @param url - what `url` reports.
+   */
+  constructor(bytes: Uint8Array | null, init: ResponseInit, url: string) {
+    super(null, init);
+    this.#bytes = bytes;
+    this.#url = url;
+  }
+
+  override get url(): string {
+    return this.#url;
+  }
+
+  override get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
+    if (this.#stream === undefined) {
+      const bytes = this.#bytes;
+      if (bytes === null) {
+        this.#stream = null;
+      } else {
+        const owner = this;
+        this.#stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
+          type: "bytes",
+          start(controller) {
+            owner.#used = true;
+            if (bytes.byteLength > 0) controller.enqueue(new Uint8Array(bytes));
+            controller.close();
+          },
+        });
+      }
+    }
+    return this.#stream;
+  }
+
+  override get bodyUsed(): boolean {
+    return this.#used;
+  }
+
+  /** Takes the bytes once, as every body-reading method does. */
+  #take(): Uint8Array {
+    if (this.#used || this.#stream) throw new TypeError("Body is unusable: Body has already been read");
+    this.#used = true;
+    return this.#bytes ?? new Uint8Array(0);
+  }
+
+  override async arrayBuffer(): Promise<ArrayBuffer> {
+    const b = this.#take();
+    return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  }
+
+  override async bytes(): Promise<Uint8Array<ArrayBuffer>> {
+    return new Uint8Array(await this.arrayBuffer());
+  }
+
+  override async text(): Promise<string> {
+    const b = this.#take();
+    const bom = b.byteLength >= 3 && b[0] === UTF8_BOM[0] && b[1] === UTF8_BOM[1] && b[2] === UTF8_BOM[2];
+    return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("utf8", bom ? 3 : 0);
+  }
+
+  override async json(): Promise<unknown> {
+    return JSON.parse(await this.text());
+  }
+
+  override async blob(): Promise<Blob> {
+    const b = this.#take();
+    return new Blob([b as Uint8Array<ArrayBuffer>], { type: this.headers.get("content-type") ?? "" });
+  }
+
+  override async formData(): Promise<FormData> {
+    const b = this.#take();
+    return new Response(b as Uint8Array<ArrayBuffer>, { headers: this.headers }).formData();
+  }
+
+  override clone(): MeshResponse {
+    if (this.#used || this.#stream) throw new TypeError("Response.clone: Body has already been consumed.");
+    return new MeshResponse(
+      this.#bytes,
+      { status: this.status, statusText: this.statusText, headers: this.headers },
+      this.#url,
+    );
+  }
+}

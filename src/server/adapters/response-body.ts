@@ -1,0 +1,36 @@
+/**
+ * Reads a `Response` body whole. A handler's `new Response("text")` keeps its source in undici's
+ * internal state; taking it from there skips the ReadableStream round trip, which cost about 4.5 µs
+ * per request here (bench/run.ts). Any other body (a stream, a used or locked one, another undici's
+ * Response) takes the standard `arrayBuffer()` path.
+ */
+const EMPTY = new Uint8Array(0);
+
+interface BodyState {
+  body?: { source?: unknown; stream?: ReadableStream | null } | null;
+}
+
+let stateSymbol: symbol | null | undefined;
+
+function stateOf(res: Response): BodyState | undefined {
+  if (stateSymbol === undefined) {
+    stateSymbol = Object.getOwnPropertySymbols(res).find((s) => s.description === "state") ?? null;
+  }
+  if (stateSymbol === null) return undefined;
+  const state = (res as unknown as Record<symbol, unknown>)[stateSymbol];
+  return typeof state === "object" && state !== null ? (state as BodyState) : undefined;
+}
+
+/** The bytes of `res`'s body; empty for a null body. */
+export async function readBody(res: Response): Promise<Uint8Array> {
+  if (res.body === null) return EMPTY;
+  if (!res.bodyUsed) {
+    const body = stateOf(res)?.body;
+    const source = body?.source;
+    if (body && !body.stream?.locked) {
+      if (typeof source === "string") return Buffer.from(source, "utf8");
+      if (source instanceof Uint8Array) return source;
+    }
+  }
+  return new Uint8Array(await res.arrayBuffer());
+}

@@ -1,0 +1,138 @@
+import { describe, expect, it } from "vitest";
+import { toResponse } from "../src/client/from-wire.js";
+import { MeshResponse } from "../src/client/mesh-response.js";
+import type { WireRequest } from "../src/index.js";
+import { fetchAdapter } from "../src/server/adapters/fetch.js";
+import { lazyRequest } from "../src/server/adapters/lazy-request.js";
+import { readBody } from "../src/server/adapters/response-body.js";
+
+const wire = (over: Partial<WireRequest> = {}): WireRequest => ({
+  method: "POST",
+  path: "/a?b=1",
+  headers: ["content-type", "application/json", "x-a", "1"],
+  body: Buffer.from('{"n":1}'),
+  ...over,
+});
+
+describe("adapters - lazy Request", () => {
+  it("adapters - method, url and headers come straight from the wire; instanceof Request holds", () => {
+    const req = lazyRequest(wire(), "svc");
+    expect(req).toBeInstanceOf(Request);
+    expect(req.method).toBe("POST");
+    expect(req.url).toBe("http://svc/a?b=1");
+    expect(req.headers.get("x-a")).toBe("1");
+    expect(Object.prototype.toString.call(req)).toBe("[object Request]");
+  });
+
+  it("adapters - body methods, signal and clone are answered by a real Request", async () => {
+    const req = lazyRequest(wire(), "svc");
+    expect(req.bodyUsed).toBe(false);
+    expect(req.signal).toBeInstanceOf(AbortSignal);
+    const copy = req.clone();
+    expect(await req.json()).toEqual({ n: 1 });
+    expect(req.bodyUsed).toBe(true);
+    expect(await copy.text()).toBe('{"n":1}');
+    await expect(req.text()).rejects.toThrow(TypeError);
+  });
+
+  it("adapters - a lazy Request can be forwarded through a RequestInit", async () => {
+    const req = lazyRequest(wire(), "svc");
+    const forwarded = new Request("http://upstream/x", {
+      method: req.method,
+      headers: req.headers,
+      body: await req.arrayBuffer(),
+    });
+    expect(forwarded.method).toBe("POST");
+    expect(await forwarded.text()).toBe('{"n":1}');
+  });
+
+  it("adapters - header values above U+00FF are refused up front", () => {
+    expect(() => lazyRequest(wire({ headers: ["x-city", "東京"] }), "svc")).toThrow(/above U\+00FF/);
+    expect(() => lazyRequest(wire({ headers: ["x-city", "Zürich"] }), "svc")).not.toThrow();
+  });
+
+  it("adapters - the Fetch adapter answers a refused header value with 400 without calling the handler", async () => {
+    let called = 0;
+    const handler = fetchAdapter(() => {
+      called++;
+      return new Response("x");
+    });
+    const errors: unknown[] = [];
+    const res = await handler(wire({ headers: ["x-city", "東京"] }), {
+      service: "s",
+      onError: (e) => errors.push(e),
+    });
+    expect(res.status).toBe(400);
+    expect(called).toBe(0);
+  });
+});
+
+describe("adapters - response bodies", () => {
+  it("adapters - string, bytes, stream, empty and used bodies are all read whole", async () => {
+    expect(Buffer.from(await readBody(new Response("héllo"))).toString()).toBe("héllo");
+    expect(await readBody(new Response(new Uint8Array([1, 2, 3])))).toEqual(new Uint8Array([1, 2, 3]));
+    const stream = new ReadableStream({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("ab"));
+        c.enqueue(new TextEncoder().encode("c"));
+        c.close();
+      },
+    });
+    expect(Buffer.from(await readBody(new Response(stream))).toString()).toBe("abc");
+    expect((await readBody(new Response(null))).byteLength).toBe(0);
+    expect(Buffer.from(await readBody(new Response(new Blob(["blob"])))).toString()).toBe("blob");
+    const used = new Response("x");
+    await used.text();
+    await expect(readBody(used)).rejects.toThrow(TypeError);
+  });
+});
+
+describe("adapters - client Response", () => {
+  const res = (body: string | null, headers: string[] = []) =>
+    toResponse(
+      { status: 200, statusText: "OK", headers, body: Buffer.from(body ?? "") },
+      "http://svc/x",
+      body === null ? "HEAD" : "GET",
+    );
+
+  it("adapters - MeshResponse reads like a platform Response", async () => {
+    const r = res('{"a":1}', ["content-type", "application/json"]);
+    expect(r).toBeInstanceOf(Response);
+    expect(r).toBeInstanceOf(MeshResponse);
+    expect(r.url).toBe("http://svc/x");
+    expect(r.ok).toBe(true);
+    expect(r.bodyUsed).toBe(false);
+    expect(await r.json()).toEqual({ a: 1 });
+    expect(r.bodyUsed).toBe(true);
+    await expect(r.text()).rejects.toThrow(TypeError);
+  });
+
+  it("adapters - body is a readable stream; after reading it, the body is used", async () => {
+    const r = res("streamed");
+    const chunks: Uint8Array[] = [];
+    const reader = r.body!.getReader();
+    for (let next = await reader.read(); !next.done; next = await reader.read()) chunks.push(next.value);
+    expect(Buffer.concat(chunks).toString()).toBe("streamed");
+    expect(r.bodyUsed).toBe(true);
+    await expect(r.arrayBuffer()).rejects.toThrow(TypeError);
+  });
+
+  it("adapters - clone, blob, bytes, a UTF-8 BOM and a HEAD response behave as fetch's do", async () => {
+    const r = res("x", ["content-type", "text/plain"]);
+    const c = r.clone();
+    expect(await r.text()).toBe("x");
+    const blob = await c.blob();
+    expect(blob.type).toBe("text/plain");
+    expect(await blob.text()).toBe("x");
+    expect(await res("\ufeffbom").text()).toBe("bom");
+    expect(await res("ab").bytes()).toEqual(new Uint8Array([97, 98]));
+    const head = res(null);
+    expect(head.body).toBeNull();
+    expect(await head.text()).toBe("");
+  });
+
+  it("adapters - formData parses an urlencoded body", async () => {
+    const form = await res("a=1&b=2", ["content-type", "application/x-www-form-urlencoded"]).formData();
+    expect(form.get("b")).toBe("2");
+  });
+});
