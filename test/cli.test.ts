@@ -2,43 +2,26 @@
  * The `natsmesh` executable, run as a child process (`node bin/natsmesh ...`) against a real
  * nats-server, with the test API served as service `weather` by this process.
  */
-import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { mkdtemp, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acceptsTcp } from "../src/dev/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { ensureBuilt } from "./support/build.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
-const MAIN = join(REPO_ROOT, "dist", "cli", "main.js");
-const TSC = join(REPO_ROOT, "node_modules", "typescript", "bin", "tsc");
 const silent = pino({ level: "silent" });
 
 interface Run {
   code: number | null;
   stdout: Buffer;
   stderr: string;
-}
-
-async function newestMtime(dir: string): Promise<number> {
-  let newest = 0;
-  for (const entry of await readdir(dir, { withFileTypes: true, recursive: true })) {
-    if (entry.isFile()) newest = Math.max(newest, (await stat(join(entry.parentPath, entry.name))).mtimeMs);
-  }
-  return newest;
-}
-
-/** Builds dist/ once when dist/cli/main.js is missing or older than a source file. */
-async function ensureBuilt(): Promise<void> {
-  const built = (await stat(MAIN).catch(() => undefined))?.mtimeMs ?? 0;
-  if (built >= (await newestMtime(join(REPO_ROOT, "src")))) return;
-  await promisify(execFile)(process.execPath, [TSC, "-p", "tsconfig.build.json"], { cwd: REPO_ROOT });
 }
 
 /** A port nothing listens on. */

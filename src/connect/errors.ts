@@ -4,8 +4,10 @@
  * @module
  */
 
+import { ErrorCode, MeshError } from "../protocol/index.js";
+
 /**
- * Stable machine-readable codes carried by the errors of this module.
+ * Stable machine-readable codes carried by the errors of this module (a subset of {@link ErrorCode}).
  *
  * @example
  * ```ts
@@ -13,13 +15,14 @@
  * ```
  */
 export const ERROR_CODES = {
-  config: "NM_ERR_CONFIG",
-  connect: "NM_ERR_CONNECT",
+  config: ErrorCode.Config,
+  connect: ErrorCode.Connect,
 } as const;
 
 /**
  * Raised when the connection settings (options, `NATS_*` environment variables or a natscli
  * context) are invalid: a malformed URL, an unreadable credentials file, an unknown context...
+ * `status` is 500: a misconfigured process cannot serve.
  *
  * The message always starts with the offending variable, e.g.
  * `NATS_CREDS: cannot read credentials file /x/y.creds (ENOENT)`.
@@ -29,10 +32,8 @@ export const ERROR_CODES = {
  * throw new ConfigError("NATS_PREFIX", "invalid prefix 'a b'");
  * ```
  */
-export class ConfigError extends Error {
+export class ConfigError extends MeshError {
   override readonly name = "ConfigError";
-  /** Always {@link ERROR_CODES.config}. */
-  readonly code = ERROR_CODES.config;
   /** The environment variable (`NATS_CREDS`) or option name (`creds`) that is wrong. */
   readonly variable: string;
 
@@ -47,26 +48,22 @@ export class ConfigError extends Error {
    * ```
    */
   constructor(variable: string, problem: string, options?: { cause?: unknown }) {
-    super(`${variable}: ${problem}`, options?.cause === undefined ? undefined : { cause: options.cause });
+    super(ErrorCode.Config, 500, `${variable}: ${problem}`, { cause: options?.cause });
     this.variable = variable;
   }
 }
 
 /**
  * Raised when the initial connection to the NATS servers fails (refused, timed out,
- * authorization violation...). Maps to HTTP 503.
+ * authorization violation...). Maps to HTTP 503 (`status`).
  *
  * @example
  * ```ts
  * try { await connect(); } catch (err) { if (err instanceof ConnectError) console.error(err.message); }
  * ```
  */
-export class ConnectError extends Error {
+export class ConnectError extends MeshError {
   override readonly name = "ConnectError";
-  /** Always {@link ERROR_CODES.connect}. */
-  readonly code = ERROR_CODES.connect;
-  /** HTTP status equivalent. */
-  readonly status = 503;
   /** The servers that were tried, without credentials. */
   readonly servers: readonly string[];
 
@@ -81,7 +78,7 @@ export class ConnectError extends Error {
    */
   constructor(servers: readonly string[], cause: unknown) {
     const reason = cause instanceof Error ? cause.message : String(cause);
-    super(`cannot connect to NATS at ${servers.join(",")}: ${reason}`, { cause });
+    super(ErrorCode.Connect, 503, `cannot connect to NATS at ${servers.join(",")}: ${reason}`, { cause });
     this.servers = [...servers];
   }
 }

@@ -13,6 +13,8 @@ export const ErrorCode = {
   PayloadTooLarge: "NM_ERR_PAYLOAD_TOO_LARGE",
   InvalidService: "NM_ERR_INVALID_SERVICE",
   Handler: "NM_ERR_HANDLER",
+  Config: "NM_ERR_CONFIG",
+  Connect: "NM_ERR_CONNECT",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

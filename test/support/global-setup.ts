@@ -2,6 +2,7 @@
  * vitest globalSetup: makes sure nats-server is installed and that no nats-server processes
  * spawned by the test harness outlive a run (see PID_DIR in ./nats-server.ts).
  */
+import { ensureBuilt } from "./build.js";
 import { findNatsServerBinary, isAlive, type PidRecord, procCmdline, reapRecorded } from "./nats-server.js";
 
 /** True when `pid` looks like a live node (vitest) process, i.e. a possibly concurrent run. */
@@ -14,8 +15,11 @@ function isOrphan(r: PidRecord): boolean {
   return !isLiveNode(r.owner) && !isLiveNode(r.ownerParent);
 }
 
-/** Fails fast without nats-server; kills servers left behind by an interrupted earlier run. */
-export function setup(): void {
+/**
+ * Fails fast without nats-server; kills servers left behind by an interrupted earlier run; builds
+ * dist/ for the tests that run the CLI or import the package.
+ */
+export async function setup(): Promise<void> {
   if (!findNatsServerBinary()) {
     throw new Error(
       "nats-server binary not found (looked at $NATS_SERVER_BIN, /usr/sbin/nats-server and PATH); " +
@@ -25,6 +29,7 @@ export function setup(): void {
   const killed = reapRecorded(isOrphan);
   if (killed.length)
     console.warn(`[natsmesh] killed ${killed.length} leftover nats-server(s): ${killed.join(", ")}`);
+  await ensureBuilt();
 }
 
 /** Kills any nats-server still registered by this run (or orphaned). */
