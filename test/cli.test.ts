@@ -4,7 +4,6 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
@@ -13,6 +12,7 @@ import { acceptsTcp } from "../src/dev/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { ensureBuilt } from "./support/build.js";
+import { closedPort } from "./support/helpers.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
@@ -22,15 +22,6 @@ interface Run {
   code: number | null;
   stdout: Buffer;
   stderr: string;
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => srv.once("listening", resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 let baseEnv: NodeJS.ProcessEnv = {};

@@ -1,8 +1,7 @@
 /**
  * src/dev: a real local nats-server for development, started on demand.
  */
-import { createServer } from "node:net";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { connect } from "../src/connect/index.js";
 import {
   acceptsTcp,
@@ -11,27 +10,10 @@ import {
   NatsServerNotFoundError,
   startLocalServer,
 } from "../src/dev/index.js";
+import { closedPort, stopAfterEach } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
-});
-
-function track<T extends { stop(): Promise<void> }>(s: T): T {
-  cleanups.push(() => s.stop());
-  return s;
-}
-
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await new Promise((resolve) => srv.once("listening", resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
+const track = stopAfterEach();
 
 function isAlive(pid: number): boolean {
   try {

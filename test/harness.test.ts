@@ -9,7 +9,8 @@ import {
   nkeyAuthenticator,
   type Subscription,
 } from "@nats-io/transport-node";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
+import { stopAfterEach } from "./support/helpers.js";
 import {
   check,
   cluster,
@@ -26,21 +27,10 @@ import {
   userPassServer,
 } from "./support/nats-server.js";
 
-const cleanups: Array<() => Promise<unknown>> = [];
-
-afterEach(async () => {
-  for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {});
-});
-
-function track<T extends { stop(): Promise<void> }>(s: T): T {
-  cleanups.push(() => s.stop());
-  return s;
-}
+const track = stopAfterEach();
 
 async function conn(opts: ConnectionOptions): Promise<NatsConnection> {
-  const nc = await connect({ timeout: 3000, ...opts });
-  cleanups.push(() => nc.close());
-  return nc;
+  return track(await connect({ timeout: 3000, ...opts }));
 }
 
 /** Resolves with the next message of `sub` (rejects after timeoutMs). */
