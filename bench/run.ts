@@ -34,6 +34,13 @@ async function nats(url: string, lean = true): Promise<NatsConnection> {
   return connect({ servers: url, ...(lean ? { noAsyncTraces: true } : {}) });
 }
 
+/** natsmesh's fetch calling service `bench`; the responder decides which handler kind answers. */
+async function meshFetchClient(url: string): Promise<{ call: Call; close(): Promise<void> }> {
+  const nc = await nats(url);
+  const f = createFetch({ nc });
+  return { call: async () => (await f("http://bench/")).arrayBuffer(), close: () => nc.close() };
+}
+
 const SCENARIOS: Scenario[] = [
   {
     id: "a",
@@ -67,31 +74,19 @@ const SCENARIOS: Scenario[] = [
     id: "c",
     label: "natsmesh `createFetch` → `serve` (Fetch handler)",
     responder: "mesh-fetch",
-    async client(url) {
-      const nc = await nats(url);
-      const f = createFetch({ nc });
-      return { call: async () => (await f("http://bench/")).arrayBuffer(), close: () => nc.close() };
-    },
+    client: meshFetchClient,
   },
   {
     id: "c2",
     label: "natsmesh `createFetch` → `serve` (node:http listener)",
     responder: "mesh-node",
-    async client(url) {
-      const nc = await nats(url);
-      const f = createFetch({ nc });
-      return { call: async () => (await f("http://bench/")).arrayBuffer(), close: () => nc.close() };
-    },
+    client: meshFetchClient,
   },
   {
     id: "d",
     label: "natsmesh `createFetch` → `serve` (express app)",
     responder: "mesh-express",
-    async client(url) {
-      const nc = await nats(url);
-      const f = createFetch({ nc });
-      return { call: async () => (await f("http://bench/")).arrayBuffer(), close: () => nc.close() };
-    },
+    client: meshFetchClient,
   },
   {
     id: "u",
