@@ -230,3 +230,57 @@ describe("server - values the Fetch API refuses", () => {
     await nc.close();
   });
 });
+
+describe("server - handlers that misbehave", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it("server - a handler slower than the instance's timeout gets a 504 for it; stop() does not wait for it", async () => {
+    let calls = 0;
+    const svc = await serve(
+      (req: Request) => {
+        calls++;
+        // The first call never answers; later ones answer at once.
+        return new URL(req.url).pathname === "/hang" ? new Promise<Response>(() => {}) : new Response("ok");
+      },
+      { service: "hangs", nc, timeout: 150, concurrency: 1, logger: silent },
+    );
+    const fetch = createFetch({ nc, timeout: 10_000 });
+    const res = await fetch("http://hangs/hang");
+    expect(res.status).toBe(504);
+    expect(res.headers.get("mesh-error")).toBe("NM_ERR_TIMEOUT");
+    expect((await res.json()).error).toBe("the handler did not answer within 150 ms");
+    // The slot of the hung request is free again (concurrency 1), so this one is served.
+    expect(await (await fetch("http://hangs/next")).text()).toBe("ok");
+    expect(calls).toBe(2);
+    await svc.stop();
+  });
+
+  it("server - a Node handler that destroys the response gets a 500, not a hang", async () => {
+    const svc = await serve((_req, res) => res.destroy(), { service: "destroys", nc, logger: silent });
+    const res = await createFetch({ nc, timeout: 5000 })("http://destroys/");
+    expect(res.status).toBe(500);
+    await svc.stop();
+  });
+
+  it("server - a Fetch handler that returns Response.error() or a non-Response gets a 500", async () => {
+    const svc = await serve(
+      (req: Request) =>
+        (new URL(req.url).pathname === "/error" ? Response.error() : "not a response") as unknown as Response,
+      { service: "bad-return", nc, logger: silent },
+    );
+    const fetch = createFetch({ nc, timeout: 5000 });
+    expect((await fetch("http://bad-return/error")).status).toBe(500);
+    expect((await fetch("http://bad-return/other")).status).toBe(500);
+    await svc.stop();
+  });
+});

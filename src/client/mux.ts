@@ -96,6 +96,10 @@ export class RequestMux {
 
   #onReply(err: Error | null, msg: Msg): void {
     if (err) {
+      // The inbox subscription is gone (e.g. a permissions violation): fail what waits, and let the
+      // next call build a new mux rather than wait for replies that cannot arrive.
+      this.#closed = true;
+      if (muxes.get(this.#nc) === this) muxes.delete(this.#nc);
       this.#failAll((t) => new ConnectionClosedError(t, { cause: err }));
       return;
     }

@@ -24,7 +24,7 @@ export class ConcurrencyLimiter {
     return this.#queue.length;
   }
 
-  /** Runs `task` when a slot is free. */
+  /** Runs `task` when a slot is free; a rejected task frees its slot like a resolved one. */
   run(task: () => Promise<void>): void {
     if (this.#active < this.#limit) this.#start(task);
     else this.#queue.push(() => this.#start(task));
@@ -38,7 +38,7 @@ export class ConcurrencyLimiter {
 
   #start(task: () => Promise<void>): void {
     this.#active++;
-    task().finally(() => {
+    const done = () => {
       this.#active--;
       const next = this.#queue.shift();
       if (next) next();
@@ -47,6 +47,8 @@ export class ConcurrencyLimiter {
         this.#idle = [];
         for (const w of waiters) w();
       }
-    });
+    };
+    // A task's failure is its own business (the server logs it); the slot is freed either way.
+    task().then(done, done);
   }
 }

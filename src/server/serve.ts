@@ -14,7 +14,7 @@ import {
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
-import { errorResponse } from "./adapters/errors.js";
+import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
 import { type HandlerKind, toWireHandler } from "./handler.js";
 import { ConcurrencyLimiter } from "./limiter.js";
@@ -22,6 +22,8 @@ import { addProvenance } from "./provenance.js";
 
 /** Default number of requests one instance handles at once. */
 export const DEFAULT_CONCURRENCY = 1024;
+/** Default time a handler may take before the instance answers 504 for it (as Node's `requestTimeout`). */
+export const DEFAULT_HANDLER_TIMEOUT = 300_000;
 
 /** Options of {@link serve}. */
 export interface ServeOptions extends ConnectionSourceOptions {
@@ -31,6 +33,11 @@ export interface ServeOptions extends ConnectionSourceOptions {
   queue?: string;
   /** Requests handled at once by this instance (default NATSMESH_CONCURRENCY, else 1024); more wait. */
   concurrency?: number;
+  /**
+   * Milliseconds a handler may take (default 300 000; 0 for no limit). Past it the instance answers
+   * 504 `NM_ERR_TIMEOUT` and frees the request's concurrency slot; the handler's late answer is dropped.
+   */
+  timeout?: number;
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
   /** Instance id reported in provenance headers (default: a random NUID). */
@@ -103,6 +110,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     queue: options.queue ?? service,
     instance: options.instance ?? nuid.next(),
     concurrency: options.concurrency ?? envConcurrency(),
+    timeout: options.timeout ?? DEFAULT_HANDLER_TIMEOUT,
     logger: options.logger ?? pino({ name: "natsmesh", level: process.env.NATSMESH_LOG_LEVEL ?? "info" }),
   });
   await nc.flush();
@@ -124,6 +132,7 @@ interface InstanceSettings {
   queue: string;
   instance: string;
   concurrency: number;
+  timeout: number;
   logger: Logger;
 }
 
@@ -139,6 +148,7 @@ class ServiceInstance implements ServiceHandle {
   readonly #limiter: ConcurrencyLimiter;
   readonly #sub: Subscription;
   readonly #ctx: RequestContext;
+  readonly #timeout: number;
   #seq = 0;
   #requests = 0;
   #errors = 0;
@@ -155,6 +165,7 @@ class ServiceInstance implements ServiceHandle {
     this.#source = source;
     this.#log = s.logger.child({ service: s.service, instance: s.instance });
     this.#limiter = new ConcurrencyLimiter(s.concurrency);
+    this.#timeout = s.timeout;
     this.#ctx = {
       service: s.service,
       onError: (err) => this.#log.error({ err }, "handler failed"),
@@ -231,9 +242,28 @@ class ServiceInstance implements ServiceHandle {
       return;
     }
     this.#limiter.run(async () => {
-      const res = await this.#wire(req, this.#ctx);
-      this.#respond(reply, res, req.headers);
+      try {
+        this.#respond(reply, await this.#run(req), req.headers);
+      } catch (err) {
+        this.#log.error({ err }, "request failed");
+        this.#respond(reply, internalError(), req.headers);
+      }
     });
+  }
+
+  /** Runs the handler, answering 504 for it when it takes longer than the instance's timeout. */
+  #run(req: WireRequest): Promise<WireResponse> {
+    const work = this.#wire(req, this.#ctx);
+    const ms = this.#timeout;
+    if (!(ms > 0)) return work;
+    let timer: NodeJS.Timeout | undefined;
+    const expired = new Promise<WireResponse>((resolve) => {
+      timer = setTimeout(() => {
+        this.#log.warn({ method: req.method, path: req.path, timeout: ms }, "handler timed out");
+        resolve(errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${ms} ms`));
+      }, ms);
+    });
+    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   }
 
   #respond(reply: string, res: WireResponse, requestHeaders: string[]): void {

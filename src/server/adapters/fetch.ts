@@ -37,6 +37,8 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
     try {
       response = await handler(request);
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
+      if (response.status < 200)
+        throw new TypeError(`handler returned status ${response.status}, not a final response`);
       const body = await readBody(response);
       return {
         status: response.status,

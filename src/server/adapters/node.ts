@@ -127,6 +127,9 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
         });
         socket.destroy();
       });
+      // A handler that destroys the response instead of ending it (an HTTP server would reset the
+      // connection) gets a 500 rather than leaving the caller to time out.
+      socket.once("close", () => fail(new Error("the handler closed the response without ending it")));
       try {
         const result = listener(req, res);
         if (result && typeof (result as Promise<unknown>).then === "function") {
