@@ -16,6 +16,7 @@ import {
 } from "../protocol/index.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
+import { Deadlines } from "./deadlines.js";
 import { type HandlerKind, toWireHandler } from "./handler.js";
 import { ConcurrencyLimiter } from "./limiter.js";
 import { addProvenance } from "./provenance.js";
@@ -149,6 +150,7 @@ class ServiceInstance implements ServiceHandle {
   readonly #sub: Subscription;
   readonly #ctx: RequestContext;
   readonly #timeout: number;
+  readonly #deadlines: Deadlines | undefined;
   #seq = 0;
   #requests = 0;
   #errors = 0;
@@ -166,6 +168,7 @@ class ServiceInstance implements ServiceHandle {
     this.#log = s.logger.child({ service: s.service, instance: s.instance });
     this.#limiter = new ConcurrencyLimiter(s.concurrency);
     this.#timeout = s.timeout;
+    this.#deadlines = s.timeout > 0 ? new Deadlines(s.timeout) : undefined;
     this.#ctx = {
       service: s.service,
       onError: (err) => this.#log.error({ err }, "handler failed"),
@@ -241,29 +244,37 @@ class ServiceInstance implements ServiceHandle {
       this.#respond(reply, errorResponse(400, error.code, error.message), []);
       return;
     }
-    this.#limiter.run(async () => {
-      try {
-        this.#respond(reply, await this.#run(req), req.headers);
-      } catch (err) {
-        this.#log.error({ err }, "request failed");
-        this.#respond(reply, internalError(), req.headers);
-      }
-    });
+    this.#limiter.run(() => this.#handle(reply, req));
   }
 
-  /** Runs the handler, answering 504 for it when it takes longer than the instance's timeout. */
-  #run(req: WireRequest): Promise<WireResponse> {
-    const work = this.#wire(req, this.#ctx);
-    const ms = this.#timeout;
-    if (!(ms > 0)) return work;
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<WireResponse>((resolve) => {
-      timer = setTimeout(() => {
-        this.#log.warn({ method: req.method, path: req.path, timeout: ms }, "handler timed out");
-        resolve(errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${ms} ms`));
-      }, ms);
+  /**
+   * Runs the handler and answers. Past the instance's timeout the instance answers 504 for the
+   * handler and frees the slot; the handler's late answer is then dropped.
+   */
+  #handle(reply: string, req: WireRequest): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const deadlines = this.#deadlines;
+      const id = deadlines?.add(() => {
+        this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
+        this.#respond(
+          reply,
+          errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${this.#timeout} ms`),
+          req.headers,
+        );
+        resolve();
+      });
+      this.#wire(req, this.#ctx).then(
+        (res) => {
+          if (id === undefined || deadlines!.settle(id)) this.#respond(reply, res, req.headers);
+          resolve();
+        },
+        (err: unknown) => {
+          this.#log.error({ err }, "request failed");
+          if (id === undefined || deadlines!.settle(id)) this.#respond(reply, internalError(), req.headers);
+          resolve();
+        },
+      );
     });
-    return Promise.race([work, expired]).finally(() => clearTimeout(timer));
   }
 
   #respond(reply: string, res: WireResponse, requestHeaders: string[]): void {
