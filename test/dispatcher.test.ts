@@ -43,8 +43,18 @@ describe("dispatcher - undici over NATS", () => {
     expect(res.headers["x-echo-method"]).toBe("PUT");
     expect(res.headers["x-echo-path"]).toBe("/echo?a=1&b=2+3");
     const pairs = echoed(res.headers);
-    expect(pairs).toEqual(expect.arrayContaining(["x-custom", "v", "x-list", "1", "x-list", "2"]));
+    expect(pairs).toEqual(expect.arrayContaining(["X-Custom", "v", "x-list", "1", "x-list", "2"]));
     expect(await res.body.text()).toBe("payload");
+  });
+
+  it("dispatcher - header names keep their case end to end (the Fetch API lower-cases them, the wire does not)", async () => {
+    const res = await request("http://echo/echo", {
+      dispatcher,
+      headers: ["X-Mixed-Case", "1", "x-lower", "2", "X-Mixed-Case", "3"],
+    });
+    const pairs = echoed(res.headers);
+    expect(pairs).toEqual(["X-Mixed-Case", "1", "x-lower", "2", "X-Mixed-Case", "3"]);
+    await res.body.dump();
   });
 
   it("dispatcher - response set-cookie lines and binary bodies survive", async () => {

@@ -4,7 +4,8 @@ import type { IncomingMessage, ServerResponse } from "node:http";
  * The same small API written twice, as a Fetch handler and as a Node listener, so one conformance
  * suite checks both adapters:
  * - `/echo`: 200; body = request body; `x-echo-method`, `x-echo-path`, `x-echo-headers` (URI-encoded
- *   JSON of the raw header pairs) describe the request.
+ *   JSON of the header pairs: as the Fetch API lists them, or Node's `rawHeaders` with their case)
+ *   describe the request.
  * - `/status/<code>`: that status, status text `Custom <code>`, body `status <code>`.
  * - `/multi`: two `set-cookie` and two `x-multi` header values.
  * - `/throw`: the handler throws an error whose message must never reach the caller.
@@ -87,7 +88,7 @@ export function nodeApp(label = "node"): (req: IncomingMessage, res: ServerRespo
       const body = await readBody(req);
       const pairs: string[] = [];
       for (let i = 0; i < req.rawHeaders.length; i += 2)
-        pairs.push(req.rawHeaders[i]!.toLowerCase(), req.rawHeaders[i + 1]!);
+        pairs.push(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       res.setHeader("x-echo-method", req.method ?? "");
       res.setHeader("x-echo-path", req.url ?? "");
       res.setHeader("x-echo-headers", encodeURIComponent(JSON.stringify(pairs)));
