@@ -1,5 +1,5 @@
 /**
- * The `natsmesh` command line program.
+ * The `natsmesh` command line program: `request`, `dev`, `gateway` and `services`.
  *
  * @module
  */
@@ -8,9 +8,11 @@ import { CLI_NAME, reportError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { addDevCommand } from "./dev.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
+import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
 import { packageVersion } from "./package-version.js";
 import { addRequestCommand } from "./request.js";
+import { addServicesCommand } from "./services.js";
 
 /**
  * Builds the `natsmesh` program with its subcommands. It never exits the process: usage errors
@@ -38,6 +40,8 @@ export function createProgram(context: CliContext): Command {
     });
   addRequestCommand(program, context);
   addDevCommand(program, context);
+  addGatewayCommand(program, context);
+  addServicesCommand(program, context);
   return program;
 }
 

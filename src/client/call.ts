@@ -1,5 +1,6 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
+  ConnectionClosedError,
   decodeResponse,
   encodeRequest,
   PayloadTooLargeError,
@@ -34,6 +35,7 @@ export async function callService(
 ): Promise<WireResponse> {
   const subject = requestSubject(options.prefix, service, request.method);
   const target = { service, subject };
+  if (nc.isClosed()) throw new ConnectionClosedError(target);
   const payload = encodeRequest(request);
   const limit = nc.info?.max_payload;
   if (limit !== undefined && payload.byteLength > limit) {

@@ -1,4 +1,5 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
 import {
   type CallTarget,
   ConnectionClosedError,
@@ -36,6 +37,7 @@ export class RequestMux {
   readonly #nc: NatsConnection;
   readonly #inbox: string;
   readonly #sub: Subscription;
+  readonly #batcher: PublishBatcher;
   readonly #pending = new Map<string, Pending>();
   #seq = 0;
   #closed = false;
@@ -45,6 +47,7 @@ export class RequestMux {
    */
   constructor(nc: NatsConnection) {
     this.#nc = nc;
+    this.#batcher = batcherFor(nc);
     this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onReply(err, msg) });
     nc.closed().then(() => this.#failAll((t) => new ConnectionClosedError(t)));
@@ -78,11 +81,9 @@ export class RequestMux {
         signal.addEventListener("abort", p.onAbort, { once: true });
       }
       this.#pending.set(id, p);
-      try {
-        this.#nc.publish(subject, payload, { reply: `${this.#inbox}.${id}` });
-      } catch (err) {
-        this.#settle(id, this.#nc.isClosed() ? new ConnectionClosedError(target, { cause: err }) : err);
-      }
+      this.#batcher.publish(subject, payload, `${this.#inbox}.${id}`, (err) =>
+        this.#settle(id, this.#nc.isClosed() ? new ConnectionClosedError(target, { cause: err }) : err),
+      );
     });
   }
 

@@ -15,6 +15,24 @@ export const ErrorCode = {
   Handler: "NM_ERR_HANDLER",
   Config: "NM_ERR_CONFIG",
   Connect: "NM_ERR_CONNECT",
+  /** A gateway route's policy configuration (CORS, rate limit, auth) is invalid. */
+  GatewayConfig: "NM_ERR_GATEWAY_CONFIG",
+  /** The gateway refused a request without valid credentials (401). */
+  Unauthorized: "NM_ERR_UNAUTHORIZED",
+  /** The gateway refused a request over the route's rate limit (429). */
+  RateLimited: "NM_ERR_RATE_LIMITED",
+  /** The gateway refused a CORS preflight: origin or method not allowed (403). */
+  CorsRejected: "NM_ERR_CORS_REJECTED",
+  /** The gateway has no route for the request's host and path (404). */
+  NoRoute: "NM_ERR_NO_ROUTE",
+  /** The request body exceeds the gateway route's `maxBody` (413). */
+  BodyTooLarge: "NM_ERR_BODY_TOO_LARGE",
+  /** The gateway refused a malformed public request: bad target, method or header (400). */
+  BadRequest: "NM_ERR_BAD_REQUEST",
+  /** The client did not send the whole request within the gateway's `requestTimeout` (408). */
+  RequestTimeout: "NM_ERR_REQUEST_TIMEOUT",
+  /** An unexpected failure inside the gateway (500); the details stay in its log. */
+  Internal: "NM_ERR_INTERNAL",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

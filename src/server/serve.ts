@@ -1,6 +1,23 @@
+import { STATUS_CODES } from "node:http";
 import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
+import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
+import {
+  answerDiscovery,
+  assertMicroId,
+  assertVersion,
+  DEFAULT_VERSION,
+  describeInstance,
+  type EndpointCounters,
+} from "../discovery/index.js";
+import { createLogger } from "../log/index.js";
+import {
+  defaultMetrics,
+  exposeMetricsOverNats,
+  type MeshMetrics,
+  type ServiceRecorder,
+} from "../metrics/index.js";
 import {
   assertServiceName,
   decodeRequest,
@@ -9,6 +26,7 @@ import {
   headerValue,
   MalformedMessageError,
   MeshError,
+  MeshHeader,
   methodToken,
   serviceSubject,
   type WireRequest,
@@ -43,8 +61,21 @@ export interface ServeOptions extends ConnectionSourceOptions {
   kind?: HandlerKind;
   /** Instance id reported in provenance headers (default: a random NUID). */
   instance?: string;
-  /** pino logger (default: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
+  /** pino logger (default: `createLogger()`: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
   logger?: Logger;
+  /** Semantic version reported to the NATS micro protocol (default `0.0.0`). */
+  version?: string;
+  /** Description reported by `$SRV.INFO` (default empty). */
+  description?: string;
+  /** Metadata reported by `$SRV.PING|INFO|STATS`; natsmesh adds `natsmesh.*` keys. */
+  metadata?: Record<string, string>;
+  /** Answer the NATS micro protocol's `$SRV.PING|INFO|STATS` (default true). */
+  discovery?: boolean;
+  /**
+   * Where the instance records Prometheus metrics, answered on `$NM.METRICS` too (default: the shared
+   * `defaultMetrics()` on prom-client's global registry); `false` for none.
+   */
+  metrics?: MeshMetrics | false;
 }
 
 /** Counters of one instance. */
@@ -53,8 +84,12 @@ export interface ServiceStats {
   requests: number;
   /** Answers with status ≥ 500, and malformed messages. */
   errors: number;
+  /** The last of those errors (`"500 Internal Server Error"`, `"400 NM_ERR_MALFORMED: ..."`), `""` when none. */
+  lastError: string;
   /** Messages that could not be decoded or had no reply subject. */
   malformed: number;
+  /** Total time handlers took for the answered requests, in nanoseconds. */
+  processingNanos: number;
   /** Requests running now. */
   inFlight: number;
   /** Requests waiting for a concurrency slot. */
@@ -73,11 +108,14 @@ export interface ServiceHandle {
   readonly instance: string;
   /** The connection in use. */
   readonly nc: NatsConnection;
+  /** When the instance started serving. */
+  readonly started: Date;
   /** A snapshot of the instance's counters. */
   stats(): ServiceStats;
   /**
-   * Drains: leaves the queue group (no new requests), finishes every accepted request, then closes
-   * the connection if `serve` opened it.
+   * Drains: stops answering discovery (`$SRV.*`) and metrics (`$NM.METRICS`) requests, leaves the
+   * queue group (no new requests), finishes every accepted request, then closes the connection if
+   * `serve` opened it.
    */
   stop(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -90,7 +128,9 @@ export interface ServiceHandle {
  *   Fetch handler `(Request) => Response`, or an app with a `fetch` method (Hono).
  * @param options - service name, and a connection (`nc`) or connection options.
  * @returns a handle, once the subscription is registered with the server.
- * @throws {@link InvalidServiceError} for a bad service name; `ConnectError` when NATS cannot be reached.
+ * @throws {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
+ *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`;
+ *   `ConnectError` when NATS cannot be reached.
  * @example
  * ```ts
  * import express from "express";
@@ -102,19 +142,42 @@ export interface ServiceHandle {
  */
 export async function serve(handler: Handler, options: ServeOptions): Promise<ServiceHandle> {
   const service = assertServiceName(options.service);
+  const version = assertVersion(options.version ?? DEFAULT_VERSION);
+  const id = options.instance ?? nuid.next();
+  if (options.discovery !== false) assertMicroId(id);
   const wire = toWireHandler(handler, options.kind);
+  const logger = options.logger ?? createLogger();
+  const metrics = options.metrics === false ? undefined : (options.metrics ?? defaultMetrics());
   const source = new ConnectionSource(options);
   const { nc, prefix } = await source.get();
+  const subject = serviceSubject(prefix, service);
+  const queue = options.queue ?? service;
   const instance = new ServiceInstance(wire, nc, source, {
     service,
-    subject: serviceSubject(prefix, service),
-    queue: options.queue ?? service,
-    instance: options.instance ?? nuid.next(),
+    subject,
+    queue,
+    instance: id,
     concurrency: options.concurrency ?? envConcurrency(),
     timeout: options.timeout ?? DEFAULT_HANDLER_TIMEOUT,
-    logger: options.logger ?? pino({ name: "natsmesh", level: process.env.NATSMESH_LOG_LEVEL ?? "info" }),
+    logger,
+    recorder: metrics?.recorder(service),
   });
-  await nc.flush();
+  try {
+    if (options.discovery !== false) {
+      const facts = { service, prefix, subject, queue, instance: id, version, started: instance.started };
+      const description = describeInstance({
+        ...facts,
+        description: options.description ?? "",
+        metadata: options.metadata ?? {},
+      });
+      instance.attach(answerDiscovery(nc, description, () => instance.counters(), logger));
+    }
+    if (metrics) instance.attach(exposeMetricsOverNats(nc, metrics, { service, instance: id, logger }));
+    await nc.flush();
+  } catch (err) {
+    await instance.stop();
+    throw err;
+  }
   return instance;
 }
 
@@ -135,6 +198,7 @@ interface InstanceSettings {
   concurrency: number;
   timeout: number;
   logger: Logger;
+  recorder: ServiceRecorder | undefined;
 }
 
 class ServiceInstance implements ServiceHandle {
@@ -143,18 +207,28 @@ class ServiceInstance implements ServiceHandle {
   readonly queue: string;
   readonly instance: string;
   readonly nc: NatsConnection;
+  readonly started = new Date();
   readonly #wire: WireHandler;
   readonly #source: ConnectionSource;
   readonly #log: Logger;
+  readonly #batcher: PublishBatcher;
   readonly #limiter: ConcurrencyLimiter;
   readonly #sub: Subscription;
   readonly #ctx: RequestContext;
   readonly #timeout: number;
   readonly #deadlines: Deadlines | undefined;
+  readonly #recorder: ServiceRecorder | undefined;
+  /** Discovery and metrics responders, stopped first on stop(). */
+  readonly #attached: Array<{ stop(): void }> = [];
   #seq = 0;
   #requests = 0;
   #errors = 0;
+  #lastError = "";
   #malformed = 0;
+  /** Malformed messages without a reply subject (handled, never answered). */
+  #dropped = 0;
+  /** Total handler time of answered requests, in milliseconds. */
+  #busyMs = 0;
   #stopping: Promise<void> | undefined;
 
   constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
@@ -166,9 +240,11 @@ class ServiceInstance implements ServiceHandle {
     this.#wire = wire;
     this.#source = source;
     this.#log = s.logger.child({ service: s.service, instance: s.instance });
+    this.#batcher = batcherFor(nc);
     this.#limiter = new ConcurrencyLimiter(s.concurrency);
     this.#timeout = s.timeout;
     this.#deadlines = s.timeout > 0 ? new Deadlines(s.timeout) : undefined;
+    this.#recorder = s.recorder;
     this.#ctx = {
       service: s.service,
       onError: (err) => this.#log.error({ err }, "handler failed"),
@@ -183,10 +259,27 @@ class ServiceInstance implements ServiceHandle {
     return {
       requests: this.#requests,
       errors: this.#errors,
+      lastError: this.#lastError,
       malformed: this.#malformed,
+      processingNanos: Math.round(this.#busyMs * 1e6),
       inFlight: this.#limiter.active,
       queued: this.#limiter.queued,
     };
+  }
+
+  /** The endpoint counters of the micro protocol's `$SRV.STATS`. */
+  counters(): EndpointCounters {
+    return {
+      requests: this.#requests + this.#dropped,
+      errors: this.#errors,
+      lastError: this.#lastError,
+      processingNanos: this.#busyMs * 1e6,
+    };
+  }
+
+  /** Adds a responder that lives as long as the instance and is stopped first by {@link stop}. */
+  attach(responder: { stop(): void }): void {
+    this.#attached.push(responder);
   }
 
   stop(): Promise<void> {
@@ -199,10 +292,18 @@ class ServiceInstance implements ServiceHandle {
   }
 
   async #drain(): Promise<void> {
+    for (const responder of this.#attached.splice(0)) {
+      try {
+        responder.stop();
+      } catch (err) {
+        this.#log.warn({ err }, "could not stop a responder");
+      }
+    }
     if (!this.nc.isClosed()) {
       await this.#sub.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
     }
     await this.#limiter.idle();
+    await this.#batcher.sent();
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);
     await this.#source.close();
   }
@@ -215,6 +316,10 @@ class ServiceInstance implements ServiceHandle {
     const reply = msg.reply;
     if (!reply) {
       this.#malformed++;
+      this.#dropped++;
+      this.#errors++;
+      this.#lastError = "dropped a message without a reply subject";
+      this.#recorder?.countMalformed();
       this.#log.warn(
         { subject: msg.subject, size: msg.data.byteLength },
         "dropped a message without a reply subject",
@@ -236,7 +341,10 @@ class ServiceInstance implements ServiceHandle {
       }
     } catch (e) {
       this.#malformed++;
+      this.#errors++;
+      this.#recorder?.countMalformed();
       const error = e instanceof MeshError ? e : new MalformedMessageError(String(e));
+      this.#lastError = `400 ${error.code}: ${error.message}`;
       this.#log.warn(
         { subject: msg.subject, size: msg.data.byteLength, reason: error.message },
         "malformed request",
@@ -253,33 +361,56 @@ class ServiceInstance implements ServiceHandle {
    */
   #handle(reply: string, req: WireRequest): Promise<void> {
     return new Promise<void>((resolve) => {
+      const started = performance.now();
+      this.#recorder?.start();
       const deadlines = this.#deadlines;
       const id = deadlines?.add(() => {
         this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
-        this.#respond(
+        this.#finish(
           reply,
           errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${this.#timeout} ms`),
-          req.headers,
+          req,
+          started,
         );
         resolve();
       });
       this.#wire(req, this.#ctx).then(
         (res) => {
-          if (id === undefined || deadlines!.settle(id)) this.#respond(reply, res, req.headers);
+          if (id === undefined || deadlines!.settle(id)) this.#finish(reply, res, req, started);
           resolve();
         },
         (err: unknown) => {
           this.#log.error({ err }, "request failed");
-          if (id === undefined || deadlines!.settle(id)) this.#respond(reply, internalError(), req.headers);
+          if (id === undefined || deadlines!.settle(id)) this.#finish(reply, internalError(), req, started);
           resolve();
         },
       );
     });
   }
 
-  #respond(reply: string, res: WireResponse, requestHeaders: string[]): void {
+  /** Answers a request the handler ran for, and accounts for it: time, metrics, debug log line. */
+  #finish(reply: string, res: WireResponse, req: WireRequest, started: number): void {
+    const ms = performance.now() - started;
+    this.#busyMs += ms;
+    const status = this.#respond(reply, res, req.headers);
+    this.#recorder?.finish(req.method, status, ms / 1000);
+    if (this.#log.isLevelEnabled("debug")) {
+      this.#log.debug(
+        {
+          method: req.method,
+          path: req.path,
+          status,
+          ms: Math.round(ms * 1000) / 1000,
+          requestId: headerValue(res.headers, MeshHeader.RequestId),
+        },
+        "request",
+      );
+    }
+  }
+
+  /** Publishes the answer; returns the status sent (500 when the answer was too large). */
+  #respond(reply: string, res: WireResponse, requestHeaders: string[]): number {
     this.#requests++;
-    if (res.status >= 500) this.#errors++;
     addProvenance(
       res.headers,
       requestHeaders,
@@ -306,11 +437,16 @@ class ServiceInstance implements ServiceHandle {
         this.nc,
       );
       payload = encodeResponse(tooLarge);
+      res = tooLarge;
     }
-    try {
-      this.nc.publish(reply, payload);
-    } catch (err) {
-      this.#log.error({ err }, "could not publish the response");
+    if (res.status >= 500) {
+      this.#errors++;
+      const code = headerValue(res.headers, MeshHeader.Error);
+      this.#lastError = `${res.status} ${code ?? (res.statusText || STATUS_CODES[res.status] || "error")}`;
     }
+    this.#batcher.publish(reply, payload, undefined, (err) =>
+      this.#log.error({ err }, "could not publish the response"),
+    );
+    return res.status;
   }
 }

@@ -1,0 +1,256 @@
+/**
+ * The JSON documents of the NATS micro protocol (ADR-32, schemas `io.nats.micro.v1.*`) for a natsmesh
+ * service instance. Pure functions: no I/O.
+ *
+ * @module
+ */
+import { microName } from "./names.js";
+
+/** Subject prefix of the micro protocol's discovery requests. */
+export const SRV_PREFIX = "$SRV";
+
+/** Discovery verbs: the second token of `$SRV.<verb>[.<name>[.<id>]]`. */
+export const MicroVerb = {
+  Ping: "PING",
+  Info: "INFO",
+  Stats: "STATS",
+} as const;
+/** One of {@link MicroVerb}. */
+export type MicroVerb = (typeof MicroVerb)[keyof typeof MicroVerb];
+
+/** The `type` field of each response. */
+export const MicroResponseType = {
+  Ping: "io.nats.micro.v1.ping_response",
+  Info: "io.nats.micro.v1.info_response",
+  Stats: "io.nats.micro.v1.stats_response",
+} as const;
+
+/** Metadata keys natsmesh adds to every service (they override user metadata of the same name). */
+export const MetadataKey = {
+  /** The natsmesh service name, dots included (the micro name has them as `_`). */
+  Service: "natsmesh.service",
+  /** The subject prefix the instance serves under (`mesh`, `v2`...). */
+  Prefix: "natsmesh.prefix",
+  /** Version of the natsmesh wire protocol the endpoint speaks (PROTOCOL.md). */
+  Protocol: "natsmesh.protocol",
+} as const;
+
+/** Name of the one endpoint of a natsmesh service. */
+export const ENDPOINT_NAME = "http";
+
+/** Fields every response carries. */
+export interface MicroIdentity {
+  /** Micro service name (`[A-Za-z0-9_-]+`). */
+  name: string;
+  /** Instance id. */
+  id: string;
+  /** Semantic version. */
+  version: string;
+  /** Free-form string metadata. */
+  metadata: Record<string, string>;
+}
+
+/** `$SRV.PING` response. */
+export interface MicroPingResponse extends MicroIdentity {
+  type: typeof MicroResponseType.Ping;
+}
+
+/** One endpoint in an `$SRV.INFO` response. */
+export interface MicroEndpointInfo {
+  name: string;
+  subject: string;
+  queue_group: string;
+  metadata: Record<string, string>;
+}
+
+/** `$SRV.INFO` response. */
+export interface MicroInfoResponse extends MicroIdentity {
+  type: typeof MicroResponseType.Info;
+  description: string;
+  endpoints: MicroEndpointInfo[];
+}
+
+/** One endpoint in an `$SRV.STATS` response; times in nanoseconds. */
+export interface MicroEndpointStats {
+  name: string;
+  subject: string;
+  queue_group: string;
+  num_requests: number;
+  num_errors: number;
+  /** The last error, `""` when none. */
+  last_error: string;
+  processing_time: number;
+  average_processing_time: number;
+}
+
+/** `$SRV.STATS` response. */
+export interface MicroStatsResponse extends MicroIdentity {
+  type: typeof MicroResponseType.Stats;
+  /** When the instance started, RFC 3339. */
+  started: string;
+  endpoints: MicroEndpointStats[];
+}
+
+/** The response type of each verb. */
+export interface MicroResponses {
+  PING: MicroPingResponse;
+  INFO: MicroInfoResponse;
+  STATS: MicroStatsResponse;
+}
+
+/** What an instance says about itself. */
+export interface MicroDescription extends MicroIdentity {
+  description: string;
+  /** RFC 3339 start time. */
+  started: string;
+  endpoint: MicroEndpointInfo;
+}
+
+/** What {@link describeInstance} builds a description from. */
+export interface InstanceFacts {
+  /** natsmesh service name (dots allowed). */
+  service: string;
+  /** Subject prefix. */
+  prefix: string;
+  /** Subject the instance listens on, `<prefix>.<service>.*`. */
+  subject: string;
+  /** Queue group. */
+  queue: string;
+  /** Instance id. */
+  instance: string;
+  /** Semantic version. */
+  version: string;
+  /** Description (may be empty). */
+  description: string;
+  /** User metadata. */
+  metadata: Record<string, string>;
+  /** When the instance started. */
+  started: Date;
+}
+
+/** Counters of the endpoint, read when a stats request arrives. */
+export interface EndpointCounters {
+  /** Requests handled (answered, or dropped for want of a reply subject). */
+  requests: number;
+  /** Answers with status ≥ 500, and malformed messages. */
+  errors: number;
+  /** Description of the last error, `""` when none. */
+  lastError: string;
+  /** Total handler time, in nanoseconds. */
+  processingNanos: number;
+}
+
+/**
+ * Describes an instance for the micro protocol: its micro name (see {@link microName}), metadata
+ * (user keys plus `natsmesh.service`, `natsmesh.prefix`, `natsmesh.protocol`) and its one endpoint,
+ * `http`, on the service subject.
+ *
+ * @param facts - the instance's settings
+ * @returns the description the responses are built from
+ * @throws never
+ * @example
+ * ```ts
+ * const d = describeInstance({ service: "weather", prefix: "mesh", subject: "mesh.weather.*",
+ *   queue: "weather", instance: "a1", version: "1.0.0", description: "", metadata: {}, started: new Date() });
+ * d.endpoint.subject; // "mesh.weather.*"
+ * ```
+ */
+export function describeInstance(facts: InstanceFacts): MicroDescription {
+  return {
+    name: microName(facts.service),
+    id: facts.instance,
+    version: facts.version,
+    metadata: {
+      ...facts.metadata,
+      [MetadataKey.Service]: facts.service,
+      [MetadataKey.Prefix]: facts.prefix,
+      [MetadataKey.Protocol]: "1",
+    },
+    description: facts.description,
+    started: facts.started.toISOString(),
+    endpoint: {
+      name: ENDPOINT_NAME,
+      subject: facts.subject,
+      queue_group: facts.queue,
+      metadata: {},
+    },
+  };
+}
+
+function identity(d: MicroDescription): MicroIdentity {
+  return { name: d.name, id: d.id, version: d.version, metadata: d.metadata };
+}
+
+/** The `$SRV.PING` response of an instance. */
+export function pingResponse(d: MicroDescription): MicroPingResponse {
+  return { type: MicroResponseType.Ping, ...identity(d) };
+}
+
+/** The `$SRV.INFO` response of an instance. */
+export function infoResponse(d: MicroDescription): MicroInfoResponse {
+  return {
+    type: MicroResponseType.Info,
+    ...identity(d),
+    description: d.description,
+    endpoints: [d.endpoint],
+  };
+}
+
+/**
+ * The `$SRV.STATS` response of an instance.
+ *
+ * @param d - the instance's description
+ * @param c - its counters now
+ * @returns the response; `average_processing_time` is 0 before the first request
+ */
+export function statsResponse(d: MicroDescription, c: EndpointCounters): MicroStatsResponse {
+  const total = Math.round(c.processingNanos);
+  return {
+    type: MicroResponseType.Stats,
+    ...identity(d),
+    started: d.started,
+    endpoints: [
+      {
+        name: d.endpoint.name,
+        subject: d.endpoint.subject,
+        queue_group: d.endpoint.queue_group,
+        num_requests: c.requests,
+        num_errors: c.errors,
+        last_error: c.lastError,
+        processing_time: total,
+        average_processing_time: c.requests > 0 ? Math.round(total / c.requests) : 0,
+      },
+    ],
+  };
+}
+
+/**
+ * The natsmesh name of the service a response comes from: the `natsmesh.service` metadata, else
+ * (a micro service that is not natsmesh's) the micro name.
+ *
+ * @example
+ * ```ts
+ * serviceNameOf({ name: "billing_invoices", metadata: { "natsmesh.service": "billing.invoices" } }); // "billing.invoices"
+ * ```
+ */
+export function serviceNameOf(
+  r: Pick<MicroIdentity, "name"> & { metadata?: Record<string, string> | null },
+): string {
+  return r.metadata?.[MetadataKey.Service] ?? r.name;
+}
+
+/**
+ * The discovery subject: `$SRV.<verb>`, `$SRV.<verb>.<name>` or `$SRV.<verb>.<name>.<id>`.
+ *
+ * @param verb - PING, INFO or STATS
+ * @param name - micro service name (optional)
+ * @param id - instance id (only with a name)
+ * @example
+ * ```ts
+ * controlSubject("PING", "weather"); // "$SRV.PING.weather"
+ * ```
+ */
+export function controlSubject(verb: MicroVerb, name?: string, id?: string): string {
+  if (!name) return `${SRV_PREFIX}.${verb}`;
+  return id ? `${SRV_PREFIX}.${verb}.${name}.${id}` : `${SRV_PREFIX}.${verb}.${name}`;
+}

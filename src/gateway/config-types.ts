@@ -1,0 +1,118 @@
+/**
+ * The gateway configuration schema: what a YAML or JSON config file (or the `config` option of
+ * `createGateway`) may contain. docs/GATEWAY.md documents every field with a full example.
+ *
+ * @module
+ */
+
+/** Retries of idempotent requests on no responders or a lost NATS connection. */
+export interface RetryConfig {
+  /** Total attempts, the first included (default 3; 1 disables retries). */
+  attempts?: number;
+  /** Base of the exponential backoff in milliseconds (default 25). */
+  backoffMs?: number;
+  /** Largest backoff in milliseconds (default 250). */
+  maxBackoffMs?: number;
+}
+
+/** Settings a route can set, also given once in `defaults` for every route. */
+export interface RouteSettings {
+  /** Deadline of the call to the service in milliseconds, retries included (default 30 000; 0: none). */
+  timeout?: number;
+  /** Retry settings; `false` disables retries. */
+  retry?: RetryConfig | false;
+  /** Largest request body: bytes, or a string such as `64kb`, `1mb` (default `1mb`). */
+  maxBody?: number | string;
+  /** CORS policy block, passed untouched to `buildPolicies` (see docs/GATEWAY.md). */
+  cors?: unknown;
+  /** Rate-limit policy block, passed untouched to `buildPolicies`. */
+  rateLimit?: unknown;
+  /** Authentication policy block, passed untouched to `buildPolicies`. */
+  auth?: unknown;
+}
+
+/**
+ * One route: requests whose host and/or path prefix match go to `service`. A route needs a `prefix`,
+ * a `host`, or both.
+ */
+export interface RouteConfig extends RouteSettings {
+  /** Name used in errors, logs and metrics (default: the host and prefix). Unique. */
+  name?: string;
+  /** The service that answers, e.g. `billing` or `billing.invoices`. */
+  service: string;
+  /** Path prefix, matched on whole segments: `/api/billing` matches `/api/billing/x`, not `/api/billingx`. */
+  prefix?: string;
+  /** Host name (port ignored, case-insensitive); `*.example.com` matches any sub-domain. */
+  host?: string;
+  /** Removes `prefix` from the path sent to the service (default false). */
+  strip?: boolean;
+}
+
+/** Server protection limits. */
+export interface LimitsConfig {
+  /** Time to receive the request head, in milliseconds (default 10 000). */
+  headersTimeout?: number;
+  /** Time to receive the whole request, body included, in milliseconds (default 30 000). */
+  requestTimeout?: number;
+  /** Time an idle keep-alive connection stays open, in milliseconds (default 5 000). */
+  keepAliveTimeout?: number;
+  /** Largest request head, in bytes (default 16 384). */
+  maxHeaderSize?: number;
+  /** Largest number of open client connections; more are refused (default 10 000). */
+  maxConnections?: number;
+  /** Time `close()` waits for in-flight requests before closing connections, in milliseconds (default 30 000). */
+  shutdownTimeout?: number;
+}
+
+/** TLS certificate and key files (PEM). With them the gateway speaks HTTPS: HTTP/2 and HTTP/1.1. */
+export interface TlsConfig {
+  /** Certificate chain file. Relative paths are read from the config file's directory. */
+  cert: string;
+  /** Private key file. */
+  key: string;
+}
+
+/** The whole gateway configuration. Every field is optional. */
+export interface GatewayConfig {
+  /** Public listen address `HOST:PORT` (default `127.0.0.1:8080`). */
+  listen?: string;
+  /** Admin listen address `HOST:PORT` for /healthz, /readyz and /metrics (default: none). */
+  admin?: string;
+  /** HTTPS with these files; plain HTTP/1.1 without. */
+  tls?: TlsConfig;
+  /** Subject prefix of the mesh (default: NATS_PREFIX, else `mesh`). */
+  prefix?: string;
+  /** Routes `/<service>/<rest>` to `<service>` with path `/<rest>` when no route matches (default true). */
+  defaultRoute?: boolean;
+  /** Peers (IPs or CIDRs) whose X-Forwarded-* and Forwarded headers are kept and extended. */
+  trustedProxies?: string[];
+  /** Server protection limits. */
+  limits?: LimitsConfig;
+  /** Route settings applied to every route (and the default rule) unless a route sets its own. */
+  defaults?: RouteSettings;
+  /** The routes; the most specific match wins (see docs/GATEWAY.md). */
+  routes?: RouteConfig[];
+}
+
+/** Default route settings. */
+export const ROUTE_DEFAULTS = {
+  timeout: 30_000,
+  maxBody: 1024 * 1024,
+  retry: { attempts: 3, backoffMs: 25, maxBackoffMs: 250 },
+} as const;
+
+/** Default protection limits. */
+export const LIMIT_DEFAULTS = {
+  headersTimeout: 10_000,
+  requestTimeout: 30_000,
+  keepAliveTimeout: 5_000,
+  maxHeaderSize: 16_384,
+  maxConnections: 10_000,
+  shutdownTimeout: 30_000,
+} as const;
+
+/** Resolved protection limits. */
+export type Limits = { -readonly [K in keyof typeof LIMIT_DEFAULTS]: number };
+
+/** Default public listen address. */
+export const DEFAULT_LISTEN = "127.0.0.1:8080";

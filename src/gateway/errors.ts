@@ -1,0 +1,144 @@
+/**
+ * Typed errors of the gateway. Each carries the HTTP status the gateway answers with and a stable code.
+ *
+ * @module
+ */
+import { ErrorCode, MeshError } from "../protocol/index.js";
+
+/**
+ * No route matches the request's host and path (and the default rule did not apply). Maps to 404.
+ *
+ * @example
+ * ```ts
+ * throw new NoRouteError("GET", "/nowhere");
+ * ```
+ */
+export class NoRouteError extends MeshError {
+  override readonly name = "NoRouteError";
+
+  /**
+   * @param method - the request method
+   * @param path - the request path, without its query
+   * @throws never
+   * @example
+   * ```ts
+   * new NoRouteError("GET", "/x").status; // 404
+   * ```
+   */
+  constructor(method: string, path: string) {
+    super(ErrorCode.NoRoute, 404, `no route for ${method} ${path}`);
+  }
+}
+
+/**
+ * The request body is larger than the route's `maxBody`. Maps to 413.
+ *
+ * @example
+ * ```ts
+ * throw new BodyTooLargeError(1024);
+ * ```
+ */
+export class BodyTooLargeError extends MeshError {
+  override readonly name = "BodyTooLargeError";
+  /** The route's limit, in bytes. */
+  readonly limit: number;
+
+  /**
+   * @param limit - the route's limit, in bytes
+   * @throws never
+   * @example
+   * ```ts
+   * new BodyTooLargeError(65_536).message; // "request body exceeds the limit of 65536 bytes"
+   * ```
+   */
+  constructor(limit: number) {
+    super(ErrorCode.BodyTooLarge, 413, `request body exceeds the limit of ${limit} bytes`);
+    this.limit = limit;
+  }
+}
+
+/**
+ * A malformed public request: a request target that is not a path, a bad percent-encoding, a method
+ * that cannot name a subject, a header the wire cannot carry. Maps to 400. The message is shown to
+ * the caller, so it only describes the caller's own input.
+ *
+ * @example
+ * ```ts
+ * throw new BadRequestError("request target must start with '/'");
+ * ```
+ */
+export class BadRequestError extends MeshError {
+  override readonly name = "BadRequestError";
+
+  /**
+   * @param message - what is wrong with the request, safe to show the caller
+   * @throws never
+   * @example
+   * ```ts
+   * new BadRequestError("bad percent-encoding in path").status; // 400
+   * ```
+   */
+  constructor(message: string) {
+    super(ErrorCode.BadRequest, 400, message);
+  }
+}
+
+/**
+ * The client did not send the whole request (its body) within the gateway's `requestTimeout`.
+ * Maps to 408.
+ *
+ * @example
+ * ```ts
+ * throw new RequestTimeoutError(30_000);
+ * ```
+ */
+export class RequestTimeoutError extends MeshError {
+  override readonly name = "RequestTimeoutError";
+
+  /**
+   * @param timeout - the limit that passed, in milliseconds
+   * @throws never
+   * @example
+   * ```ts
+   * new RequestTimeoutError(30_000).status; // 408
+   * ```
+   */
+  constructor(timeout: number) {
+    super(ErrorCode.RequestTimeout, 408, `request not received within ${timeout} ms`);
+  }
+}
+
+/**
+ * The gateway configuration (file, flags or options) is invalid. Raised before anything listens.
+ * The message names the source, the place in it and the problem, e.g.
+ * `gateway.yaml: routes[2] (name 'billing'): service 'Bad Name' is not a valid service name`.
+ *
+ * @example
+ * ```ts
+ * try { createGateway({ configFile: "gateway.yaml" }); }
+ * catch (err) { if (err instanceof GatewayConfigError) console.error(err.message); }
+ * ```
+ */
+export class GatewayConfigError extends MeshError {
+  override readonly name = "GatewayConfigError";
+  /** Where the problem is, e.g. `gateway.yaml: routes[2] (name 'billing')`. */
+  readonly where: string;
+  /** What is wrong, e.g. `service 'Bad Name' is not a valid service name`. */
+  readonly problem: string;
+
+  /**
+   * @param where - the source and the place in it
+   * @param problem - what is wrong
+   * @param options - the underlying cause, if any
+   * @throws never
+   * @example
+   * ```ts
+   * new GatewayConfigError("gateway.yaml: limits", "maxConnections must be a positive integer");
+   * ```
+   */
+  constructor(where: string, problem: string, options: { cause?: unknown } = {}) {
+    super(ErrorCode.GatewayConfig, 500, `${where}: ${problem}`, options);
+    this.where = where;
+    this.problem = problem;
+  }
+}

@@ -1,0 +1,369 @@
+/**
+ * `createGateway`: the HTTP(S) front door that routes public traffic to services over NATS.
+ *
+ * @module
+ */
+import { readFile } from "node:fs/promises";
+import type { Server } from "node:http";
+import { dirname, resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { type Logger, pino } from "pino";
+import type { Registry } from "prom-client";
+import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "../connect/index.js";
+import { envLogLevel } from "../log/index.js";
+import { logAccess } from "./access-log.js";
+import { createAdminServer } from "./admin-server.js";
+import { answerClientError } from "./client-error.js";
+import { readConfigFile } from "./config-file.js";
+import type { GatewayConfig, RouteConfig, TlsConfig } from "./config-types.js";
+import { ConnectionTracker } from "./connection-tracker.js";
+import { GatewayConfigError } from "./errors.js";
+import { formatOrigin, type HostPort, parseHostPort } from "./host-port.js";
+import { GatewayMetrics } from "./metrics.js";
+import type { AuthHook } from "./policies/types.js";
+import { createPublicServer, listen, type PublicServer } from "./public-server.js";
+import { Readiness } from "./readiness.js";
+import { type GatewayRetryHook, RequestHandler } from "./request-handler.js";
+import { type ResolvedConfig, type ResolveOptions, resolveConfig, resolveRoute } from "./resolve-config.js";
+import { Router } from "./router.js";
+import { TrustedProxies } from "./trusted-proxies.js";
+
+/** Options of {@link createGateway}. The NATS connection comes from `nc`, `connection` or the NATS_* environment. */
+export interface GatewayOptions extends ConnectionSourceOptions {
+  /** The configuration as an object (same schema as the file). */
+  config?: GatewayConfig;
+  /** A YAML or JSON configuration file, read when the gateway is created. */
+  configFile?: string;
+  /** Public listen address `HOST:PORT`; overrides the configuration's. */
+  listen?: string;
+  /** Admin listen address `HOST:PORT`; overrides the configuration's. */
+  admin?: string;
+  /** TLS files (relative to the working directory); override the configuration's. */
+  tls?: TlsConfig;
+  /** Routes added after the configuration's (e.g. from `--route` flags). */
+  routes?: RouteConfig[];
+  /** pino logger for access lines and errors (default: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
+  logger?: Logger;
+  /**
+   * Authentication hook, used by routes whose configuration says `auth: { hook: true }` (put it in
+   * `defaults` to cover every route and the default rule).
+   */
+  auth?: AuthHook;
+  /** Called, and awaited, before an idempotent request is sent again (after no responders or a lost connection). */
+  onRetry?: GatewayRetryHook;
+}
+
+/** Where a listening gateway can be reached. */
+export interface GatewayAddresses {
+  /** Public origin, e.g. `http://127.0.0.1:8080` or `https://127.0.0.1:8443`. */
+  url: string;
+  /** Public bound address. */
+  address: HostPort;
+  /** Admin origin, when an admin address is configured. */
+  adminUrl: string | undefined;
+  /** Admin bound address, when configured. */
+  adminAddress: HostPort | undefined;
+}
+
+/** A gateway: created with its configuration checked, serving once {@link Gateway.listen} resolves. */
+export interface Gateway {
+  /**
+   * Connects to NATS (if not given a connection), then listens on the public and admin addresses.
+   * Calling it again returns the same addresses. Fails with `ConnectError` when NATS cannot be
+   * reached, {@link GatewayConfigError} when a TLS file cannot be read or an address cannot be bound
+   * (`listen: cannot listen on 127.0.0.1:8080 (EADDRINUSE)`); nothing stays open then.
+   */
+  listen(): Promise<GatewayAddresses>;
+  /** The addresses, once listening. */
+  readonly addresses: GatewayAddresses | undefined;
+  /** Public port, once listening. */
+  readonly port: number | undefined;
+  /** Admin port, once listening with an admin address. */
+  readonly adminPort: number | undefined;
+  /** The gateway's Prometheus registry (also served on the admin port's `/metrics`). */
+  readonly metrics: Registry;
+  /** Whether it listens, is connected to NATS and is not closing (what `/readyz` reports). */
+  readonly ready: boolean;
+  /**
+   * Graceful close: stops accepting connections, lets in-flight requests finish (up to
+   * `limits.shutdownTimeout`), ends the connections, closes the admin port and the NATS connection
+   * it opened. Safe to call more than once.
+   */
+  close(): Promise<void>;
+  /** Same as {@link Gateway.close}, for `await using`. */
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** Time left, after in-flight requests finished, for clients to close their connections. */
+const CLOSE_GRACE_MS = 1000;
+
+function loadConfig(options: GatewayOptions, policies: ResolveOptions["policies"]): ResolvedConfig {
+  if (options.config !== undefined && options.configFile !== undefined)
+    throw new GatewayConfigError("options", "give either 'config' or 'configFile', not both");
+  const cwd = process.cwd();
+  const file = options.configFile;
+  const raw = file !== undefined ? readConfigFile(file) : options.config;
+  const config = resolveConfig(raw, {
+    source: file ?? "config",
+    baseDir: file !== undefined ? dirname(resolve(file)) : cwd,
+    policies,
+  });
+  const extra = { source: "options", baseDir: cwd, policies };
+  (options.routes ?? []).forEach((route, i) => {
+    const resolved = resolveRoute(route, `options: routes[${i}]`, config.defaults, extra);
+    if (config.routes.some((r) => r.name === resolved.name))
+      throw new GatewayConfigError(
+        `options: routes[${i}]`,
+        `name '${resolved.name}' is already used by another route`,
+      );
+    config.routes.push(resolved);
+  });
+  const address = (field: "listen" | "admin", value: string): HostPort => {
+    const parsed = parseHostPort(value);
+    if (!parsed)
+      throw new GatewayConfigError(
+        "options",
+        `${field} must be HOST:PORT, e.g. 127.0.0.1:8080 (got '${value}')`,
+      );
+    return parsed;
+  };
+  if (options.listen !== undefined) config.listen = address("listen", options.listen);
+  if (options.admin !== undefined) config.admin = address("admin", options.admin);
+  if (options.tls !== undefined) {
+    if (!options.tls.cert || !options.tls.key)
+      throw new GatewayConfigError("options", "tls needs both 'cert' and 'key'");
+    config.tls = { cert: resolve(cwd, options.tls.cert), key: resolve(cwd, options.tls.key) };
+  }
+  return config;
+}
+
+async function readTls(tls: { cert: string; key: string }): Promise<{ cert: Buffer; key: Buffer }> {
+  const read = async (field: string, path: string) => {
+    try {
+      return await readFile(path);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      throw new GatewayConfigError(`tls.${field}`, `cannot read ${path} (${code})`, { cause: err });
+    }
+  };
+  return { cert: await read("cert", tls.cert), key: await read("key", tls.key) };
+}
+
+async function bind(server: Server | PublicServer, address: HostPort, field: string): Promise<HostPort> {
+  try {
+    return await listen(server, address);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new GatewayConfigError(
+      field,
+      `cannot listen on ${formatOrigin("tcp", address).slice(6)} (${code})`,
+      {
+        cause: err,
+      },
+    );
+  }
+}
+
+function closeServer(server: Server | PublicServer): Promise<void> {
+  return new Promise((resolve) => server.close(() => resolve()));
+}
+
+/**
+ * Creates a gateway. The configuration (file, object, overrides, routes and their policy blocks) is
+ * checked here, before anything listens; `listen()` then connects and binds.
+ *
+ * @param options - configuration, listen addresses, NATS connection, logger, auth hook
+ * @returns the gateway, not yet listening
+ * @throws {@link GatewayConfigError} naming the file, the route and the problem, e.g.
+ *   `gateway.yaml: routes[2] (name 'billing'): service 'Bad Name' is not a valid service name`;
+ *   `PolicyConfigError` for a bad `cors`, `rateLimit` or `auth` block
+ * @example
+ * ```ts
+ * await using gateway = createGateway({
+ *   listen: "127.0.0.1:8080",
+ *   config: { routes: [{ name: "billing", prefix: "/api/billing", strip: true, service: "billing" }] },
+ * });
+ * const { url } = await gateway.listen();   // GET {url}/api/billing/invoices → service billing, path /invoices
+ * ```
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const logger = options.logger ?? pino({ name: "natsmesh-gateway", level: envLogLevel() });
+  const config = loadConfig(options, {
+    ...(options.auth && { auth: options.auth }),
+    onAuthHookError: (err) => logger.error({ err }, "auth hook failed"),
+  });
+  return new GatewayImpl(options, config, logger);
+}
+
+class GatewayImpl implements Gateway {
+  readonly #config: ResolvedConfig;
+  readonly #logger: Logger;
+  readonly #source: ConnectionSource;
+  readonly #metrics = new GatewayMetrics();
+  readonly #tracker = new ConnectionTracker();
+  readonly #router: Router;
+  readonly #trusted: TrustedProxies;
+  readonly #onRetry: GatewayRetryHook | undefined;
+  #conn: ResolvedConnection | undefined;
+  #readiness: Readiness | undefined;
+  #public: PublicServer | undefined;
+  #admin: Server | undefined;
+  #addresses: GatewayAddresses | undefined;
+  #listening: Promise<GatewayAddresses> | undefined;
+  #closing: Promise<void> | undefined;
+
+  constructor(options: GatewayOptions, config: ResolvedConfig, logger: Logger) {
+    this.#config = config;
+    this.#logger = logger;
+    this.#onRetry = options.onRetry;
+    this.#router = new Router(config.routes, config.fallback);
+    this.#trusted = new TrustedProxies(config.trustedProxies);
+    const prefix = options.prefix ?? config.prefix;
+    this.#source = new ConnectionSource({ ...options, ...(prefix !== undefined && { prefix }) });
+  }
+
+  get addresses(): GatewayAddresses | undefined {
+    return this.#addresses;
+  }
+
+  get port(): number | undefined {
+    return this.#addresses?.address.port;
+  }
+
+  get adminPort(): number | undefined {
+    return this.#addresses?.adminAddress?.port;
+  }
+
+  get metrics(): Registry {
+    return this.#metrics.registry;
+  }
+
+  get ready(): boolean {
+    return this.#public !== undefined && this.#readiness?.ready === true;
+  }
+
+  listen(): Promise<GatewayAddresses> {
+    if (this.#closing) return Promise.reject(new Error("the gateway is closed"));
+    this.#listening ??= this.#start();
+    return this.#listening;
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#stop();
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #start(): Promise<GatewayAddresses> {
+    const config = this.#config;
+    const tls = config.tls ? await readTls(config.tls) : undefined;
+    this.#conn = await this.#source.get();
+    this.#readiness = new Readiness(this.#conn.nc);
+    const handler = new RequestHandler({
+      router: this.#router,
+      trusted: this.#trusted,
+      scheme: tls ? "https" : "http",
+      requestTimeout: config.limits.requestTimeout,
+      metrics: this.#metrics,
+      logger: this.#logger,
+      tracker: this.#tracker,
+      mesh: () => this.#conn!,
+      closing: () => this.#closing !== undefined,
+      onRetry: this.#onRetry,
+    });
+    try {
+      try {
+        this.#public = createPublicServer({
+          tls,
+          limits: config.limits,
+          tracker: this.#tracker,
+          onRequest: (req, res, expectContinue) => handler.handle(req, res, expectContinue),
+          onClientError: (err, socket) => {
+            const answer = answerClientError(err, socket, this.#tracker.isBusy(socket));
+            if (answer) {
+              this.#metrics.observe("none", "", "OTHER", answer.status, 0);
+              logAccess(this.#logger, {
+                method: "",
+                path: "",
+                status: answer.status,
+                durationMs: 0,
+                route: "none",
+                service: "",
+                instance: undefined,
+                requestId: answer.requestId,
+                code: answer.code,
+              });
+            }
+          },
+        });
+      } catch (err) {
+        throw new GatewayConfigError("tls", `cannot use the certificate and key: ${(err as Error).message}`, {
+          cause: err,
+        });
+      }
+      const address = await bind(this.#public, config.listen, "listen");
+      const scheme = tls ? "https" : "http";
+      let adminAddress: HostPort | undefined;
+      if (config.admin) {
+        const readiness = this.#readiness;
+        this.#admin = createAdminServer({
+          registry: this.#metrics.registry,
+          notReady: () => (this.#closing ? "shutting down" : readiness.reason),
+        });
+        adminAddress = await bind(this.#admin, config.admin, "admin");
+      }
+      this.#addresses = {
+        url: formatOrigin(scheme, address),
+        address,
+        adminUrl: adminAddress && formatOrigin("http", adminAddress),
+        adminAddress,
+      };
+      this.#logger.info(
+        { url: this.#addresses.url, admin: this.#addresses.adminUrl, routes: config.routes.length },
+        "gateway listening",
+      );
+      return this.#addresses;
+    } catch (err) {
+      await this.#teardown();
+      throw err;
+    }
+  }
+
+  async #stop(): Promise<void> {
+    await this.#listening?.catch(() => undefined);
+    await this.#teardown();
+  }
+
+  async #teardown(): Promise<void> {
+    this.#readiness?.close();
+    const server = this.#public;
+    if (server?.listening) {
+      const closed = closeServer(server);
+      this.#tracker.closeIdle();
+      const timeout = this.#config.limits.shutdownTimeout;
+      const abandon = new AbortController();
+      await Promise.race([
+        this.#tracker.idle(),
+        sleep(timeout, undefined, { signal: abandon.signal }).catch(() => {}),
+      ]);
+      this.#tracker.closeIdle();
+      await Promise.race([
+        closed,
+        sleep(CLOSE_GRACE_MS, undefined, { signal: abandon.signal }).catch(() => {}),
+      ]);
+      abandon.abort();
+      this.#tracker.destroyAll();
+      await closed;
+    }
+    const admin = this.#admin;
+    if (admin?.listening) {
+      const closed = closeServer(admin);
+      admin.closeAllConnections();
+      await closed;
+    }
+    await this.#source.close();
+  }
+}

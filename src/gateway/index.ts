@@ -1,0 +1,64 @@
+/**
+ * The gateway: the HTTP(S) front door that routes public traffic to services over NATS. HTTP/1.1,
+ * and HTTPS with HTTP/2 and HTTP/1.1 negotiated by ALPN; routes by host, path prefix and a default
+ * `/<service>/<rest>` rule; per-route timeouts, retries, body limits and policies (CORS, rate limit,
+ * auth); an admin port with `/healthz`, `/readyz` and `/metrics`. See docs/GATEWAY.md.
+ *
+ * @example
+ * ```ts
+ * import { createGateway } from "natsmesh/gateway";
+ * await using gateway = createGateway({ configFile: "gateway.yaml" });
+ * console.log((await gateway.listen()).url);
+ * ```
+ *
+ * @module
+ */
+
+export { readConfigFile } from "./config-file.js";
+export {
+  type GatewayConfig,
+  LIMIT_DEFAULTS,
+  type LimitsConfig,
+  type RetryConfig,
+  ROUTE_DEFAULTS,
+  type RouteConfig,
+  type RouteSettings,
+  type TlsConfig,
+} from "./config-types.js";
+export {
+  BadRequestError,
+  BodyTooLargeError,
+  GatewayConfigError,
+  NoRouteError,
+  RequestTimeoutError,
+} from "./errors.js";
+export {
+  createGateway,
+  type Gateway,
+  type GatewayAddresses,
+  type GatewayOptions,
+} from "./gateway.js";
+export { type HostPort, parseHostPort } from "./host-port.js";
+export { IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
+export {
+  type AuthHook,
+  buildPolicies,
+  cors,
+  jwtAuth,
+  type Policy,
+  PolicyConfigError,
+  type PolicyDecision,
+  type PolicyRequest,
+  rateLimit,
+} from "./policies/index.js";
+export type { GatewayRetryEvent, GatewayRetryHook } from "./request-handler.js";
+export { REQUEST_ID_PATTERN, requestId } from "./request-id.js";
+export {
+  backoffDelay,
+  NO_RETRY,
+  type RetryEvent,
+  type RetryOptions,
+  type RetryPolicy,
+  withRetry,
+} from "./retry.js";
+export { parseSize } from "./size.js";

@@ -1,0 +1,80 @@
+/**
+ * What a caller is told about a failure: status, stable code and a message that reveals nothing
+ * internal (no stack, no subject, no instance detail).
+ *
+ * @module
+ */
+import { ConnectError } from "../connect/index.js";
+import {
+  BadResponseError,
+  ConnectionClosedError,
+  ErrorCode,
+  InvalidServiceError,
+  MalformedMessageError,
+  MeshError,
+  NoRespondersError,
+  PayloadTooLargeError,
+  TimeoutError,
+} from "../protocol/index.js";
+import { BadRequestError, BodyTooLargeError, NoRouteError, RequestTimeoutError } from "./errors.js";
+
+/** A failure as the caller sees it. */
+export interface PublicError {
+  /** HTTP status. */
+  readonly status: number;
+  /** Stable code, e.g. `NM_ERR_NO_RESPONDERS`. */
+  readonly code: string;
+  /** Message safe to show. */
+  readonly message: string;
+  /** Seconds to put in `Retry-After`, for failures worth retrying later. */
+  readonly retryAfter?: number;
+}
+
+/** Seconds a caller is asked to wait after a 503. */
+export const RETRY_AFTER_SECONDS = 1;
+
+const UNAVAILABLE = "service unavailable: no instance is serving it";
+
+/**
+ * Maps an error raised while serving a request to what the caller is told.
+ *
+ * @param err - anything thrown
+ * @param timeout - the route's deadline in milliseconds, for the 504 message
+ * @returns status, code, message and `Retry-After` seconds for 503s; 500 `NM_ERR_INTERNAL` for
+ *   anything unexpected
+ * @throws never
+ * @example
+ * ```ts
+ * publicError(new NoRespondersError({ service: "weather" }), 5000);
+ * // { status: 503, code: "NM_ERR_NO_RESPONDERS", message: "service unavailable: ...", retryAfter: 1 }
+ * ```
+ */
+export function publicError(err: unknown, timeout = 0): PublicError {
+  if (err instanceof NoRespondersError)
+    return { status: 503, code: err.code, message: UNAVAILABLE, retryAfter: RETRY_AFTER_SECONDS };
+  if (err instanceof ConnectionClosedError || err instanceof ConnectError)
+    return {
+      status: 503,
+      code: ErrorCode.ConnectionClosed,
+      message: "service unavailable: the gateway is not connected to the mesh",
+      retryAfter: RETRY_AFTER_SECONDS,
+    };
+  if (err instanceof TimeoutError)
+    return { status: 504, code: err.code, message: `the service did not answer within ${timeout} ms` };
+  if (err instanceof PayloadTooLargeError)
+    return { status: 413, code: ErrorCode.BodyTooLarge, message: "request too large to forward" };
+  if (err instanceof BadResponseError)
+    return { status: 502, code: err.code, message: "the service sent a malformed response" };
+  if (err instanceof InvalidServiceError || err instanceof MalformedMessageError)
+    return { status: 400, code: ErrorCode.BadRequest, message: "malformed request" };
+  if (
+    err instanceof NoRouteError ||
+    err instanceof BodyTooLargeError ||
+    err instanceof BadRequestError ||
+    err instanceof RequestTimeoutError
+  )
+    return { status: err.status, code: err.code, message: err.message };
+  if (err instanceof MeshError && err.status === 502)
+    return { status: 502, code: err.code, message: "bad gateway" };
+  return { status: 500, code: ErrorCode.Internal, message: "internal gateway error" };
+}

@@ -1,0 +1,410 @@
+/**
+ * Serves one public request: check, route, run the policies, read the body, call the service over
+ * NATS (retrying idempotent requests), answer, count and log.
+ *
+ * @module
+ */
+import { constants as http2 } from "node:http2";
+import type { Duplex } from "node:stream";
+import type { TLSSocket } from "node:tls";
+import type { Logger } from "pino";
+import { callService } from "../client/index.js";
+import type { ResolvedConnection } from "../connect/index.js";
+import {
+  ConnectionClosedError,
+  headerValue,
+  MeshHeader,
+  NoRespondersError,
+  TimeoutError,
+  type WireRequest,
+  type WireResponse,
+} from "../protocol/index.js";
+import { logAccess } from "./access-log.js";
+import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
+import { BadRequestError, NoRouteError } from "./errors.js";
+import { forwardHeaders } from "./forward-headers.js";
+import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
+import type { GatewayMetrics } from "./metrics.js";
+import type { HeaderPairs, PolicyRequest } from "./policies/types.js";
+import { type PublicError, publicError } from "./public-error.js";
+import { checkContentLength, readBody } from "./read-body.js";
+import { requestId } from "./request-id.js";
+import { checkRequestLine } from "./request-target.js";
+import {
+  type AnswerContext,
+  isHttp2,
+  type PublicRequest,
+  type PublicResponse,
+  sendDecision,
+  sendError,
+  sendWire,
+} from "./respond.js";
+import { NO_RETRY, type RetryEvent, withRetry } from "./retry.js";
+import { DEFAULT_ROUTE_NAME, hostName, type RouteMatch, type Router } from "./router.js";
+import { type PolicyOutcome, runPolicies } from "./run-policies.js";
+import { plainIp, type TrustedProxies } from "./trusted-proxies.js";
+
+/** What {@link GatewayRetryHook} is told before a request is sent again. */
+export interface GatewayRetryEvent extends RetryEvent {
+  /** Route name. */
+  readonly route: string;
+  /** Service called. */
+  readonly service: string;
+  /** Request method. */
+  readonly method: string;
+  /** Request id. */
+  readonly requestId: string;
+}
+
+/** Called, and awaited, before each retry (after the failed attempt, before the backoff). */
+export type GatewayRetryHook = (event: GatewayRetryEvent) => void | Promise<void>;
+
+/** What the handler works with. */
+export interface HandlerDeps {
+  /** Picks each request's route. */
+  router: Router;
+  /** Peers whose forwarding headers are believed. */
+  trusted: TrustedProxies;
+  /** `http` or `https`. */
+  scheme: string;
+  /** Body deadline, from the request's arrival, in milliseconds. */
+  requestTimeout: number;
+  /** Where requests, durations, retries, no-responders and timeouts are counted. */
+  metrics: GatewayMetrics;
+  /** Access lines and unexpected errors. */
+  logger: Logger;
+  /** Counts in-flight requests per connection, for the graceful close. */
+  tracker: ConnectionTracker;
+  /** The NATS connection and prefix (set once the gateway listens). */
+  mesh: () => ResolvedConnection;
+  /** Whether the gateway is shutting down (HTTP/1.1 answers then close their connection). */
+  closing: () => boolean;
+  /** Called, and awaited, before a request is sent again. */
+  onRetry: GatewayRetryHook | undefined;
+}
+
+/** The state of one request, for its answer, log line and metrics. */
+interface Exchange {
+  readonly started: number;
+  readonly method: string;
+  readonly path: string;
+  route: string;
+  service: string;
+  status: number;
+  instance: string | undefined;
+  code: string | undefined;
+  timeout: number;
+  readonly ctx: AnswerContext;
+  /**
+   * The client went away before the answer. No AbortController per request (measured: creating one
+   * and its listeners cost about 4% of the gateway's CPU): the call's late reply is simply dropped
+   * and no retry starts.
+   */
+  gone: boolean;
+}
+
+const EMPTY = new Uint8Array(0);
+/** Time a connection with an unread request body stays open after the answer, for the client to read it. */
+const LINGER_MS = 2000;
+/** Status logged and counted when the client went away before the answer. */
+const CLIENT_CLOSED = 499;
+
+/**
+ * The `service` label of a metric. On the default rule the path names the service, so the label
+ * is only set when an instance answered: made-up paths must not create metric series.
+ */
+function serviceLabel(route: string, service: string, instance: string | undefined): string {
+  return route !== DEFAULT_ROUTE_NAME || instance !== undefined ? service : "";
+}
+
+function isRetryable(err: unknown): boolean {
+  return err instanceof NoRespondersError || err instanceof ConnectionClosedError;
+}
+
+function hasBody(req: PublicRequest): boolean {
+  if ("stream" in req) return !req.stream.endAfterHeaders;
+  const length = req.headers["content-length"];
+  return (length !== undefined && length !== "0") || req.headers["transfer-encoding"] !== undefined;
+}
+
+function forwardedFor(raw: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2)
+    if (raw[i]!.toLowerCase() === "x-forwarded-for") out.push(raw[i + 1]!);
+  return out;
+}
+
+function policyHeaders(req: PublicRequest, authority: string | undefined): PolicyRequest["headers"] {
+  if (!("stream" in req)) return req.headers;
+  const headers: PolicyRequest["headers"] = {};
+  for (const [name, value] of Object.entries(req.headers)) if (name[0] !== ":") headers[name] = value;
+  if (authority !== undefined) headers.host = authority;
+  return headers;
+}
+
+/**
+ * The gateway's request handler, shared by the HTTP/1.1 and HTTP/2 servers (compatibility API).
+ *
+ * @example
+ * ```ts
+ * const handler = new RequestHandler(deps);
+ * server.on("request", (req, res) => handler.handle(req, res, false));
+ * ```
+ */
+export class RequestHandler {
+  readonly #d: HandlerDeps;
+
+  /**
+   * @param deps - router, proxies, limits, metrics, logger, tracker, connection and hooks
+   * @throws never
+   * @example
+   * ```ts
+   * new RequestHandler(deps);
+   * ```
+   */
+  constructor(deps: HandlerDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Serves a request; never throws (failures are answered).
+   *
+   * @param req - the public request
+   * @param res - its response
+   * @param expectContinue - the client waits for `100 Continue` before sending the body
+   * @returns nothing; the answer is written asynchronously
+   * @throws never
+   * @example
+   * ```ts
+   * server.on("request", (req, res) => handler.handle(req, res, false));
+   * ```
+   */
+  handle(req: PublicRequest, res: PublicResponse, expectContinue: boolean): void {
+    const d = this.#d;
+    const key = ("stream" in req ? req.stream.session : req.socket) as ConnectionKey;
+    if (!("stream" in req) && (req.socket as TLSSocket).encrypted) req.socket.setTimeout(0);
+    d.tracker.begin(key);
+    d.metrics.inFlight.inc();
+    const url = req.url ?? "";
+    const q = url.indexOf("?");
+    const x: Exchange = {
+      started: performance.now(),
+      method: req.method ?? "",
+      path: q < 0 ? url : url.slice(0, q),
+      route: "none",
+      service: "",
+      status: 0,
+      instance: undefined,
+      code: undefined,
+      timeout: 0,
+      ctx: { requestId: requestId(req.headers[MeshHeader.RequestId]), extraHeaders: [], close: d.closing() },
+      gone: false,
+    };
+    res.once("close", () => this.#finish(key, res, x));
+    this.#serve(req, res, x, expectContinue).catch((err: unknown) => {
+      d.logger.error({ err, requestId: x.ctx.requestId }, "request handling failed");
+      res.destroy();
+    });
+  }
+
+  #finish(key: ConnectionKey, res: PublicResponse, x: Exchange): void {
+    const d = this.#d;
+    if (!res.writableFinished) {
+      x.gone = true;
+      x.status = CLIENT_CLOSED;
+    }
+    const durationMs = performance.now() - x.started;
+    d.tracker.end(key);
+    d.metrics.inFlight.dec();
+    d.metrics.observe(
+      x.route,
+      serviceLabel(x.route, x.service, x.instance),
+      x.method,
+      x.status,
+      durationMs / 1000,
+    );
+    logAccess(d.logger, {
+      method: x.method,
+      path: x.path,
+      status: x.status,
+      durationMs: Math.round(durationMs * 100) / 100,
+      route: x.route,
+      service: x.service,
+      instance: x.instance,
+      requestId: x.ctx.requestId,
+      code: x.code,
+    });
+  }
+
+  async #serve(req: PublicRequest, res: PublicResponse, x: Exchange, expectContinue: boolean): Promise<void> {
+    const d = this.#d;
+    try {
+      const target = checkRequestLine(req.method, req.url);
+      const authority = "stream" in req ? (req.headers[":authority"] ?? req.headers.host) : req.headers.host;
+      const host = hostName(authority);
+      if (authority !== undefined && !/^[\x21-\x7e]+$/.test(authority))
+        throw new BadRequestError("invalid host");
+      const match = d.router.match(host, target);
+      if (!match) throw new NoRouteError(x.method, x.path);
+      x.route = match.route.name;
+      x.service = match.service;
+      x.timeout = match.route.timeout;
+      const peer = plainIp(req.socket.remoteAddress);
+      const trusted = d.trusted.has(peer);
+      let forward: HeaderPairs = [];
+      if (match.route.policies.length > 0) {
+        const outcome = await this.#policies(req, match, target, authority, peer, trusted);
+        x.ctx.extraHeaders = outcome.responseHeaders;
+        if (outcome.respond) {
+          x.ctx.close ||= hasBody(req);
+          this.#discardBody(req, res);
+          x.status = sendDecision(res, outcome.respond, x.ctx);
+          x.code = outcome.respond.status >= 400 ? (outcome.respond.code ?? "NM_ERR_POLICY") : undefined;
+          return;
+        }
+        forward = outcome.forwardHeaders;
+      }
+      checkContentLength(req.headers["content-length"], match.route.maxBody);
+      if (expectContinue) res.writeContinue();
+      const body = hasBody(req)
+        ? await readBody(
+            req,
+            match.route.maxBody,
+            d.requestTimeout - (performance.now() - x.started),
+            d.requestTimeout,
+          )
+        : EMPTY;
+      const wire: WireRequest = {
+        method: x.method,
+        path: match.path,
+        headers: forwardHeaders({
+          rawHeaders: req.rawHeaders,
+          peer,
+          trusted,
+          scheme: d.scheme,
+          host: authority,
+          requestId: x.ctx.requestId,
+          bodyLength: body.byteLength,
+          policyHeaders: forward,
+        }),
+        body,
+      };
+      const response = await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x);
+      x.instance = headerValue(response.headers, MeshHeader.Instance);
+      x.ctx.close ||= d.closing();
+      try {
+        x.status = sendWire(res, response, x.method === "HEAD", x.ctx);
+      } catch (err) {
+        if (res.headersSent) throw err;
+        this.#fail(
+          req,
+          res,
+          x,
+          {
+            status: 502,
+            code: "NM_ERR_BAD_RESPONSE",
+            message: "the service sent a response HTTP cannot carry",
+          },
+          err,
+        );
+      }
+    } catch (err) {
+      if (x.gone) return; // the client went away; #finish logs 499
+      this.#fail(req, res, x, publicError(err, x.timeout), err);
+    }
+  }
+
+  #policies(
+    req: PublicRequest,
+    match: RouteMatch,
+    target: string,
+    authority: string | undefined,
+    peer: string,
+    trusted: boolean,
+  ): Promise<PolicyOutcome> {
+    return runPolicies(match.route.policies, {
+      method: (req.method ?? "").toUpperCase(),
+      path: target,
+      headers: policyHeaders(req, authority),
+      clientIp: trusted ? this.#d.trusted.clientIp(peer, forwardedFor(req.rawHeaders)) : peer,
+      route: match.route.name,
+    });
+  }
+
+  #call(
+    match: RouteMatch,
+    wire: WireRequest,
+    idempotencyKey: string | string[] | undefined,
+    x: Exchange,
+  ): Promise<WireResponse> {
+    const d = this.#d;
+    const { nc, prefix } = d.mesh();
+    const route = match.route;
+    const deadline = route.timeout > 0 ? Date.now() + route.timeout : Number.POSITIVE_INFINITY;
+    const labels = { route: route.name, service: serviceLabel(route.name, match.service, undefined) };
+    return withRetry(
+      (attempt) => {
+        const timeout = route.timeout > 0 ? deadline - Date.now() : 0;
+        if (attempt > 1 && route.timeout > 0 && timeout <= 0) {
+          return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
+        }
+        // callService on a closed connection whose mux was never created throws nats.js's own error.
+        if (nc.isClosed()) return Promise.reject(new ConnectionClosedError({ service: match.service }));
+        return callService(nc, match.service, wire, { prefix, timeout: Math.max(timeout, 0) }).catch(
+          (err: unknown) => {
+            if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
+            throw err;
+          },
+        );
+      },
+      {
+        policy: isIdempotent(wire.method, idempotencyKey) ? route.retry : NO_RETRY,
+        retryable: (err) => !x.gone && isRetryable(err),
+        deadline,
+        onRetry: (event) => {
+          d.metrics.retries.inc(labels);
+          d.logger.debug(
+            { ...labels, attempt: event.attempt, delayMs: event.delayMs, requestId: x.ctx.requestId },
+            "retrying",
+          );
+          return d.onRetry?.({
+            ...event,
+            route: route.name,
+            service: match.service,
+            method: wire.method,
+            requestId: x.ctx.requestId,
+          });
+        },
+      },
+    );
+  }
+
+  #fail(req: PublicRequest, res: PublicResponse, x: Exchange, error: PublicError, cause: unknown): void {
+    const d = this.#d;
+    if (error.status === 500) d.logger.error({ err: cause, requestId: x.ctx.requestId }, "internal error");
+    if (error.status === 504)
+      d.metrics.timeouts.inc({ route: x.route, service: serviceLabel(x.route, x.service, undefined) });
+    x.code = error.code;
+    const unread = !req.readableEnded && hasBody(req);
+    x.ctx.close ||= unread || d.closing();
+    if (unread) this.#discardBody(req, res);
+    x.status = sendError(res, error, x.ctx);
+  }
+
+  /** Lets the client finish sending a body nobody reads, then ends the stream or connection. */
+  #discardBody(req: PublicRequest, res: PublicResponse): void {
+    if (req.readableEnded) return;
+    if (isHttp2(res)) {
+      // The answer's 'finish' waits for the stream to close: close it once the answer is written.
+      res.stream.once("finish", () => {
+        if (!res.stream.closed) res.stream.close(http2.NGHTTP2_NO_ERROR);
+      });
+      return;
+    }
+    req.resume();
+    const socket: Duplex = req.socket;
+    res.once("finish", () => {
+      if (!req.readableEnded) setTimeout(() => socket.destroy(), LINGER_MS).unref();
+    });
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The Prometheus metrics of natsmesh services, filled from {@link ServiceRecorder}s when a registry
+ * is scraped: the request path only bumps numbers in typed arrays, never prom-client's label hashing.
+ *
+ * @module
+ */
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import type { ServiceRecorder } from "./recorder.js";
+
+/** Names of the metrics natsmesh services export. */
+export const METRIC_NAMES = {
+  /** Counter `{service, method, status}`: answered requests. */
+  requests: "natsmesh_service_requests_total",
+  /** Histogram `{service, method}`: handler time in seconds. */
+  duration: "natsmesh_service_request_duration_seconds",
+  /** Gauge `{service}`: requests running now. */
+  inFlight: "natsmesh_service_in_flight",
+  /** Counter `{service}`: messages that could not be decoded or had no reply subject. */
+  malformed: "natsmesh_service_malformed_total",
+} as const;
+
+type Recorders = () => Iterable<ServiceRecorder>;
+type DurationLabel = "service" | "method";
+type HistogramData = Awaited<ReturnType<Histogram<DurationLabel>["get"]>>;
+
+/**
+ * The duration histogram. prom-client's own `observe()` hashes the labels and allocates on every
+ * call; this subclass reports the buckets the recorders keep instead.
+ */
+class RecordedHistogram extends Histogram<DurationLabel> {
+  readonly #recorders: Recorders;
+
+  constructor(registry: Registry, recorders: Recorders, bounds: readonly number[]) {
+    super({
+      name: METRIC_NAMES.duration,
+      help: "Time natsmesh service handlers took to answer, in seconds",
+      labelNames: ["service", "method"],
+      buckets: [...bounds],
+      registers: [registry],
+    });
+    this.#recorders = recorders;
+  }
+
+  override async get(): Promise<HistogramData> {
+    const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
+    const name = METRIC_NAMES.duration;
+    for (const r of this.#recorders()) {
+      r.forEachHistogram((method, cumulative, sum, count) => {
+        cumulative.forEach((value, i) => {
+          values.push({
+            labels: { service: r.service, method, le: r.bounds[i]! },
+            value,
+            metricName: `${name}_bucket`,
+          });
+        });
+        values.push(
+          { labels: { service: r.service, method, le: "+Inf" }, value: count, metricName: `${name}_bucket` },
+          { labels: { service: r.service, method }, value: sum, metricName: `${name}_sum` },
+          { labels: { service: r.service, method }, value: count, metricName: `${name}_count` },
+        );
+      });
+    }
+    const self = this as unknown as Pick<HistogramData, "help" | "type" | "aggregator">;
+    return { name, help: self.help, type: self.type, aggregator: self.aggregator, values } as HistogramData;
+  }
+
+  /** What `Registry.metrics()` reads when a metric has it; the same values as {@link get}. */
+  getForPromString(): Promise<HistogramData> {
+    return this.get();
+  }
+}
+
+/**
+ * Registers natsmesh's four service metrics in `registry`, reading `recorders` at scrape time.
+ *
+ * @param registry - where the metrics go
+ * @param recorders - the recorders to report, read on every scrape
+ * @param bounds - duration bucket upper bounds, in seconds
+ * @throws Error from prom-client when the registry already has a metric of one of these names
+ */
+export function registerCollectors(
+  registry: Registry,
+  recorders: Recorders,
+  bounds: readonly number[],
+): void {
+  new Counter({
+    name: METRIC_NAMES.requests,
+    help: "Requests natsmesh services answered, by method and status",
+    labelNames: ["service", "method", "status"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders()) {
+        r.forEachAnswer((method, status, count) =>
+          this.inc({ service: r.service, method, status: String(status) }, count),
+        );
+      }
+    },
+  });
+  new RecordedHistogram(registry, recorders, bounds);
+  new Gauge({
+    name: METRIC_NAMES.inFlight,
+    help: "Requests natsmesh services are running now",
+    labelNames: ["service"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders()) this.set({ service: r.service }, r.inFlight);
+    },
+  });
+  new Counter({
+    name: METRIC_NAMES.malformed,
+    help: "Messages natsmesh services could not decode or could not answer (no reply subject)",
+    labelNames: ["service"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders()) this.inc({ service: r.service }, r.malformed);
+    },
+  });
+}

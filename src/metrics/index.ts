@@ -1,0 +1,32 @@
+/**
+ * Prometheus metrics of natsmesh services (prom-client): recorded by `serve()` at O(1) per request,
+ * exposed over HTTP ({@link serveMetricsHttp}) and over NATS (`$NM.METRICS`).
+ *
+ * @example
+ * ```ts
+ * import { createMetrics, serveMetricsHttp } from "natsmesh/metrics";
+ * const metrics = createMetrics();
+ * await serve(app, { service: "weather", metrics });
+ * await serveMetricsHttp({ port: 9464, registry: metrics.registry });
+ * ```
+ *
+ * @module
+ */
+export { METRIC_NAMES } from "./collectors.js";
+export { type MetricsHttpOptions, type MetricsHttpServer, serveMetricsHttp } from "./http.js";
+export { METHOD_LABELS, type MethodLabel, methodIndex } from "./labels.js";
+export {
+  createMetrics,
+  DEFAULT_BUCKETS,
+  defaultMetrics,
+  type MeshMetrics,
+  type MetricsOptions,
+} from "./metrics.js";
+export {
+  exposeMetricsOverNats,
+  INSTANCES_HEADER,
+  METRICS_SUBJECT,
+  type MetricsExposure,
+  metricsSubject,
+} from "./nats.js";
+export { ServiceRecorder } from "./recorder.js";

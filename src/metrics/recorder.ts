@@ -1,0 +1,129 @@
+/**
+ * Per-service request accounting in plain typed arrays: what the request path updates. Turning it
+ * into Prometheus metrics happens only when something scrapes (see `collectors.ts`).
+ *
+ * @module
+ */
+import { METHOD_LABELS, methodIndex } from "./labels.js";
+
+const METHODS = METHOD_LABELS.length;
+/** Statuses kept in the dense table: 100 to 599, as the wire protocol allows. */
+const FIRST_STATUS = 100;
+const STATUSES = 500;
+
+/**
+ * Counters and a duration histogram of one service, shared by every instance of it that uses the
+ * same {@link MeshMetrics}. Recording is O(1) and allocates nothing after a method's first request.
+ */
+export class ServiceRecorder {
+  /** The service name (label `service`). */
+  readonly service: string;
+  /** Requests running now, over the instances recording here. */
+  inFlight = 0;
+  /** Messages that could not be decoded or had no reply subject. */
+  malformed = 0;
+  /** Upper bounds of the duration buckets, in seconds. */
+  readonly bounds: readonly number[];
+  readonly #bounds: Float64Array;
+  /** Per method: answers by status (index status - 100), allocated at the method's first answer. */
+  readonly #answers: Array<Float64Array | undefined> = new Array(METHODS).fill(undefined);
+  /** Answers with a status outside 100-599 (rare; a Node handler can set any 3-digit status). */
+  #oddAnswers: Map<number, number> | undefined;
+  /** Per method: one count per bucket, then the overflow (+Inf only) count. */
+  readonly #buckets: Float64Array;
+  readonly #sums = new Float64Array(METHODS);
+  readonly #counts = new Float64Array(METHODS);
+
+  /**
+   * @param service - the service name
+   * @param bounds - bucket upper bounds in seconds, increasing
+   */
+  constructor(service: string, bounds: readonly number[]) {
+    this.service = service;
+    this.bounds = bounds;
+    this.#bounds = Float64Array.from(bounds);
+    this.#buckets = new Float64Array(METHODS * (bounds.length + 1));
+  }
+
+  /** A request starts running. */
+  start(): void {
+    this.inFlight++;
+  }
+
+  /**
+   * A request was answered.
+   *
+   * @param method - the request method as sent
+   * @param status - the answer's status
+   * @param seconds - how long the handler took
+   */
+  finish(method: string, status: number, seconds: number): void {
+    this.inFlight--;
+    const m = methodIndex(method);
+    const s = status - FIRST_STATUS;
+    if (s >= 0 && s < STATUSES) {
+      const row = this.#answers[m] ?? this.#newRow(m);
+      row[s]!++;
+    } else {
+      this.#countOdd(m * 1000 + status);
+    }
+    const bounds = this.#bounds;
+    let b = 0;
+    while (b < bounds.length && seconds > bounds[b]!) b++;
+    this.#buckets[m * (bounds.length + 1) + b]!++;
+    this.#sums[m]! += seconds;
+    this.#counts[m]!++;
+  }
+
+  /** A message was malformed (answered 400, or dropped without a reply subject). */
+  countMalformed(): void {
+    this.malformed++;
+  }
+
+  /**
+   * Visits every (method, status) pair answered at least once.
+   *
+   * @param visit - called with the method label, the status and the number of answers
+   */
+  forEachAnswer(visit: (method: string, status: number, count: number) => void): void {
+    for (let m = 0; m < METHODS; m++) {
+      const row = this.#answers[m];
+      if (!row) continue;
+      for (let s = 0; s < STATUSES; s++) if (row[s]! > 0) visit(METHOD_LABELS[m]!, s + FIRST_STATUS, row[s]!);
+    }
+    for (const [key, count] of this.#oddAnswers ?? []) {
+      visit(METHOD_LABELS[Math.floor(key / 1000)]!, key % 1000, count);
+    }
+  }
+
+  /**
+   * Visits the duration histogram of every method answered at least once.
+   *
+   * @param visit - called with the method label, the cumulative count per bucket (same order as
+   *   {@link ServiceRecorder.bounds}), the sum of durations in seconds and the number of answers
+   */
+  forEachHistogram(visit: (method: string, cumulative: number[], sum: number, count: number) => void): void {
+    const width = this.#bounds.length + 1;
+    for (let m = 0; m < METHODS; m++) {
+      if (this.#counts[m] === 0) continue;
+      const cumulative: number[] = [];
+      let acc = 0;
+      for (let b = 0; b < this.#bounds.length; b++) {
+        acc += this.#buckets[m * width + b]!;
+        cumulative.push(acc);
+      }
+      visit(METHOD_LABELS[m]!, cumulative, this.#sums[m]!, this.#counts[m]!);
+    }
+  }
+
+  #newRow(m: number): Float64Array {
+    const row = new Float64Array(STATUSES);
+    this.#answers[m] = row;
+    return row;
+  }
+
+  #countOdd(key: number): void {
+    this.#oddAnswers ??= new Map();
+    this.#oddAnswers.set(key, (this.#oddAnswers.get(key) ?? 0) + 1);
+  }
+}
