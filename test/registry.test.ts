@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryApp, type Horse, type Ownership } from "../examples/registry/app.js";
 import { type Db, migrate, openDb } from "../examples/registry/db.js";
 import { todayIso } from "../examples/registry/validate.js";
+import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { NatsServer } from "./support/nats-server.js";
 
@@ -459,3 +460,126 @@ const databaseUrl = process.env.DATABASE_URL;
 describe.skipIf(!databaseUrl)("registry - behaviour on PostgreSQL (DATABASE_URL)", () => {
   registrySuite(() => postgres(databaseUrl!));
 });
+
+/** The demo's set-up (`npm start`): two registry instances on one database, behind the gateway. */
+function gatewaySuite(open: () => Promise<SharedDb>): void {
+  let server: NatsServer;
+  let shared: SharedDb | undefined;
+  let gateway: Gateway | undefined;
+  const conns: NatsConnection[] = [];
+  const services: ServiceHandle[] = [];
+  let base = "";
+
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    shared = await open();
+    await migrate(shared.dbs[0]);
+    for (const [i, db] of shared.dbs.entries()) {
+      const nc = await connect({ servers: server.url });
+      conns.push(nc);
+      services.push(
+        await serve(createRegistryApp(db), {
+          service: "registry",
+          nc,
+          instance: `registry-${i + 1}`,
+          logger: silent,
+        }),
+      );
+    }
+    const gnc = await connect({ servers: server.url });
+    conns.push(gnc);
+    gateway = createGateway({
+      nc: gnc,
+      listen: "127.0.0.1:0",
+      config: { routes: [{ name: "horses", prefix: "/horses", service: "registry" }] },
+      logger: silent,
+    });
+    base = (await gateway.listen()).url;
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    for (const s of services) await s.stop();
+    for (const c of conns) await c.close();
+    await shared?.dispose();
+    await server?.stop();
+  });
+
+  const json = (method: string, body: unknown) => ({
+    method,
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+
+  it("registry - through the gateway: create, read, transfer, health records, errors", async () => {
+    const passport = "826002000999001";
+    const created = await fetch(
+      `${base}/horses`,
+      json("POST", {
+        passportNumber: passport,
+        name: "Shadowfax",
+        breed: "Andalusian",
+        dateOfBirth: "2015-04-12",
+        owner: "Gandalf",
+      }),
+    );
+    expect(created.status).toBe(201);
+    expect(created.headers.get("location")).toBe(`/horses/${passport}`);
+    expect(created.headers.get("x-request-id")).toBeTruthy();
+
+    const got = await fetch(`${base}/horses/${passport}`);
+    expect(await got.json()).toMatchObject({
+      passportNumber: passport,
+      name: "Shadowfax",
+      currentOwner: "Gandalf",
+    });
+
+    expect((await fetch(`${base}/horses/${passport}/owners`, json("POST", { owner: "Éomer" }))).status).toBe(
+      201,
+    );
+    const owners = (await (await fetch(`${base}/horses/${passport}/owners`)).json()) as {
+      items: Ownership[];
+    };
+    expect(owners.items.map((o) => o.owner)).toEqual(["Gandalf", "Éomer"]);
+
+    const health = await fetch(
+      `${base}/horses/${passport}/health`,
+      json("POST", { date: "2024-03-01", kind: "vaccination", vet: "Dr. Radagast" }),
+    );
+    expect(health.status).toBe(201);
+
+    const invalid = await fetch(`${base}/horses`, json("POST", { name: "" }));
+    expect(invalid.status).toBe(400);
+    expect(((await invalid.json()) as { fields: Record<string, string> }).fields.passportNumber).toBe(
+      "is required",
+    );
+
+    expect((await fetch(`${base}/horses/826002000999999`)).status).toBe(404);
+    const nobody = await fetch(`${base}/nobody/x`);
+    expect(nobody.status).toBe(503);
+    expect(nobody.headers.get("retry-after")).toBeTruthy();
+  });
+
+  it("registry - through the gateway: both instances answer", async () => {
+    const seen = new Set<string>();
+    for (let round = 0; round < 5 && seen.size < 2; round++) {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => fetch(`${base}/horses?limit=1`)));
+      for (const res of answers) {
+        expect(res.status).toBe(200);
+        seen.add(res.headers.get("mesh-instance") ?? "");
+        await res.arrayBuffer();
+      }
+    }
+    expect([...seen].sort()).toEqual(["registry-1", "registry-2"]);
+  });
+}
+
+describe("registry - the demo's set-up through the gateway, on PGlite", () => {
+  gatewaySuite(pglite);
+});
+
+describe.skipIf(!databaseUrl)(
+  "registry - the demo's set-up through the gateway, on PostgreSQL (DATABASE_URL)",
+  () => {
+    gatewaySuite(() => postgres(databaseUrl!));
+  },
+);
