@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { startLocalServer } from "../src/dev/index.js";
-import { median } from "./lib/measure.js";
+import { cpuMs, median } from "./lib/measure.js";
 
 const quick = process.argv.includes("--quick");
 const REPS = quick ? 1 : 3;
@@ -40,9 +40,13 @@ async function startProcess(
   cmd: string,
   args: string[],
   ready: RegExp | null,
-  opts: { stdin?: boolean } = {},
+  opts: { env?: NodeJS.ProcessEnv } = {},
 ): Promise<ChildProcess> {
-  const child = spawn(cmd, args, { stdio: [opts.stdin ? "pipe" : "ignore", "pipe", "pipe"] });
+  // Output nobody reads must not go to a pipe: a full pipe would stall the process being measured.
+  const child = spawn(cmd, args, {
+    stdio: ["ignore", ready ? "pipe" : "ignore", ready ? "pipe" : "inherit"],
+    env: { ...process.env, ...opts.env },
+  });
   children.push(child);
   if (ready) {
     await new Promise<void>((resolve, reject) => {
@@ -116,6 +120,8 @@ async function wrk(url: string, connections: number): Promise<WrkResult> {
 interface Target {
   name: string;
   url: string;
+  /** Every process that serves this target's requests (wrk excluded), for CPU per request. */
+  pids: number[];
 }
 
 async function main(): Promise<void> {
@@ -123,11 +129,12 @@ async function main(): Promise<void> {
   const nats = await startLocalServer();
   try {
     // natsmesh: 2 instances of service "bench" (node:http listener) and the gateway.
-    await responder("mesh-node", nats.url);
-    await responder("mesh-node", nats.url);
+    const meshPids = [nats.pid];
+    meshPids.push((await responder("mesh-node", nats.url)).child.pid!);
+    meshPids.push((await responder("mesh-node", nats.url)).child.pid!);
     const gwPort = await freePort();
     const adminPort = await freePort();
-    await startProcess(
+    const gatewayProcess = await startProcess(
       process.execPath,
       [
         "bin/natsmesh",
@@ -140,12 +147,17 @@ async function main(): Promise<void> {
         nats.url,
       ],
       null,
+      // Access logs off, as for Caddy (log output discard) and nginx (access_log off).
+      { env: { NATSMESH_LOG_LEVEL: "warn" } },
     );
     await waitPort(gwPort);
 
     // Two plain node:http instances for the reverse proxies.
-    const a = (await responder("http")).info;
-    const b = (await responder("http")).info;
+    const httpA = await responder("http");
+    const httpB = await responder("http");
+    const a = httpA.info;
+    const b = httpB.info;
+    const backendPids = [httpA.child.pid!, httpB.child.pid!];
 
     const caddyPort = await freePort();
     const caddyfile = join(dir, "Caddyfile");
@@ -153,7 +165,7 @@ async function main(): Promise<void> {
       caddyfile,
       `{\n  admin off\n  auto_https off\n  log {\n    output discard\n  }\n}\n:${caddyPort} {\n  bind 127.0.0.1\n  reverse_proxy 127.0.0.1:${a} 127.0.0.1:${b} {\n    lb_policy round_robin\n  }\n}\n`,
     );
-    await startProcess("caddy", ["run", "--config", caddyfile, "--adapter", "caddyfile"], null);
+    const caddy = await startProcess("caddy", ["run", "--config", caddyfile, "--adapter", "caddyfile"], null);
     await waitPort(caddyPort);
 
     const nginxPort = await freePort();
@@ -162,17 +174,34 @@ async function main(): Promise<void> {
       nginxConf,
       `worker_processes auto;\nerror_log ${dir}/nginx-error.log warn;\npid ${dir}/nginx.pid;\nevents { worker_connections 1024; }\nhttp {\n  access_log off;\n  client_body_temp_path ${dir};\n  proxy_temp_path ${dir};\n  fastcgi_temp_path ${dir};\n  uwsgi_temp_path ${dir};\n  scgi_temp_path ${dir};\n  upstream app { server 127.0.0.1:${a}; server 127.0.0.1:${b}; keepalive 64; }\n  server {\n    listen 127.0.0.1:${nginxPort};\n    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; }\n  }\n}\n`,
     );
-    await startProcess("nginx", ["-c", nginxConf, "-p", dir, "-g", "daemon off;"], null);
+    const nginx = await startProcess("nginx", ["-c", nginxConf, "-p", dir, "-g", "daemon off;"], null);
     await waitPort(nginxPort);
+    const nginxWorkers = (await run("pgrep", ["-P", String(nginx.pid)])).stdout
+      .trim()
+      .split(/\s+/)
+      .map(Number);
 
     const targets: Target[] = [
-      { name: "natsmesh gateway → NATS → 2 instances", url: `http://127.0.0.1:${gwPort}/bench/` },
+      {
+        name: "natsmesh gateway → NATS → 2 instances",
+        url: `http://127.0.0.1:${gwPort}/bench/`,
+        pids: [gatewayProcess.pid!, ...meshPids],
+      },
       {
         name: `Caddy ${(await run("caddy", ["version"])).stdout.trim().split(/\s/)[0]} → 2 node:http`,
         url: `http://127.0.0.1:${caddyPort}/`,
+        pids: [caddy.pid!, ...backendPids],
       },
-      { name: "nginx → 2 node:http (upstream keep-alive)", url: `http://127.0.0.1:${nginxPort}/` },
-      { name: "direct: wrk → 1 node:http (no proxy)", url: `http://127.0.0.1:${a}/` },
+      {
+        name: "nginx → 2 node:http (upstream keep-alive)",
+        url: `http://127.0.0.1:${nginxPort}/`,
+        pids: [nginx.pid!, ...nginxWorkers, ...backendPids],
+      },
+      {
+        name: "direct: wrk → 1 node:http (no proxy)",
+        url: `http://127.0.0.1:${a}/`,
+        pids: [backendPids[0]!],
+      },
     ];
     const rows: string[] = [];
     let caddyRps = 0;
@@ -182,23 +211,28 @@ async function main(): Promise<void> {
       await wrk(t.url, 8); // warm-up
       const c64: WrkResult[] = [];
       const c1: WrkResult[] = [];
+      const cpu: number[] = [];
       for (let i = 0; i < REPS; i++) {
-        c64.push(await wrk(t.url, 64));
+        const before = t.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
+        const r = await wrk(t.url, 64);
+        const used = t.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before;
+        cpu.push((used * 10_000) / (r.rps * SECONDS));
+        c64.push(r);
         c1.push(await wrk(t.url, 1));
       }
       const rps = median(c64.map((r) => r.rps));
       if (t.name.startsWith("Caddy")) caddyRps = rps;
       if (t.name.startsWith("natsmesh")) gatewayRps = rps;
       rows.push(
-        `| ${t.name} | ${Math.round(rps).toLocaleString("en-US")} | ${Math.round(median(c64.map((r) => r.p50)))} | ${Math.round(median(c64.map((r) => r.p99)))} | ${Math.round(median(c1.map((r) => r.p50)))} | ${Math.round(median(c1.map((r) => r.p99)))} |`,
+        `| ${t.name} | ${Math.round(rps).toLocaleString("en-US")} | ${Math.round(median(c64.map((r) => r.p50)))} | ${Math.round(median(c64.map((r) => r.p99)))} | ${Math.round(median(c1.map((r) => r.p50)))} | ${Math.round(median(c1.map((r) => r.p99)))} | ${Math.round(median(cpu)).toLocaleString("en-US")} |`,
       );
     }
     const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
     const out = [
       `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · wrk ${SECONDS} s, ${REPS} repetitions, medians · 100-byte answers · gateway ÷ Caddy = ${(gatewayRps / caddyRps).toFixed(2)}`,
       "",
-      "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 |",
-      "|---|---:|---:|---:|---:|---:|",
+      "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes |",
+      "|---|---:|---:|---:|---:|---:|---:|",
       ...rows,
       "",
     ].join("\n");
