@@ -1,4 +1,5 @@
 import type { NatsConnection } from "@nats-io/nats-core";
+import type { Context } from "@opentelemetry/api";
 import {
   ConnectionClosedError,
   decodeResponse,
@@ -8,6 +9,7 @@ import {
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
+import { endSpan, failSpan, startClientSpan } from "../tracing/index.js";
 import { muxFor } from "./mux.js";
 
 /** Per-call settings of {@link callService}. */
@@ -18,11 +20,17 @@ export interface CallOptions {
   timeout: number;
   /** Aborts the wait. */
   signal?: AbortSignal | undefined;
+  /**
+   * OpenTelemetry context the call's CLIENT span is a child of (default: the active context). Used
+   * only when a tracer provider is registered.
+   */
+  parent?: Context | undefined;
 }
 
 /**
  * Sends one HTTP request to `service` over NATS and waits for its response. This is the request path
- * shared by `createFetch` and the undici `MeshDispatcher`.
+ * shared by `createFetch`, the undici `MeshDispatcher` and the gateway. With an OpenTelemetry tracer
+ * provider registered, the call is a CLIENT span whose context travels in the request's `traceparent`.
  *
  * @throws {@link PayloadTooLargeError} when the request does not fit in one message.
  * @throws {@link NoRespondersError}, {@link TimeoutError}, {@link ConnectionClosedError}, {@link BadResponseError}.
@@ -34,6 +42,25 @@ export async function callService(
   options: CallOptions,
 ): Promise<WireResponse> {
   const subject = requestSubject(options.prefix, service, request.method);
+  const call = startClientSpan(service, subject, request, options.parent);
+  if (call === undefined) return exchange(nc, service, subject, request, options);
+  try {
+    const res = await exchange(nc, service, subject, call.request, options);
+    endSpan(call.span, res.status);
+    return res;
+  } catch (err) {
+    failSpan(call.span, err);
+    throw err;
+  }
+}
+
+async function exchange(
+  nc: NatsConnection,
+  service: string,
+  subject: string,
+  request: WireRequest,
+  options: CallOptions,
+): Promise<WireResponse> {
   const target = { service, subject };
   if (nc.isClosed()) throw new ConnectionClosedError(target);
   const payload = encodeRequest(request);

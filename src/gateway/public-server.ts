@@ -5,7 +5,7 @@
  * @module
  */
 import { createServer, type Server } from "node:http";
-import { createSecureServer, type Http2SecureServer } from "node:http2";
+import { createSecureServer, type Http2SecureServer, constants as h2 } from "node:http2";
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
@@ -39,11 +39,15 @@ const CHECK_INTERVAL_MS = 1000;
  *
  * - Plain: `node:http` with `headersTimeout`, `requestTimeout`, `keepAliveTimeout`, `maxHeaderSize`.
  * - TLS: `http2.createSecureServer({ allowHTTP1: true, ALPNProtocols: ["h2", "http/1.1"] })`; HTTP/1.1
- *   connections get the same head size and keep-alive limits, and an idle limit of `headersTimeout`
- *   until their first request (Node applies the head timeout only to `node:http` servers); HTTP/2
- *   sessions idle for `keepAliveTimeout` are closed with a GOAWAY. The body deadline
+ *   connections get the same head size and keep-alive limits, and a head deadline of their own (Node
+ *   applies `headersTimeout` only to `node:http` servers): each head, the first counted from the
+ *   handshake, must be complete within `headersTimeout`, or it is answered 408 as on plain HTTP.
+ *   HTTP/2 sessions idle for `keepAliveTimeout` are closed with a GOAWAY; a header list over
+ *   `maxHeaderSize` is reset with `ENHANCE_YOUR_CALM` also when sent before the client acknowledged
+ *   the server's SETTINGS (nghttp2 applies the limit only after). The body deadline
  *   (`requestTimeout`) is enforced by the request handler for both.
- * - Both: at most `maxConnections` connections; more are refused.
+ * - Both: at most `maxConnections` connections; more are refused. An HTTP/1.1 request whose connection
+ *   was already answered and ended (a head completed after a 408 or 400) is dropped, its socket destroyed.
  *
  * @param options - TLS material, limits, tracker and handlers
  * @returns the server
@@ -56,8 +60,27 @@ const CHECK_INTERVAL_MS = 1000;
  */
 export function createPublicServer(options: PublicServerOptions): PublicServer {
   const { limits, tracker, onRequest } = options;
-  const onContinue = (req: PublicRequest, res: PublicResponse) => onRequest(req, res, true);
-  const onPlain = (req: PublicRequest, res: PublicResponse) => onRequest(req, res, false);
+  /** Head deadlines of HTTP/1.1 connections over TLS, while a head is awaited. */
+  const heads = new WeakMap<Socket, NodeJS.Timeout>();
+  const admit = (expectContinue: boolean) => (req: PublicRequest, res: PublicResponse) => {
+    if ("stream" in req) {
+      if (headerListSize(req.rawHeaders) > limits.maxHeaderSize) {
+        req.stream.close(h2.NGHTTP2_ENHANCE_YOUR_CALM);
+        return;
+      }
+    } else {
+      clearTimeout(heads.get(req.socket));
+      heads.delete(req.socket);
+      // The connection was answered (408, 400) and ended before this head completed: nobody to answer.
+      if (!req.socket.writable) {
+        req.socket.destroy();
+        return;
+      }
+    }
+    onRequest(req, res, expectContinue);
+  };
+  const onContinue = admit(true);
+  const onPlain = admit(false);
   if (!options.tls) {
     const server = createServer(
       {
@@ -91,10 +114,27 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   Object.assign(server, { keepAliveTimeout: limits.keepAliveTimeout, maxHeaderSize: limits.maxHeaderSize });
   server.maxConnections = limits.maxConnections;
   server.on("connection", (socket: Socket) => tracker.addRawSocket(socket));
+  // Node's HTTP/1.1 head timeout is not applied here, and an idle socket timeout is reset by every byte
+  // of a trickled head: each head gets a deadline, armed at the handshake and, between requests, at the
+  // first byte of the next head, cleared when the head is complete. At the deadline the connection is
+  // answered as on plain HTTP/1.1 (408, then ended); at the next one, if still open, destroyed.
+  const expire = (socket: TLSSocket) => {
+    options.onClientError(headTimeoutError(), socket);
+    if (!socket.destroyed) heads.set(socket, setTimeout(expire, limits.headersTimeout, socket));
+  };
   server.on("secureConnection", (socket: TLSSocket) => {
     if (socket.alpnProtocol === "h2") return;
     tracker.addSocket(socket);
-    socket.setTimeout(limits.headersTimeout);
+    heads.set(socket, setTimeout(expire, limits.headersTimeout, socket));
+    // Runs after Node's parser saw the bytes: a complete head has cleared the deadline and is in flight.
+    socket.on("data", () => {
+      if (!heads.has(socket) && !tracker.isBusy(socket))
+        heads.set(socket, setTimeout(expire, limits.headersTimeout, socket));
+    });
+    socket.once("close", () => {
+      clearTimeout(heads.get(socket));
+      heads.delete(socket);
+    });
   });
   server.on("session", (session) => {
     tracker.addSession(session);
@@ -110,6 +150,21 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   server.on("checkContinue", onContinue);
   server.on("clientError", options.onClientError);
   return server;
+}
+
+/** The error a head not received in time is reported with, as Node's own check reports it. */
+function headTimeoutError(): NodeJS.ErrnoException {
+  return Object.assign(new Error("request head not received in time"), { code: "ERR_HTTP_REQUEST_TIMEOUT" });
+}
+
+/**
+ * The size of an HTTP/2 header list as `SETTINGS_MAX_HEADER_LIST_SIZE` counts it: name and value
+ * octets (one per character: Node decodes them as latin1) plus 32 per field, pseudo-headers included.
+ */
+function headerListSize(rawHeaders: string[]): number {
+  let size = (rawHeaders.length / 2) * 32;
+  for (const nameOrValue of rawHeaders) size += nameOrValue.length;
+  return size;
 }
 
 /**

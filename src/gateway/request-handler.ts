@@ -6,7 +6,6 @@
  */
 import { constants as http2 } from "node:http2";
 import type { Duplex } from "node:stream";
-import type { TLSSocket } from "node:tls";
 import type { Logger } from "pino";
 import { callService } from "../client/index.js";
 import type { ResolvedConnection } from "../connect/index.js";
@@ -19,6 +18,7 @@ import {
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
+import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
 import { BadRequestError, NoRouteError } from "./errors.js";
@@ -101,6 +101,8 @@ interface Exchange {
    * and no retry starts.
    */
   gone: boolean;
+  /** The gateway's SERVER span, when an OpenTelemetry provider is registered. */
+  readonly trace: ActiveSpan | undefined;
 }
 
 const EMPTY = new Uint8Array(0);
@@ -182,7 +184,6 @@ export class RequestHandler {
   handle(req: PublicRequest, res: PublicResponse, expectContinue: boolean): void {
     const d = this.#d;
     const key = ("stream" in req ? req.stream.session : req.socket) as ConnectionKey;
-    if (!("stream" in req) && (req.socket as TLSSocket).encrypted) req.socket.setTimeout(0);
     d.tracker.begin(key);
     d.metrics.inFlight.inc();
     const url = req.url ?? "";
@@ -199,6 +200,7 @@ export class RequestHandler {
       timeout: 0,
       ctx: { requestId: requestId(req.headers[MeshHeader.RequestId]), extraHeaders: [], close: d.closing() },
       gone: false,
+      trace: startGatewaySpan(req.method ?? "", q < 0 ? url : url.slice(0, q), d.scheme, req.headers),
     };
     res.once("close", () => this.#finish(key, res, x));
     this.#serve(req, res, x, expectContinue).catch((err: unknown) => {
@@ -234,6 +236,7 @@ export class RequestHandler {
       requestId: x.ctx.requestId,
       code: x.code,
     });
+    if (x.trace) endGatewaySpan(x.trace.span, x.method, x.status, x.route, x.service, x.code);
   }
 
   async #serve(req: PublicRequest, res: PublicResponse, x: Exchange, expectContinue: boolean): Promise<void> {
@@ -350,12 +353,14 @@ export class RequestHandler {
         }
         // callService on a closed connection whose mux was never created throws nats.js's own error.
         if (nc.isClosed()) return Promise.reject(new ConnectionClosedError({ service: match.service }));
-        return callService(nc, match.service, wire, { prefix, timeout: Math.max(timeout, 0) }).catch(
-          (err: unknown) => {
-            if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
-            throw err;
-          },
-        );
+        return callService(nc, match.service, wire, {
+          prefix,
+          timeout: Math.max(timeout, 0),
+          parent: x.trace?.context,
+        }).catch((err: unknown) => {
+          if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
+          throw err;
+        });
       },
       {
         policy: isIdempotent(wire.method, idempotencyKey) ? route.retry : NO_RETRY,

@@ -32,6 +32,13 @@ import {
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
+import {
+  type ActiveSpan,
+  endSpan,
+  recordHandlerError,
+  runInSpan,
+  startServerSpan,
+} from "../tracing/index.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
 import { Deadlines } from "./deadlines.js";
@@ -247,7 +254,10 @@ class ServiceInstance implements ServiceHandle {
     this.#recorder = s.recorder;
     this.#ctx = {
       service: s.service,
-      onError: (err) => this.#log.error({ err }, "handler failed"),
+      onError: (err) => {
+        recordHandlerError(err);
+        this.#log.error({ err }, "handler failed");
+      },
     };
     this.#sub = nc.subscribe(s.subject, {
       queue: s.queue,
@@ -352,14 +362,16 @@ class ServiceInstance implements ServiceHandle {
       this.#respond(reply, errorResponse(400, error.code, error.message), []);
       return;
     }
-    this.#limiter.run(() => this.#handle(reply, req));
+    const span = startServerSpan(this.service, msg.subject, req);
+    this.#limiter.run(() => this.#handle(reply, req, span));
   }
 
   /**
    * Runs the handler and answers. Past the instance's timeout the instance answers 504 for the
-   * handler and frees the slot; the handler's late answer is then dropped.
+   * handler and frees the slot; the handler's late answer is then dropped. With a SERVER span, the
+   * handler runs with it active, so the spans it starts are its children.
    */
-  #handle(reply: string, req: WireRequest): Promise<void> {
+  #handle(reply: string, req: WireRequest, span: ActiveSpan | undefined): Promise<void> {
     return new Promise<void>((resolve) => {
       const started = performance.now();
       this.#recorder?.start();
@@ -371,28 +383,44 @@ class ServiceInstance implements ServiceHandle {
           errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${this.#timeout} ms`),
           req,
           started,
+          span,
         );
         resolve();
       });
-      this.#wire(req, this.#ctx).then(
+      const answer =
+        span === undefined ? this.#wire(req, this.#ctx) : runInSpan(span, () => this.#wire(req, this.#ctx));
+      answer.then(
         (res) => {
-          if (id === undefined || deadlines!.settle(id)) this.#finish(reply, res, req, started);
+          if (id === undefined || deadlines!.settle(id)) this.#finish(reply, res, req, started, span);
           resolve();
         },
         (err: unknown) => {
           this.#log.error({ err }, "request failed");
-          if (id === undefined || deadlines!.settle(id)) this.#finish(reply, internalError(), req, started);
+          span?.span.recordException(err instanceof Error ? err : String(err));
+          if (id === undefined || deadlines!.settle(id))
+            this.#finish(reply, internalError(), req, started, span);
           resolve();
         },
       );
     });
   }
 
-  /** Answers a request the handler ran for, and accounts for it: time, metrics, debug log line. */
-  #finish(reply: string, res: WireResponse, req: WireRequest, started: number): void {
+  /** Answers a request the handler ran for, and accounts for it: time, metrics, span, debug log line. */
+  #finish(
+    reply: string,
+    res: WireResponse,
+    req: WireRequest,
+    started: number,
+    span: ActiveSpan | undefined,
+  ): void {
     const ms = performance.now() - started;
     this.#busyMs += ms;
     const status = this.#respond(reply, res, req.headers);
+    if (span !== undefined) {
+      const code =
+        status === res.status ? headerValue(res.headers, MeshHeader.Error) : ErrorCode.PayloadTooLarge;
+      endSpan(span.span, status, code);
+    }
     this.#recorder?.finish(req.method, status, ms / 1000);
     if (this.#log.isLevelEnabled("debug")) {
       this.#log.debug(
