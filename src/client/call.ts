@@ -25,6 +25,8 @@ export interface CallOptions {
    * only when a tracer provider is registered.
    */
   parent?: Context | undefined;
+  /** Coalesce the publish with others of the same event-loop turn (for servers such as the gateway). */
+  batch?: boolean;
 }
 
 /**
@@ -72,6 +74,7 @@ async function exchange(
     timeout: options.timeout,
     signal: options.signal,
     target,
+    batch: options.batch,
   });
   return decodeResponse(data, target);
 }

@@ -351,12 +351,12 @@ export class RequestHandler {
         if (attempt > 1 && route.timeout > 0 && timeout <= 0) {
           return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
         }
-        // callService on a closed connection whose mux was never created throws nats.js's own error.
-        if (nc.isClosed()) return Promise.reject(new ConnectionClosedError({ service: match.service }));
         return callService(nc, match.service, wire, {
           prefix,
           timeout: Math.max(timeout, 0),
           parent: x.trace?.context,
+          // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
+          batch: true,
         }).catch((err: unknown) => {
           if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
           throw err;
