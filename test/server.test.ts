@@ -70,6 +70,8 @@ describe("server - hostile input", () => {
       frame(Buffer.concat([Buffer.from("GET /\nx-a: "), Buffer.from([0xff, 0xfe]), Buffer.from("\n")])),
     ],
     ["content-length that lies about the body", frame("GET /\ncontent-length: 5\n")],
+    ["a second content-length line that lies", frame("GET /\ncontent-length: 0\ncontent-length: 5\n")],
+    ["method with a dot", frame("G.T /\n")],
     ["huge header value", frame(`GET /\nx-a: ${"v".repeat(2 << 20)}\n`)],
   ];
 

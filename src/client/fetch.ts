@@ -64,7 +64,15 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     if (res.status < 200) {
       throw new BadResponseError(`status ${res.status} cannot be a final response`, { service });
     }
-    return toResponse(res, call.url, call.request.method);
+    try {
+      return toResponse(res, call.url, call.request.method);
+    } catch (err) {
+      // Values the wire allows but the Fetch API's byte-string Headers refuse (above U+00FF).
+      throw new BadResponseError(`response header refused by the Fetch API: ${(err as Error).message}`, {
+        service,
+        cause: err,
+      });
+    }
   };
   return Object.assign(meshFetch, {
     close: () => source.close(),

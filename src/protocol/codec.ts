@@ -121,16 +121,29 @@ function parse(data: Uint8Array, kind: Kind, fail: Fail): Parsed {
 }
 
 /**
- * Decodes a request payload, checking every part: method token, path, header names and values.
+ * Decodes a request payload, checking every part: method token, path, header names and values, and
+ * that every `content-length` line states the body's length.
  *
  * @throws {@link MalformedMessageError} when the payload does not follow the protocol.
  */
 export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): WireRequest {
   const fail: Fail = (message) => new MalformedMessageError(message, target);
   const { a: method, b: path, headers, body } = parse(data, Kind.Request, fail);
-  if (!TOKEN_RE.test(method)) throw fail(`invalid method ${JSON.stringify(method.slice(0, 40))}`);
+  // The lower-cased method is the subject's last token: no '.', and never the wildcard '*'.
+  if (!TOKEN_RE.test(method) || method.includes(".") || method === "*") {
+    throw fail(`invalid method ${JSON.stringify(method.slice(0, 40))}`);
+  }
   if (!(path.charCodeAt(0) === 47 || path === "*")) throw fail("path must start with '/'");
   if (path.includes(" ")) throw fail("path must not contain spaces");
+  const length = String(body.byteLength);
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === "content-length" && headers[i + 1] !== length) {
+      throw fail(
+        `content-length ${JSON.stringify(headers[i + 1]!.slice(0, 40))} does not match a body of ${length} bytes`,
+      );
+    }
+  }
   return { method, path, headers, body };
 }
 

@@ -67,7 +67,7 @@ export function serviceSubject(prefix: string, service: string): string {
  * @throws {@link InvalidServiceError} for a method that is not an HTTP token.
  */
 export function methodToken(method: string): string {
-  if (!METHOD_RE.test(method) || method.includes(".")) {
+  if (!METHOD_RE.test(method) || method.includes(".") || method === "*") {
     throw new InvalidServiceError(`invalid HTTP method '${method}'`);
   }
   return method.toLowerCase();

@@ -27,7 +27,6 @@ import {
   MalformedMessageError,
   MeshError,
   MeshHeader,
-  methodToken,
   serviceSubject,
   type WireRequest,
   type WireResponse,
@@ -340,14 +339,8 @@ class ServiceInstance implements ServiceHandle {
     try {
       req = decodeRequest(msg.data, { service: this.service, subject: msg.subject });
       const token = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-      if (methodToken(req.method) !== token) {
+      if (req.method.toLowerCase() !== token) {
         throw new MalformedMessageError(`method ${req.method} does not match subject token '${token}'`);
-      }
-      const length = headerValue(req.headers, "content-length");
-      if (length !== undefined && length !== String(req.body.byteLength)) {
-        throw new MalformedMessageError(
-          `content-length ${length} does not match a body of ${req.body.byteLength} bytes`,
-        );
       }
     } catch (e) {
       this.#malformed++;

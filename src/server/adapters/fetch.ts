@@ -4,6 +4,8 @@ import { lazyRequest } from "./lazy-request.js";
 import { readBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
+const EMPTY = new Uint8Array(0);
+
 function headerList(headers: Headers): HeaderList {
   const list: HeaderList = [];
   for (const [name, value] of headers) {
@@ -39,7 +41,13 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
       if (response.status < 200)
         throw new TypeError(`handler returned status ${response.status}, not a final response`);
-      const body = await readBody(response);
+      // A response to HEAD, and a 204, 205 or 304, has no body (RFC 9110; PROTOCOL.md §3).
+      const bodyless =
+        req.method === "HEAD" ||
+        response.status === 204 ||
+        response.status === 205 ||
+        response.status === 304;
+      const body = bodyless ? EMPTY : await readBody(response);
       return {
         status: response.status,
         statusText: response.statusText,
