@@ -4,13 +4,13 @@
  * @module
  */
 import { Command, CommanderError } from "commander";
+import { packageVersion } from "../version.js";
 import { CLI_NAME, reportError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { addDevCommand } from "./dev.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
-import { packageVersion } from "./package-version.js";
 import { addRequestCommand } from "./request.js";
 import { addServicesCommand } from "./services.js";
 

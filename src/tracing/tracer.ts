@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { readFileSync } from "node:fs";
+
 import { ProxyTracerProvider, type Tracer, type TracerProvider, trace } from "@opentelemetry/api";
+import { packageVersion } from "../version.js";
 
 /** Instrumentation scope name of natsmesh's spans. */
 export const TRACER_NAME = "natsmesh";
@@ -15,18 +16,6 @@ const NOOP_PROVIDER: TracerProvider = new ProxyTracerProvider().getDelegate();
 let lastDelegate: TracerProvider | undefined;
 let lastTracer: Tracer | undefined;
 let version: string | undefined;
-
-/** natsmesh's version from its package.json (two levels above this module, in `src/` and `dist/`). */
-function packageVersion(): string {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
-      version?: string;
-    };
-    return pkg.version ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
 
 function isNoop(provider: TracerProvider): boolean {
   // The name check covers a second copy of @opentelemetry/api, whose no-op provider is another object.

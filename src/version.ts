@@ -6,7 +6,7 @@
 import { readFileSync } from "node:fs";
 
 /**
- * Reads the `version` of natsmesh's package.json (two levels above this module, in `src/` and in
+ * Reads the `version` of natsmesh's package.json (one level above this module, in `src/` and in
  * `dist/` alike).
  *
  * @returns the version, or `"unknown"` when package.json cannot be read
@@ -18,7 +18,7 @@ import { readFileSync } from "node:fs";
  */
 export function packageVersion(): string {
   try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+    const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
       version?: string;
     };
     return pkg.version ?? "unknown";
