@@ -3,17 +3,10 @@
  *
  * @module
  */
+import { PREFIX_PATTERN } from "../protocol/index.js";
 import { type SettingSubject, settingError } from "./settings.js";
 
-/**
- * A valid prefix: dot-separated tokens of letters, digits, `_` and `-` (no wildcards, no spaces).
- *
- * @example
- * ```ts
- * PREFIX_PATTERN.test("mesh.prod"); // true
- * ```
- */
-export const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+export { PREFIX_PATTERN };
 
 /**
  * Checks that a prefix is a safe NATS subject token sequence.

@@ -2,6 +2,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { assertPrefix, DEFAULT_PREFIX } from "../protocol/index.js";
 import { connect } from "./connect.js";
 import type { MeshConnectOptions } from "./options.js";
+import { validatePrefix } from "./prefix.js";
 
 /** How a client, server or gateway gets its NATS connection. */
 export interface ConnectionSourceOptions {
@@ -62,5 +63,5 @@ export class ConnectionSource {
 
 function envPrefix(env: Record<string, string | undefined>): string {
   const value = env.NATS_PREFIX;
-  return value ? assertPrefix(value) : DEFAULT_PREFIX;
+  return value ? validatePrefix(value, { variable: "NATS_PREFIX" }) : DEFAULT_PREFIX;
 }

@@ -35,6 +35,7 @@ export {
   assertServiceName,
   DEFAULT_PREFIX,
   methodToken,
+  PREFIX_PATTERN,
   requestSubject,
   serviceFromHost,
   serviceSubject,

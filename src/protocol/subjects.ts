@@ -5,7 +5,15 @@ export const DEFAULT_PREFIX = "mesh";
 
 const TOKEN = "[a-z0-9_-]+";
 const SERVICE_RE = new RegExp(`^${TOKEN}(\\.${TOKEN})*$`);
-const PREFIX_RE = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/**
+ * A valid subject prefix: dot-separated tokens of letters, digits, `_` and `-` (no wildcards, no spaces).
+ *
+ * @example
+ * ```ts
+ * PREFIX_PATTERN.test("mesh.prod"); // true
+ * ```
+ */
+export const PREFIX_PATTERN = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
 const METHOD_RE = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 /**
@@ -34,7 +42,7 @@ export function assertServiceName(service: string): string {
  * @throws {@link InvalidServiceError} when the prefix is not a dot-separated list of subject-safe tokens.
  */
 export function assertPrefix(prefix: string): string {
-  if (!PREFIX_RE.test(prefix)) {
+  if (!PREFIX_PATTERN.test(prefix)) {
     throw new InvalidServiceError(
       `invalid subject prefix '${prefix}': use letters, digits, '_' and '-', with '.' between parts`,
     );

@@ -324,15 +324,8 @@ class ServiceInstance implements ServiceHandle {
     }
     const reply = msg.reply;
     if (!reply) {
-      this.#malformed++;
       this.#dropped++;
-      this.#errors++;
-      this.#lastError = "dropped a message without a reply subject";
-      this.#recorder?.countMalformed();
-      this.#log.warn(
-        { subject: msg.subject, size: msg.data.byteLength },
-        "dropped a message without a reply subject",
-      );
+      this.#countMalformed(msg, "dropped a message without a reply subject");
       return;
     }
     let req: WireRequest;
@@ -343,20 +336,22 @@ class ServiceInstance implements ServiceHandle {
         throw new MalformedMessageError(`method ${req.method} does not match subject token '${token}'`);
       }
     } catch (e) {
-      this.#malformed++;
-      this.#errors++;
-      this.#recorder?.countMalformed();
       const error = e instanceof MeshError ? e : new MalformedMessageError(String(e));
-      this.#lastError = `400 ${error.code}: ${error.message}`;
-      this.#log.warn(
-        { subject: msg.subject, size: msg.data.byteLength, reason: error.message },
-        "malformed request",
-      );
+      this.#countMalformed(msg, `400 ${error.code}: ${error.message}`);
       this.#respond(reply, errorResponse(400, error.code, error.message), []);
       return;
     }
     const span = startServerSpan(this.service, msg.subject, req);
     this.#limiter.run(() => this.#handle(reply, req, span));
+  }
+
+  /** Counts and logs a message that is not a request this instance can run. */
+  #countMalformed(msg: Msg, reason: string): void {
+    this.#malformed++;
+    this.#errors++;
+    this.#lastError = reason;
+    this.#recorder?.countMalformed();
+    this.#log.warn({ subject: msg.subject, size: msg.data.byteLength, reason }, "malformed message");
   }
 
   /**
@@ -430,16 +425,16 @@ class ServiceInstance implements ServiceHandle {
   }
 
   /** Publishes the answer; returns the status sent (500 when the answer was too large). */
+  #provenance(headers: string[], requestHeaders: string[]): void {
+    addProvenance(headers, requestHeaders, this.#nextRequestId, this.service, this.instance, this.nc);
+  }
+
+  /** Generates a request id for a caller that sent none: the instance id and a counter. */
+  readonly #nextRequestId = (): string => `${this.instance}-${++this.#seq}`;
+
   #respond(reply: string, res: WireResponse, requestHeaders: string[]): number {
     this.#requests++;
-    addProvenance(
-      res.headers,
-      requestHeaders,
-      () => `${this.instance}-${++this.#seq}`,
-      this.service,
-      this.instance,
-      this.nc,
-    );
+    this.#provenance(res.headers, requestHeaders);
     let payload = encodeResponse(res);
     const limit = this.nc.info?.max_payload;
     if (limit !== undefined && payload.byteLength > limit) {
@@ -449,14 +444,7 @@ class ServiceInstance implements ServiceHandle {
         ErrorCode.PayloadTooLarge,
         `response of ${payload.byteLength} bytes exceeds the NATS max_payload of ${limit} bytes`,
       );
-      addProvenance(
-        tooLarge.headers,
-        requestHeaders,
-        () => `${this.instance}-${++this.#seq}`,
-        this.service,
-        this.instance,
-        this.nc,
-      );
+      this.#provenance(tooLarge.headers, requestHeaders);
       payload = encodeResponse(tooLarge);
       res = tooLarge;
     }
