@@ -1,4 +1,4 @@
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -12,7 +12,7 @@ import {
   TimeoutError,
 } from "../src/index.js";
 import { bytes, fetchApp, nodeApp, SECRET } from "./support/apps.js";
-import { NatsServer } from "./support/nats-server.js";
+import { natsFixture } from "./support/helpers.js";
 
 const MAX_PAYLOAD = 64 * 1024;
 const silent = pino({ level: "silent" });
@@ -22,23 +22,18 @@ describe.each([
   { kind: "fetch", app: () => fetchApp() },
   { kind: "node", app: () => nodeApp() },
 ])("$kind adapter - conformance", ({ kind, app }) => {
-  let server: NatsServer;
-  let nc: NatsConnection;
+  const nats = natsFixture({ max_payload: MAX_PAYLOAD });
   let svc: ServiceHandle;
   let fetch: MeshFetch;
   const service = `conf-${kind}`;
   const base = `http://${service}.nats`;
 
   beforeAll(async () => {
-    server = await NatsServer.start({ max_payload: MAX_PAYLOAD });
-    nc = await connect({ servers: server.url });
-    svc = await serve(app(), { service, nc, logger: silent });
-    fetch = createFetch({ nc });
+    svc = await serve(app(), { service, nc: nats.nc, logger: silent });
+    fetch = createFetch({ nc: nats.nc });
   });
   afterAll(async () => {
     await svc?.stop();
-    await nc?.close();
-    await server?.stop();
   });
 
   it("round trip - every method reaches the handler with its name", async () => {
@@ -193,7 +188,7 @@ describe.each([
     expect(res.headers.get("x-request-id")).toBe("req-123");
     expect(res.headers.get("mesh-service")).toBe(service);
     expect(res.headers.get("mesh-instance")).toBe(svc.instance);
-    expect(res.headers.get("mesh-server")).toBe(nc.info?.server_name);
+    expect(res.headers.get("mesh-server")).toBe(nats.nc.info?.server_name);
     const generated = await fetch(`${base}/echo`);
     expect(generated.headers.get("x-request-id")).toMatch(new RegExp(`^${svc.instance}-\\d+$`));
   });
@@ -205,20 +200,10 @@ describe.each([
 });
 
 describe("client - failures without an HTTP response", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = natsFixture();
 
   it("client - no responders rejects at once, not after the timeout", async () => {
-    const fetch = createFetch({ nc, timeout: 60_000 });
+    const fetch = createFetch({ nc: nats.nc, timeout: 60_000 });
     const started = performance.now();
     const err = await fetch("http://nobody.nats/x", { method: "DELETE" }).catch((e) => e);
     expect(err).toBeInstanceOf(NoRespondersError);
@@ -229,7 +214,7 @@ describe("client - failures without an HTTP response", () => {
   }, 5_000);
 
   it("client - an invalid service name in the URL is a clear error", async () => {
-    const fetch = createFetch({ nc });
+    const fetch = createFetch({ nc: nats.nc });
     await expect(fetch("http://Bad_Host!.nats/x")).rejects.toThrow();
     await expect(fetch("http://we ather/x")).rejects.toThrow(TypeError);
     await expect(fetch("http://UPPER/x")).rejects.toMatchObject({
@@ -239,13 +224,13 @@ describe("client - failures without an HTTP response", () => {
   });
 
   it("client - a GET with a body is refused as fetch refuses it", async () => {
-    const fetch = createFetch({ nc });
+    const fetch = createFetch({ nc: nats.nc });
     await expect(fetch("http://x.nats/", { method: "GET", body: "no" })).rejects.toThrow(TypeError);
   });
 
   it("client - closing the connection fails calls in flight with ConnectionClosedError", async () => {
-    const own = await connect({ servers: server.url });
-    const svc = await serve(fetchApp(), { service: "closing", nc, logger: silent });
+    const own = await connect({ servers: nats.server.url });
+    const svc = await serve(fetchApp(), { service: "closing", nc: nats.nc, logger: silent });
     const fetch = createFetch({ nc: own });
     const pending = fetch("http://closing/slow?ms=800").catch((e) => e);
     await fetch("http://closing/echo");
@@ -258,8 +243,8 @@ describe("client - failures without an HTTP response", () => {
   });
 
   it("client - a fetch without nc connects from options and closes what it opened", async () => {
-    const svc = await serve(fetchApp("own"), { service: "own", nc, logger: silent });
-    const fetch = createFetch({ connection: { servers: server.url, env: {} } });
+    const svc = await serve(fetchApp("own"), { service: "own", nc: nats.nc, logger: silent });
+    const fetch = createFetch({ connection: { servers: nats.server.url, env: {} } });
     expect(await (await fetch("http://own/whoami")).text()).toBe("own");
     await fetch.close();
     await svc.stop();

@@ -1,10 +1,11 @@
 import type { AddressInfo } from "node:net";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExpressApp } from "../examples/weather/express-app.js";
 import { createHonoApp } from "../examples/weather/hono-app.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { natsFixture } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -13,22 +14,17 @@ describe.each([
   { name: "express", make: () => createExpressApp() },
   { name: "hono", make: () => createHonoApp() },
 ])("examples - weather API on $name, unchanged", ({ name, make }) => {
-  let server: NatsServer;
-  let nc: NatsConnection;
+  const nats = natsFixture();
   let svc: ServiceHandle;
   let fetch: MeshFetch;
   const base = `http://weather-${name}.nats`;
 
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
-    svc = await serve(make(), { service: `weather-${name}`, nc, logger: silent });
-    fetch = createFetch({ nc });
+    svc = await serve(make(), { service: `weather-${name}`, nc: nats.nc, logger: silent });
+    fetch = createFetch({ nc: nats.nc });
   });
   afterAll(async () => {
     await svc?.stop();
-    await nc?.close();
-    await server?.stop();
   });
 
   it("examples - GET /city answers JSON", async () => {

@@ -13,6 +13,7 @@ import {
   serve,
 } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
+import { natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -234,17 +235,7 @@ describe("server - values the Fetch API refuses", () => {
 });
 
 describe("server - handlers that misbehave", () => {
-  let server: NatsServer;
-  let nc: NatsConnection;
-
-  beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
-  });
-  afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
-  });
+  const nats = natsFixture();
 
   it("server - a handler slower than the instance's timeout gets a 504 for it; stop() does not wait for it", async () => {
     let calls = 0;
@@ -254,9 +245,9 @@ describe("server - handlers that misbehave", () => {
         // The first call never answers; later ones answer at once.
         return new URL(req.url).pathname === "/hang" ? new Promise<Response>(() => {}) : new Response("ok");
       },
-      { service: "hangs", nc, timeout: 150, concurrency: 1, logger: silent },
+      { service: "hangs", nc: nats.nc, timeout: 150, concurrency: 1, logger: silent },
     );
-    const fetch = createFetch({ nc, timeout: 10_000 });
+    const fetch = createFetch({ nc: nats.nc, timeout: 10_000 });
     const res = await fetch("http://hangs/hang");
     expect(res.status).toBe(504);
     expect(res.headers.get("mesh-error")).toBe("NM_ERR_TIMEOUT");
@@ -268,8 +259,12 @@ describe("server - handlers that misbehave", () => {
   });
 
   it("server - a Node handler that destroys the response gets a 500, not a hang", async () => {
-    const svc = await serve((_req, res) => res.destroy(), { service: "destroys", nc, logger: silent });
-    const res = await createFetch({ nc, timeout: 5000 })("http://destroys/");
+    const svc = await serve((_req, res) => res.destroy(), {
+      service: "destroys",
+      nc: nats.nc,
+      logger: silent,
+    });
+    const res = await createFetch({ nc: nats.nc, timeout: 5000 })("http://destroys/");
     expect(res.status).toBe(500);
     await svc.stop();
   });
@@ -278,9 +273,9 @@ describe("server - handlers that misbehave", () => {
     const svc = await serve(
       (req: Request) =>
         (new URL(req.url).pathname === "/error" ? Response.error() : "not a response") as unknown as Response,
-      { service: "bad-return", nc, logger: silent },
+      { service: "bad-return", nc: nats.nc, logger: silent },
     );
-    const fetch = createFetch({ nc, timeout: 5000 });
+    const fetch = createFetch({ nc: nats.nc, timeout: 5000 });
     expect((await fetch("http://bad-return/error")).status).toBe(500);
     expect((await fetch("http://bad-return/other")).status).toBe(500);
     await svc.stop();
