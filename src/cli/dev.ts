@@ -7,6 +7,7 @@ import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import { type LocalServer, type LocalServerExit, startLocalServer } from "../dev/index.js";
+import { describeExit } from "../dev/local-server.js";
 import { CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
@@ -36,10 +37,6 @@ function usage(url: string): string {
     "Press Ctrl-C to stop.",
     "",
   ].join("\n");
-}
-
-function describeExit(exit: LocalServerExit): string {
-  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
 }
 
 /** The first stop signal received, listened for until `dispose()`. */

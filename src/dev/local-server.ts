@@ -54,6 +54,21 @@ export interface LocalServerExit {
   signal: NodeJS.Signals | null;
 }
 
+/**
+ * How a server process ended, for messages: `signal SIGTERM` or `code 1`.
+ *
+ * @param exit - how it ended
+ * @returns the text
+ * @throws never
+ * @example
+ * ```ts
+ * describeExit({ code: 1, signal: null }); // "code 1"
+ * ```
+ */
+export function describeExit(exit: LocalServerExit): string {
+  return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
+}
+
 /** A running local nats-server; it is killed when this process exits. */
 export interface LocalServer extends AsyncDisposable {
   /** `nats://127.0.0.1:PORT` */
@@ -200,7 +215,7 @@ class LocalNatsServer implements LocalServer {
     if (this.#spawnError) {
       return new Error(`cannot start nats-server: ${this.#spawnError.message}`, { cause: this.#spawnError });
     }
-    const how = this.#exit?.signal ? `signal ${this.#exit.signal}` : `code ${this.#exit?.code}`;
+    const how = describeExit(this.#exit ?? { code: null, signal: null });
     return new Error(`nats-server exited with ${how} before it was ready${this.#logTail()}`);
   }
 

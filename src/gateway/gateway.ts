@@ -7,10 +7,10 @@ import { readFile } from "node:fs/promises";
 import type { Server } from "node:http";
 import { dirname, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Logger, pino } from "pino";
+import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "../connect/index.js";
-import { envLogLevel } from "../log/index.js";
+import { createLogger } from "../log/index.js";
 import { logAccess } from "./access-log.js";
 import { createAdminServer } from "./admin-server.js";
 import { answerClientError } from "./client-error.js";
@@ -187,7 +187,7 @@ function closeServer(server: Server | PublicServer): Promise<void> {
  * ```
  */
 export function createGateway(options: GatewayOptions = {}): Gateway {
-  const logger = options.logger ?? pino({ name: "natsmesh-gateway", level: envLogLevel() });
+  const logger = options.logger ?? createLogger({ name: "natsmesh-gateway" });
   const config = loadConfig(options, {
     ...(options.auth && { auth: options.auth }),
     onAuthHookError: (err) => logger.error({ err }, "auth hook failed"),
@@ -260,12 +260,13 @@ class GatewayImpl implements Gateway {
   async #start(): Promise<GatewayAddresses> {
     const config = this.#config;
     const tls = config.tls ? await readTls(config.tls) : undefined;
+    const scheme = tls ? "https" : "http";
     this.#conn = await this.#source.get();
     this.#readiness = new Readiness(this.#conn.nc);
     const handler = new RequestHandler({
       router: this.#router,
       trusted: this.#trusted,
-      scheme: tls ? "https" : "http",
+      scheme,
       requestTimeout: config.limits.requestTimeout,
       metrics: this.#metrics,
       logger: this.#logger,
@@ -305,7 +306,6 @@ class GatewayImpl implements Gateway {
         });
       }
       const address = await bind(this.#public, config.listen, "listen");
-      const scheme = tls ? "https" : "http";
       let adminAddress: HostPort | undefined;
       if (config.admin) {
         const readiness = this.#readiness;

@@ -37,7 +37,7 @@ export class Readiness {
 
   /** Whether the gateway is connected to NATS and not closing. */
   get ready(): boolean {
-    return this.#connected && !this.#closing && !this.#nc.isClosed();
+    return this.reason === undefined;
   }
 
   /** Why the gateway is not ready, or `undefined` when it is. */

@@ -188,10 +188,12 @@ export class RequestHandler {
     d.metrics.inFlight.inc();
     const url = req.url ?? "";
     const q = url.indexOf("?");
+    const method = req.method ?? "";
+    const path = q < 0 ? url : url.slice(0, q);
     const x: Exchange = {
       started: performance.now(),
-      method: req.method ?? "",
-      path: q < 0 ? url : url.slice(0, q),
+      method,
+      path,
       route: "none",
       service: "",
       status: 0,
@@ -200,7 +202,7 @@ export class RequestHandler {
       timeout: 0,
       ctx: { requestId: requestId(req.headers[MeshHeader.RequestId]), extraHeaders: [], close: d.closing() },
       gone: false,
-      trace: startGatewaySpan(req.method ?? "", q < 0 ? url : url.slice(0, q), d.scheme, req.headers),
+      trace: startGatewaySpan(method, path, d.scheme, req.headers),
     };
     res.once("close", () => this.#finish(key, res, x));
     this.#serve(req, res, x, expectContinue).catch((err: unknown) => {

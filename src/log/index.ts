@@ -18,5 +18,4 @@ export {
   envLogLevel,
   LOG_LEVELS,
   type LogLevel,
-  REDACT_PATHS,
 } from "./logger.js";

@@ -14,18 +14,46 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 /** Level used when neither the option nor `NATSMESH_LOG_LEVEL` names one. */
 export const DEFAULT_LOG_LEVEL: LogLevel = "info";
 
-/** Header names whose values never reach a log line (both spellings: Node lower-cases, people don't). */
-const SECRET_HEADERS = ["authorization", "Authorization", "cookie", "Cookie", "set-cookie", "Set-Cookie"];
+/** Header names (any case) whose values never reach a log line. */
+const SECRET_HEADERS: ReadonlySet<string> = new Set(["authorization", "cookie", "set-cookie"]);
+const REDACTED = "[Redacted]";
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** `headers` with its secret values replaced, or the same object when it holds none. */
+function redactHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+  let out = headers;
+  for (const name of Object.keys(headers)) {
+    if (SECRET_HEADERS.has(name.toLowerCase())) {
+      if (out === headers) out = { ...headers };
+      out[name] = REDACTED;
+    }
+  }
+  return out;
+}
 
 /**
- * pino `redact` paths: the secret headers in a `headers` object at the top of a log line, one level
- * down (`req.headers`, `res.headers`, `request.headers`) and two levels down (`err.response.headers`).
- * Header lists in wire form (`[name, value, ...]` arrays) are not objects and are never logged.
+ * Redacts the secret headers of a `headers` object at the top of a log line, one level down
+ * (`req.headers`, `res.headers`) and two levels down (`err.response.headers`), copying only what
+ * changes. pino's own `redact` with the equivalent wildcard paths measured 21 µs per line against
+ * 1 µs without (an access line); this walks the line's own keys and costs next to nothing.
  */
-export const REDACT_PATHS: readonly string[] = SECRET_HEADERS.flatMap((name) => {
-  const key = `["${name}"]`;
-  return [`headers${key}`, `*.headers${key}`, `*.*.headers${key}`];
-});
+function redactLine(obj: Record<string, unknown>, depth = 2): Record<string, unknown> {
+  let out = obj;
+  for (const key of Object.keys(obj)) {
+    const value = obj[key];
+    if (!isObject(value)) continue;
+    const redacted =
+      key === "headers" ? redactHeaders(value) : depth > 0 ? redactLine(value, depth - 1) : value;
+    if (redacted !== value) {
+      if (out === obj) out = { ...obj };
+      out[key] = redacted;
+    }
+  }
+  return out;
+}
 
 /** Options of {@link createLogger}. */
 export interface CreateLoggerOptions {
@@ -37,7 +65,7 @@ export interface CreateLoggerOptions {
   destination?: DestinationStream;
   /** Environment read for `NATSMESH_LOG_LEVEL` (default: `process.env`). */
   env?: Record<string, string | undefined>;
-  /** More pino redact paths, added to {@link REDACT_PATHS}. */
+  /** pino redact paths to apply as well (pino's wildcard paths are slow: prefer exact ones). */
   redact?: readonly string[];
 }
 
@@ -86,7 +114,8 @@ export function createLogger({
   const options = {
     name,
     level: level === undefined ? envLogLevel(env) : checkLevel(level, "log level"),
-    redact: [...REDACT_PATHS, ...redact],
+    formatters: { log: (obj: Record<string, unknown>) => redactLine(obj) },
+    ...(redact.length > 0 && { redact: [...redact] }),
   };
   return destination ? pino(options, destination) : pino(options);
 }

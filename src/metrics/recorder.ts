@@ -32,7 +32,6 @@ export class ServiceRecorder {
   /** Per method: one count per bucket, then the overflow (+Inf only) count. */
   readonly #buckets: Float64Array;
   readonly #sums = new Float64Array(METHODS);
-  readonly #counts = new Float64Array(METHODS);
 
   /**
    * @param service - the service name
@@ -72,7 +71,6 @@ export class ServiceRecorder {
     while (b < bounds.length && seconds > bounds[b]!) b++;
     this.#buckets[m * (bounds.length + 1) + b]!++;
     this.#sums[m]! += seconds;
-    this.#counts[m]!++;
   }
 
   /** A message was malformed (answered 400, or dropped without a reply subject). */
@@ -103,16 +101,18 @@ export class ServiceRecorder {
    *   {@link ServiceRecorder.bounds}), the sum of durations in seconds and the number of answers
    */
   forEachHistogram(visit: (method: string, cumulative: number[], sum: number, count: number) => void): void {
-    const width = this.#bounds.length + 1;
+    const finite = this.#bounds.length;
     for (let m = 0; m < METHODS; m++) {
-      if (this.#counts[m] === 0) continue;
+      const row = m * (finite + 1);
       const cumulative: number[] = [];
       let acc = 0;
-      for (let b = 0; b < this.#bounds.length; b++) {
-        acc += this.#buckets[m * width + b]!;
+      for (let b = 0; b < finite; b++) {
+        acc += this.#buckets[row + b]!;
         cumulative.push(acc);
       }
-      visit(METHOD_LABELS[m]!, cumulative, this.#sums[m]!, this.#counts[m]!);
+      // The count is the last cumulative bucket plus the overflow (+Inf only) bucket.
+      const count = acc + this.#buckets[row + finite]!;
+      if (count > 0) visit(METHOD_LABELS[m]!, cumulative, this.#sums[m]!, count);
     }
   }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { TextMapGetter, TextMapSetter } from "@opentelemetry/api";
-import type { HeaderList } from "../protocol/index.js";
+import { type HeaderList, headerValue } from "../protocol/index.js";
 
 /**
  * Reads trace headers (`traceparent`, `tracestate`, `baggage`) from a header list.
@@ -21,12 +21,7 @@ export const headerListGetter: TextMapGetter<HeaderList> = {
     for (let i = 0; i < carrier.length; i += 2) names.push(carrier[i]!);
     return names;
   },
-  get(carrier, key) {
-    const lower = key.toLowerCase();
-    for (let i = 0; i < carrier.length; i += 2)
-      if (carrier[i]!.toLowerCase() === lower) return carrier[i + 1];
-    return undefined;
-  },
+  get: headerValue,
 };
 
 /**

@@ -57,9 +57,14 @@ function pathOnly(path: string): string {
   return q < 0 ? path : path.slice(0, q);
 }
 
+/** The method as a span name shows it: `HTTP` for a method the conventions do not name. */
+function spanMethod(method: string): string {
+  return KNOWN_METHODS.has(method) ? method : "HTTP";
+}
+
 /** Span name: `GET weather`; `HTTP weather` for a method the conventions do not name. */
 function spanName(method: string, target: string): string {
-  return `${KNOWN_METHODS.has(method) ? method : "HTTP"} ${target}`;
+  return `${spanMethod(method)} ${target}`;
 }
 
 /** The request attributes every span sets. */
@@ -179,11 +184,7 @@ export function startGatewaySpan(
   const parent = propagation.extract(ROOT_CONTEXT, headers, defaultTextMapGetter);
   const attributes = requestAttributes(method, path);
   attributes["url.scheme"] = scheme;
-  const span = tracer.startSpan(
-    KNOWN_METHODS.has(method) ? method : "HTTP",
-    { kind: SpanKind.SERVER, attributes },
-    parent,
-  );
+  const span = tracer.startSpan(spanMethod(method), { kind: SpanKind.SERVER, attributes }, parent);
   return { span, context: trace.setSpan(parent, span) };
 }
 
