@@ -33,6 +33,8 @@ export const ErrorCode = {
   RequestTimeout: "NM_ERR_REQUEST_TIMEOUT",
   /** An unexpected failure inside the gateway (500); the details stay in its log. */
   Internal: "NM_ERR_INTERNAL",
+  /** A service's circuit breaker is open: the call failed fast without being sent (503). */
+  CircuitOpen: "NM_ERR_CIRCUIT_OPEN",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
