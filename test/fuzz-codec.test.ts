@@ -5,9 +5,10 @@
  * else (no TypeError, no RangeError, no hang on huge lengths). Most of the suite's fuzz cases run here,
  * on the pure decoder; `fuzz-serve.test.ts` sends fewer through a real nats-server.
  *
- * Stream kinds 0x03–0x06 are being specified (PROTOCOL.md §8): until then `decodeRequest` and
- * `decodeResponse` must refuse them as malformed; once they decode, the "kinds" property below must be
- * updated to the new outcome (still: typed error or a valid record, never a crash).
+ * Stream kinds are being specified (PROTOCOL.md §8) while these tests are written: chunk, end, credit and
+ * abort frames (0x03–0x06) are never a request, so `decodeRequest` must refuse them; the head of a
+ * streamed request (0x07 in the Streaming issue's draft) may decode or be refused. Once streams land,
+ * tighten the "kinds" property to the specified outcome (still: typed error or a valid record).
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
@@ -38,7 +39,7 @@ function assertValidRequest(req: WireRequest): void {
   for (let i = 0; i < req.headers.length; i += 2) {
     expect(req.headers[i]).toMatch(TOKEN);
     expect(req.headers[i + 1]).not.toMatch(CTL);
-    if (req.headers[i]!.toLowerCase() === "content-length") {
+    if (req.headers[i]!.toLowerCase() === "content-length" && !isStreamed(req)) {
       expect(req.headers[i + 1]).toBe(String(req.body.byteLength));
     }
   }
@@ -51,6 +52,11 @@ function assertValidResponse(res: WireResponse): void {
     expect(res.headers[i]).toMatch(TOKEN);
     expect(res.headers[i + 1]).not.toMatch(CTL);
   }
+}
+
+/** The head of a streamed body (kind 7): its length is known only at its end. */
+function isStreamed(req: WireRequest): boolean {
+  return (req as { streamed?: boolean }).streamed === true;
 }
 
 type Outcome = "ok" | "malformed";
@@ -69,8 +75,11 @@ function requestOutcome(data: Uint8Array): Outcome {
     throw err;
   }
   assertValidRequest(req);
-  // a decoded request re-encodes to a payload that decodes to the same request
-  expect(decodeRequest(encodeRequest(req))).toEqual({ ...req, body: Buffer.from(req.body) });
+  // a decoded request re-encodes to a payload that decodes to the same request (the head of a
+  // streamed body, kind 7 once the Streaming issue lands, has no complete body to compare)
+  if (!isStreamed(req)) {
+    expect(decodeRequest(encodeRequest(req))).toEqual({ ...req, body: Buffer.from(req.body) });
+  }
   return "ok";
 }
 
@@ -253,10 +262,11 @@ describe("fuzz codec - hostile payloads", () => {
           good[2] = version;
           good[3] = kind;
           const outcome = requestOutcome(good);
-          // Only version 1, kind 1 is a request today. When the Streaming issue makes kinds 3–6
-          // decodable, this is where the new outcome is stated.
-          if (version !== 1 || kind !== 1) expect(outcome).toBe("malformed");
-          else expect(outcome).toBe("ok");
+          // Version 1, kind 1 is a request. Kind 7 (the head of a streamed request body, being specified
+          // by the Streaming issue) may decode or be refused; kinds 3–6 (chunk, end, credit, abort) are
+          // never a request, nor is any other kind or version.
+          if (version !== 1 || (kind !== 1 && kind !== 7)) expect(outcome).toBe("malformed");
+          else if (kind === 1) expect(outcome).toBe("ok");
         },
       ),
       { numRuns: 500 },
