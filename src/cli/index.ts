@@ -11,11 +11,13 @@
  *
  * @module
  */
+export { addCanaryCommand, type CanaryCliOptions, parseSplitFlag, runCanary } from "./canary.js";
 export { CLI_NAME, CliError, reportError } from "./cli-error.js";
 export type { CliContext } from "./context.js";
 export { readData } from "./data-arg.js";
 export { addDevCommand, type DevOptions, runDev } from "./dev.js";
 export { EXIT_CODES, type ExitCode } from "./exit-codes.js";
+export { addFaultCommand, type FaultCliOptions, runFault } from "./fault.js";
 export { addGatewayCommand, type GatewayCliOptions, parseRouteFlag, runGateway } from "./gateway.js";
 export { parseHeader } from "./header-arg.js";
 export { type CliIo, processIo, readAll, writeAll } from "./io.js";

@@ -1,14 +1,16 @@
 /**
- * The `natsmesh` command line program: `request`, `dev`, `gateway` and `services`.
+ * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary` and `fault`.
  *
  * @module
  */
 import { Command, CommanderError } from "commander";
 import { packageVersion } from "../version.js";
+import { addCanaryCommand } from "./canary.js";
 import { CLI_NAME, reportError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { addDevCommand } from "./dev.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
+import { addFaultCommand } from "./fault.js";
 import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
 import { addRequestCommand } from "./request.js";
@@ -42,6 +44,8 @@ export function createProgram(context: CliContext): Command {
   addDevCommand(program, context);
   addGatewayCommand(program, context);
   addServicesCommand(program, context);
+  addCanaryCommand(program, context);
+  addFaultCommand(program, context);
   return program;
 }
 

@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { Dispatcher } from "undici";
 import { ConnectionSource } from "../connect/index.js";
 import { type HeaderList, isHopByHop, serviceFromHost } from "../protocol/index.js";
+import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
 import { toSink } from "./undici-handler.js";
@@ -76,6 +77,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #source: ConnectionSource;
   readonly #suffixes: readonly string[];
   readonly #timeout: number;
+  readonly #guard: CallGuard;
   #closed = false;
 
   /** @param options - a connection (`nc`) or connection options; NATS_* environment otherwise. */
@@ -84,6 +86,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#source = new ConnectionSource(options);
     this.#suffixes = options.suffixes ?? DEFAULT_SUFFIXES;
     this.#timeout = options.timeout ?? DEFAULT_TIMEOUT;
+    this.#guard = new CallGuard(options);
   }
 
   /** Starts one request; the handler gets the response. */
@@ -118,7 +121,9 @@ export class MeshDispatcher extends Dispatcher {
       body: await bodyBytes(options.body),
     };
     const { nc, prefix } = await this.#source.get();
-    return callService(nc, service, request, { prefix, timeout: this.#timeout, signal });
+    return this.#guard.run(service, request, this.#timeout, signal, (timeout) =>
+      callService(nc, service, request, { prefix, timeout, signal }),
+    );
   }
 
   /** Closes the NATS connection if this dispatcher opened it. */

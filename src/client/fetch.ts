@@ -1,5 +1,6 @@
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
 import { BadResponseError, serviceFromHost } from "../protocol/index.js";
+import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
 import { toResponse } from "./from-wire.js";
 import { toWire } from "./to-wire.js";
@@ -10,7 +11,7 @@ export const DEFAULT_SUFFIXES: readonly string[] = [".nats", ".mesh"];
 export const DEFAULT_TIMEOUT = 30_000;
 
 /** Options of {@link createFetch}. */
-export interface FetchOptions extends ConnectionSourceOptions {
+export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions {
   /** Host suffixes to strip to find the service name (default `.nats`, `.mesh`). */
   suffixes?: readonly string[];
   /** Deadline of each call in milliseconds (default 30 000); `init.timeout` overrides it per call. */
@@ -52,15 +53,14 @@ export interface MeshFetch {
 export function createFetch(options: FetchOptions = {}): MeshFetch {
   const { suffixes = DEFAULT_SUFFIXES, timeout = DEFAULT_TIMEOUT } = options;
   const source = new ConnectionSource(options);
+  const guard = new CallGuard(options);
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
     const call = await toWire(input, init);
     const service = serviceFromHost(call.hostname, suffixes);
     const { nc, prefix } = await source.get();
-    const res = await callService(nc, service, call.request, {
-      prefix,
-      timeout: init?.timeout ?? timeout,
-      signal: call.signal,
-    });
+    const res = await guard.run(service, call.request, init?.timeout ?? timeout, call.signal, (t) =>
+      callService(nc, service, call.request, { prefix, timeout: t, signal: call.signal }),
+    );
     if (res.status < 200) {
       throw new BadResponseError(`status ${res.status} cannot be a final response`, { service });
     }

@@ -1,30 +1,6 @@
 /**
- * Which requests may be sent again without changing the outcome.
+ * Which requests may be sent again: the shared rule of `src/traffic/idempotency.ts`, which the client uses too.
  *
  * @module
  */
-
-/** Methods that RFC 9110 defines as idempotent, and that the gateway therefore retries. */
-export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
-
-/** Request header that makes any request safe to retry: the service deduplicates by its value. */
-export const IDEMPOTENCY_KEY = "idempotency-key";
-
-/**
- * Whether a request may be re-submitted: an idempotent method, or any request carrying an
- * `Idempotency-Key` header.
- *
- * @param method - the request method, upper-case
- * @param idempotencyKey - the `Idempotency-Key` header's value, if any
- * @returns true when a retry cannot apply the request twice
- * @throws never
- * @example
- * ```ts
- * isIdempotent("GET", undefined);   // true
- * isIdempotent("POST", undefined);  // false
- * isIdempotent("POST", "order-42"); // true
- * ```
- */
-export function isIdempotent(method: string, idempotencyKey: string | string[] | undefined): boolean {
-  return IDEMPOTENT_METHODS.has(method) || (idempotencyKey !== undefined && idempotencyKey.length > 0);
-}
+export { IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, isIdempotent } from "../traffic/idempotency.js";

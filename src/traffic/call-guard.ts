@@ -1,0 +1,229 @@
+/**
+ * What the client wraps around each call to a service: the shared retry policy (idempotent
+ * requests, on no responders and lost connections, jittered backoff, overall deadline) and, when
+ * enabled, a circuit breaker per service.
+ *
+ * @module
+ */
+import type { Registry } from "prom-client";
+import {
+  ConnectionClosedError,
+  headerValue,
+  MeshError,
+  NoRespondersError,
+  TimeoutError,
+  type WireRequest,
+  type WireResponse,
+} from "../protocol/index.js";
+import {
+  type BreakerOptions,
+  CircuitBreaker,
+  CircuitOpenError,
+  type CircuitState,
+  UNGUARDED,
+} from "./breaker.js";
+import { CLIENT_CIRCUIT_GAUGE, circuitGauge } from "./breaker-metrics.js";
+import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
+import { NO_RETRY, type RetryEvent, type RetryPolicy, withRetry } from "./retry.js";
+
+/** Retry settings of a client (`createFetch({ retry })`, `new MeshDispatcher({ retry })`). */
+export interface RetrySettings {
+  /** Total attempts, the first included (default 3). */
+  attempts?: number;
+  /** Base of the jittered exponential backoff in milliseconds (default 25). */
+  backoffMs?: number;
+  /** Largest backoff in milliseconds (default 250). */
+  maxBackoffMs?: number;
+  /** Overall deadline from the first attempt in milliseconds (default: the call's timeout). */
+  deadline?: number;
+  /**
+   * Deadline of one attempt in milliseconds (default: what is left of the overall deadline). When
+   * set, an attempt that times out is retried too: a request lost with a dying server is sent again
+   * instead of waiting for the whole timeout.
+   */
+  attemptTimeout?: number;
+  /** Retry every request, not only idempotent ones (default false: only GET, HEAD, OPTIONS, PUT, DELETE or with an Idempotency-Key). */
+  allMethods?: boolean;
+  /** Called before each retry's backoff. */
+  onRetry?: ((event: RetryEvent & { readonly service: string }) => void) | undefined;
+}
+
+/** Circuit breaker settings of a client: one breaker per service. */
+export interface BreakerSettings extends Omit<BreakerOptions, "onStateChange"> {
+  /** Registry of the `natsmesh_client_circuit_state{service}` gauge (default prom-client's global one). */
+  registry?: Registry;
+  /** Told of every state change of a service's circuit. */
+  onStateChange?: ((service: string, state: CircuitState) => void) | undefined;
+}
+
+/** Options of {@link CallGuard}. */
+export interface CallGuardOptions {
+  /** Retry policy; `false` never retries (default: the {@link DEFAULT_RETRY} settings). */
+  retry?: RetrySettings | false | undefined;
+  /** Circuit breakers; off unless given (`{}` for the defaults). */
+  breaker?: BreakerSettings | false | undefined;
+}
+
+/** The default client retry policy: 3 attempts, 25 ms base backoff, at most 250 ms. */
+export const DEFAULT_RETRY: Readonly<
+  Required<Pick<RetrySettings, "attempts" | "backoffMs" | "maxBackoffMs">>
+> = { attempts: 3, backoffMs: 25, maxBackoffMs: 250 };
+
+/**
+ * Whether a failed attempt may be sent again: nobody served the subject (no instance at that
+ * moment), or the connection closed before an answer. Other failures are the service's answer.
+ *
+ * @param err - the attempt's error
+ * @returns true for {@link NoRespondersError} and {@link ConnectionClosedError}
+ * @throws never
+ * @example
+ * ```ts
+ * isRetryableFailure(new NoRespondersError({ service: "weather" })); // true
+ * ```
+ */
+export function isRetryableFailure(err: unknown): boolean {
+  return err instanceof NoRespondersError || err instanceof ConnectionClosedError;
+}
+
+/** Failures that say a service is unhealthy (for the breaker): typed 5xx errors but a refused circuit. */
+function isServiceFailure(err: unknown): boolean {
+  return err instanceof MeshError && err.status >= 500 && !(err instanceof CircuitOpenError);
+}
+
+/** Answers that say a service is unhealthy: 502, 503, 504. */
+function isFailedAnswer(res: WireResponse): boolean {
+  return res.status >= 502 && res.status <= 504;
+}
+
+/**
+ * Runs one call of a client through its retry policy and circuit breakers.
+ *
+ * @example
+ * ```ts
+ * const guard = new CallGuard({ retry: { attempts: 4 }, breaker: {} });
+ * const res = await guard.run("weather", request, 30_000, undefined, (timeout) =>
+ *   callService(nc, "weather", request, { prefix: "mesh", timeout }),
+ * );
+ * ```
+ */
+export class CallGuard {
+  readonly #retry: RetrySettings | false;
+  readonly #policy: RetryPolicy;
+  readonly #breaker: BreakerSettings | false;
+  readonly #breakers = new Map<string, CircuitBreaker>();
+  readonly #report: ((service: string, state: CircuitState) => void) | undefined;
+
+  /**
+   * @param options - retry and breaker settings
+   * @throws RangeError for attempts below 1, negative backoffs or deadlines, or bad breaker settings
+   * @example
+   * ```ts
+   * new CallGuard({ retry: false });
+   * ```
+   */
+  constructor(options: CallGuardOptions = {}) {
+    const retry = options.retry ?? {};
+    this.#retry = retry;
+    this.#policy = retry === false ? NO_RETRY : { ...DEFAULT_RETRY, ...definedOnly(retry) };
+    if (!Number.isInteger(this.#policy.attempts) || this.#policy.attempts < 1)
+      throw new RangeError(`retry.attempts must be an integer ≥ 1, got ${this.#policy.attempts}`);
+    for (const key of ["backoffMs", "maxBackoffMs", "deadline", "attemptTimeout"] as const) {
+      const v = retry === false ? undefined : retry[key];
+      if (v !== undefined && !(Number.isFinite(v) && v >= 0))
+        throw new RangeError(`retry.${key} must be ≥ 0, got ${v}`);
+    }
+    this.#breaker = options.breaker ?? false;
+    if (this.#breaker) {
+      new CircuitBreaker({ ...this.#breaker, onStateChange: undefined }); // checks the settings now rather than on the first call
+      this.#report = circuitGauge(this.#breaker.registry, CLIENT_CIRCUIT_GAUGE);
+    }
+  }
+
+  /** The circuit breaker of `service`, when breakers are enabled. */
+  breakerOf(service: string): CircuitBreaker | undefined {
+    const settings = this.#breaker;
+    if (!settings) return undefined;
+    let breaker = this.#breakers.get(service);
+    if (!breaker) {
+      breaker = new CircuitBreaker({
+        ...settings,
+        onStateChange: (state) => {
+          this.#report?.(service, state);
+          settings.onStateChange?.(service, state);
+        },
+      });
+      this.#breakers.set(service, breaker);
+      this.#report?.(service, breaker.state);
+    }
+    return breaker;
+  }
+
+  /**
+   * Makes `attempt` for `request` as often as the policy allows.
+   *
+   * @param service - the service called
+   * @param request - the request (its method and `Idempotency-Key` decide whether it is retried)
+   * @param timeout - the call's deadline in milliseconds (0: none); the overall deadline by default
+   * @param signal - stops retrying and waiting
+   * @param attempt - one try, given its deadline in milliseconds (0: none)
+   * @returns the first answer
+   * @throws {@link CircuitOpenError} when the service's circuit is open; otherwise the last attempt's error
+   * @example
+   * ```ts
+   * await guard.run("weather", req, 5000, signal, (t) => callService(nc, "weather", req, { prefix, timeout: t }));
+   * ```
+   */
+  run(
+    service: string,
+    request: WireRequest,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    attempt: (timeout: number) => Promise<WireResponse>,
+  ): Promise<WireResponse> {
+    const retry = this.#retry;
+    const breaker = this.breakerOf(service);
+    const overall = (retry === false ? undefined : retry.deadline) ?? timeout;
+    const perAttempt = retry === false ? undefined : retry.attemptTimeout;
+    const started = performance.now();
+    const deadline = overall > 0 ? started + overall : Number.POSITIVE_INFINITY;
+    const retried =
+      retry !== false &&
+      (retry.allMethods === true ||
+        isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
+    const once = async (): Promise<WireResponse> => {
+      let t = overall > 0 ? Math.max(1, Math.ceil(deadline - performance.now())) : 0;
+      if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
+      const permit = breaker ? breaker.acquire() : UNGUARDED;
+      if (!permit) throw new CircuitOpenError({ service }, breaker?.retryAfter() ?? 0);
+      try {
+        const res = await attempt(t);
+        if (isFailedAnswer(res)) permit.failure();
+        else permit.success();
+        return res;
+      } catch (err) {
+        if (isServiceFailure(err)) permit.failure();
+        else permit.release();
+        throw err;
+      }
+    };
+    if (!retried) return once();
+    return withRetry(once, {
+      policy: this.#policy,
+      retryable: (err) =>
+        isRetryableFailure(err) ||
+        (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
+      deadline,
+      signal,
+      now: () => performance.now(),
+      onRetry: retry.onRetry && ((event) => retry.onRetry?.({ ...event, service })),
+    });
+  }
+}
+
+function definedOnly(settings: RetrySettings): Partial<RetryPolicy> {
+  const out: { -readonly [K in keyof RetryPolicy]?: number } = {};
+  if (settings.attempts !== undefined) out.attempts = settings.attempts;
+  if (settings.backoffMs !== undefined) out.backoffMs = settings.backoffMs;
+  if (settings.maxBackoffMs !== undefined) out.maxBackoffMs = settings.maxBackoffMs;
+  return out;
+}

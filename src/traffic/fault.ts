@@ -1,0 +1,172 @@
+/**
+ * Fault injection beyond dropping: a responder on a fault subject (where a canary mapping sends a
+ * share of a service's requests) that answers with a chosen status, or waits a chosen latency and
+ * forwards the request, byte for byte, to the real instances under another prefix.
+ *
+ * @module
+ */
+import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
+import { muxFor } from "../client/mux.js";
+import {
+  assertPrefix,
+  assertServiceName,
+  encodeResponse,
+  MeshError,
+  MeshHeader,
+  serviceSubject,
+} from "../protocol/index.js";
+import { DEFAULT_FAULT_PREFIX } from "./mappings.js";
+
+/** Options of {@link serveFault}. */
+export interface FaultOptions {
+  /** The connection to serve on. */
+  nc: NatsConnection;
+  /** The service whose share this answers, e.g. `weather`. */
+  service: string;
+  /** Prefix of the fault subject it serves (default {@link DEFAULT_FAULT_PREFIX}). */
+  prefix?: string;
+  /** Answer every request with this status (after `delay`, if any) instead of forwarding. */
+  status?: number;
+  /** Milliseconds to wait before answering or forwarding (default 0). */
+  delay?: number;
+  /** Prefix the real instances serve with, where delayed requests are forwarded (needed without `status`). */
+  forward?: string;
+  /** Deadline of a forwarded call in milliseconds (default 30 000). */
+  timeout?: number;
+}
+
+/** A running fault responder. */
+export interface FaultHandle extends AsyncDisposable {
+  /** The subject it serves, e.g. `natsmesh-fault.weather.*`. */
+  readonly subject: string;
+  /** Its instance id, sent as `mesh-instance` on the answers it makes itself. */
+  readonly instance: string;
+  /** Requests received so far. */
+  readonly received: number;
+  /** Leaves the queue group, lets requests in flight finish (delays included), and resolves. */
+  stop(): Promise<void>;
+}
+
+/** Header on the answers a fault responder makes itself, saying what it injected. */
+export const FAULT_HEADER = "x-natsmesh-fault";
+
+class FaultResponder implements FaultHandle {
+  readonly subject: string;
+  readonly instance = nuid.next();
+  received = 0;
+  readonly #nc: NatsConnection;
+  readonly #o: FaultOptions;
+  readonly #sub: Subscription;
+  readonly #inFlight = new Set<Promise<void>>();
+  #stopping: Promise<void> | undefined;
+
+  constructor(o: FaultOptions, prefix: string) {
+    this.#nc = o.nc;
+    this.#o = o;
+    this.subject = serviceSubject(prefix, o.service);
+    this.#sub = o.nc.subscribe(this.subject, {
+      queue: `${prefix}.${o.service}`,
+      callback: (err, msg) => {
+        if (err) return;
+        const p = this.#handle(msg).finally(() => this.#inFlight.delete(p));
+        this.#inFlight.add(p);
+      },
+    });
+  }
+
+  async #handle(msg: Msg): Promise<void> {
+    this.received++;
+    const reply = msg.reply;
+    const { delay = 0, status, service } = this.#o;
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    if (!reply || this.#nc.isClosed()) return;
+    if (status !== undefined) {
+      this.#answer(reply, status, `fault injected: status ${status}`, `status=${status}`);
+      return;
+    }
+    const token = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
+    const subject = `${this.#o.forward}.${service}.${token}`;
+    try {
+      const data = await muxFor(this.#nc).request(subject, msg.data, {
+        timeout: this.#o.timeout ?? 30_000,
+        target: { service, subject },
+      });
+      this.#nc.publish(reply, data);
+    } catch (err) {
+      const e = err instanceof MeshError ? err : undefined;
+      this.#answer(
+        reply,
+        e?.status ?? 502,
+        e?.message ?? "fault responder could not forward",
+        `forward-failed`,
+      );
+    }
+  }
+
+  #answer(reply: string, status: number, message: string, fault: string): void {
+    const body = Buffer.from(JSON.stringify({ error: message, status }));
+    const headers = [
+      "content-type",
+      "application/json",
+      FAULT_HEADER,
+      fault,
+      MeshHeader.Service,
+      this.#o.service,
+      MeshHeader.Instance,
+      this.instance,
+    ];
+    try {
+      this.#nc.publish(reply, encodeResponse({ status, statusText: "", headers, body }));
+    } catch {
+      // the connection closed meanwhile: the caller learns it from its own connection
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      if (!this.#nc.isClosed()) await this.#sub.drain().catch(() => undefined);
+      await Promise.all([...this.#inFlight]);
+      if (!this.#nc.isClosed()) await this.#nc.flush().catch(() => undefined);
+    })();
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+}
+
+/**
+ * Serves a fault subject: every request it gets is answered with `status`, or delayed by `delay`
+ * milliseconds and forwarded unchanged (the raw message payload) to `<forward>.<service>.<method>`,
+ * whose answer goes back unchanged too. Pair it with a canary mapping's fault share
+ * (`natsmesh canary weather --split v1=90 --fault 10`) so that only that share is affected.
+ *
+ * @param options - connection, service, fault prefix, and what to inject
+ * @returns the running responder, once its subscription reached the server
+ * @throws RangeError when neither `status` nor `forward` is given, `status` is not 100..599, or
+ *   `delay`/`timeout` are negative; {@link InvalidServiceError} for a bad service or prefix
+ * @example
+ * ```ts
+ * // 10% of weather's requests wait 200 ms longer, then reach the v1 instances:
+ * const fault = await serveFault({ nc, service: "weather", delay: 200, forward: "v1" });
+ * // ...
+ * await fault.stop();
+ * ```
+ */
+export async function serveFault(options: FaultOptions): Promise<FaultHandle> {
+  const { status, delay = 0, forward, timeout = 30_000 } = options;
+  assertServiceName(options.service);
+  const prefix = assertPrefix(options.prefix ?? DEFAULT_FAULT_PREFIX);
+  if (status !== undefined && (!Number.isInteger(status) || status < 100 || status > 599))
+    throw new RangeError(`fault status must be an HTTP status from 100 to 599, got ${status}`);
+  if (status === undefined && forward === undefined)
+    throw new RangeError("a fault responder needs a status to answer or a prefix to forward to");
+  if (forward !== undefined) assertPrefix(forward);
+  if (!Number.isFinite(delay) || delay < 0) throw new RangeError(`fault delay must be ≥ 0 ms, got ${delay}`);
+  if (!Number.isFinite(timeout) || timeout < 0)
+    throw new RangeError(`fault timeout must be ≥ 0 ms, got ${timeout}`);
+  const responder = new FaultResponder(options, prefix);
+  await options.nc.flush();
+  return responder;
+}

@@ -1,0 +1,52 @@
+/**
+ * Traffic management and resilience: the retry policy shared by the client and the gateway,
+ * circuit breakers, canary and fault-injection subject mappings, and the fault responder behind
+ * `natsmesh fault`. See docs/TRAFFIC.md.
+ *
+ * @example
+ * ```ts
+ * import { canaryMapping, renderMappings } from "natsmesh/traffic";
+ * console.log(renderMappings([canaryMapping({ service: "weather", splits: [{ prefix: "v1", weight: 90 }, { prefix: "v2", weight: 10 }] })]));
+ * ```
+ *
+ * @module
+ */
+export {
+  type BreakerOptions,
+  type BreakerPermit,
+  CircuitBreaker,
+  CircuitOpenError,
+  CircuitState,
+  UNGUARDED,
+} from "./breaker.js";
+export { CLIENT_CIRCUIT_GAUGE, circuitGauge, GATEWAY_CIRCUIT_GAUGE } from "./breaker-metrics.js";
+export {
+  type BreakerSettings,
+  CallGuard,
+  type CallGuardOptions,
+  DEFAULT_RETRY,
+  isRetryableFailure,
+  type RetrySettings,
+} from "./call-guard.js";
+export { FAULT_HEADER, type FaultHandle, type FaultOptions, serveFault } from "./fault.js";
+export { IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
+export {
+  type CanaryMapping,
+  type CanaryOptions,
+  type CanarySplit,
+  canaryMapping,
+  DEFAULT_FAULT_PREFIX,
+  type FaultSplit,
+  type MappingDestination,
+  MappingError,
+  mergeMappingsFile,
+  renderMappings,
+} from "./mappings.js";
+export {
+  backoffDelay,
+  NO_RETRY,
+  type RetryEvent,
+  type RetryOptions,
+  type RetryPolicy,
+  withRetry,
+} from "./retry.js";
