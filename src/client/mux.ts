@@ -1,12 +1,20 @@
-import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import {
+  createInbox,
+  type Msg,
+  type NatsConnection,
+  PermissionViolationError,
+  type Subscription,
+} from "@nats-io/nats-core";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
 import {
   type CallTarget,
   ConnectionClosedError,
   type MeshError,
   NoRespondersError,
+  PermissionDeniedError,
   TimeoutError,
 } from "../protocol/index.js";
+import { type PermissionWatch, watchPublishDenials } from "./permission-watch.js";
 
 /** One call in flight. */
 interface Pending {
@@ -46,6 +54,8 @@ export class RequestMux {
   readonly #sub: Subscription;
   readonly #batcher: PublishBatcher;
   readonly #pending = new Map<string, Pending>();
+  /** Fails the calls whose publish NATS refused (see {@link watchPublishDenials}). */
+  readonly #denials: PermissionWatch;
   #seq = 0;
   #closed = false;
 
@@ -58,6 +68,12 @@ export class RequestMux {
     this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.#sub = nc.subscribe(`${this.#inbox}.*`, { callback: (err, msg) => this.#onReply(err, msg) });
     nc.closed().then(() => this.#failAll((t) => new ConnectionClosedError(t)));
+    this.#denials = watchPublishDenials(nc, (subject, cause) => {
+      for (const [id, p] of this.#pending) {
+        if (p.target.subject === subject)
+          this.#settle(id, new PermissionDeniedError(p.target, "publish", subject, { cause }));
+      }
+    });
   }
 
   /** Number of calls waiting for a reply. */
@@ -108,6 +124,7 @@ export class RequestMux {
     if (this.#closed) return;
     this.#closed = true;
     this.#sub.unsubscribe();
+    this.#denials.stop();
     this.#failAll((t) => new ConnectionClosedError(t));
   }
 
@@ -116,8 +133,14 @@ export class RequestMux {
       // The inbox subscription is gone (e.g. a permissions violation): fail what waits, and let the
       // next call build a new mux rather than wait for replies that cannot arrive.
       this.#closed = true;
+      this.#denials.stop();
       if (muxes.get(this.#nc) === this) muxes.delete(this.#nc);
-      this.#failAll((t) => new ConnectionClosedError(t, { cause: err }));
+      const inbox = `${this.#inbox}.*`;
+      this.#failAll((t) =>
+        err instanceof PermissionViolationError
+          ? new PermissionDeniedError(t, "subscribe", inbox, { cause: err })
+          : new ConnectionClosedError(t, { cause: err }),
+      );
       return;
     }
     const subject = msg.subject;

@@ -14,6 +14,7 @@ import {
   MeshError,
   NoRespondersError,
   PayloadTooLargeError,
+  PermissionDeniedError,
   TimeoutError,
 } from "../protocol/index.js";
 import { BadRequestError, BodyTooLargeError, NoRouteError, RequestTimeoutError } from "./errors.js";
@@ -59,6 +60,8 @@ export function publicError(err: unknown, timeout = 0): PublicError {
       message: "service unavailable: the gateway is not connected to the mesh",
       retryAfter: RETRY_AFTER_SECONDS,
     };
+  if (err instanceof PermissionDeniedError)
+    return { status: 403, code: err.code, message: "forbidden: the gateway may not call this service" };
   if (err instanceof TimeoutError)
     return { status: 504, code: err.code, message: `the service did not answer within ${timeout} ms` };
   if (err instanceof PayloadTooLargeError)

@@ -33,6 +33,8 @@ export const ErrorCode = {
   RequestTimeout: "NM_ERR_REQUEST_TIMEOUT",
   /** An unexpected failure inside the gateway (500); the details stay in its log. */
   Internal: "NM_ERR_INTERNAL",
+  /** NATS refused a publish or subscribe the connection's user is not permitted (403). */
+  PermissionDenied: "NM_ERR_PERMISSION_DENIED",
   /** A service's circuit breaker is open: the call failed fast without being sent (503). */
   CircuitOpen: "NM_ERR_CIRCUIT_OPEN",
 } as const;
@@ -162,6 +164,53 @@ export class InvalidServiceError extends MeshError {
   constructor(message: string, options: MeshErrorOptions = {}) {
     super(ErrorCode.InvalidService, 400, message, options);
     this.name = "InvalidServiceError";
+  }
+}
+
+/**
+ * NATS refused an operation the connection's user is not permitted: the publish of a request to its
+ * subject (the user's `permissions.publish` does not allow it), or the subscription to the reply inbox
+ * (`permissions.subscribe` must allow `_INBOX.>`, or the connection's `inboxPrefix`). nats-server reports
+ * these asynchronously; the client fails the calls they concern at once instead of letting them time
+ * out. Maps to 403. See docs/SECURITY.md.
+ *
+ * @example
+ * ```ts
+ * try { await fetch("http://weather/reports", { method: "POST" }); }
+ * catch (err) { if (err instanceof PermissionDeniedError) console.error(err.operation, err.denied); }
+ * ```
+ */
+export class PermissionDeniedError extends MeshError {
+  /** What NATS refused: `publish` (the request subject) or `subscribe` (the reply inbox). */
+  readonly operation: "publish" | "subscribe";
+  /** The subject NATS refused, e.g. `mesh.weather.post` or `_INBOX.abc.*`. */
+  readonly denied: string;
+
+  /**
+   * @param target - the service and subject of the call that failed
+   * @param operation - what NATS refused
+   * @param denied - the subject it refused
+   * @param options - the nats.js `PermissionViolationError` as `cause`
+   * @throws never
+   * @example
+   * ```ts
+   * new PermissionDeniedError({ service: "weather", subject: "mesh.weather.post" }, "publish", "mesh.weather.post");
+   * ```
+   */
+  constructor(
+    target: CallTarget,
+    operation: "publish" | "subscribe",
+    denied: string,
+    options: MeshErrorOptions = {},
+  ) {
+    const message =
+      operation === "publish"
+        ? `permission denied: NATS does not allow this connection to publish to '${denied}' (service '${target.service}')`
+        : `permission denied: NATS does not allow this connection to subscribe to its reply inbox '${denied}' (needed for service '${target.service}'; allow subscribe on '_INBOX.>')`;
+    super(ErrorCode.PermissionDenied, 403, message, { ...options, ...target });
+    this.name = "PermissionDeniedError";
+    this.operation = operation;
+    this.denied = denied;
   }
 }
 

@@ -26,6 +26,7 @@ export {
   type MeshErrorOptions,
   NoRespondersError,
   PayloadTooLargeError,
+  PermissionDeniedError,
   TimeoutError,
 } from "./errors.js";
 export { HOP_BY_HOP, isHopByHop, MeshHeader, type MeshHeaderName, RESERVED_PREFIX } from "./headers.js";
