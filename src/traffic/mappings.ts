@@ -10,7 +10,13 @@
  *
  * @module
  */
-import { ErrorCode, MeshError, PREFIX_PATTERN, serviceSubject } from "../protocol/index.js";
+import {
+  assertServiceName,
+  ErrorCode,
+  MeshError,
+  PREFIX_PATTERN,
+  serviceSubject,
+} from "../protocol/index.js";
 
 /** One destination of a split: requests going to `prefix` instead of the callers' prefix. */
 export interface CanarySplit {
@@ -135,7 +141,7 @@ export function canaryMapping(options: CanaryOptions): CanaryMapping {
   checkPrefix(from, "source prefix");
   let source: string;
   try {
-    source = serviceSubject(from, service);
+    source = serviceSubject(from, assertServiceName(service));
   } catch (err) {
     throw new MappingError((err as Error).message);
   }

@@ -74,6 +74,20 @@ export function raw(value: string): RawConfValue {
   return new RawConfValue(value);
 }
 
+/** An `include` directive rendered by {@link toConf}. Create with {@link include}. */
+export class IncludeConf {
+  /** @param file the included file, relative to the config file's directory or absolute */
+  constructor(readonly file: string) {}
+}
+
+/**
+ * An `include "file"` directive at this place of the config; its key only orders it and is not
+ * rendered, e.g. `{ mesh_mappings: include("mesh-mappings.conf") }`.
+ */
+export function include(file: string): IncludeConf {
+  return new IncludeConf(file);
+}
+
 const BARE_KEY = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const RESERVED_KEYS = new Set(["include", "true", "false", "yes", "no", "on", "off"]);
 
@@ -82,7 +96,13 @@ function renderKey(key: string): string {
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v) && !(v instanceof RawConfValue);
+  return (
+    typeof v === "object" &&
+    v !== null &&
+    !Array.isArray(v) &&
+    !(v instanceof RawConfValue) &&
+    !(v instanceof IncludeConf)
+  );
 }
 
 function renderValue(v: unknown, indent: string): string {
@@ -111,6 +131,10 @@ function renderBody(obj: Record<string, unknown>, indent: string): string {
   const lines: string[] = [];
   for (const [key, v] of Object.entries(obj)) {
     if (v === undefined || v === null) continue;
+    if (v instanceof IncludeConf) {
+      lines.push(`${indent}include ${JSON.stringify(v.file)}`);
+      continue;
+    }
     const k = renderKey(key);
     if (isPlainObject(v)) lines.push(`${indent}${k} ${renderValue(v, indent)}`);
     else lines.push(`${indent}${k}: ${renderValue(v, indent)}`);
