@@ -8,6 +8,8 @@ import { connect as natsConnect } from "@nats-io/transport-node";
 import { ConnectError } from "./errors.js";
 import { type MeshConnection, wrapConnection } from "./mesh-connection.js";
 import { type MeshConnectOptions, resolveOptions } from "./options.js";
+import { diagnoseTls, explainTlsError } from "./tls-diagnosis.js";
+import type { NodeTlsOptions } from "./tls-files.js";
 
 export type {
   ConnectionOptions,
@@ -28,7 +30,9 @@ export type {
  * @returns the open connection and the mesh subject prefix
  * @throws {@link ConfigError} when the settings are invalid (names the variable at fault)
  * @throws {@link ConnectError} (`NM_ERR_CONNECT`, status 503) when no server can be reached or
- * authentication fails: `cannot connect to NATS at nats://127.0.0.1:4223: connection refused`
+ * authentication fails: `cannot connect to NATS at nats://127.0.0.1:4223: connection refused`; a TLS
+ * failure names whose certificate failed and why, with a {@link TlsHandshakeError} as `cause`:
+ * `...: TLS: the server refused the client certificate: it has expired (check NATS_CERT / cert) (...)`
  * @example
  * ```ts
  * await using mesh = await connect({ servers: "nats://127.0.0.1:4223" });
@@ -41,6 +45,22 @@ export async function connect(options?: MeshConnectOptions): Promise<MeshConnect
   try {
     return wrapConnection(await natsConnect(connectOptions), prefix);
   } catch (err) {
-    throw new ConnectError(servers, err);
+    throw new ConnectError(servers, await explainFailure(err, servers[0], connectOptions.tls));
   }
+}
+
+/**
+ * A TLS error becomes a {@link TlsHandshakeError}; a timeout over TLS is diagnosed by repeating the
+ * handshake, because nats.js reports a client certificate refused after the handshake as a timeout.
+ */
+async function explainFailure(
+  err: unknown,
+  server: string | undefined,
+  tls: NodeTlsOptions | null | undefined,
+): Promise<unknown> {
+  const known = explainTlsError(err) ?? explainTlsError((err as { cause?: unknown } | undefined)?.cause);
+  if (known) return known;
+  const timedOut = err instanceof Error && /timeout/i.test(`${err.name} ${err.message}`);
+  if (!timedOut || tls === null || server === undefined) return err;
+  return (await diagnoseTls(server, tls ?? {})) ?? err;
 }

@@ -34,3 +34,4 @@ export {
 export { PREFIX_PATTERN } from "./prefix.js";
 export { SETTING_ORIGIN, type SettingKey, type SettingOrigin } from "./settings.js";
 export { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "./source.js";
+export { diagnoseTls, explainTlsError, TlsHandshakeError } from "./tls-diagnosis.js";
