@@ -3,6 +3,7 @@ import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { steadyLoad } from "./support/load.js";
 import { check, cluster } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -47,6 +48,75 @@ describe("failover - 3-node cluster", () => {
       await svc.stop();
       await svcConn.close();
       await callerConn.close();
+    }
+  });
+
+  it("failover - SIGKILL of the node an instance is connected to, under a steady load of GETs: 0 failures; the node comes back and traffic goes on", async () => {
+    await using nodes = await cluster(3);
+    const [a, b, c] = nodes.servers as [
+      (typeof nodes.servers)[0],
+      (typeof nodes.servers)[0],
+      (typeof nodes.servers)[0],
+    ];
+    const opts = { reconnectTimeWait: 100, maxReconnectAttempts: -1 };
+    const connA = await connect({ servers: a.url, ...opts });
+    const connB = await connect({ servers: b.url, ...opts });
+    const callerConn = await connect({ servers: c.url, ...opts });
+    const onA = await serve(fetchApp("on-a"), {
+      service: "steady",
+      nc: connA,
+      logger: silent,
+      instance: "on-a",
+    });
+    const onB = await serve(fetchApp("on-b"), {
+      service: "steady",
+      nc: connB,
+      logger: silent,
+      instance: "on-b",
+    });
+    // The client's retries: no responders and lost connections (the default), and an attempt that
+    // got no answer within 500 ms (a request the dying node swallowed) is sent again.
+    const fetch = createFetch({ nc: callerConn, timeout: 3000, retry: { attempts: 5, attemptTimeout: 500 } });
+    try {
+      await check(
+        async () => {
+          const seen = new Set<string | null>();
+          for (let i = 0; i < 20; i++)
+            seen.add((await fetch("http://steady/whoami")).headers.get("mesh-instance"));
+          return seen.size === 2;
+        },
+        5000,
+        { name: "both instances serve the caller on node C" },
+      );
+      const load = steadyLoad(fetch, "http://steady/whoami", { header: "mesh-instance" });
+      await load.successes(100);
+
+      await a.kill("SIGKILL");
+      await load.successes(100);
+      // The instance that was on A reconnects to B or C and takes requests again.
+      await check(() => connA.getServer() !== a.hostport && !connA.isClosed(), 10_000, {
+        name: "instance on-a reconnected elsewhere",
+      });
+      const beforeBack = load.result.by.get("on-a") ?? 0;
+      await check(() => (load.result.by.get("on-a") ?? 0) > beforeBack, 5000, { name: "on-a serves again" });
+
+      // Node A comes back on the same port; the load goes on.
+      await a.restart();
+      await nodes.waitForMesh();
+      await load.successes(100);
+      const result = await load.stop();
+      expect(result.failures).toEqual([]);
+      expect(result.ok).toBeGreaterThanOrEqual(300);
+      // A caller on the restarted node is served too.
+      await using onRestarted = createFetch({ connection: { servers: a.url, env: {} } });
+      expect(
+        (await check(() => onRestarted("http://steady/whoami"), 5000, { name: "served via A" })).status,
+      ).toBe(200);
+    } finally {
+      await onA.stop();
+      await onB.stop();
+      await fetch.close();
+      for (const nc of [connA, connB, callerConn]) await nc.close();
     }
   });
 });
