@@ -11,6 +11,8 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "../connect/index.js";
 import { createLogger } from "../log/index.js";
+import { GATEWAY_CIRCUIT_GAUGE } from "../traffic/breaker-metrics.js";
+import { type BreakerSettings, ServiceBreakers } from "../traffic/service-breakers.js";
 import { logAccess } from "./access-log.js";
 import { createAdminServer } from "./admin-server.js";
 import { answerClientError } from "./client-error.js";
@@ -51,6 +53,11 @@ export interface GatewayOptions extends ConnectionSourceOptions {
   auth?: AuthHook;
   /** Called, and awaited, before an idempotent request is sent again (after no responders or a lost connection). */
   onRetry?: GatewayRetryHook;
+  /**
+   * A circuit breaker per service (off unless given; `{}` for the defaults): open, the gateway answers
+   * 503 `NM_ERR_CIRCUIT_OPEN` at once. State in `natsmesh_gateway_circuit_state{service}` on `/metrics`.
+   */
+  breaker?: BreakerSettings;
 }
 
 /** Where a listening gateway can be reached. */
@@ -204,6 +211,7 @@ class GatewayImpl implements Gateway {
   readonly #router: Router;
   readonly #trusted: TrustedProxies;
   readonly #onRetry: GatewayRetryHook | undefined;
+  readonly #breakers: ServiceBreakers;
   #conn: ResolvedConnection | undefined;
   #readiness: Readiness | undefined;
   #public: PublicServer | undefined;
@@ -216,6 +224,10 @@ class GatewayImpl implements Gateway {
     this.#config = config;
     this.#logger = logger;
     this.#onRetry = options.onRetry;
+    this.#breakers = new ServiceBreakers(
+      options.breaker ? { ...options.breaker, registry: this.#metrics.registry } : false,
+      GATEWAY_CIRCUIT_GAUGE,
+    );
     this.#router = new Router(config.routes, config.fallback);
     this.#trusted = new TrustedProxies(config.trustedProxies);
     const prefix = options.prefix ?? config.prefix;
@@ -274,6 +286,7 @@ class GatewayImpl implements Gateway {
       mesh: () => this.#conn!,
       closing: () => this.#closing !== undefined,
       onRetry: this.#onRetry,
+      breakers: this.#breakers,
     });
     try {
       try {

@@ -17,6 +17,7 @@ import {
   PermissionDeniedError,
   TimeoutError,
 } from "../protocol/index.js";
+import { CircuitOpenError } from "../traffic/breaker.js";
 import { BadRequestError, BodyTooLargeError, NoRouteError, RequestTimeoutError } from "./errors.js";
 
 /** A failure as the caller sees it. */
@@ -59,6 +60,13 @@ export function publicError(err: unknown, timeout = 0): PublicError {
       code: ErrorCode.ConnectionClosed,
       message: "service unavailable: the gateway is not connected to the mesh",
       retryAfter: RETRY_AFTER_SECONDS,
+    };
+  if (err instanceof CircuitOpenError)
+    return {
+      status: 503,
+      code: err.code,
+      message: "service unavailable: recent calls failed, the gateway is not sending requests for now",
+      retryAfter: Math.max(1, Math.ceil(err.retryAfterMs / 1000)),
     };
   if (err instanceof PermissionDeniedError)
     return { status: 403, code: err.code, message: "forbidden: the gateway may not call this service" };

@@ -19,6 +19,7 @@ import {
   type WireResponse,
 } from "../protocol/index.js";
 import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
+import { ServiceBreakers } from "../traffic/service-breakers.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
 import { BadRequestError, NoRouteError } from "./errors.js";
@@ -81,6 +82,8 @@ export interface HandlerDeps {
   closing: () => boolean;
   /** Called, and awaited, before a request is sent again. */
   onRetry: GatewayRetryHook | undefined;
+  /** Circuit breakers per service (none when absent). */
+  breakers?: ServiceBreakers | undefined;
 }
 
 /** The state of one request, for its answer, log line and metrics. */
@@ -118,6 +121,8 @@ const CLIENT_CLOSED = 499;
 function serviceLabel(route: string, service: string, instance: string | undefined): string {
   return route !== DEFAULT_ROUTE_NAME || instance !== undefined ? service : "";
 }
+
+const NO_BREAKERS = new ServiceBreakers(false);
 
 function isRetryable(err: unknown): boolean {
   return err instanceof NoRespondersError || err instanceof ConnectionClosedError;
@@ -353,13 +358,15 @@ export class RequestHandler {
         if (attempt > 1 && route.timeout > 0 && timeout <= 0) {
           return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
         }
-        return callService(nc, match.service, wire, {
-          prefix,
-          timeout: Math.max(timeout, 0),
-          parent: x.trace?.context,
-          // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
-          batch: true,
-        }).catch((err: unknown) => {
+        const call = () =>
+          callService(nc, match.service, wire, {
+            prefix,
+            timeout: Math.max(timeout, 0),
+            parent: x.trace?.context,
+            // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
+            batch: true,
+          });
+        return (d.breakers ?? NO_BREAKERS).call(match.service, call).catch((err: unknown) => {
           if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
           throw err;
         });

@@ -5,26 +5,19 @@
  *
  * @module
  */
-import type { Registry } from "prom-client";
 import {
   ConnectionClosedError,
   headerValue,
-  MeshError,
   NoRespondersError,
   TimeoutError,
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
-import {
-  type BreakerOptions,
-  CircuitBreaker,
-  CircuitOpenError,
-  type CircuitState,
-  UNGUARDED,
-} from "./breaker.js";
-import { CLIENT_CIRCUIT_GAUGE, circuitGauge } from "./breaker-metrics.js";
+import { type CircuitBreaker, CircuitOpenError } from "./breaker.js";
+import { CLIENT_CIRCUIT_GAUGE } from "./breaker-metrics.js";
 import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
 import { NO_RETRY, type RetryEvent, type RetryPolicy, withRetry } from "./retry.js";
+import { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
 
 /** Retry settings of a client (`createFetch({ retry })`, `new MeshDispatcher({ retry })`). */
 export interface RetrySettings {
@@ -46,14 +39,6 @@ export interface RetrySettings {
   allMethods?: boolean;
   /** Called before each retry's backoff. */
   onRetry?: ((event: RetryEvent & { readonly service: string }) => void) | undefined;
-}
-
-/** Circuit breaker settings of a client: one breaker per service. */
-export interface BreakerSettings extends Omit<BreakerOptions, "onStateChange"> {
-  /** Registry of the `natsmesh_client_circuit_state{service}` gauge (default prom-client's global one). */
-  registry?: Registry;
-  /** Told of every state change of a service's circuit. */
-  onStateChange?: ((service: string, state: CircuitState) => void) | undefined;
 }
 
 /** Options of {@link CallGuard}. */
@@ -85,16 +70,6 @@ export function isRetryableFailure(err: unknown): boolean {
   return err instanceof NoRespondersError || err instanceof ConnectionClosedError;
 }
 
-/** Failures that say a service is unhealthy (for the breaker): typed 5xx errors but a refused circuit. */
-function isServiceFailure(err: unknown): boolean {
-  return err instanceof MeshError && err.status >= 500 && !(err instanceof CircuitOpenError);
-}
-
-/** Answers that say a service is unhealthy: 502, 503, 504. */
-function isFailedAnswer(res: WireResponse): boolean {
-  return res.status >= 502 && res.status <= 504;
-}
-
 /**
  * Runs one call of a client through its retry policy and circuit breakers.
  *
@@ -109,9 +84,7 @@ function isFailedAnswer(res: WireResponse): boolean {
 export class CallGuard {
   readonly #retry: RetrySettings | false;
   readonly #policy: RetryPolicy;
-  readonly #breaker: BreakerSettings | false;
-  readonly #breakers = new Map<string, CircuitBreaker>();
-  readonly #report: ((service: string, state: CircuitState) => void) | undefined;
+  readonly #breakers: ServiceBreakers;
 
   /**
    * @param options - retry and breaker settings
@@ -132,30 +105,12 @@ export class CallGuard {
       if (v !== undefined && !(Number.isFinite(v) && v >= 0))
         throw new RangeError(`retry.${key} must be ≥ 0, got ${v}`);
     }
-    this.#breaker = options.breaker ?? false;
-    if (this.#breaker) {
-      new CircuitBreaker({ ...this.#breaker, onStateChange: undefined }); // checks the settings now rather than on the first call
-      this.#report = circuitGauge(this.#breaker.registry, CLIENT_CIRCUIT_GAUGE);
-    }
+    this.#breakers = new ServiceBreakers(options.breaker ?? false, CLIENT_CIRCUIT_GAUGE);
   }
 
   /** The circuit breaker of `service`, when breakers are enabled. */
   breakerOf(service: string): CircuitBreaker | undefined {
-    const settings = this.#breaker;
-    if (!settings) return undefined;
-    let breaker = this.#breakers.get(service);
-    if (!breaker) {
-      breaker = new CircuitBreaker({
-        ...settings,
-        onStateChange: (state) => {
-          this.#report?.(service, state);
-          settings.onStateChange?.(service, state);
-        },
-      });
-      this.#breakers.set(service, breaker);
-      this.#report?.(service, breaker.state);
-    }
-    return breaker;
+    return this.#breakers.of(service);
   }
 
   /**
@@ -181,7 +136,6 @@ export class CallGuard {
     attempt: (timeout: number) => Promise<WireResponse>,
   ): Promise<WireResponse> {
     const retry = this.#retry;
-    const breaker = this.breakerOf(service);
     const overall = (retry === false ? undefined : retry.deadline) ?? timeout;
     const perAttempt = retry === false ? undefined : retry.attemptTimeout;
     const started = performance.now();
@@ -193,18 +147,7 @@ export class CallGuard {
     const once = async (): Promise<WireResponse> => {
       let t = overall > 0 ? Math.max(1, Math.ceil(deadline - performance.now())) : 0;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
-      const permit = breaker ? breaker.acquire() : UNGUARDED;
-      if (!permit) throw new CircuitOpenError({ service }, breaker?.retryAfter() ?? 0);
-      try {
-        const res = await attempt(t);
-        if (isFailedAnswer(res)) permit.failure();
-        else permit.success();
-        return res;
-      } catch (err) {
-        if (isServiceFailure(err)) permit.failure();
-        else permit.release();
-        throw err;
-      }
+      return this.#breakers.call(service, () => attempt(t));
     };
     if (!retried) return once();
     return withRetry(once, {

@@ -21,7 +21,6 @@ export {
 } from "./breaker.js";
 export { CLIENT_CIRCUIT_GAUGE, circuitGauge, GATEWAY_CIRCUIT_GAUGE } from "./breaker-metrics.js";
 export {
-  type BreakerSettings,
   CallGuard,
   type CallGuardOptions,
   DEFAULT_RETRY,
@@ -50,3 +49,4 @@ export {
   type RetryPolicy,
   withRetry,
 } from "./retry.js";
+export { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";

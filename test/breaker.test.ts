@@ -1,0 +1,80 @@
+/** Circuit breakers in the client and the gateway, against a real nats-server and a service that fails on demand. */
+
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGateway } from "../src/gateway/index.js";
+import { createFetch, type ServiceHandle, serve } from "../src/index.js";
+import { CircuitOpenError } from "../src/traffic/index.js";
+import { natsFixture } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
+
+const silent = pino({ level: "silent" });
+
+describe("breaker - circuit breakers against a failing service", () => {
+  const nats = natsFixture();
+  const state = { healthy: false, calls: 0 };
+  let svc: ServiceHandle;
+
+  beforeAll(async () => {
+    svc = await serve(
+      () => {
+        state.calls++;
+        return new Response(state.healthy ? "fine" : "down", { status: state.healthy ? 200 : 503 });
+      },
+      { service: "flaky", nc: nats.nc, logger: silent },
+    );
+  });
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  it("breaker - client: 503 answers open the circuit, calls then fail fast without reaching the service; after the pause a good probe closes it", async () => {
+    state.healthy = false;
+    state.calls = 0;
+    const registry = new Registry();
+    await using fetch = createFetch({
+      nc: nats.nc,
+      retry: false,
+      breaker: { minimumCalls: 4, failureRatio: 0.5, openMs: 300, registry },
+    });
+    const gauge = async () =>
+      (await registry.metrics()).match(/natsmesh_client_circuit_state\{service="flaky"\} (\d)/)?.[1];
+    for (let i = 0; i < 4; i++) expect((await fetch("http://flaky/")).status).toBe(503);
+    expect(await gauge()).toBe("2");
+    const started = performance.now();
+    const refused = await fetch("http://flaky/").catch((err: unknown) => err);
+    expect(performance.now() - started).toBeLessThan(50);
+    expect(refused).toBeInstanceOf(CircuitOpenError);
+    expect(refused).toMatchObject({ status: 503, code: "NM_ERR_CIRCUIT_OPEN", service: "flaky" });
+    expect(state.calls).toBe(4);
+
+    state.healthy = true;
+    // Until the pause is over every call is refused; then one probe goes through and closes it.
+    const res = await check(() => fetch("http://flaky/").catch(() => undefined), 3000, {
+      name: "circuit closes",
+    });
+    expect(await res!.text()).toBe("fine");
+    expect(state.calls).toBe(5);
+    expect(await gauge()).toBe("0");
+  });
+
+  it("breaker - gateway: an open circuit answers 503 NM_ERR_CIRCUIT_OPEN with Retry-After, shown in natsmesh_gateway_circuit_state", async () => {
+    state.healthy = false;
+    state.calls = 0;
+    await using gateway = createGateway({
+      listen: "127.0.0.1:0",
+      nc: nats.nc,
+      logger: silent,
+      breaker: { minimumCalls: 4, openMs: 60_000 },
+    });
+    const { url } = await gateway.listen();
+    for (let i = 0; i < 4; i++) expect((await fetch(`${url}/flaky/`)).status).toBe(503);
+    const refused = await fetch(`${url}/flaky/`);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("60");
+    expect(await refused.json()).toMatchObject({ code: "NM_ERR_CIRCUIT_OPEN" });
+    expect(state.calls).toBe(4);
+    expect(await gateway.metrics.metrics()).toMatch(/natsmesh_gateway_circuit_state\{service="flaky"\} 2/);
+  });
+});
