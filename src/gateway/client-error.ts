@@ -53,6 +53,9 @@ export function clientErrorAnswer(err: ParserError): ClientErrorAnswer | undefin
   if (code === "HPE_HEADER_OVERFLOW") {
     status = 431;
     message = "request head too large";
+  } else if (code === HEADER_COUNT_CODE) {
+    status = 431;
+    message = "too many header fields";
   } else if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
     status = 408;
     message = "request not received in time";
@@ -71,6 +74,9 @@ export function clientErrorAnswer(err: ParserError): ClientErrorAnswer | undefin
     `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`;
   return { status, code: errorCode, requestId: id, text };
 }
+
+/** The code of the error the gateway raises for a head with more than `maxHeaderCount` fields. */
+export const HEADER_COUNT_CODE = "ERR_NATSMESH_HEADER_COUNT";
 
 /**
  * Writes the answer to a parser error if the socket can take one, then closes the socket.

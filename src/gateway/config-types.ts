@@ -58,6 +58,8 @@ export interface LimitsConfig {
   keepAliveTimeout?: number;
   /** Largest request head, in bytes (default 16 384). */
   maxHeaderSize?: number;
+  /** Most header fields in one request, pseudo-headers not counted (default 128; HTTP/1.1: 431, HTTP/2: stream reset). */
+  maxHeaderCount?: number;
   /** Largest number of open client connections; more are refused (default 10 000). */
   maxConnections?: number;
   /** Time `close()` waits for in-flight requests before closing connections, in milliseconds (default 30 000). */
@@ -107,6 +109,7 @@ export const LIMIT_DEFAULTS = {
   requestTimeout: 30_000,
   keepAliveTimeout: 5_000,
   maxHeaderSize: 16_384,
+  maxHeaderCount: 128,
   maxConnections: 10_000,
   shutdownTimeout: 30_000,
 } as const;

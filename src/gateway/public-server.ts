@@ -9,6 +9,7 @@ import { createSecureServer, type Http2SecureServer, constants as h2 } from "nod
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import { HEADER_COUNT_CODE } from "./client-error.js";
 import type { Limits } from "./config-types.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
 import type { HostPort } from "./host-port.js";
@@ -30,6 +31,26 @@ export interface PublicServerOptions {
   /** Answers an HTTP/1.1 request the parser refused (bad header, head too large, timeout). */
   onClientError: (err: NodeJS.ErrnoException, socket: Duplex) => void;
 }
+
+/** Oldest TLS version the public server accepts. */
+export const TLS_MIN_VERSION = "TLSv1.2";
+
+/**
+ * Cipher suites of the public server: the TLS 1.3 suites and, for TLS 1.2, ECDHE key exchange with
+ * AEAD ciphers only (Mozilla's "intermediate" list, which HTTP/2's RFC 9113 §9.2.2 also requires): no
+ * CBC, no RSA key exchange, no SHA-1 MACs.
+ */
+export const TLS_CIPHERS = [
+  "TLS_AES_128_GCM_SHA256",
+  "TLS_AES_256_GCM_SHA384",
+  "TLS_CHACHA20_POLY1305_SHA256",
+  "ECDHE-ECDSA-AES128-GCM-SHA256",
+  "ECDHE-RSA-AES128-GCM-SHA256",
+  "ECDHE-ECDSA-AES256-GCM-SHA384",
+  "ECDHE-RSA-AES256-GCM-SHA384",
+  "ECDHE-ECDSA-CHACHA20-POLY1305",
+  "ECDHE-RSA-CHACHA20-POLY1305",
+].join(":");
 
 /** How often Node checks the head and request timeouts of HTTP/1.1 connections, at most. */
 const CHECK_INTERVAL_MS = 1000;
@@ -64,7 +85,10 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
   const heads = new WeakMap<Socket, NodeJS.Timeout>();
   const admit = (expectContinue: boolean) => (req: PublicRequest, res: PublicResponse) => {
     if ("stream" in req) {
-      if (headerListSize(req.rawHeaders) > limits.maxHeaderSize) {
+      if (
+        headerListSize(req.rawHeaders) > limits.maxHeaderSize ||
+        fieldCount(req.rawHeaders) > limits.maxHeaderCount
+      ) {
         req.stream.close(h2.NGHTTP2_ENHANCE_YOUR_CALM);
         return;
       }
@@ -74,6 +98,11 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       // The connection was answered (408, 400) and ended before this head completed: nobody to answer.
       if (!req.socket.writable) {
         req.socket.destroy();
+        return;
+      }
+      // Node keeps only the first `maxHeadersCount` fields (set to one more than the limit below)
+      if (req.rawHeaders.length / 2 > limits.maxHeaderCount) {
+        options.onClientError(headerCountError(), req.socket);
         return;
       }
     }
@@ -93,6 +122,7 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       onPlain,
     );
     server.keepAliveTimeout = limits.keepAliveTimeout;
+    server.maxHeadersCount = limits.maxHeaderCount + 1;
     server.maxConnections = limits.maxConnections;
     server.on("connection", (socket: Socket) => tracker.addSocket(socket));
     server.on("checkContinue", onContinue);
@@ -105,13 +135,22 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
       key: options.tls.key,
       allowHTTP1: true,
       ALPNProtocols: ["h2", "http/1.1"],
+      minVersion: TLS_MIN_VERSION,
+      ciphers: TLS_CIPHERS,
+      honorCipherOrder: true,
       handshakeTimeout: limits.headersTimeout,
       settings: { maxHeaderListSize: limits.maxHeaderSize },
+      // nghttp2's own bound on fields (pseudo-headers included); the exact limit is checked on arrival
+      maxHeaderListPairs: limits.maxHeaderCount + 8,
     },
     onPlain,
   );
   // Read by Node's HTTP/1.1 connection handling, which serves the HTTP/1.1 side of this server.
-  Object.assign(server, { keepAliveTimeout: limits.keepAliveTimeout, maxHeaderSize: limits.maxHeaderSize });
+  Object.assign(server, {
+    keepAliveTimeout: limits.keepAliveTimeout,
+    maxHeaderSize: limits.maxHeaderSize,
+    maxHeadersCount: limits.maxHeaderCount + 1,
+  });
   server.maxConnections = limits.maxConnections;
   server.on("connection", (socket: Socket) => tracker.addRawSocket(socket));
   // Node's HTTP/1.1 head timeout is not applied here, and an idle socket timeout is reset by every byte
@@ -155,6 +194,18 @@ export function createPublicServer(options: PublicServerOptions): PublicServer {
 /** The error a head not received in time is reported with, as Node's own check reports it. */
 function headTimeoutError(): NodeJS.ErrnoException {
   return Object.assign(new Error("request head not received in time"), { code: "ERR_HTTP_REQUEST_TIMEOUT" });
+}
+
+/** The error a head with more than `maxHeaderCount` fields is answered with (431). */
+function headerCountError(): NodeJS.ErrnoException {
+  return Object.assign(new Error("too many header fields"), { code: HEADER_COUNT_CODE });
+}
+
+/** Header fields of a request, HTTP/2 pseudo-headers (`:path`, ...) not counted. */
+function fieldCount(rawHeaders: string[]): number {
+  let n = 0;
+  for (let i = 0; i < rawHeaders.length; i += 2) if (rawHeaders[i]!.charCodeAt(0) !== 58) n++;
+  return n;
 }
 
 /**
