@@ -41,7 +41,15 @@ const ACCOUNTS = {
   C: { users: [{ user: "stranger", password: "c" }] },
   W: {
     users: [
-      { user: "svc", password: "w" },
+      {
+        // an instance needs no more than this (docs/SECURITY.md §3)
+        user: "svc",
+        password: "w",
+        permissions: {
+          subscribe: { allow: ["mesh.weather.*", "mesh.billing.*", "$SRV.>", "$NM.>"] },
+          publish: { allow: ["_INBOX.>"] },
+        },
+      },
       {
         user: "reader",
         password: "w",
