@@ -1,17 +1,30 @@
 /**
  * Runs at most `limit` tasks at once; the rest wait in arrival order. Nothing accepted is dropped.
+ * With `onSaturation`, it says when every slot became busy (`true`) and when one is free again with
+ * nothing waiting (`false`), so that its owner can stop taking work meanwhile (see `QueueGate`).
  */
 export class ConcurrencyLimiter {
   readonly #limit: number;
   readonly #queue: Array<() => void> = [];
+  readonly #onSaturation: ((saturated: boolean) => void) | undefined;
   #active = 0;
+  #saturated = false;
   #idle: Array<() => void> = [];
 
-  /** @param limit - tasks allowed at once (≥ 1). */
-  constructor(limit: number) {
+  /**
+   * @param limit - tasks allowed at once (≥ 1).
+   * @param onSaturation - told `true` when the last slot is taken, `false` when a slot is free and nothing waits.
+   */
+  constructor(limit: number, onSaturation?: (saturated: boolean) => void) {
     if (!Number.isInteger(limit) || limit < 1)
       throw new RangeError(`concurrency must be an integer ≥ 1, got ${limit}`);
     this.#limit = limit;
+    this.#onSaturation = onSaturation;
+  }
+
+  /** Whether every slot is busy (or tasks wait). */
+  get saturated(): boolean {
+    return this.#saturated;
   }
 
   /** Tasks running now. */
@@ -38,17 +51,28 @@ export class ConcurrencyLimiter {
 
   #start(task: () => Promise<void>): void {
     this.#active++;
+    this.#report();
     const done = () => {
       this.#active--;
       const next = this.#queue.shift();
       if (next) next();
-      else if (this.#active === 0) {
-        const waiters = this.#idle;
-        this.#idle = [];
-        for (const w of waiters) w();
+      else {
+        this.#report();
+        if (this.#active === 0) {
+          const waiters = this.#idle;
+          this.#idle = [];
+          for (const w of waiters) w();
+        }
       }
     };
     // A task's failure is its own business (the server logs it); the slot is freed either way.
     task().then(done, done);
+  }
+
+  #report(): void {
+    const saturated = this.#active >= this.#limit;
+    if (saturated === this.#saturated) return;
+    this.#saturated = saturated;
+    this.#onSaturation?.(saturated);
   }
 }

@@ -41,6 +41,7 @@ export {
   mergeMappingsFile,
   renderMappings,
 } from "./mappings.js";
+export { type GateCallback, QueueGate } from "./queue-gate.js";
 export {
   backoffDelay,
   NO_RETRY,

@@ -1,0 +1,216 @@
+/**
+ * Per-instance concurrency limits: where the limit comes from, and whether a saturated instance
+ * keeps taking work from the queue group while another member has capacity.
+ */
+import type { Msg } from "@nats-io/nats-core";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFetch, type ServiceHandle, serve } from "../src/index.js";
+import { ConcurrencyLimiter } from "../src/server/index.js";
+import { QueueGate } from "../src/traffic/index.js";
+import { NatsServer } from "./support/nats-server.js";
+
+const silent = pino({ level: "silent" });
+/** Requests sent one every {@link PACE_MS}, each taking {@link WORK_MS} to serve. */
+const REQUESTS = 30;
+const PACE_MS = 5;
+const WORK_MS = 50;
+
+const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Sends {@link REQUESTS} requests to `subject`, one every {@link PACE_MS}; resolves to the answers. */
+async function paced(nc: NatsConnection, subject: string): Promise<string[]> {
+  const answers: Array<Promise<string>> = [];
+  for (let i = 0; i < REQUESTS; i++) {
+    answers.push(nc.request(subject, new Uint8Array(0), { timeout: 5000 }).then((m) => m.string()));
+    await tick(PACE_MS);
+  }
+  return Promise.all(answers);
+}
+
+describe("limit - a saturated member and the queue group", () => {
+  let server: NatsServer;
+  const conns: NatsConnection[] = [];
+  const open = async () => {
+    const nc = await connect({ servers: server.url });
+    conns.push(nc);
+    return nc;
+  };
+  beforeAll(async () => {
+    server = await NatsServer.start();
+  });
+  afterAll(async () => {
+    for (const nc of conns) await nc.close();
+    await server?.stop();
+  });
+
+  /** A queue member answering its name after WORK_MS, `limit` at a time; gated: it steps out while saturated. */
+  async function member(subject: string, name: string, limit: number, gated: boolean) {
+    const nc = await open();
+    const work = (msg: Msg) => async () => {
+      await tick(WORK_MS);
+      msg.respond(name);
+    };
+    let gate: QueueGate | undefined;
+    const limiter = new ConcurrencyLimiter(
+      limit,
+      gated ? (saturated) => (saturated ? gate?.pause() : gate?.resume()) : undefined,
+    );
+    const onMessage = (err: Error | null, msg: Msg) => {
+      if (!err) limiter.run(work(msg));
+    };
+    if (gated) gate = new QueueGate(nc, subject, "q", onMessage);
+    else nc.subscribe(subject, { queue: "q", callback: onMessage });
+    await nc.flush();
+    return { limiter, gate };
+  }
+
+  it("limit - a QueueGate wired to the limiter: the saturated member steps out and the other takes the load; without it, half the requests queue behind the busy one", async () => {
+    const nc = await open();
+    // Gated: "small" (1 slot) takes a request, steps out, and comes back only when it is free.
+    const small = await member("gated", "small", 1, true);
+    await member("gated", "big", 50, false);
+    const gatedAnswers = await paced(nc, "gated");
+    const gatedSmall = gatedAnswers.filter((a) => a === "small").length;
+    expect(gatedAnswers).toHaveLength(REQUESTS);
+    // About one request per WORK_MS of the 150 ms the load lasts; never half of them.
+    expect(gatedSmall).toBeGreaterThanOrEqual(1);
+    expect(gatedSmall, `small served ${gatedSmall}`).toBeLessThanOrEqual(8);
+    expect(small.gate!.pauses).toBeGreaterThanOrEqual(gatedSmall - 1);
+    await small.gate!.drain();
+
+    // Ungated (what serve() does today): the server keeps giving "small" about half.
+    await member("plain", "small", 1, false);
+    await member("plain", "big", 50, false);
+    const plainSmall = (await paced(nc, "plain")).filter((a) => a === "small").length;
+    // Binomial(30, 0.5): below 8 has a probability of 0.3%.
+    expect(plainSmall).toBeGreaterThanOrEqual(8);
+  });
+
+  it("limit - a paused gate still answers what was routed to it before it stepped out; drain() waits for it", async () => {
+    const nc = await open();
+    const delivered: string[] = [];
+    const gate = new QueueGate(nc, "burst", "q", (err, msg) => {
+      if (err) return;
+      delivered.push(msg.subject);
+      msg.respond("ok");
+    });
+    await nc.flush();
+    const caller = await open();
+    const burst = Array.from({ length: 20 }, () =>
+      caller.request("burst", new Uint8Array(0), { timeout: 2000 }),
+    );
+    gate.pause();
+    const answers = await Promise.allSettled(burst);
+    // Whatever the server routed before the UNSUB arrived was delivered and answered; the rest found
+    // nobody (no responders at once), never a timeout.
+    const failures = answers.filter((a) => a.status === "rejected");
+    expect(delivered.length + failures.length).toBe(20);
+    for (const f of failures) expect(String((f as PromiseRejectedResult).reason)).toMatch(/no responders/i);
+    expect(gate.paused).toBe(true);
+    gate.resume();
+    expect((await caller.request("burst", new Uint8Array(0), { timeout: 2000 })).string()).toBe("ok");
+    await gate.drain();
+    expect(gate.paused).toBe(true);
+    gate.resume(); // drained for good
+    expect(gate.paused).toBe(true);
+  });
+
+  it.fails("limit - (open: serve.ts keeps its queue subscription while saturated) a saturated serve() instance stops taking new work while another has capacity", async () => {
+    const handler = async () => {
+      await tick(WORK_MS);
+      return new Response("done");
+    };
+    const small = await serve(handler, { service: "sat", nc: await open(), concurrency: 1, logger: silent });
+    const big = await serve(handler, { service: "sat", nc: await open(), concurrency: 50, logger: silent });
+    try {
+      const fetch = createFetch({ nc: await open() });
+      const answers: Array<Promise<Response>> = [];
+      for (let i = 0; i < REQUESTS; i++) {
+        answers.push(fetch("http://sat/"));
+        await tick(PACE_MS);
+      }
+      expect((await Promise.all(answers)).map((r) => r.status)).toEqual(Array(REQUESTS).fill(200));
+      expect(small.stats().requests).toBeLessThanOrEqual(8);
+    } finally {
+      await small.stop();
+      await big.stop();
+    }
+  });
+});
+
+describe("limit - where the limit comes from", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    await nc?.close();
+    await server?.stop();
+  });
+
+  async function peakWith(env: string | undefined, option: number | undefined): Promise<number> {
+    const saved = process.env.NATSMESH_CONCURRENCY;
+    if (env === undefined) delete process.env.NATSMESH_CONCURRENCY;
+    else process.env.NATSMESH_CONCURRENCY = env;
+    let active = 0;
+    let peak = 0;
+    let svc: ServiceHandle | undefined;
+    try {
+      svc = await serve(
+        async () => {
+          active++;
+          peak = Math.max(peak, active);
+          await tick(30);
+          active--;
+          return new Response("ok");
+        },
+        { service: "limits", nc, logger: silent, ...(option !== undefined && { concurrency: option }) },
+      );
+    } finally {
+      if (saved === undefined) delete process.env.NATSMESH_CONCURRENCY;
+      else process.env.NATSMESH_CONCURRENCY = saved;
+    }
+    const fetch = createFetch({ nc });
+    await Promise.all(Array.from({ length: 10 }, () => fetch("http://limits/")));
+    await svc.stop();
+    return peak;
+  }
+
+  it("limit - NATSMESH_CONCURRENCY sets an instance's limit; the concurrency option wins over it", async () => {
+    expect(await peakWith("3", undefined)).toBe(3);
+    expect(await peakWith("3", 5)).toBe(5);
+    expect(await peakWith(undefined, undefined)).toBe(10); // default 1024: all 10 at once
+  });
+
+  it("limit - a bad NATSMESH_CONCURRENCY is refused, naming the variable", async () => {
+    await expect(peakWith("0", undefined)).rejects.toThrow(
+      /NATSMESH_CONCURRENCY: expected an integer ≥ 1, got '0'/,
+    );
+    await expect(peakWith("many", undefined)).rejects.toThrow(RangeError);
+  });
+
+  it("limit - the limiter reports saturation on each change only", async () => {
+    const seen: boolean[] = [];
+    const limiter = new ConcurrencyLimiter(2, (s) => seen.push(s));
+    const gates: Array<() => void> = [];
+    const task = () => new Promise<void>((r) => gates.push(r));
+    limiter.run(task);
+    expect(seen).toEqual([]);
+    limiter.run(task);
+    limiter.run(task); // waits
+    expect(seen).toEqual([true]);
+    gates.shift()!(); // the waiting one takes the slot: still saturated
+    await tick(0);
+    expect(seen).toEqual([true]);
+    gates.shift()!();
+    await tick(0);
+    expect(seen).toEqual([true, false]);
+    expect(limiter.saturated).toBe(false);
+    gates.shift()!();
+    await limiter.idle();
+  });
+});
