@@ -133,20 +133,48 @@ describe.each([
     expect(seen).toHaveLength(400);
   });
 
-  it("bodies - a request body just under max_payload passes, one over it is refused with 413", async () => {
-    const under = bytes(MAX_PAYLOAD - 512);
-    const res = await fetch(`${base}/echo`, { method: "POST", body: under });
-    expect(new Uint8Array(await res.arrayBuffer())).toEqual(under);
-    const err = await fetch(`${base}/echo`, { method: "POST", body: bytes(MAX_PAYLOAD + 1) }).catch((e) => e);
+  it("bodies - request bodies of max_payload and beyond stream to the instance, byte-exact", async () => {
+    for (const n of [
+      MAX_PAYLOAD - 512,
+      MAX_PAYLOAD - 1,
+      MAX_PAYLOAD,
+      MAX_PAYLOAD + 1,
+      3 * MAX_PAYLOAD + 17,
+    ]) {
+      const body = bytes(n);
+      const res = await fetch(`${base}/echo`, { method: "POST", body });
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(body)).toBe(true);
+    }
+  });
+
+  it("bodies - a request head larger than max_payload is refused with 413 before anything is sent", async () => {
+    const err = await fetch(`${base}/echo`, { headers: { "x-big": "h".repeat(MAX_PAYLOAD) } }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(PayloadTooLargeError);
     expect(err).toMatchObject({ code: "NM_ERR_PAYLOAD_TOO_LARGE", status: 413, service });
   });
 
-  it("bodies - a response just under max_payload passes, one over it becomes a 500 that says why", async () => {
-    const n = MAX_PAYLOAD - 1024;
-    let res = await fetch(`${base}/bytes?n=${n}`);
-    expect(new Uint8Array(await res.arrayBuffer())).toEqual(bytes(n));
-    res = await fetch(`${base}/bytes?n=${MAX_PAYLOAD + 1}`);
+  it("bodies - responses of max_payload and beyond stream back, byte-exact", async () => {
+    for (const n of [
+      MAX_PAYLOAD - 1024,
+      MAX_PAYLOAD - 1,
+      MAX_PAYLOAD,
+      MAX_PAYLOAD + 1,
+      3 * MAX_PAYLOAD + 5,
+    ]) {
+      const res = await fetch(`${base}/bytes?n=${n}`);
+      expect(res.status).toBe(200);
+      expect(Buffer.from(await res.arrayBuffer()).equals(bytes(n))).toBe(true);
+    }
+  });
+
+  it("bodies - a caller that takes one-message responses only gets a 500 that says why for a larger one", async () => {
+    const single = createFetch({ nc: nats.nc, window: 0 });
+    const ok = await single(`${base}/bytes?n=${MAX_PAYLOAD - 1024}`);
+    expect(new Uint8Array(await ok.arrayBuffer())).toEqual(bytes(MAX_PAYLOAD - 1024));
+    const res = await single(`${base}/bytes?n=${MAX_PAYLOAD + 1}`);
     expect(res.status).toBe(500);
     expect(res.headers.get("mesh-error")).toBe("NM_ERR_PAYLOAD_TOO_LARGE");
     expect((await res.json()).error).toMatch(/exceeds the NATS max_payload/);

@@ -2,15 +2,20 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Context } from "@opentelemetry/api";
 import {
   ConnectionClosedError,
-  decodeResponse,
   encodeRequest,
   PayloadTooLargeError,
   requestSubject,
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
+import { ChunkReader, chunkSizeFor, DEFAULT_WINDOW } from "../stream/index.js";
 import { endSpan, failSpan, startClientSpan } from "../tracing/index.js";
+import { Exchange } from "./exchange.js";
 import { muxFor } from "./mux.js";
+
+/** Default heartbeat interval asked of services, in ms: a silent instance is given up after twice that. */
+export const DEFAULT_HEARTBEAT = 1000;
+const EMPTY = new Uint8Array(0);
 
 /** Per-call settings of {@link callService}. */
 export interface CallOptions {
@@ -27,6 +32,18 @@ export interface CallOptions {
   parent?: Context | undefined;
   /** Coalesce the publish with others of the same event-loop turn (for servers such as the gateway). */
   batch?: boolean;
+  /**
+   * Heartbeat interval asked of the instance, in ms (default 1000; 0 for none): while it works it
+   * sends a sign of life at least that often, and the call fails with `InstanceLostError` after twice
+   * that much silence. Heartbeats are extra messages: across an account import they need the export's
+   * `response_type: stream` (docs/STREAMING.md).
+   */
+  heartbeat?: number;
+  /**
+   * Chunks of credit granted to a streamed response (default 16; 0 to take responses in one message
+   * only, which limits them to the server's max_payload).
+   */
+  window?: number;
 }
 
 /**
@@ -34,8 +51,13 @@ export interface CallOptions {
  * shared by `createFetch`, the undici `MeshDispatcher` and the gateway. With an OpenTelemetry tracer
  * provider registered, the call is a CLIENT span whose context travels in the request's `traceparent`.
  *
- * @throws {@link PayloadTooLargeError} when the request does not fit in one message.
- * @throws {@link NoRespondersError}, {@link TimeoutError}, {@link ConnectionClosedError}, {@link BadResponseError}.
+ * Bodies that do not fit in one message, and `request.stream` bodies, stream to the instance that
+ * took the request; a streamed response resolves with `stream` set (PROTOCOL.md §8). The `timeout`
+ * runs until the response head arrives.
+ *
+ * @throws {@link PayloadTooLargeError} when the request head alone does not fit in one message.
+ * @throws {@link NoRespondersError}, {@link TimeoutError}, {@link ConnectionClosedError},
+ *   {@link BadResponseError}, {@link InstanceLostError}, {@link StreamError}.
  */
 export async function callService(
   nc: NatsConnection,
@@ -65,16 +87,54 @@ async function exchange(
 ): Promise<WireResponse> {
   const target = { service, subject };
   if (nc.isClosed()) throw new ConnectionClosedError(target);
-  const payload = encodeRequest(request);
   const limit = nc.info?.max_payload;
-  if (limit !== undefined && payload.byteLength > limit) {
-    throw new PayloadTooLargeError(payload.byteLength, limit, target);
+  const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
+  const window = options.window ?? DEFAULT_WINDOW;
+  const wire: WireRequest = {
+    method: request.method,
+    path: request.path,
+    headers: request.headers,
+    body: request.body,
+    window: window > 0 ? window : undefined,
+    heartbeat: heartbeat > 0 ? heartbeat : undefined,
+  };
+  let body: ChunkReader | undefined;
+  let head: Uint8Array;
+  if (request.stream !== undefined) {
+    wire.body = EMPTY;
+    body = new ChunkReader(request.stream);
+    head = encodeRequest(wire, true);
+  } else {
+    head = encodeRequest(wire);
+    if (limit !== undefined && head.byteLength > limit) {
+      // Too large for one message: the bytes stream to the instance, their length declared.
+      body = new ChunkReader(request.body);
+      wire.body = EMPTY;
+      if (!hasContentLength(wire.headers))
+        wire.headers = [...wire.headers, "content-length", String(request.body.byteLength)];
+      head = encodeRequest(wire, true);
+    }
   }
-  const data = await muxFor(nc).request(subject, payload, {
+  if (limit !== undefined && head.byteLength > limit) {
+    body?.cancel();
+    throw new PayloadTooLargeError(head.byteLength, limit, target);
+  }
+  return new Exchange(muxFor(nc), subject, head, {
     timeout: options.timeout,
     signal: options.signal,
     target,
     batch: options.batch,
-  });
-  return decodeResponse(data, target);
+    heartbeat: wire.heartbeat ?? 0,
+    window: wire.window ?? 0,
+    body,
+    chunkSize: chunkSizeFor(limit),
+    method: request.method,
+  }).response;
+}
+
+function hasContentLength(headers: string[]): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    if (headers[i]!.length === 14 && headers[i]!.toLowerCase() === "content-length") return true;
+  }
+  return false;
 }

@@ -14,8 +14,15 @@ export const DEFAULT_TIMEOUT = 30_000;
 export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions {
   /** Host suffixes to strip to find the service name (default `.nats`, `.mesh`). */
   suffixes?: readonly string[];
-  /** Deadline of each call in milliseconds (default 30 000); `init.timeout` overrides it per call. */
+  /**
+   * Deadline of each call until the response head arrives, in milliseconds (default 30 000);
+   * `init.timeout` overrides it per call. A streamed body may take longer.
+   */
   timeout?: number;
+  /** Heartbeat interval asked of services, in ms (default 1000; 0 for none): see {@link CallOptions.heartbeat}. */
+  heartbeat?: number;
+  /** Credit for streamed responses, in chunks (default 16; 0: one-message responses only). */
+  window?: number;
 }
 
 /** `RequestInit` plus natsmesh's per-call deadline. */
@@ -51,7 +58,7 @@ export interface MeshFetch {
  * ```
  */
 export function createFetch(options: FetchOptions = {}): MeshFetch {
-  const { suffixes = DEFAULT_SUFFIXES, timeout = DEFAULT_TIMEOUT } = options;
+  const { suffixes = DEFAULT_SUFFIXES, timeout = DEFAULT_TIMEOUT, heartbeat, window } = options;
   const source = new ConnectionSource(options);
   const guard = new CallGuard(options);
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
@@ -59,7 +66,7 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const service = serviceFromHost(call.hostname, suffixes);
     const { nc, prefix } = await source.get();
     const res = await guard.run(service, call.request, init?.timeout ?? timeout, call.signal, (t) =>
-      callService(nc, service, call.request, { prefix, timeout: t, signal: call.signal }),
+      callService(nc, service, call.request, { prefix, timeout: t, signal: call.signal, heartbeat, window }),
     );
     if (res.status < 200) {
       throw new BadResponseError(`status ${res.status} cannot be a final response`, { service });

@@ -67,9 +67,10 @@ function isSimpleBody(body: unknown): body is string | Uint8Array | ArrayBuffer 
 }
 
 /**
- * Lays a fetch call out for the wire. Strings, byte arrays and empty bodies take a fast path; every
- * other body type (Blob, FormData, URLSearchParams, streams) and `Request` inputs go through the
- * platform's `Request`, so content types and encodings are exactly what `fetch` would send.
+ * Lays a fetch call out for the wire. Strings, byte arrays and empty bodies take a fast path; a
+ * `ReadableStream` body becomes a streamed request body; every other body type (Blob, FormData,
+ * URLSearchParams) and `Request` inputs go through the platform's `Request`, so content types and
+ * encodings are exactly what `fetch` would send.
  *
  * @throws TypeError as `fetch` does for a bad URL, or a body on GET/HEAD.
  * @throws {@link InvalidServiceError} when the host is not a valid service name.
@@ -78,7 +79,25 @@ export async function toWire(
   input: string | URL | Request,
   init: RequestInit | undefined,
 ): Promise<OutgoingCall> {
-  if (input instanceof Request || !isSimpleBody(init?.body)) {
+  const raw = init?.body;
+  if (!(input instanceof Request) && raw instanceof ReadableStream) {
+    // A streamed body (`duplex: "half"`): it goes to the instance chunk by chunk (PROTOCOL.md §8).
+    const method = normaliseMethod(init?.method);
+    if (method === "GET" || method === "HEAD")
+      throw new TypeError("Request with GET/HEAD method cannot have body.");
+    const headers: HeaderList = [];
+    pushHeaders(headers, init?.headers);
+    const call = fromUrl(
+      typeof input === "string" ? input : input.href,
+      method,
+      headers,
+      EMPTY,
+      init?.signal ?? undefined,
+    );
+    call.request.stream = raw as ReadableStream<Uint8Array>;
+    return call;
+  }
+  if (input instanceof Request || !isSimpleBody(raw)) {
     const req = new Request(input, init);
     const headers: HeaderList = [];
     pushHeaders(headers, req.headers);
@@ -94,7 +113,6 @@ export async function toWire(
   const method = normaliseMethod(init?.method);
   const headers: HeaderList = [];
   const hasContentType = pushHeaders(headers, init?.headers);
-  const raw = init?.body;
   let body = EMPTY;
   if (raw !== undefined && raw !== null) {
     if (method === "GET" || method === "HEAD")

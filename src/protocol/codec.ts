@@ -1,5 +1,6 @@
 import { isUtf8 } from "node:buffer";
 import { BadResponseError, MalformedMessageError, type MeshErrorOptions } from "./errors.js";
+import { StreamHeader } from "./headers.js";
 import type { HeaderList, WireRequest, WireResponse } from "./records.js";
 
 /**
@@ -8,7 +9,7 @@ import type { HeaderList, WireRequest, WireResponse } from "./records.js";
  * ```
  * offset 0    2 bytes  magic 0x4E 0x4D ("NM")
  * offset 2    1 byte   protocol version (1)
- * offset 3    1 byte   message kind (1 = request, 2 = response)
+ * offset 3    1 byte   message kind (1 = request, 2 = response; 7 and 8: the same, body streams)
  * offset 4    4 bytes  head length H, unsigned big-endian
  * offset 8    H bytes  head, UTF-8 text lines, each ending in "\n":
  *                        request first line:  METHOD " " PATH-WITH-QUERY
@@ -25,13 +26,35 @@ export const MAGIC_0 = 0x4e;
 export const MAGIC_1 = 0x4d;
 /** Protocol version this codec writes and reads. */
 export const VERSION = 1;
-/** Message kinds (byte 3). */
-export const Kind = { Request: 1, Response: 2 } as const;
+/** Message kinds (byte 3); 3–6 are the stream frames of frames.ts. */
+export const Kind = {
+  /** A request whose whole body is in this message. */
+  Request: 1,
+  /** A response whose whole body is in this message. */
+  Response: 2,
+  /** A piece of a streamed body; the 32-bit field is its sequence number (1, 2, ...). */
+  Chunk: 3,
+  /** End of a streamed body; the 32-bit field is its sequence number (last chunk's + 1). */
+  End: 4,
+  /** Credit for N more chunks (the 32-bit field); N = 0 is a heartbeat. */
+  Credit: 5,
+  /** The exchange is abandoned; the body says why. */
+  Abort: 6,
+  /** A request head (and the body's first bytes); the rest of the body follows in chunks. */
+  StreamRequest: 7,
+  /** A response head (and the body's first bytes); the rest of the body follows in chunks. */
+  StreamResponse: 8,
+} as const;
 export type Kind = (typeof Kind)[keyof typeof Kind];
 /** Size of the fixed prefix before the head. */
 export const PREFIX_SIZE = 8;
 /** Largest head accepted, in bytes: a bound against absurd headers. */
 export const MAX_HEAD_SIZE = 1 << 20;
+/** Largest `mesh-window` accepted (chunks of credit granted at once). */
+export const MAX_WINDOW = 1024;
+/** Bounds of `mesh-heartbeat`, in milliseconds. */
+export const MIN_HEARTBEAT = 50;
+export const MAX_HEARTBEAT = 600_000;
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Control characters other than HTAB and the line separator: never valid in a head. */
@@ -58,7 +81,8 @@ function headLines(first: string, headers: HeaderList): string {
 }
 
 /**
- * Encodes a request into one NATS payload. The caller guarantees a valid request (token method and
+ * Encodes a request into one NATS payload: kind 1, or kind 7 (the head of a request whose body follows
+ * in chunks) when `streamed`. The caller guarantees a valid request (token method and
  * names, no line breaks in path or values); {@link decodeRequest} checks all of it on the other side.
  *
  * @example
@@ -66,13 +90,23 @@ function headLines(first: string, headers: HeaderList): string {
  * const payload = encodeRequest({ method: "GET", path: "/", headers: [], body: new Uint8Array() });
  * ```
  */
-export function encodeRequest(req: WireRequest): Uint8Array {
-  return frame(Kind.Request, headLines(`${req.method} ${req.path}`, req.headers), req.body);
+export function encodeRequest(req: WireRequest, streamed = req.stream !== undefined): Uint8Array {
+  let head = headLines(`${req.method} ${req.path}`, req.headers);
+  if (req.window !== undefined) head += `${StreamHeader.Window}: ${req.window}\n`;
+  if (req.heartbeat !== undefined) head += `${StreamHeader.Heartbeat}: ${req.heartbeat}\n`;
+  return frame(streamed ? Kind.StreamRequest : Kind.Request, head, req.body);
 }
 
-/** Encodes a response into one NATS payload. */
-export function encodeResponse(res: WireResponse): Uint8Array {
-  return frame(Kind.Response, headLines(`${res.status} ${res.statusText}`, res.headers), res.body);
+/**
+ * Encodes a response into one NATS payload: kind 2, or kind 8 (the head and first bytes of a streamed
+ * body) when `res.stream` is set.
+ */
+export function encodeResponse(res: WireResponse, streamed = res.stream !== undefined): Uint8Array {
+  return frame(
+    streamed ? Kind.StreamResponse : Kind.Response,
+    headLines(`${res.status} ${res.statusText}`, res.headers),
+    res.body,
+  );
 }
 
 type Fail = (message: string) => Error;
@@ -83,15 +117,22 @@ interface Parsed {
   b: string;
   headers: HeaderList;
   body: Uint8Array;
+  /** The message was the head of a streamed body (kind 7 or 8). */
+  streamed: boolean;
+  /** Values of the reserved `mesh-window` / `mesh-heartbeat` lines, removed from `headers`. */
+  window: string | undefined;
+  heartbeat: string | undefined;
 }
 
-function parse(data: Uint8Array, kind: Kind, fail: Fail): Parsed {
+function parse(data: Uint8Array, kind: Kind, streamKind: Kind, fail: Fail): Parsed {
   if (data.byteLength < PREFIX_SIZE) {
     throw fail(data.byteLength === 0 ? "empty payload" : `payload of ${data.byteLength} bytes is too short`);
   }
   if (data[0] !== MAGIC_0 || data[1] !== MAGIC_1) throw fail("not a natsmesh message (bad magic bytes)");
   if (data[2] !== VERSION) throw fail(`unsupported protocol version ${data[2]}`);
-  if (data[3] !== kind) throw fail(`unexpected message kind ${data[3]} (expected ${kind})`);
+  const streamed = data[3] === streamKind;
+  if (data[3] !== kind && !streamed)
+    throw fail(`unexpected message kind ${data[3]} (expected ${kind} or ${streamKind})`);
   const headLen = ((data[4]! << 24) | (data[5]! << 16) | (data[6]! << 8) | data[7]!) >>> 0;
   if (headLen > MAX_HEAD_SIZE) throw fail(`head of ${headLen} bytes exceeds ${MAX_HEAD_SIZE}`);
   const end = PREFIX_SIZE + headLen;
@@ -106,6 +147,8 @@ function parse(data: Uint8Array, kind: Kind, fail: Fail): Parsed {
   const sp = head.indexOf(" ");
   if (sp < 0 || sp > nl) throw fail("first line must have two parts separated by a space");
   const headers: HeaderList = [];
+  let window: string | undefined;
+  let heartbeat: string | undefined;
   for (let p = nl + 1; p < head.length; ) {
     const eol = head.indexOf("\n", p);
     const colon = head.indexOf(":", p);
@@ -114,10 +157,37 @@ function parse(data: Uint8Array, kind: Kind, fail: Fail): Parsed {
     }
     const name = head.slice(p, colon);
     if (!TOKEN_RE.test(name)) throw fail(`invalid header name ${JSON.stringify(name.slice(0, 40))}`);
-    headers.push(name, head.slice(colon + 2, eol));
+    const value = head.slice(colon + 2, eol);
+    const c = name.charCodeAt(0);
+    if ((c === 109 || c === 77) && (name.length === 11 || name.length === 14)) {
+      const lower = name.toLowerCase();
+      if (lower === StreamHeader.Window) window = value;
+      else if (lower === StreamHeader.Heartbeat) heartbeat = value;
+      else headers.push(name, value);
+    } else {
+      headers.push(name, value);
+    }
     p = eol + 1;
   }
-  return { a: head.slice(0, sp), b: head.slice(sp + 1, nl), headers, body: data.subarray(end) };
+  return {
+    a: head.slice(0, sp),
+    b: head.slice(sp + 1, nl),
+    headers,
+    body: data.subarray(end),
+    streamed,
+    window,
+    heartbeat,
+  };
+}
+
+const DIGITS_RE = /^(0|[1-9][0-9]{0,8})$/;
+const LENGTH_RE = /^(0|[1-9][0-9]{0,15})$/;
+
+function bounded(value: string, name: string, min: number, max: number, fail: Fail): number {
+  const n = DIGITS_RE.test(value) ? Number(value) : Number.NaN;
+  if (!(n >= min && n <= max))
+    throw fail(`${name} must be a number ${min}-${max}, got ${JSON.stringify(value.slice(0, 20))}`);
+  return n;
 }
 
 /**
@@ -128,13 +198,30 @@ function parse(data: Uint8Array, kind: Kind, fail: Fail): Parsed {
  */
 export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): WireRequest {
   const fail: Fail = (message) => new MalformedMessageError(message, target);
-  const { a: method, b: path, headers, body } = parse(data, Kind.Request, fail);
+  const parsed = parse(data, Kind.Request, Kind.StreamRequest, fail);
+  const { a: method, b: path, headers, body } = parsed;
   // The lower-cased method is the subject's last token: no '.', and never the wildcard '*'.
   if (!TOKEN_RE.test(method) || method.includes(".") || method === "*") {
     throw fail(`invalid method ${JSON.stringify(method.slice(0, 40))}`);
   }
   if (!(path.charCodeAt(0) === 47 || path === "*")) throw fail("path must start with '/'");
   if (path.includes(" ")) throw fail("path must not contain spaces");
+  const req: WireRequest = { method, path, headers, body };
+  if (parsed.window !== undefined)
+    req.window = bounded(parsed.window, StreamHeader.Window, 1, MAX_WINDOW, fail);
+  if (parsed.heartbeat !== undefined)
+    req.heartbeat = bounded(parsed.heartbeat, StreamHeader.Heartbeat, MIN_HEARTBEAT, MAX_HEARTBEAT, fail);
+  if (parsed.streamed) {
+    // The length of a streamed body is known only at its end: a content-length must be a number,
+    // and the receiver checks it against the bytes that arrived (PROTOCOL.md §8).
+    req.streamed = true;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 14 && name.toLowerCase() === "content-length" && !LENGTH_RE.test(headers[i + 1]!))
+        throw fail(`content-length ${JSON.stringify(headers[i + 1]!.slice(0, 40))} is not a number`);
+    }
+    return req;
+  }
   const length = String(body.byteLength);
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
@@ -144,7 +231,7 @@ export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): 
       );
     }
   }
-  return { method, path, headers, body };
+  return req;
 }
 
 /**
@@ -154,9 +241,12 @@ export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): 
  */
 export function decodeResponse(data: Uint8Array, target: MeshErrorOptions = {}): WireResponse {
   const fail: Fail = (message) => new BadResponseError(message, target);
-  const { a: code, b: statusText, headers, body } = parse(data, Kind.Response, fail);
+  const parsed = parse(data, Kind.Response, Kind.StreamResponse, fail);
+  const { a: code, b: statusText, headers, body } = parsed;
   const status = code.length === 3 ? Number(code) : Number.NaN;
   if (!Number.isInteger(status) || status < 100 || status > 599)
     throw fail("status must be a number 100-599");
-  return { status, statusText, headers, body };
+  const res: WireResponse = { status, statusText, headers, body };
+  if (parsed.streamed) res.streamed = true;
+  return res;
 }

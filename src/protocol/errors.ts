@@ -5,6 +5,10 @@
 
 /** Stable error codes; the string values are part of the public API. */
 export const ErrorCode = {
+  /** A streamed body broke: a chunk lost or out of order, credit exceeded, or the peer aborted (502). */
+  Stream: "NM_ERR_STREAM",
+  /** The instance went silent past its heartbeat deadline: it died, or the request was lost (503). */
+  InstanceLost: "NM_ERR_INSTANCE_LOST",
   NoResponders: "NM_ERR_NO_RESPONDERS",
   Timeout: "NM_ERR_TIMEOUT",
   ConnectionClosed: "NM_ERR_CONNECTION_CLOSED",
@@ -156,6 +160,36 @@ export class PayloadTooLargeError extends MeshError {
     this.name = "PayloadTooLargeError";
     this.size = size;
     this.limit = limit;
+  }
+}
+
+/**
+ * A streamed body broke (PROTOCOL.md §8): a chunk was lost or came out of order, the sender exceeded
+ * its credit, the body's length contradicts its `content-length`, or the other side aborted. Maps to 502.
+ */
+export class StreamError extends MeshError {
+  constructor(message: string, options: MeshErrorOptions = {}) {
+    super(ErrorCode.Stream, 502, `stream failed: ${message}`, options);
+    this.name = "StreamError";
+  }
+}
+
+/**
+ * Nothing was heard from the instance within twice the request's heartbeat interval: it died (or was
+ * cut off) while working, or the request never reached one. Maps to 503; safe to retry when idempotent.
+ */
+export class InstanceLostError extends MeshError {
+  /** Milliseconds of silence that were tolerated. */
+  readonly silence: number;
+  constructor(target: CallTarget, silence: number, options: MeshErrorOptions = {}) {
+    super(
+      ErrorCode.InstanceLost,
+      503,
+      `service '${target.service}' went silent for ${silence} ms on subject '${target.subject}' (instance lost)`,
+      { ...options, ...target },
+    );
+    this.name = "InstanceLostError";
+    this.silence = silence;
   }
 }
 

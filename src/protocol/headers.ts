@@ -23,6 +23,17 @@ export const MeshHeader = {
 export type MeshHeaderName = (typeof MeshHeader)[keyof typeof MeshHeader];
 
 /**
+ * Reserved request headers that set up a multi-message exchange (PROTOCOL.md §8). The codec turns
+ * them into {@link WireRequest} fields and back; handlers never see them.
+ */
+export const StreamHeader = {
+  /** Chunk credit the caller grants a streamed response from the start; absent: one message only. */
+  Window: "mesh-window",
+  /** Milliseconds within which the caller expects a sign of life while the service works. */
+  Heartbeat: "mesh-heartbeat",
+} as const;
+
+/**
  * Prefix of header names reserved for the protocol. A public client (through the gateway) can never
  * set one; the server strips them from requests before the handler sees them, except the provenance
  * headers above that a caller may legitimately forward.

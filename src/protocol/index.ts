@@ -11,6 +11,9 @@ export {
   encodeResponse,
   Kind,
   MAX_HEAD_SIZE,
+  MAX_HEARTBEAT,
+  MAX_WINDOW,
+  MIN_HEARTBEAT,
   PREFIX_SIZE,
   VERSION,
 } from "./codec.js";
@@ -20,6 +23,7 @@ export {
   ConnectionClosedError,
   ErrorCode,
   errorFromCode,
+  InstanceLostError,
   InvalidServiceError,
   MalformedMessageError,
   MeshError,
@@ -27,9 +31,27 @@ export {
   NoRespondersError,
   PayloadTooLargeError,
   PermissionDeniedError,
+  StreamError,
   TimeoutError,
 } from "./errors.js";
-export { HOP_BY_HOP, isHopByHop, MeshHeader, type MeshHeaderName, RESERVED_PREFIX } from "./headers.js";
+export {
+  abortReason,
+  decodeFrame,
+  encodeAbort,
+  encodeFrame,
+  type Frame,
+  FrameKind,
+  kindOf,
+  MAX_ABORT_REASON,
+} from "./frames.js";
+export {
+  HOP_BY_HOP,
+  isHopByHop,
+  MeshHeader,
+  type MeshHeaderName,
+  RESERVED_PREFIX,
+  StreamHeader,
+} from "./headers.js";
 export { type HeaderList, headerValue, type WireRequest, type WireResponse } from "./records.js";
 export {
   assertPrefix,

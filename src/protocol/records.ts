@@ -17,8 +17,25 @@ export interface WireRequest {
   path: string;
   /** Request headers (hop-by-hop headers removed). */
   headers: HeaderList;
-  /** Request body; empty when there is none. */
+  /**
+   * Request body; empty when there is none. With {@link WireRequest.stream} set, the bytes the first
+   * message carries (a receiver moves them into the stream) and the rest follows in chunks.
+   */
   body: Uint8Array;
+  /** A body sent in chunks (PROTOCOL.md §8): of unknown length, or larger than one message. */
+  stream?: ReadableStream<Uint8Array> | undefined;
+  /**
+   * Chunk credit the caller grants a streamed response from the start (reserved header
+   * `mesh-window`); absent when the caller can only take a response in one message.
+   */
+  window?: number | undefined;
+  /**
+   * Milliseconds within which the caller expects to hear from the service while it works (reserved
+   * header `mesh-heartbeat`); absent for none.
+   */
+  heartbeat?: number | undefined;
+  /** Set by the decoder on a request whose body follows in chunks (kind 0x07). */
+  streamed?: boolean | undefined;
 }
 
 /** An HTTP response as it travels over NATS. */
@@ -29,8 +46,15 @@ export interface WireResponse {
   statusText: string;
   /** Response headers (hop-by-hop headers removed). */
   headers: HeaderList;
-  /** Response body; empty when there is none. */
+  /**
+   * Response body; empty when there is none. With {@link WireResponse.stream} set, the bytes the first
+   * message carries and the rest follows in chunks.
+   */
   body: Uint8Array;
+  /** A body sent in chunks (PROTOCOL.md §8): of unknown length, or larger than one message. */
+  stream?: ReadableStream<Uint8Array> | undefined;
+  /** Set by the decoder on a response whose body follows in chunks (kind 0x08). */
+  streamed?: boolean | undefined;
 }
 
 /** Looks up the first value of a header (case-insensitive) in a {@link HeaderList}. */

@@ -22,7 +22,9 @@ import {
   assertServiceName,
   decodeRequest,
   ErrorCode,
+  encodeFrame,
   encodeResponse,
+  FrameKind,
   headerValue,
   MalformedMessageError,
   MeshError,
@@ -31,6 +33,14 @@ import {
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
+import {
+  ChunkReader,
+  chunkSizeFor,
+  DEFAULT_WINDOW,
+  declaredLength,
+  StreamReceiver,
+  StreamSender,
+} from "../stream/index.js";
 import {
   type ActiveSpan,
   endSpan,
@@ -41,9 +51,15 @@ import {
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
 import { Deadlines } from "./deadlines.js";
+import type { ServerExchange } from "./exchange.js";
+import { Exchanges } from "./exchanges.js";
 import { type HandlerKind, toWireHandler } from "./handler.js";
 import { ConcurrencyLimiter } from "./limiter.js";
 import { addProvenance } from "./provenance.js";
+
+const EMPTY = new Uint8Array(0);
+/** Stands for the request of a message that could not be decoded. */
+const NO_REQUEST: WireRequest = { method: "", path: "", headers: [], body: EMPTY };
 
 /** Default number of requests one instance handles at once. */
 export const DEFAULT_CONCURRENCY = 1024;
@@ -224,6 +240,8 @@ class ServiceInstance implements ServiceHandle {
   readonly #timeout: number;
   readonly #deadlines: Deadlines | undefined;
   readonly #recorder: ServiceRecorder | undefined;
+  /** Exchanges that outlive one message: heartbeats, streamed bodies (PROTOCOL.md §8). */
+  readonly #exchanges: Exchanges;
   /** Discovery and metrics responders, stopped first on stop(). */
   readonly #attached: Array<{ stop(): void }> = [];
   #seq = 0;
@@ -258,6 +276,19 @@ class ServiceInstance implements ServiceHandle {
         this.#log.error({ err }, "handler failed");
       },
     };
+    // Exchange messages (heartbeats, streamed heads and chunks) go out at once, not batched: they are
+    // few per request, and a batch of large chunks would only grow nats.js's buffer (measured).
+    this.#exchanges = new Exchanges(
+      nc,
+      (subject, data, reply) => {
+        try {
+          nc.publish(subject, data, reply === undefined ? undefined : { reply });
+        } catch (err) {
+          this.#log.error({ err }, "could not publish");
+        }
+      },
+      (err) => this.#log.error({ err }, "exchange subscription error"),
+    );
     this.#sub = nc.subscribe(s.subject, {
       queue: s.queue,
       callback: (err, msg) => this.#onMessage(err, msg),
@@ -312,6 +343,7 @@ class ServiceInstance implements ServiceHandle {
       await this.#sub.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
     }
     await this.#limiter.idle();
+    this.#exchanges.close(new Error("the instance stopped"));
     await this.#batcher.sent();
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);
     await this.#source.close();
@@ -338,11 +370,34 @@ class ServiceInstance implements ServiceHandle {
     } catch (e) {
       const error = e instanceof MeshError ? e : new MalformedMessageError(String(e));
       this.#countMalformed(msg, `400 ${error.code}: ${error.message}`);
-      this.#respond(reply, errorResponse(400, error.code, error.message), []);
+      this.#respond(reply, errorResponse(400, error.code, error.message), NO_REQUEST, undefined);
       return;
     }
+    let ex: ServerExchange | undefined;
+    if (req.heartbeat !== undefined || req.streamed) ex = this.#exchanges.open(reply, req.heartbeat ?? 0);
+    if (req.streamed) this.#receive(req, ex!, msg.subject);
     const span = startServerSpan(this.service, msg.subject, req);
-    this.#limiter.run(() => this.#handle(reply, req, span));
+    this.#limiter.run(() => this.#handle(reply, req, span, ex));
+  }
+
+  /**
+   * A request whose body follows in chunks: the handler reads it as a stream, and credit goes to the
+   * caller as it reads (the first grant hands over the exchange's subject: the body comes to this
+   * instance only).
+   */
+  #receive(req: WireRequest, ex: ServerExchange, subject: string): void {
+    const receiver = new StreamReceiver({
+      window: DEFAULT_WINDOW,
+      first: req.body,
+      length: declaredLength(req.headers),
+      target: { service: this.service, subject },
+      grant: (n) => ex.send(encodeFrame(FrameKind.Credit, n), true),
+      // The handler stopped reading: no more credit; its answer ends the caller's upload.
+      cancel: () => undefined,
+    });
+    ex.receiver = receiver;
+    req.stream = receiver.stream;
+    req.body = EMPTY;
   }
 
   /** Counts and logs a message that is not a request this instance can run. */
@@ -359,51 +414,87 @@ class ServiceInstance implements ServiceHandle {
    * handler and frees the slot; the handler's late answer is then dropped. With a SERVER span, the
    * handler runs with it active, so the spans it starts are its children.
    */
-  #handle(reply: string, req: WireRequest, span: ActiveSpan | undefined): Promise<void> {
+  #handle(
+    reply: string,
+    req: WireRequest,
+    span: ActiveSpan | undefined,
+    ex: ServerExchange | undefined,
+  ): Promise<void> {
+    if (ex?.over) {
+      // The caller gave up while the request waited for a slot.
+      this.#log.debug({ method: req.method, path: req.path }, "caller left before the handler ran");
+      return Promise.resolve();
+    }
     return new Promise<void>((resolve) => {
+      const done = (sent: number | Promise<number>) => {
+        if (typeof sent === "number") resolve();
+        else sent.then(() => resolve());
+      };
       const started = performance.now();
       this.#recorder?.start();
       const deadlines = this.#deadlines;
       const id = deadlines?.add(() => {
         this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
-        this.#finish(
-          reply,
-          errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${this.#timeout} ms`),
-          req,
-          started,
-          span,
+        const timeout = errorResponse(
+          504,
+          ErrorCode.Timeout,
+          `the handler did not answer within ${this.#timeout} ms`,
         );
-        resolve();
+        done(this.#finish(reply, timeout, req, started, span, ex));
+        ex?.abort(new Error(`the handler did not answer within ${this.#timeout} ms`));
       });
       const answer =
-        span === undefined ? this.#wire(req, this.#ctx) : runInSpan(span, () => this.#wire(req, this.#ctx));
+        span === undefined
+          ? this.#wire(req, this.#ctx, ex)
+          : runInSpan(span, () => this.#wire(req, this.#ctx, ex));
       answer.then(
         (res) => {
-          if (id === undefined || deadlines!.settle(id)) this.#finish(reply, res, req, started, span);
-          resolve();
+          if (id === undefined || deadlines!.settle(id))
+            done(this.#finish(reply, res, req, started, span, ex));
+          else res.stream?.cancel().catch(() => undefined);
         },
         (err: unknown) => {
           this.#log.error({ err }, "request failed");
           span?.span.recordException(err instanceof Error ? err : String(err));
           if (id === undefined || deadlines!.settle(id))
-            this.#finish(reply, internalError(), req, started, span);
-          resolve();
+            done(this.#finish(reply, internalError(), req, started, span, ex));
         },
       );
     });
   }
 
-  /** Answers a request the handler ran for, and accounts for it: time, metrics, span, debug log line. */
+  /**
+   * Answers a request the handler ran for, and accounts for it: time, metrics, span, debug log line.
+   * A streamed answer is accounted for when its body ends (the returned promise).
+   */
   #finish(
     reply: string,
     res: WireResponse,
     req: WireRequest,
     started: number,
     span: ActiveSpan | undefined,
+    ex: ServerExchange | undefined,
+  ): number | Promise<number> {
+    const sent = this.#respond(reply, res, req, ex);
+    if (typeof sent === "number") {
+      this.#account(res, req, started, span, sent);
+      return sent;
+    }
+    return sent.then((status) => {
+      this.#account(res, req, started, span, status);
+      return status;
+    });
+  }
+
+  #account(
+    res: WireResponse,
+    req: WireRequest,
+    started: number,
+    span: ActiveSpan | undefined,
+    status: number,
   ): void {
     const ms = performance.now() - started;
     this.#busyMs += ms;
-    const status = this.#respond(reply, res, req.headers);
     if (span !== undefined) {
       const code =
         status === res.status ? headerValue(res.headers, MeshHeader.Error) : ErrorCode.PayloadTooLarge;
@@ -432,11 +523,30 @@ class ServiceInstance implements ServiceHandle {
   /** Generates a request id for a caller that sent none: the instance id and a counter. */
   readonly #nextRequestId = (): string => `${this.instance}-${++this.#seq}`;
 
-  #respond(reply: string, res: WireResponse, requestHeaders: string[]): number {
+  /**
+   * Publishes the answer; returns the status sent (500 when the answer was too large), or a promise of
+   * it for an answer whose body streams.
+   */
+  #respond(
+    reply: string,
+    res: WireResponse,
+    req: WireRequest,
+    ex: ServerExchange | undefined,
+  ): number | Promise<number> {
+    const requestHeaders = req.headers;
     this.#requests++;
     this.#provenance(res.headers, requestHeaders);
-    let payload = encodeResponse(res);
+    if (req.method === "HEAD" || res.status === 204 || res.status === 304) {
+      res.stream?.cancel().catch(() => undefined);
+      res.stream = undefined;
+    }
     const limit = this.nc.info?.max_payload;
+    if (res.stream !== undefined) return this.#respondStreamed(reply, res, req, ex, limit);
+    let payload = encodeResponse(res);
+    if (limit !== undefined && payload.byteLength > limit && req.window !== undefined) {
+      return this.#respondStreamed(reply, res, req, ex, limit);
+    }
+    ex?.close();
     if (limit !== undefined && payload.byteLength > limit) {
       this.#log.error({ size: payload.byteLength, limit }, "response exceeds max_payload");
       const tooLarge = errorResponse(
@@ -457,5 +567,89 @@ class ServiceInstance implements ServiceHandle {
       this.#log.error({ err }, "could not publish the response"),
     );
     return res.status;
+  }
+
+  /**
+   * Sends an answer whose body is a stream, or bytes too large for one message. What the source has
+   * ready at once goes with the head; when that is the whole body and it fits, the answer is one
+   * plain message. Otherwise, for a caller that accepts streamed responses (`mesh-window`), the head
+   * hands over the exchange's subject and chunks follow as the caller grants credit; for one that
+   * does not, the body is collected up to max_payload (beyond it, a 500 that says so).
+   */
+  async #respondStreamed(
+    reply: string,
+    res: WireResponse,
+    req: WireRequest,
+    ex: ServerExchange | undefined,
+    limit: number | undefined,
+  ): Promise<number> {
+    const reader = new ChunkReader(res.stream ?? res.body);
+    const headSize = encodeResponse({ ...res, body: EMPTY, stream: undefined }).byteLength;
+    const room = (limit ?? Number.MAX_SAFE_INTEGER) - headSize;
+    const chunkSize = chunkSizeFor(limit);
+    const window = req.window;
+    let first: Uint8Array;
+    try {
+      first =
+        window === undefined
+          ? await this.#collect(reader, Math.max(0, room) + 1)
+          : ((await reader.next(Math.max(1, Math.min(chunkSize, room)))) ?? EMPTY);
+    } catch (err) {
+      this.#log.error({ err }, "the handler's response body failed");
+      this.#requests--;
+      return this.#respond(reply, internalError(), req, ex);
+    }
+    if (reader.ended && first.byteLength <= room) {
+      this.#requests--;
+      return this.#respond(reply, { ...res, body: first, stream: undefined }, req, ex);
+    }
+    if (window === undefined || room <= 0) {
+      reader.cancel();
+      this.#requests--;
+      const size = window === undefined ? `more than ${first.byteLength - 1}` : `${headSize}`;
+      this.#log.error({ size, limit }, "response exceeds max_payload");
+      return this.#respond(
+        reply,
+        errorResponse(
+          500,
+          ErrorCode.PayloadTooLarge,
+          `response of ${size} bytes exceeds the NATS max_payload of ${limit} bytes`,
+        ),
+        req,
+        ex,
+      );
+    }
+    const exchange = ex ?? this.#exchanges.open(reply, req.heartbeat ?? 0);
+    exchange.send(encodeResponse({ ...res, body: first }, true), true);
+    const sender = new StreamSender({ reader, chunkSize, credit: window, send: (f) => exchange.send(f) });
+    exchange.sender = sender;
+    try {
+      await sender.done;
+    } catch (err) {
+      this.#log.error({ err }, "the handler's response body failed mid-stream");
+      this.#countError("500 NM_ERR_HANDLER: body failed mid-stream");
+      exchange.abort(new Error("the handler's response body failed"), true);
+    }
+    exchange.close();
+    return res.status;
+  }
+
+  /** Reads the whole body up to `max` bytes (a caller that takes one message only). */
+  async #collect(reader: ChunkReader, max: number): Promise<Uint8Array> {
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    for (;;) {
+      const piece = await reader.next(Math.min(1 << 20, max - size));
+      if (piece === null) break;
+      parts.push(piece);
+      size += piece.byteLength;
+      if (size >= max) break;
+    }
+    return parts.length === 1 ? parts[0]! : Buffer.concat(parts, size);
+  }
+
+  #countError(reason: string): void {
+    this.#errors++;
+    this.#lastError = reason;
   }
 }

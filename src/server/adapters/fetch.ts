@@ -1,7 +1,8 @@
 import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index.js";
+import type { RequestControl } from "../exchange.js";
 import { errorResponse, internalError } from "./errors.js";
 import { lazyRequest } from "./lazy-request.js";
-import { readBody } from "./response-body.js";
+import { takeBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
 const EMPTY = new Uint8Array(0);
@@ -17,9 +18,11 @@ function headerList(headers: Headers): HeaderList {
 
 /**
  * Adapts a Fetch handler `(Request) => Response` to the wire: the wire request becomes a `Request`
- * for `http://<service><path>` (built lazily, see lazy-request.ts), the returned `Response` is read
- * whole. A GET or HEAD request's body, which `Request` cannot carry, is dropped. A throw or rejection
- * yields a safe 500; header values the Fetch API refuses yield a 400.
+ * for `http://<service><path>` (built lazily, see lazy-request.ts; a streamed request body is its
+ * `body` stream, and its `signal` aborts when the caller leaves). The returned `Response`'s body is
+ * sent as it is produced: bytes at once, a stream chunk by chunk. A GET or HEAD request's body, which
+ * `Request` cannot carry, is dropped. A throw or rejection yields a safe 500; header values the Fetch
+ * API refuses yield a 400.
  *
  * @example
  * ```ts
@@ -27,10 +30,10 @@ function headerList(headers: Headers): HeaderList {
  * ```
  */
 export function fetchAdapter(handler: FetchHandler): WireHandler {
-  return async (req: WireRequest, ctx: RequestContext): Promise<WireResponse> => {
+  return async (req: WireRequest, ctx: RequestContext, control?: RequestControl): Promise<WireResponse> => {
     let request: Request;
     try {
-      request = lazyRequest(req, ctx.service);
+      request = lazyRequest(req, ctx.service, control);
     } catch (err) {
       // Values the wire allows but the Fetch API refuses (e.g. characters above U+00FF in a header).
       return errorResponse(400, "NM_ERR_MALFORMED", `malformed message: ${(err as Error).message}`);
@@ -47,13 +50,17 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
         response.status === 204 ||
         response.status === 205 ||
         response.status === 304;
-      const body = bodyless ? EMPTY : await readBody(response);
-      return {
+      const body = bodyless ? EMPTY : takeBody(response);
+      if (bodyless && response.body) response.body.cancel().catch(() => undefined);
+      const res: WireResponse = {
         status: response.status,
         statusText: response.statusText,
         headers: headerList(response.headers),
-        body,
+        body: EMPTY,
       };
+      if (body instanceof Uint8Array) res.body = body;
+      else res.stream = body;
+      return res;
     } catch (err) {
       ctx.onError(err);
       return internalError();

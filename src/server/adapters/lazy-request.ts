@@ -1,4 +1,5 @@
 import type { WireRequest } from "../../protocol/index.js";
+import type { RequestControl } from "../exchange.js";
 
 /**
  * A `Request` for Fetch handlers that builds the platform object only when the handler needs more
@@ -15,6 +16,7 @@ const kWire = Symbol("natsmesh.wire");
 const kUrl = Symbol("natsmesh.url");
 const kHeaders = Symbol("natsmesh.headers");
 const kReal = Symbol("natsmesh.request");
+const kControl = Symbol("natsmesh.control");
 /** Fetch header values are byte strings: every character at most U+00FF. */
 const NOT_BYTE_STRING = /[\u0100-\uffff]/;
 
@@ -23,10 +25,12 @@ class LazyRequest {
   [kUrl]: string;
   [kHeaders]: Headers | undefined;
   [kReal]: Request | undefined;
+  [kControl]: RequestControl | undefined;
 
-  constructor(wire: WireRequest, url: string) {
+  constructor(wire: WireRequest, url: string, control: RequestControl | undefined) {
     this[kWire] = wire;
     this[kUrl] = url;
+    this[kControl] = control;
   }
 
   get method(): string {
@@ -53,12 +57,17 @@ function real(self: LazyRequest): Request {
   let req = self[kReal];
   if (!req) {
     const wire = self[kWire];
-    const hasBody = wire.body.byteLength > 0 && wire.method !== "GET" && wire.method !== "HEAD";
-    req = new Request(self[kUrl], {
-      method: wire.method,
-      headers: self.headers,
-      body: hasBody ? (wire.body as BodyInit) : null,
-    });
+    const canHaveBody = wire.method !== "GET" && wire.method !== "HEAD";
+    const init: RequestInit & { duplex?: "half" } = { method: wire.method, headers: self.headers };
+    if (canHaveBody && wire.stream !== undefined) {
+      init.body = wire.stream;
+      init.duplex = "half";
+    } else if (canHaveBody && wire.body.byteLength > 0) {
+      init.body = wire.body as BodyInit;
+    }
+    const control = self[kControl];
+    if (control !== undefined) init.signal = control.signal;
+    req = new Request(self[kUrl], init);
     self[kReal] = req;
   }
   return req;
@@ -93,7 +102,7 @@ Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
  * @throws TypeError when a header value is one the Fetch API refuses (checked up front, so the
  *   failure is a 400 before the handler runs, not an error inside it).
  */
-export function lazyRequest(wire: WireRequest, service: string): Request {
+export function lazyRequest(wire: WireRequest, service: string, control?: RequestControl): Request {
   const list = wire.headers;
   for (let i = 1; i < list.length; i += 2) {
     if (NOT_BYTE_STRING.test(list[i]!)) {
@@ -102,5 +111,5 @@ export function lazyRequest(wire: WireRequest, service: string): Request {
       );
     }
   }
-  return new LazyRequest(wire, `http://${service}${wire.path}`) as unknown as Request;
+  return new LazyRequest(wire, `http://${service}${wire.path}`, control) as unknown as Request;
 }

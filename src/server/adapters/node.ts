@@ -2,6 +2,7 @@ import { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";
 import { type HeaderList, isHopByHop, type WireRequest, type WireResponse } from "../../protocol/index.js";
+import type { RequestControl } from "../exchange.js";
 import { internalError } from "./errors.js";
 import type { NodeListener, RequestContext, WireHandler } from "./types.js";
 
@@ -9,9 +10,96 @@ import type { NodeListener, RequestContext, WireHandler } from "./types.js";
 interface IncomingInternals {
   _addHeaderLines(headers: string[], n: number): void;
 }
+interface ReadableInternals {
+  _read(): void;
+  _consuming: boolean;
+  _readableState: { readingMore: boolean };
+}
 interface OutgoingInternals {
   _header: string | null;
   getRawHeaderNames(): string[];
+}
+
+/** Body bytes a handler may write before its answer turns into a streamed one. */
+const STREAM_AFTER = 64 * 1024;
+
+/**
+ * Where the body a handler writes goes: into memory until the handler ends the response (one
+ * message), or — once it has written more than {@link STREAM_AFTER} bytes, or wrote and did not end
+ * within the same turn of the event loop — into a stream the server sends chunk by chunk. A write is
+ * acknowledged when the stream's reader takes it, so a slow caller slows the handler's writes.
+ */
+class BodySink {
+  readonly chunks: Buffer[] = [];
+  size = 0;
+  /** Set when the body became a stream. */
+  stream: ReadableStream<Uint8Array> | undefined;
+  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  #held: (() => void) | undefined;
+  #check: NodeJS.Immediate | undefined;
+  #onStream: () => void;
+
+  /** @param onStream - called once, when the body turns into a stream. */
+  constructor(onStream: () => void) {
+    this.#onStream = onStream;
+  }
+
+  write(chunk: Buffer, cb: (err?: Error | null) => void): void {
+    const controller = this.#controller;
+    if (controller !== undefined) {
+      controller.enqueue(chunk);
+      if ((controller.desiredSize ?? 0) > 0) cb();
+      else this.#held = () => cb();
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.byteLength;
+    cb();
+    if (this.size > STREAM_AFTER) this.#toStream();
+    else this.#check ??= setImmediate(() => this.#toStream());
+  }
+
+  /** The response ended: the in-memory body is complete, or the stream closes. */
+  end(): void {
+    if (this.#check) clearImmediate(this.#check);
+    this.#check = undefined;
+    this.#controller?.close();
+  }
+
+  /** The response broke off: a stream errors (the caller gets an abort). */
+  fail(err: Error): void {
+    if (this.#check) clearImmediate(this.#check);
+    this.#check = undefined;
+    this.#controller?.error(err);
+  }
+
+  #toStream(): void {
+    if (this.#check) clearImmediate(this.#check);
+    this.#check = undefined;
+    if (this.stream !== undefined) return;
+    const chunks = this.chunks.splice(0);
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#controller = controller;
+          for (const c of chunks) controller.enqueue(c);
+        },
+        pull: () => {
+          const held = this.#held;
+          this.#held = undefined;
+          held?.();
+        },
+        cancel: () => {
+          this.#controller = undefined;
+          const held = this.#held;
+          this.#held = undefined;
+          held?.();
+        },
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: STREAM_AFTER }),
+    );
+    this.#onStream();
+  }
 }
 
 /**
@@ -19,7 +107,7 @@ interface OutgoingInternals {
  * status line and headers first (`res._header`); those bytes are skipped, since status and headers
  * are read from the response object itself; what follows is the body as written.
  */
-function captureSocket(res: () => ServerResponse, chunks: Buffer[]): Duplex {
+function captureSocket(res: () => ServerResponse, sink: BodySink): Duplex {
   let headerSkipped = false;
   const socket = new Duplex({
     decodeStrings: false,
@@ -32,9 +120,15 @@ function captureSocket(res: () => ServerResponse, chunks: Buffer[]): Duplex {
           headerSkipped = true;
         }
       }
-      if (chunk.length > 0) chunks.push(typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk);
-      cb();
+      if (chunk.length > 0) sink.write(typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk, cb);
+      else cb();
     },
+  });
+  // What node:http's server does for its sockets: a response whose write() returned false hears
+  // 'drain' when the socket's buffer empties.
+  socket.on("drain", () => {
+    const r = res();
+    if (r.writableNeedDrain) r.emit("drain");
   });
   Object.assign(socket, {
     remoteAddress: "127.0.0.1",
@@ -56,6 +150,7 @@ function responseHeaders(res: ServerResponse): HeaderList {
   return list;
 }
 
+const EMPTY = new Uint8Array(0);
 const BODYLESS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
 
 /**
@@ -68,8 +163,41 @@ function withContentLength(req: WireRequest): string[] {
   for (let i = 0; i < list.length; i += 2) {
     if (list[i]!.length === 14 && list[i]!.toLowerCase() === "content-length") return list;
   }
+  // A streamed body of unknown length is what HTTP/1.1 sends chunked: body parsers look for one of
+  // the two headers to know a body is there.
+  if (req.stream !== undefined) return [...list, "transfer-encoding", "chunked"];
   if (req.body.byteLength === 0 && BODYLESS.has(req.method)) return list;
   return [...list, "content-length", String(req.body.byteLength)];
+}
+
+/** Feeds a streamed request body into `req` as the handler reads it. */
+function pipeBody(req: IncomingMessage, body: ReadableStream<Uint8Array>): void {
+  const reader = body.getReader();
+  let reading = false;
+  const internals = req as unknown as ReadableInternals;
+  internals._read = () => {
+    // As IncomingMessage's own _read does: it starts with `readingMore` set (until the head is
+    // parsed), which would stop Readable from asking for the next chunk.
+    internals._readableState.readingMore = false;
+    internals._consuming = true;
+    if (reading) return;
+    reading = true;
+    reader.read().then(
+      ({ done, value }) => {
+        reading = false;
+        if (done) {
+          req.complete = true;
+          req.push(null);
+        } else {
+          req.push(value);
+        }
+      },
+      (err: unknown) => req.destroy(err instanceof Error ? err : new Error(String(err))),
+    );
+  };
+  req.once("close", () => {
+    if (!req.complete) reader.cancel().catch(() => undefined);
+  });
 }
 
 /**
@@ -85,11 +213,25 @@ function withContentLength(req: WireRequest): string[] {
  * ```
  */
 export function nodeAdapter(listener: NodeListener): WireHandler {
-  return (wreq: WireRequest, ctx: RequestContext): Promise<WireResponse> =>
+  return (wreq: WireRequest, ctx: RequestContext, control?: RequestControl): Promise<WireResponse> =>
     new Promise<WireResponse>((resolve) => {
-      const chunks: Buffer[] = [];
       let res: ServerResponse | undefined;
-      const socket = captureSocket(() => res!, chunks);
+      let done = false;
+      const head = (): WireResponse => {
+        const r = res!;
+        return {
+          status: r.statusCode,
+          statusText: r.statusMessage ?? "",
+          headers: responseHeaders(r),
+          body: EMPTY,
+        };
+      };
+      const sink = new BodySink(() => {
+        // The body outlives this turn or outgrows memory: answer now, the rest streams.
+        done = true;
+        resolve({ ...head(), stream: sink.stream });
+      });
+      const socket = captureSocket(() => res!, sink);
       const req = new IncomingMessage(socket as unknown as Socket);
       req.method = wreq.method;
       req.url = wreq.path;
@@ -98,38 +240,48 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
       req.httpVersionMinor = 1;
       const rawHeaders = withContentLength(wreq);
       (req as unknown as IncomingInternals)._addHeaderLines(rawHeaders, rawHeaders.length);
-      if (wreq.body.byteLength > 0) req.push(wreq.body);
-      req.push(null);
-      req.complete = true;
+      if (wreq.stream !== undefined) {
+        pipeBody(req, wreq.stream);
+      } else {
+        if (wreq.body.byteLength > 0) req.push(wreq.body);
+        req.push(null);
+        req.complete = true;
+      }
       res = new ServerResponse(req);
       res.sendDate = false;
       res.useChunkedEncodingByDefault = false;
       res.shouldKeepAlive = false;
       res.assignSocket(socket as unknown as Socket);
 
-      let done = false;
+      let callerLeft = false;
       const fail = (err: unknown) => {
-        if (done) return;
+        if (done) {
+          // Mid-stream: the caller gets an abort, not a truncated body taken as whole.
+          if (!res!.writableFinished) sink.fail(err instanceof Error ? err : new Error(String(err)));
+          return;
+        }
         done = true;
-        ctx.onError(err);
+        if (!callerLeft) ctx.onError(err);
         socket.destroy();
         resolve(internalError());
       };
       res.once("finish", () => {
-        if (done) return;
-        done = true;
-        const r = res!;
-        resolve({
-          status: r.statusCode,
-          statusText: r.statusMessage ?? "",
-          headers: responseHeaders(r),
-          body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks),
-        });
+        sink.end();
+        if (!done) {
+          done = true;
+          const chunks = sink.chunks;
+          resolve({ ...head(), body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, sink.size) });
+        }
         socket.destroy();
       });
       // A handler that destroys the response instead of ending it (an HTTP server would reset the
       // connection) gets a 500 rather than leaving the caller to time out.
       socket.once("close", () => fail(new Error("the handler closed the response without ending it")));
+      // The caller left (abort, silence): as when an HTTP client hangs up, req and res emit 'close'.
+      control?.onAbort(() => {
+        callerLeft = true;
+        if (!res!.writableFinished) socket.destroy();
+      });
       try {
         const result = listener(req, res);
         if (result && typeof (result as Promise<unknown>).then === "function") {

@@ -21,6 +21,24 @@ function stateOf(res: Response): BodyState | undefined {
   return typeof state === "object" && state !== null ? (state as BodyState) : undefined;
 }
 
+/**
+ * The body of `res` as the server sends it: the bytes, when the handler gave a string or bytes (no
+ * stream is involved), else the body's stream, read as it is produced.
+ */
+export function takeBody(res: Response): Uint8Array | ReadableStream<Uint8Array> {
+  if (res.body === null) return EMPTY;
+  if (!res.bodyUsed) {
+    const body = stateOf(res)?.body;
+    const source = body?.source;
+    if (body && !body.stream?.locked) {
+      if (typeof source === "string") return Buffer.from(source, "utf8");
+      if (source instanceof Uint8Array) return source;
+    }
+  }
+  if (res.bodyUsed || res.body.locked) throw new TypeError("the handler's Response body was already used");
+  return res.body as ReadableStream<Uint8Array>;
+}
+
 /** The bytes of `res`'s body; empty for a null body. */
 export async function readBody(res: Response): Promise<Uint8Array> {
   if (res.body === null) return EMPTY;

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { WireRequest, WireResponse } from "../../protocol/index.js";
+import type { RequestControl } from "../exchange.js";
 
 /** A Fetch handler, as `app.fetch` of Hono and friends: `(Request) => Response`. */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
@@ -15,8 +16,16 @@ export interface FetchApp {
 /** What {@link serve} accepts as a handler. */
 export type Handler = FetchHandler | NodeListener | FetchApp;
 
-/** What a handler turns into inside natsmesh: wire request in, wire response out. Never rejects. */
-export type WireHandler = (request: WireRequest, context: RequestContext) => Promise<WireResponse>;
+/**
+ * What a handler turns into inside natsmesh: wire request in, wire response out. Never rejects. A
+ * response with `stream` set is still being produced; `control`, when given, tells of the caller
+ * leaving (requests whose caller can reach the instance: heartbeats or streamed bodies).
+ */
+export type WireHandler = (
+  request: WireRequest,
+  context: RequestContext,
+  control?: RequestControl,
+) => Promise<WireResponse>;
 
 /** Facts about one request that adapters need beside the request itself. */
 export interface RequestContext {

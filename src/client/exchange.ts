@@ -1,0 +1,269 @@
+import type { Msg } from "@nats-io/nats-core";
+import {
+  BadResponseError,
+  type CallTarget,
+  ConnectionClosedError,
+  decodeFrame,
+  decodeResponse,
+  ErrorCode,
+  encodeAbort,
+  encodeFrame,
+  FrameKind,
+  Kind,
+  kindOf,
+  type MeshError,
+  NoRespondersError,
+  StreamError,
+  TimeoutError,
+  type WireResponse,
+} from "../protocol/index.js";
+import { type ChunkReader, declaredLength, StreamReceiver, StreamSender } from "../stream/index.js";
+import type { RequestMux, Route } from "./mux.js";
+
+const EMPTY = new Uint8Array(0);
+
+/** Settings of one {@link Exchange}. */
+export interface ExchangeOptions {
+  /** Milliseconds until the response head must arrive; 0 for none. */
+  timeout: number;
+  /** Aborts the call; after the head arrived, it fails the body. */
+  signal?: AbortSignal | undefined;
+  /** Names the service and subject in errors. */
+  target: CallTarget;
+  /** Coalesce the head's publish with others of the same event-loop turn. */
+  batch?: boolean | undefined;
+  /** Heartbeat interval the request asked for (its `mesh-heartbeat`), or 0. */
+  heartbeat: number;
+  /** Credit granted to a streamed response (the request's `mesh-window`), or 0. */
+  window: number;
+  /** The request body to stream after the instance grants credit; the head went without it. */
+  body?: ChunkReader | undefined;
+  /** Largest chunk of a streamed request body. */
+  chunkSize: number;
+  /** Request method: a response to HEAD has no body. */
+  method: string;
+}
+
+/**
+ * One call from the client's side of the wire (PROTOCOL.md §4, §8): publishes the request head,
+ * streams the request body to the instance that grants credit, and resolves with the response head —
+ * its body in memory, or a `ReadableStream` fed by chunk frames. While the call lasts it heartbeats
+ * the instance (once it knows the instance's subject) and fails when the instance goes silent.
+ */
+export class Exchange implements Route {
+  readonly target: CallTarget;
+  readonly heartbeat: number;
+  heardAt: number;
+  readonly response: Promise<WireResponse>;
+  readonly #mux: RequestMux;
+  readonly #o: ExchangeOptions;
+  #reply = "";
+  #resolve!: (res: WireResponse) => void;
+  #reject!: (err: unknown) => void;
+  #timer: NodeJS.Timeout | undefined;
+  #onAbort: (() => void) | undefined;
+  /** The instance's subject for this exchange, once it handed one over. */
+  #peer: string | undefined;
+  #sentAt = 0;
+  #headed = false;
+  #over = false;
+  #sender: StreamSender | undefined;
+  #receiver: StreamReceiver | undefined;
+
+  /**
+   * Publishes the request and starts waiting.
+   *
+   * @param subject - the request subject.
+   * @param head - the encoded request head message.
+   */
+  constructor(mux: RequestMux, subject: string, head: Uint8Array, options: ExchangeOptions) {
+    this.#mux = mux;
+    this.#o = options;
+    this.target = options.target;
+    this.heartbeat = options.heartbeat;
+    this.heardAt = performance.now();
+    this.response = new Promise<WireResponse>((resolve, reject) => {
+      this.#resolve = resolve;
+      this.#reject = reject;
+    });
+    const { signal, timeout } = options;
+    if (signal?.aborted) {
+      this.#finish(signal.reason);
+      return;
+    }
+    try {
+      this.#reply = mux.open(this);
+    } catch (err) {
+      this.#finish(err);
+      return;
+    }
+    if (timeout > 0) {
+      this.#timer = setTimeout(() => this.fail(new TimeoutError(this.target, timeout)), timeout);
+    }
+    if (signal) {
+      this.#onAbort = () => this.fail(signal.reason);
+      signal.addEventListener("abort", this.#onAbort, { once: true });
+    }
+    mux.publish(subject, head, this.#reply, options.batch, (err) =>
+      this.fail(mux.usable ? (err as MeshError) : new ConnectionClosedError(this.target, { cause: err })),
+    );
+  }
+
+  deliver(msg: Msg): void {
+    const data = msg.data;
+    const kind = kindOf(data);
+    if (kind === Kind.Credit || (this.#headed && kind >= FrameKind.Chunk && kind <= FrameKind.Abort)) {
+      this.#frame(data, msg.reply);
+      return;
+    }
+    if (this.#headed) return;
+    if (data.byteLength === 0 && msg.headers?.code === 503) {
+      this.fail(new NoRespondersError(this.target));
+      return;
+    }
+    if (kind === Kind.Abort) {
+      this.#frame(data, msg.reply);
+      return;
+    }
+    let res: WireResponse;
+    try {
+      res = decodeResponse(data, this.target);
+    } catch (err) {
+      this.fail(err as MeshError);
+      return;
+    }
+    this.#headed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (!res.streamed) {
+      this.#finish(undefined, res);
+      return;
+    }
+    this.#openBody(res, msg.reply);
+  }
+
+  /** A streamed response head: the body comes as chunk frames, credited as the reader reads. */
+  #openBody(res: WireResponse, peer: string | undefined): void {
+    if (!peer || this.#o.window <= 0) {
+      this.fail(
+        new BadResponseError(
+          peer ? "streamed response the request did not accept" : "streamed response without a reply subject",
+          this.target,
+        ),
+      );
+      return;
+    }
+    this.#peer = peer;
+    const bodyless = this.#o.method === "HEAD" || res.status === 204 || res.status === 304;
+    const receiver = new StreamReceiver({
+      window: this.#o.window,
+      granted: this.#o.window,
+      first: res.body,
+      length: bodyless ? undefined : declaredLength(res.headers),
+      target: this.target,
+      grant: (n) => this.#send(encodeFrame(FrameKind.Credit, n)),
+      cancel: () => this.#abort(ErrorCode.Stream, "the caller cancelled the response body"),
+      failed: (err) => this.#abort(ErrorCode.Stream, err.message),
+    });
+    this.#receiver = receiver;
+    res.body = EMPTY;
+    res.stream = receiver.stream;
+    this.#resolve(res);
+  }
+
+  /** A stream frame: credit for the request body, or a piece of the response body. */
+  #frame(data: Uint8Array, reply: string | undefined): void {
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(data, this.target);
+    } catch (err) {
+      this.fail(err as StreamError);
+      return;
+    }
+    if (frame.kind === FrameKind.Credit) {
+      if (frame.n > 0) this.#credit(frame.n, reply);
+      return;
+    }
+    if (frame.kind === FrameKind.Abort && !this.#headed) {
+      const err = new StreamError("the service aborted the request", this.target);
+      this.#peer = undefined; // nothing to tell a side that gave up
+      this.fail(err);
+      return;
+    }
+    const receiver = this.#receiver;
+    if (!receiver) return;
+    receiver.accept(frame);
+    if (receiver.finished) this.#close();
+  }
+
+  /** Credit for the request body; the first grant names the instance's subject and starts the body. */
+  #credit(n: number, reply: string | undefined): void {
+    const body = this.#o.body;
+    if (!body || this.#over) return;
+    if (this.#sender) {
+      this.#sender.grant(n);
+      return;
+    }
+    if (!reply) {
+      this.fail(new BadResponseError("credit without a reply subject", this.target));
+      return;
+    }
+    this.#peer ??= reply;
+    const sender = new StreamSender({
+      reader: body,
+      chunkSize: this.#o.chunkSize,
+      credit: n,
+      send: (frame) => this.#send(frame),
+    });
+    this.#sender = sender;
+    sender.done.catch((err: unknown) => {
+      // The request body's source failed: the instance must not take a truncated body as whole.
+      this.#abort(ErrorCode.Stream, "the request body failed");
+      this.fail(err instanceof Error ? err : new StreamError(String(err), this.target));
+    });
+  }
+
+  tick(now: number): void {
+    if (this.#peer !== undefined && now - this.#sentAt >= this.heartbeat / 2) {
+      this.#send(encodeFrame(FrameKind.Credit, 0));
+    }
+  }
+
+  fail(err: unknown): void {
+    if (this.#over) return;
+    if (!this.#headed) {
+      this.#abort(ErrorCode.Stream, (err as Error)?.message ?? "the caller gave up");
+      this.#finish(err);
+      return;
+    }
+    if (this.#receiver && !this.#receiver.finished) this.#receiver.fail(err as Error);
+    this.#close();
+  }
+
+  #send(frame: Uint8Array): void {
+    const peer = this.#peer;
+    if (peer === undefined || this.#over) return;
+    this.#sentAt = performance.now();
+    this.#mux.publish(peer, frame, undefined, false, () => undefined);
+  }
+
+  #abort(code: string, message: string): void {
+    this.#send(encodeAbort(code, message));
+  }
+
+  #finish(err: unknown, res?: WireResponse): void {
+    this.#close();
+    if (res !== undefined) this.#resolve(res);
+    else this.#reject(err);
+  }
+
+  /** Ends the exchange: no more messages are routed to it or sent by it. */
+  #close(): void {
+    if (this.#over) return;
+    this.#over = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    if (this.#onAbort) this.#o.signal?.removeEventListener("abort", this.#onAbort);
+    this.#sender?.stop();
+    if (!this.#sender) this.#o.body?.cancel();
+    if (this.#reply) this.#mux.release(this.#reply, this);
+  }
+}

@@ -1,0 +1,172 @@
+import type { Msg } from "@nats-io/nats-core";
+import {
+  abortReason,
+  decodeFrame,
+  ErrorCode,
+  encodeAbort,
+  encodeFrame,
+  type Frame,
+  FrameKind,
+  StreamError,
+} from "../protocol/index.js";
+import type { StreamReceiver, StreamSender } from "../stream/index.js";
+
+/** Publishes `data` to `subject`, with `reply` when given. */
+export type Publish = (subject: string, data: Uint8Array, reply: string | undefined) => void;
+
+/**
+ * What a handler's adapter can learn of the exchange beside the request: whether the caller went
+ * away. Given only to requests that can be aborted (their caller heard from the instance).
+ */
+export interface RequestControl {
+  /** Aborted when the caller aborts, goes silent, or the body breaks. Created on first use. */
+  readonly signal: AbortSignal;
+  /** Runs `listener` once when the request is aborted (cheaper than the signal). */
+  onAbort(listener: (reason: Error) => void): void;
+}
+
+/**
+ * The instance's side of one request that lasts beyond a single answer (PROTOCOL.md §8): it heartbeats
+ * the caller while the handler works (each heartbeat hands over this exchange's subject), takes the
+ * caller's frames (credit, request-body chunks, heartbeats, abort) on that subject, and gives up on a
+ * caller silent for twice its heartbeat.
+ */
+export class ServerExchange implements RequestControl {
+  /** Subject the caller sends this exchange's frames to: `<instance inbox>.<id>`. */
+  readonly subject: string;
+  /** The caller's reply subject: where every message to it goes. */
+  readonly reply: string;
+  /** Heartbeat interval the caller asked for, or 0. */
+  readonly heartbeat: number;
+  /** Receives a streamed request body. */
+  receiver: StreamReceiver | undefined;
+  /** Sends a streamed response body. */
+  sender: StreamSender | undefined;
+  readonly #publish: Publish;
+  readonly #release: (ex: ServerExchange) => void;
+  #sentAt: number;
+  #heardAt = 0;
+  #handed = false;
+  #over = false;
+  #aborted: Error | undefined;
+  #listeners: Array<(reason: Error) => void> | undefined;
+  #controller: AbortController | undefined;
+
+  constructor(
+    subject: string,
+    reply: string,
+    heartbeat: number,
+    publish: Publish,
+    release: (ex: ServerExchange) => void,
+  ) {
+    this.subject = subject;
+    this.reply = reply;
+    this.heartbeat = heartbeat;
+    this.#publish = publish;
+    this.#release = release;
+    this.#sentAt = performance.now();
+  }
+
+  /** True once the exchange ended (answered, or abandoned). */
+  get over(): boolean {
+    return this.#over;
+  }
+
+  /** The reason the exchange was abandoned, if it was. */
+  get aborted(): Error | undefined {
+    return this.#aborted;
+  }
+
+  get signal(): AbortSignal {
+    if (!this.#controller) {
+      this.#controller = new AbortController();
+      if (this.#aborted) this.#controller.abort(this.#aborted);
+    }
+    return this.#controller.signal;
+  }
+
+  onAbort(listener: (reason: Error) => void): void {
+    if (this.#aborted) {
+      listener(this.#aborted);
+      return;
+    }
+    this.#listeners ??= [];
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Sends a message to the caller. With `handOver`, the message carries this exchange's subject as
+   * its reply subject (needed once, by the first message the caller must answer on).
+   */
+  send(data: Uint8Array, handOver = false): void {
+    if (this.#over) return;
+    this.#sentAt = performance.now();
+    if (handOver && !this.#handed) {
+      this.#handed = true;
+      this.#heardAt = this.#sentAt;
+    }
+    this.#publish(this.reply, data, handOver ? this.subject : undefined);
+  }
+
+  /** The sweep's visit: a heartbeat when the caller has heard nothing lately; a silent caller is given up. */
+  tick(now: number): void {
+    if (this.#over || this.heartbeat <= 0) return;
+    if (this.#handed && now - this.#heardAt > 2 * this.heartbeat) {
+      this.abort(new StreamError(`the caller went silent for ${Math.round(now - this.#heardAt)} ms`));
+      return;
+    }
+    if (now - this.#sentAt >= this.heartbeat / 2) this.send(encodeFrame(FrameKind.Credit, 0), true);
+  }
+
+  /** Takes one frame the caller sent to this exchange's subject. */
+  deliver(msg: Msg): void {
+    if (this.#over) return;
+    this.#heardAt = performance.now();
+    let frame: Frame;
+    try {
+      frame = decodeFrame(msg.data);
+    } catch (err) {
+      this.abort(err as StreamError, true);
+      return;
+    }
+    switch (frame.kind) {
+      case FrameKind.Credit:
+        if (frame.n > 0) this.sender?.grant(frame.n);
+        return;
+      case FrameKind.Abort: {
+        const { code, message } = abortReason(frame.body);
+        this.abort(new StreamError(`the caller aborted (${code}${message ? `: ${message}` : ""})`));
+        return;
+      }
+      default:
+        if (this.receiver) this.receiver.accept(frame);
+        else
+          this.abort(
+            new StreamError(`unexpected frame kind ${frame.kind}: the request has no streamed body`),
+            true,
+          );
+    }
+  }
+
+  /**
+   * Abandons the exchange: the request body fails, the response body stops, the handler's signal
+   * aborts; with `tell`, the caller gets an abort frame.
+   */
+  abort(reason: Error, tell = false): void {
+    if (this.#over) return;
+    if (tell) this.send(encodeAbort(ErrorCode.Stream, reason.message));
+    this.#aborted = reason;
+    this.receiver?.fail(reason);
+    this.sender?.stop(reason);
+    this.#controller?.abort(reason);
+    for (const listener of this.#listeners?.splice(0) ?? []) listener(reason);
+    this.close();
+  }
+
+  /** Ends the exchange: frames for it are dropped from now on. */
+  close(): void {
+    if (this.#over) return;
+    this.#over = true;
+    this.#release(this);
+  }
+}

@@ -1,0 +1,79 @@
+import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { type Publish, ServerExchange } from "./exchange.js";
+
+/**
+ * The open exchanges of one instance, and the one wildcard subscription `<inbox>.*` that their
+ * callers' frames arrive on. An unref'd interval sends heartbeats and gives up on silent callers; it
+ * runs only while exchanges with a heartbeat are open.
+ */
+export class Exchanges {
+  readonly #inbox: string;
+  readonly #sub: Subscription;
+  readonly #publish: Publish;
+  readonly #open = new Map<string, ServerExchange>();
+  readonly #release = (ex: ServerExchange) => this.#remove(ex);
+  #seq = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #tick = 0;
+
+  constructor(nc: NatsConnection, publish: Publish, onError: (err: Error) => void) {
+    this.#publish = publish;
+    this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
+    this.#sub = nc.subscribe(`${this.#inbox}.*`, {
+      callback: (err, msg) => (err ? onError(err) : this.#route(msg)),
+    });
+  }
+
+  /** Exchanges open now. */
+  get size(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * Opens an exchange with the caller at `reply`.
+   *
+   * @param heartbeat - the caller's heartbeat interval (ms), or 0 for none.
+   */
+  open(reply: string, heartbeat: number): ServerExchange {
+    const id = (++this.#seq).toString(36);
+    const ex = new ServerExchange(`${this.#inbox}.${id}`, reply, heartbeat, this.#publish, this.#release);
+    this.#open.set(id, ex);
+    if (heartbeat > 0) this.#watch(heartbeat);
+    return ex;
+  }
+
+  /** Aborts every open exchange and stops listening. */
+  close(reason: Error): void {
+    for (const ex of [...this.#open.values()]) ex.abort(reason, true);
+    if (this.#timer) clearInterval(this.#timer);
+    this.#timer = undefined;
+    this.#sub.unsubscribe();
+  }
+
+  #route(msg: Msg): void {
+    const subject = msg.subject;
+    this.#open.get(subject.slice(subject.lastIndexOf(".") + 1))?.deliver(msg);
+  }
+
+  #remove(ex: ServerExchange): void {
+    const id = ex.subject.slice(this.#inbox.length + 1);
+    if (this.#open.get(id) === ex) this.#open.delete(id);
+    if (this.#open.size === 0 && this.#timer) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      this.#tick = 0;
+    }
+  }
+
+  #watch(heartbeat: number): void {
+    const tick = Math.max(10, Math.min(250, heartbeat >> 2));
+    if (this.#timer && tick >= this.#tick) return;
+    if (this.#timer) clearInterval(this.#timer);
+    this.#tick = tick;
+    this.#timer = setInterval(() => {
+      const now = performance.now();
+      for (const ex of this.#open.values()) ex.tick(now);
+    }, tick);
+    this.#timer.unref();
+  }
+}

@@ -1,0 +1,496 @@
+/**
+ * Streamed bodies (PROTOCOL.md §8) on a real nats-server with max_payload 64 KiB, so that large-body
+ * cases stay cheap: sizes around max_payload and 50 MB both ways (hashed), bodies of unknown length,
+ * events delivered as produced, aborts both ways, a broken stream, a slow reader, an instance killed
+ * mid-stream, and an exchange across an account import.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  createFetch,
+  encodeFrame,
+  FrameKind,
+  InstanceLostError,
+  type MeshFetch,
+  type ServiceHandle,
+  StreamError,
+  serve,
+} from "../src/index.js";
+import { natsFixture } from "./support/helpers.js";
+import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+
+const MAX_PAYLOAD = 64 * 1024;
+const MB50 = 50 * 1024 * 1024;
+const silent = pino({ level: "silent" });
+
+/** `n` deterministic bytes, produced in pieces of at most 256 KiB as the reader pulls. */
+function generated(n: number, piece = 256 * 1024): ReadableStream<Uint8Array> {
+  const block = Buffer.alloc(piece);
+  for (let i = 0; i < piece; i++) block[i] = (i * 7) % 251;
+  let sent = 0;
+  return new ReadableStream<Uint8Array>({
+    pull(c) {
+      const take = Math.min(piece, n - sent);
+      if (take <= 0) return c.close();
+      c.enqueue(take === piece ? Buffer.from(block) : Buffer.from(block.subarray(0, take)));
+      sent += take;
+    },
+  });
+}
+
+async function hashOf(
+  body: ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>,
+): Promise<{ hex: string; size: number }> {
+  const h = createHash("sha256");
+  let size = 0;
+  for await (const c of body as AsyncIterable<Uint8Array>) {
+    h.update(c);
+    size += c.byteLength;
+  }
+  return { hex: h.digest("hex"), size };
+}
+
+const expectedHash = async (n: number) => hashOf(generated(n));
+
+/** The same API as a Fetch handler and as a Node listener. */
+const apps = {
+  fetch: async (req: Request): Promise<Response> => {
+    const url = new URL(req.url);
+    if (url.pathname === "/hash") {
+      const { hex, size } = await hashOf(req.body ?? new ReadableStream());
+      return Response.json({ hex, size });
+    }
+    if (url.pathname === "/gen") return new Response(generated(Number(url.searchParams.get("n"))));
+    return new Response("not found", { status: 404 });
+  },
+  node: async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? "/", "http://x");
+    if (url.pathname === "/hash") {
+      const { hex, size } = await hashOf(req);
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify({ hex, size }));
+      return;
+    }
+    if (url.pathname === "/gen") {
+      const reader = generated(Number(url.searchParams.get("n"))).getReader();
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        if (!res.write(value)) await new Promise((r) => res.once("drain", r));
+      }
+      res.end();
+      return;
+    }
+    res.statusCode = 404;
+    res.end("not found");
+  },
+};
+
+for (const kind of ["fetch", "node"] as const) {
+  describe(`streaming - ${kind} adapter`, () => {
+    const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+    let svc: ServiceHandle;
+    let fetch: MeshFetch;
+    beforeAll(async () => {
+      svc = await serve(apps[kind], { service: `big-${kind}`, nc: nats.nc, logger: silent, kind });
+      fetch = createFetch({ nc: nats.nc });
+    });
+    afterAll(async () => {
+      await svc?.stop();
+    });
+
+    const sizes = [0, 1, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 1, MB50];
+
+    it("streaming - request bodies of 0, 1, max_payload-1, max_payload, max_payload+1 and 50 MB arrive byte-exact", async () => {
+      for (const n of sizes) {
+        const res = await fetch(`http://big-${kind}/hash`, {
+          method: "POST",
+          body: generated(n),
+          duplex: "half",
+        } as RequestInit);
+        expect(res.status).toBe(200);
+        expect(await res.json()).toEqual(await expectedHash(n));
+      }
+    }, 60_000);
+
+    it("streaming - response bodies of the same sizes arrive byte-exact", async () => {
+      for (const n of sizes) {
+        const res = await fetch(`http://big-${kind}/gen?n=${n}`);
+        expect(res.status).toBe(200);
+        expect(await hashOf(res.body!)).toEqual(await expectedHash(n));
+      }
+    }, 60_000);
+  });
+}
+
+describe("streaming - behaviour", () => {
+  const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+  let fetch: MeshFetch;
+  const services: ServiceHandle[] = [];
+  beforeAll(() => {
+    fetch = createFetch({ nc: nats.nc, heartbeat: 200 });
+  });
+  afterAll(async () => {
+    for (const s of services) await s.stop();
+  });
+
+  it("streaming - each event of a Node handler's res.write() reaches the caller before the next is written", async () => {
+    let release: (() => void) | undefined;
+    services.push(
+      await serve(
+        async (_req: IncomingMessage, res: ServerResponse) => {
+          res.setHeader("content-type", "text/event-stream");
+          for (let i = 1; i <= 3; i++) {
+            res.write(`data: ${i}\n\n`);
+            // The next event is written only once the caller has seen this one: a buffered body
+            // would never get here.
+            await new Promise<void>((r) => (release = r));
+          }
+          res.end();
+        },
+        { service: "sse-node", nc: nats.nc, logger: silent },
+      ),
+    );
+    const res = await fetch("http://sse-node/events");
+    expect(res.headers.get("content-type")).toBe("text/event-stream");
+    const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+    for (let i = 1; i <= 3; i++) {
+      const { value } = await reader.read();
+      expect(value).toBe(`data: ${i}\n\n`);
+      await check(() => release, 2000, { name: `handler waiting after event ${i}` });
+      const r = release!;
+      release = undefined;
+      r();
+    }
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it("streaming - a Fetch handler's streamed Response delivers each chunk as it is enqueued", async () => {
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+    services.push(
+      await serve(
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start: (c) => {
+                controller = c;
+              },
+            }),
+          ),
+        { service: "sse-fetch", nc: nats.nc, logger: silent },
+      ),
+    );
+    const resP = fetch("http://sse-fetch/");
+    await check(() => controller, 2000, { name: "handler's stream started" });
+    controller!.enqueue(new TextEncoder().encode("one"));
+    const res = await resP;
+    const reader = res.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("one");
+    controller!.enqueue(new TextEncoder().encode("two"));
+    expect(new TextDecoder().decode((await reader.read()).value)).toBe("two");
+    controller!.close();
+    expect((await reader.read()).done).toBe(true);
+  });
+
+  it("streaming - a caller's abort mid-response reaches a Node handler ('close') and a Fetch handler (signal)", async () => {
+    let nodeClosed = false;
+    let fetchAborted = false;
+    services.push(
+      await serve(
+        (_req: IncomingMessage, res: ServerResponse) => {
+          const timer = setInterval(() => res.write("tick\n"), 10);
+          res.on("close", () => {
+            clearInterval(timer);
+            nodeClosed = true;
+          });
+        },
+        { service: "abort-node", nc: nats.nc, logger: silent },
+      ),
+      await serve(
+        (req: Request) => {
+          req.signal.addEventListener("abort", () => (fetchAborted = true));
+          let timer: NodeJS.Timeout;
+          return new Response(
+            new ReadableStream<Uint8Array>({
+              start: (c) => {
+                timer = setInterval(() => c.enqueue(new TextEncoder().encode("tick\n")), 10);
+              },
+              cancel: () => clearInterval(timer),
+            }),
+          );
+        },
+        { service: "abort-fetch", nc: nats.nc, logger: silent },
+      ),
+    );
+    for (const service of ["abort-node", "abort-fetch"]) {
+      const ac = new AbortController();
+      const res = await fetch(`http://${service}/`, { signal: ac.signal });
+      const reader = res.body!.getReader();
+      await reader.read();
+      ac.abort(new Error("caller gave up"));
+      await expect(reader.read()).rejects.toThrow("caller gave up");
+    }
+    await check(() => nodeClosed && fetchAborted, 3000, { name: "both handlers saw the abort" });
+  });
+
+  it("streaming - a caller that cancels the body stops the handler's stream", async () => {
+    let cancelled = false;
+    services.push(
+      await serve(
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              pull: (c) => c.enqueue(new Uint8Array(1024)),
+              cancel: () => {
+                cancelled = true;
+              },
+            }),
+          ),
+        { service: "cancel-fetch", nc: nats.nc, logger: silent },
+      ),
+    );
+    const res = await fetch("http://cancel-fetch/");
+    const reader = res.body!.getReader();
+    await reader.read();
+    await reader.cancel();
+    await check(() => cancelled, 3000, { name: "handler's stream cancelled" });
+  });
+
+  it("streaming - a handler that breaks off mid-stream fails the caller's body with a StreamError", async () => {
+    services.push(
+      await serve(
+        (_req: IncomingMessage, res: ServerResponse) => {
+          res.write("partial");
+          setTimeout(() => res.destroy(), 20);
+        },
+        { service: "broken-node", nc: nats.nc, logger: silent },
+      ),
+    );
+    const res = await fetch("http://broken-node/");
+    expect(res.status).toBe(200);
+    const err = await res.text().catch((e) => e);
+    expect(err).toBeInstanceOf(StreamError);
+    expect((err as StreamError).message).toMatch(/aborted/);
+  });
+
+  it("streaming - an upload whose source fails is not taken as a whole body", async () => {
+    let handlerError: unknown;
+    services.push(
+      await serve(
+        async (req: Request) => {
+          try {
+            await req.arrayBuffer();
+            return new Response("whole");
+          } catch (err) {
+            handlerError = err;
+            return new Response("broken", { status: 400 });
+          }
+        },
+        { service: "upload-fail", nc: nats.nc, logger: silent },
+      ),
+    );
+    let n = 0;
+    const body = new ReadableStream<Uint8Array>({
+      pull: (c) => (++n < 3 ? c.enqueue(new Uint8Array(40_000)) : c.error(new Error("disk on fire"))),
+    });
+    const err = await fetch("http://upload-fail/", {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit).catch((e) => e);
+    expect(err).toBeInstanceOf(Error);
+    await check(() => handlerError, 3000, { name: "the handler's read failed" });
+    expect(String(handlerError)).toMatch(/aborted/);
+  });
+
+  it("streaming - a lost or reordered chunk fails the body with a clear StreamError", async () => {
+    // A peer that breaks the protocol: a streamed head, chunk 1, then chunk 3.
+    const sub = nats.nc.subscribe("mesh.rogue.*", {
+      callback: (_e, m) => {
+        const head = "200 OK\n";
+        const out = Buffer.alloc(8 + head.length);
+        out.write("NM", 0);
+        out[2] = 1;
+        out[3] = 8;
+        out.writeUInt32BE(head.length, 4);
+        out.write(head, 8);
+        nats.nc.publish(m.reply!, out, { reply: "rogue.exchange" });
+        nats.nc.publish(m.reply!, encodeFrame(FrameKind.Chunk, 1, new Uint8Array([1])));
+        nats.nc.publish(m.reply!, encodeFrame(FrameKind.Chunk, 3, new Uint8Array([3])));
+      },
+    });
+    try {
+      const res = await fetch("http://rogue/");
+      const err = await res.arrayBuffer().catch((e) => e);
+      expect(err).toBeInstanceOf(StreamError);
+      expect((err as StreamError).message).toMatch(/chunk 3 arrived where 2 was expected/);
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
+  it("streaming - a slow reader holds the handler back: what it produced stays within the credit window", async () => {
+    let produced = 0;
+    services.push(
+      await serve(
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              pull: (c) => {
+                produced += 16 * 1024;
+                c.enqueue(new Uint8Array(16 * 1024));
+              },
+            }),
+          ),
+        { service: "slow-reader", nc: nats.nc, logger: silent },
+      ),
+    );
+    const res = await fetch("http://slow-reader/");
+    const reader = res.body!.getReader();
+    await reader.read();
+    // Credit is 16 chunks of at most max_payload; the sender stops there and waits for the reader.
+    const bound = (16 + 2) * MAX_PAYLOAD + 256 * 1024;
+    await check(() => produced >= 8 * MAX_PAYLOAD, 3000, { name: "the sender used its credit" });
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setImmediate(r));
+      expect(produced).toBeLessThanOrEqual(bound);
+    }
+    let read = 0;
+    for (let i = 0; i < 40; i++) read += (await reader.read()).value!.byteLength;
+    expect(read).toBeGreaterThan(16 * MAX_PAYLOAD);
+    await reader.cancel();
+  });
+});
+
+describe("streaming - an instance killed mid-stream", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    server = await NatsServer.start({ max_payload: MAX_PAYLOAD });
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    child?.kill("SIGKILL");
+    await nc?.close();
+    await server?.stop();
+  });
+
+  async function startChild(service: string): Promise<ChildProcess> {
+    const proc = spawn(
+      process.execPath,
+      ["--import", "tsx", "test/support/stream-service.ts", server.url, service],
+      {
+        cwd: REPO_ROOT,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    await new Promise<void>((resolve, reject) => {
+      proc.once("exit", (code) => reject(new Error(`stream service exited with ${code}`)));
+      proc.stdout!.on("data", (c: Buffer) => c.toString().includes("ready") && resolve());
+    });
+    return proc;
+  }
+
+  it("streaming - the caller's body fails with InstanceLostError within twice the heartbeat, not a hang", async () => {
+    child = await startChild("drip");
+    const fetch = createFetch({ nc, heartbeat: 250 });
+    const res = await fetch("http://drip/drip");
+    const reader = res.body!.getReader();
+    await reader.read();
+    child.kill("SIGKILL");
+    const killed = performance.now();
+    const err = await (async () => {
+      for (;;) await reader.read();
+    })().catch((e) => e);
+    const ms = performance.now() - killed;
+    expect(err).toBeInstanceOf(InstanceLostError);
+    expect(ms).toBeLessThan(5 * 250 + 1000);
+  });
+
+  it("streaming - a request the killed instance was working on fails with InstanceLostError, not at its timeout", async () => {
+    child = await startChild("hang");
+    const fetch = createFetch({ nc, heartbeat: 250, timeout: 60_000 });
+    const pending = fetch("http://hang/hang").catch((e) => e);
+    // The instance heartbeats while it works: wait until it has taken the request.
+    await check(
+      async () =>
+        (await nc.request("$SRV.STATS.hang", "", { timeout: 500 })).json<{
+          endpoints: { num_requests: number }[];
+        }>(),
+      5000,
+      { name: "stats answered" },
+    );
+    child.kill("SIGKILL");
+    const err = await pending;
+    expect(err).toBeInstanceOf(InstanceLostError);
+    expect(err).toMatchObject({ code: "NM_ERR_INSTANCE_LOST", status: 503 });
+  });
+});
+
+describe("streaming - across an account import", () => {
+  let server: NatsServer;
+  let a: NatsConnection;
+  let b: NatsConnection;
+  let svc: ServiceHandle;
+  beforeAll(async () => {
+    server = await NatsServer.start({
+      max_payload: MAX_PAYLOAD,
+      accounts: {
+        A: {
+          users: [{ user: "a", password: "a" }],
+          exports: [{ service: "mesh.files.*", response_type: "stream" }, { service: "mesh.once.*" }],
+        },
+        B: {
+          users: [{ user: "b", password: "b" }],
+          imports: [
+            { service: { account: "A", subject: "mesh.files.*" } },
+            { service: { account: "A", subject: "mesh.once.*" } },
+          ],
+        },
+      },
+    });
+    a = await connect({ servers: server.url, user: "a", pass: "a" });
+    b = await connect({ servers: server.url, user: "b", pass: "b" });
+    svc = await serve(apps.fetch, {
+      service: "files",
+      nc: a,
+      logger: silent,
+      discovery: false,
+      metrics: false,
+    });
+    await serve(apps.fetch, { service: "once", nc: a, logger: silent, discovery: false, metrics: false });
+  });
+  afterAll(async () => {
+    await svc?.stop();
+    await a?.close();
+    await b?.close();
+    await server?.stop();
+  });
+
+  it("streaming - with response_type stream, a 5 MB upload and download cross from account B to A", async () => {
+    const fetch = createFetch({ nc: b });
+    const n = 5 * 1024 * 1024;
+    const up = await fetch("http://files/hash", {
+      method: "POST",
+      body: generated(n),
+      duplex: "half",
+    } as RequestInit);
+    expect(await up.json()).toEqual(await expectedHash(n));
+    const down = await fetch(`http://files/gen?n=${n}`);
+    expect(await hashOf(down.body!)).toEqual(await expectedHash(n));
+  });
+
+  it("streaming - with a singleton export, a streamed response fails with a clear error, never a hang", async () => {
+    const fetch = createFetch({ nc: b, heartbeat: 200 });
+    const small = await fetch("http://once/gen?n=100");
+    expect((await small.arrayBuffer()).byteLength).toBe(100);
+    const res = await fetch(`http://once/gen?n=${4 * MAX_PAYLOAD}`);
+    const err = await res.arrayBuffer().catch((e) => e);
+    expect(err).toBeInstanceOf(InstanceLostError);
+  });
+});
