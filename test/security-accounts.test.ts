@@ -32,11 +32,14 @@ const AT_ONCE = 2_000;
 const ACCOUNTS = {
   A: {
     users: [{ user: "orders-svc", password: "a" }],
-    exports: [{ service: "mesh.orders.*" }],
+    exports: [{ service: "mesh.orders.*" }, { service: "mesh.invoices.*" }],
   },
   B: {
     users: [{ user: "shop", password: "b" }],
-    imports: [{ service: { account: "A", subject: "mesh.orders.*" } }],
+    imports: [
+      { service: { account: "A", subject: "mesh.orders.*" } },
+      { service: { account: "A", subject: "mesh.invoices.*" } },
+    ],
   },
   C: { users: [{ user: "stranger", password: "c" }] },
   W: {
@@ -136,6 +139,15 @@ describe("security - accounts: a service export and its import", () => {
     expect(err).toBeInstanceOf(NoRespondersError);
     expect((err as NoRespondersError).status).toBe(503);
     expect(ms).toBeLessThan(AT_ONCE);
+  });
+
+  it("security - an imported service with no instance in A: TimeoutError at the caller's deadline, not no-responders", async () => {
+    // nats-server 2.9 sends no no-responders status across a service import (docs/SECURITY.md §2)
+    const fetch = await fetchAs("shop", "b");
+    const { err, ms } = await rejection(fetch("http://invoices.nats/", { timeout: 800 }));
+    expect(err).toMatchObject({ name: "TimeoutError", status: 504, service: "invoices" });
+    expect(ms).toBeGreaterThanOrEqual(700);
+    expect(ms).toBeLessThan(AT_ONCE + 800);
   });
 
   it("security - account A's own services stay invisible to B: weather lives in W, B gets NoResponders", async () => {
