@@ -38,11 +38,19 @@ async function user(name: string): Promise<NatsConnection> {
   return nc;
 }
 
-/** Publishes garbage to the service subject for `ms`: `perTick` messages every 10 ms, or flat out. */
-async function flood(nc: NatsConnection, ms: number, perTick?: number): Promise<number> {
+/**
+ * Publishes garbage to the service subject for `ms`: `perTick` messages every 10 ms, or flat out (in
+ * bursts of 500, each flushed); stops early after `max` messages.
+ */
+async function flood(
+  nc: NatsConnection,
+  ms: number,
+  perTick?: number,
+  max = Number.POSITIVE_INFINITY,
+): Promise<number> {
   let sent = 0;
   const end = performance.now() + ms;
-  while (performance.now() < end) {
+  while (performance.now() < end && sent < max) {
     const burst = perTick ?? 500;
     for (let i = 0; i < burst; i++, sent++) {
       nc.publish(SUBJECT, GARBAGE[sent & 63]!, sent & 1 ? { reply: `_ROGUE.${sent}` } : undefined);
@@ -126,8 +134,8 @@ describe("security - rogue publisher flood", () => {
     const rogue = await user("rogue");
     const before = svc.stats().malformed;
     const heapBefore = process.memoryUsage().heapUsed;
-    const sent = await flood(rogue, 700);
-    expect(sent).toBeGreaterThan(10_000);
+    const sent = await flood(rogue, 5000, undefined, 30_000);
+    expect(sent).toBe(30_000);
     // The backlog sits in nats-server, not in the instance, which works through it. nats-server bounds
     // it: a client that does not read for its write_deadline (2 s) or past max_pending (64 MB) is cut
     // off as a slow consumer, and the instance reconnects; what was queued for it is then lost.
@@ -152,7 +160,7 @@ describe("security - rogue publisher flood", () => {
     })();
     const before = svc.stats().malformed;
     const [sent, good] = await Promise.all([flood(outsider, 700), goodCalls(700)]);
-    expect(sent).toBeGreaterThan(5000);
+    expect(sent).toBeGreaterThan(1000);
     expect(good.failed).toBe(0);
     expect(good.ok).toBeGreaterThan(20);
     expect(await violations).toBe(1);
