@@ -3,6 +3,8 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import {
   ConnectionClosedError,
+  type ErrorCode,
+  MeshError,
   NoRespondersError,
   TimeoutError,
   type WireResponse,
@@ -146,6 +148,20 @@ describe("guard - retry policy and breakers around a call", () => {
       NoRespondersError,
     );
     expect(b.calls()).toBe(3);
+  });
+
+  it("guard - a request whose instance went silent (NM_ERR_INSTANCE_LOST, the streaming heartbeats) is retried", async () => {
+    const lost = new MeshError("NM_ERR_INSTANCE_LOST" as ErrorCode, 503, "instance lost", target);
+    const a = failing([lost]);
+    await expect(
+      new CallGuard({ retry: { backoffMs: 1 } }).run("weather", get, 1000, undefined, a.attempt),
+    ).resolves.toBe(ok);
+    expect(a.calls()).toBe(2);
+    const b = failing([new MeshError("NM_ERR_HANDLER", 500, "handler failed", target)]);
+    await expect(
+      new CallGuard({ retry: { backoffMs: 1 } }).run("weather", get, 1000, undefined, b.attempt),
+    ).rejects.toThrow("handler failed");
+    expect(b.calls()).toBe(1);
   });
 
   it("guard - a POST is sent once; with an Idempotency-Key or allMethods it is retried", async () => {

@@ -8,6 +8,7 @@
 import {
   ConnectionClosedError,
   headerValue,
+  MeshError,
   NoRespondersError,
   TimeoutError,
   type WireRequest,
@@ -56,10 +57,11 @@ export const DEFAULT_RETRY: Readonly<
 
 /**
  * Whether a failed attempt may be sent again: nobody served the subject (no instance at that
- * moment), or the connection closed before an answer. Other failures are the service's answer.
+ * moment), the connection closed before an answer, or the instance that took the request went
+ * silent (`NM_ERR_INSTANCE_LOST`). Other failures are the service's answer.
  *
  * @param err - the attempt's error
- * @returns true for {@link NoRespondersError} and {@link ConnectionClosedError}
+ * @returns true for {@link NoRespondersError}, {@link ConnectionClosedError} and a lost instance
  * @throws never
  * @example
  * ```ts
@@ -67,7 +69,12 @@ export const DEFAULT_RETRY: Readonly<
  * ```
  */
 export function isRetryableFailure(err: unknown): boolean {
-  return err instanceof NoRespondersError || err instanceof ConnectionClosedError;
+  return (
+    err instanceof NoRespondersError ||
+    err instanceof ConnectionClosedError ||
+    // The streaming protocol's heartbeats: the instance that took the request went silent (died).
+    (err instanceof MeshError && (err.code as string) === "NM_ERR_INSTANCE_LOST")
+  );
 }
 
 /**
