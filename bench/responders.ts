@@ -1,8 +1,11 @@
 /**
  * The service side of each benchmark scenario, run in its own process so the load generator and
  * the responder do not share an event loop:
- *   node --import tsx bench/responders.ts <scenario> <nats-url|->
- * Prints `READY <port?>` when serving; exits when stdin closes.
+ *   node --import tsx bench/responders.ts <scenario> <nats-url|-> [name]
+ * `name` (default `bench`) is the natsmesh service name and the raw subjects' first token, so the
+ * responders of several scenarios can wait side by side on one nats-server. Prints `READY <port?>` when serving; exits when stdin closes. Every handler answers the body of
+ * the size the request names (`/`, `/100`, `/10240`, `/524288`; subject `<name>.raw.<n>`; `{ size }`
+ * for the peers), looked up in bench/lib/payload.ts.
  */
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
@@ -10,48 +13,70 @@ import { connect } from "@nats-io/transport-node";
 import express from "express";
 import { pino } from "pino";
 import { serve } from "../src/index.js";
-import { BODY_100, TEXT_100 } from "./lib/payload.js";
+import { BODIES, BY_PATH, SIZES } from "./lib/payload.js";
+import { loadPeer } from "./lib/peer.js";
 
-const [scenario, url] = process.argv.slice(2);
+const [scenario, url, name = "bench"] = process.argv.slice(2) as [string, string, string?];
 const silent = pino({ level: "silent" });
+
+/** `http://bench/10240` → `/10240`. */
+function pathOf(u: string): string {
+  return u.slice(u.indexOf("/", 8));
+}
 
 async function start(): Promise<string> {
   switch (scenario) {
     case "raw": {
       const nc = await connect({ servers: url, noAsyncTraces: true });
-      nc.subscribe("bench.raw", {
-        callback: (_e, msg) => {
-          msg.respond(BODY_100);
-        },
-      });
+      for (const n of SIZES) {
+        const body = BODIES.get(n)!.bytes;
+        nc.subscribe(`${name}.raw.${n}`, {
+          callback: (_e, msg) => {
+            msg.respond(body);
+          },
+        });
+      }
       await nc.flush();
       return "";
     }
     case "mesh-fetch": {
       const nc = await connect({ servers: url, noAsyncTraces: true });
-      await serve(() => new Response(TEXT_100), { service: "bench", nc, logger: silent });
+      await serve((req: Request) => new Response(BY_PATH.get(pathOf(req.url))), {
+        service: name,
+        nc,
+        logger: silent,
+      });
       return "";
     }
     case "mesh-node": {
       const nc = await connect({ servers: url, noAsyncTraces: true });
-      await serve((_req, res) => res.end(TEXT_100), { service: "bench", nc, logger: silent, kind: "node" });
+      await serve((req, res) => res.end(BY_PATH.get(req.url!)), {
+        service: name,
+        nc,
+        logger: silent,
+        kind: "node",
+      });
       return "";
     }
     case "mesh-express": {
       const nc = await connect({ servers: url, noAsyncTraces: true });
       const app = express();
-      app.get("/", (_req, res) => {
-        res.send(TEXT_100);
+      app.get(["/", "/:size"], (req, res) => {
+        res.send(BY_PATH.get(req.path));
       });
-      await serve(app, { service: "bench", nc, logger: silent });
+      await serve(app, { service: name, nc, logger: silent });
       return "";
     }
     case "http": {
-      const server = createServer((_req, res) => res.end(TEXT_100));
+      const server = createServer((req, res) => res.end(BY_PATH.get(req.url!)));
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       return String((server.address() as AddressInfo).port);
     }
+    case "moleculer":
+    case "nest":
+      await (await loadPeer(scenario)).serve(url);
+      return "";
     default:
       throw new Error(`unknown scenario ${scenario}`);
   }

@@ -1,223 +1,335 @@
 /**
- * The request-path benchmark: every scenario side by side on one nats-server, 100-byte answers.
- *   npm run bench            (writes the table into BENCHMARKS.md)
- *   npm run bench -- --quick (shorter runs, prints only)
- * Each scenario's service side runs in its own process (bench/responders.ts); 3 repetitions, medians.
+ * The whole benchmark suite, one command:
+ *   npm run bench             (3 repetitions; writes BENCHMARKS.md and docs/bench.svg)
+ *   npm run bench -- --quick  (1 short repetition; prints only, unless --write)
+ * Options: --only=c,m (scenario ids; a, b and h always run), --sizes=100,10240, --no-gateway,
+ * --no-profile, --write.
+ *
+ * 1. Request path: every scenario of bench/lib/scenarios.ts side by side on one nats-server, for
+ *    answers of 100 B, 10 KB and 512 KB; c=64 closed loop for req/s and CPU per 10k requests per
+ *    process (client, service, nats-server), c=1 for p50/p99. Each scenario's client and service run
+ *    in their own processes (bench/client.ts, bench/responders.ts), all started once and warmed up
+ *    (a discarded run per size) before anything is measured; repetitions are
+ *    interleaved (rep 1 of every scenario, then rep 2, ...) so a burst of other load on the machine
+ *    hits every scenario alike; medians of the repetitions.
+ * 2. Gateway vs Caddy and nginx: bench/gateway.ts, unchanged (skipped when caddy/nginx/wrk are missing).
+ * 3. Profile of the natsmesh Fetch path: bench/profile.ts.
+ * The medians also go to bench/results/request-path.json (not committed).
+ * The peers (Moleculer, NestJS) are devDependencies of bench/package.json; `npm ci` runs in bench/
+ * first when bench/node_modules is missing or older than bench/package-lock.json.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import { readFileSync, writeFileSync } from "node:fs";
-import { cpus } from "node:os";
-import { createInterface } from "node:readline";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { Pool, request } from "undici";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { cpus, loadavg } from "node:os";
 import { startLocalServer } from "../src/dev/index.js";
-import { createFetch, MeshDispatcher } from "../src/index.js";
-import { type Call, latency, median, throughput } from "./lib/measure.js";
-import { BODY_100 } from "./lib/payload.js";
-import { LeanMux } from "./wire/mux.js";
+import type { Job, JobResult } from "./client.js";
+import { type Bar, barChart } from "./lib/chart.js";
+import { median } from "./lib/measure.js";
+import { SIZES, sizeLabel } from "./lib/payload.js";
+import { PEER_RESPONDERS, SCENARIOS, type Scenario, serviceName } from "./lib/scenarios.js";
+import { writeSection } from "./lib/sections.js";
+import { ask, type BenchChild, startBench } from "./lib/spawn.js";
 
-const quick = process.argv.includes("--quick");
+const argv = process.argv.slice(2);
+const quick = argv.includes("--quick");
+const write = !quick || argv.includes("--write");
+const flag = (name: string) =>
+  argv
+    .find((a) => a.startsWith(`--${name}=`))
+    ?.slice(name.length + 3)
+    .split(",");
+const only = flag("only");
+const sizes = (flag("sizes") ?? SIZES.map(String)).map(Number);
 const REPS = quick ? 1 : 3;
 const DURATION = quick ? 1000 : 3000;
 const WARMUP = quick ? 300 : 1000;
+const LATENCY = quick ? 500 : 1500;
+const WARMUP_ALL = quick ? 1000 : 2000;
 const CONCURRENCY = 64;
+const FILE = "BENCHMARKS.md";
+const CHART = "docs/bench.svg";
 
-interface Scenario {
-  id: string;
-  label: string;
-  responder: string;
-  /** Builds the client call; returns it with a teardown. */
-  client(url: string, responderInfo: string): Promise<{ call: Call; close(): Promise<void> }>;
+/** `npm ci` in bench/ when its node_modules is missing or older than its lock file. */
+function ensurePeers(): void {
+  const installed = "bench/node_modules/.package-lock.json";
+  if (existsSync(installed) && statSync(installed).mtimeMs >= statSync("bench/package-lock.json").mtimeMs)
+    return;
+  process.stderr.write("bench: installing the peers (npm ci in bench/) ...\n");
+  const r = spawnSync("npm", ["ci", "--no-audit", "--no-fund"], { cwd: "bench", stdio: "inherit" });
+  if (r.status !== 0) throw new Error(`npm ci in bench/ failed (${r.status})`);
 }
 
-async function nats(url: string, lean = true): Promise<NatsConnection> {
-  return connect({ servers: url, ...(lean ? { noAsyncTraces: true } : {}) });
+interface Pair {
+  scenario: Scenario;
+  service: BenchChild;
+  client: BenchChild;
 }
 
-/** natsmesh's fetch calling service `bench`; the responder decides which handler kind answers. */
-async function meshFetchClient(url: string): Promise<{ call: Call; close(): Promise<void> }> {
-  const nc = await nats(url);
-  const f = createFetch({ nc });
-  return { call: async () => (await f("http://bench/")).arrayBuffer(), close: () => nc.close() };
-}
-
-const SCENARIOS: Scenario[] = [
-  {
-    id: "a",
-    label: "nats.js `nc.request`, library defaults",
-    responder: "raw",
-    async client(url) {
-      const nc = await nats(url, false);
-      return {
-        call: async () => (await nc.request("bench.raw", BODY_100, { timeout: 5000 })).data,
-        close: () => nc.close(),
-      };
-    },
-  },
-  {
-    id: "b",
-    label: "lean mux (one inbox subscription, pending map, `noAsyncTraces`)",
-    responder: "raw",
-    async client(url) {
-      const nc = await nats(url);
-      const mux = new LeanMux(nc);
-      return {
-        call: async () => (await mux.request("bench.raw", BODY_100)).data,
-        close: async () => {
-          mux.close();
-          await nc.close();
-        },
-      };
-    },
-  },
-  {
-    id: "c",
-    label: "natsmesh `createFetch` → `serve` (Fetch handler)",
-    responder: "mesh-fetch",
-    client: meshFetchClient,
-  },
-  {
-    id: "c2",
-    label: "natsmesh `createFetch` → `serve` (node:http listener)",
-    responder: "mesh-node",
-    client: meshFetchClient,
-  },
-  {
-    id: "d",
-    label: "natsmesh `createFetch` → `serve` (express app)",
-    responder: "mesh-express",
-    client: meshFetchClient,
-  },
-  {
-    id: "u",
-    label: "natsmesh `MeshDispatcher` (undici.request) → `serve` (Fetch handler)",
-    responder: "mesh-fetch",
-    async client(url) {
-      const nc = await nats(url);
-      const dispatcher = new MeshDispatcher({ nc });
-      return {
-        call: async () => (await request("http://bench/", { dispatcher })).body.arrayBuffer(),
-        close: () => nc.close(),
-      };
-    },
-  },
-  {
-    id: "h",
-    label: "direct HTTP keep-alive (undici Pool → node:http), no NATS",
-    responder: "http",
-    async client(_url, port) {
-      const pool = new Pool(`http://127.0.0.1:${port}`, { connections: CONCURRENCY });
-      return {
-        call: async () => (await pool.request({ path: "/", method: "GET" })).body.arrayBuffer(),
-        close: () => pool.close(),
-      };
-    },
-  },
-];
-
-async function startResponder(scenario: string, url: string): Promise<{ child: ChildProcess; info: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/responders.ts", scenario, url], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  const lines = createInterface({ input: child.stdout! });
-  const info = await new Promise<string>((resolve, reject) => {
-    lines.once("line", (line) =>
-      line.startsWith("READY") ? resolve(line.slice(6).trim()) : reject(new Error(line)),
-    );
-    child.once("exit", (code) => reject(new Error(`responder ${scenario} exited with ${code}`)));
-  });
-  return { child, info };
-}
-
+/** Medians per scenario and size. */
 interface Row {
   scenario: Scenario;
+  size: number;
   rps: number;
   p50: number;
   p99: number;
-  cpu: Record<string, number>;
+  cpu: { client: number; service: number; "nats-server": number };
 }
 
-async function measure(scenario: Scenario, url: string, serverPid: number): Promise<Row> {
-  const { child, info } = await startResponder(scenario.responder, url);
-  const { call, close } = await scenario.client(url, info);
-  const rps: number[] = [];
-  const p50: number[] = [];
-  const p99: number[] = [];
-  const cpus: Record<string, number[]> = {};
+async function requestPath(): Promise<Row[]> {
+  const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.id) || ["a", "b", "h"].includes(s.id));
+  if (scenarios.some((s) => PEER_RESPONDERS.has(s.responder))) ensurePeers();
+  const server = await startLocalServer();
+  const pairs: Pair[] = [];
+  const results = new Map<string, JobResult[]>();
   try {
-    for (let rep = 0; rep < REPS; rep++) {
-      const t = await throughput(call, {
-        concurrency: CONCURRENCY,
-        durationMs: DURATION,
-        warmupMs: WARMUP,
-        pids: { client: process.pid, service: child.pid!, "nats-server": serverPid },
-      });
-      rps.push(t.rps);
-      for (const [k, v] of Object.entries(t.cpuPer10k)) {
-        cpus[k] ??= [];
-        cpus[k].push(v);
+    for (const scenario of scenarios) {
+      const service = await startBench("bench/responders.ts", [
+        scenario.responder,
+        server.url,
+        serviceName(scenario.id),
+      ]);
+      const client = await startBench("bench/client.ts", [
+        scenario.id,
+        server.url,
+        service.info || "-",
+        String(service.child.pid),
+        String(server.pid),
+      ]);
+      pairs.push({ scenario, service, client });
+    }
+    // JIT warm-up of every process, per size, discarded: on a loaded 2-core machine V8's background
+    // compiler is starved, and a cold first job measured a fraction of the warm rate.
+    for (const size of sizes) {
+      for (const { scenario, client } of pairs) {
+        process.stderr.write(`bench: warm-up ${sizeLabel(size)} ${scenario.id} ${scenario.short}\n`);
+        const job: Job = {
+          size,
+          concurrency: CONCURRENCY,
+          durationMs: WARMUP_ALL,
+          warmupMs: 0,
+          latencyMs: 200,
+        };
+        const r = await ask<JobResult & { error?: string }>(client, job);
+        if (r.error) throw new Error(`${scenario.id} at ${sizeLabel(size)}: ${r.error}`);
       }
-      const l = await latency(call, { durationMs: DURATION / 2, warmupMs: WARMUP / 2 });
-      p50.push(l.p50);
-      p99.push(l.p99);
+    }
+    for (let rep = 0; rep < REPS; rep++) {
+      for (const size of sizes) {
+        for (const { scenario, client } of pairs) {
+          process.stderr.write(
+            `bench: rep ${rep + 1}/${REPS} ${sizeLabel(size)} ${scenario.id} ${scenario.short}\n`,
+          );
+          const job: Job = {
+            size,
+            concurrency: CONCURRENCY,
+            durationMs: DURATION,
+            warmupMs: WARMUP,
+            latencyMs: LATENCY,
+          };
+          const r = await ask<JobResult & { error?: string }>(client, job);
+          if (r.error) throw new Error(`${scenario.id} at ${sizeLabel(size)}: ${r.error}`);
+          const key = `${scenario.id}/${size}`;
+          results.set(key, [...(results.get(key) ?? []), r]);
+        }
+      }
     }
   } finally {
-    await close();
-    child.stdin!.end();
-    await new Promise((r) => child.once("exit", r));
+    for (const p of pairs) await Promise.all([p.client.stop(), p.service.stop()]);
+    await server.stop();
   }
-  const cpu = Object.fromEntries(Object.entries(cpus).map(([k, v]) => [k, median(v)]));
-  return { scenario, rps: median(rps), p50: median(p50), p99: median(p99), cpu };
+  const rows: Row[] = [];
+  for (const size of sizes) {
+    for (const { scenario } of pairs) {
+      const rs = results.get(`${scenario.id}/${size}`)!;
+      const cpu = (k: string) => median(rs.map((r) => r.cpuPer10k[k]!));
+      rows.push({
+        scenario,
+        size,
+        rps: median(rs.map((r) => r.rps)),
+        p50: median(rs.map((r) => r.p50)),
+        p99: median(rs.map((r) => r.p99)),
+        cpu: { client: cpu("client"), service: cpu("service"), "nats-server": cpu("nats-server") },
+      });
+    }
+  }
+  return rows;
 }
 
-function table(rows: Row[]): string {
-  const a = rows.find((r) => r.scenario.id === "a")!.rps;
-  const b = rows.find((r) => r.scenario.id === "b")!.rps;
-  const h = rows.find((r) => r.scenario.id === "h")!.rps;
-  const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+const ratio = (n: number) => n.toFixed(2);
+const totalCpu = (r: Row) => r.cpu.client + r.cpu.service + r.cpu["nats-server"];
+/** Answer megabytes (10^6 bytes) per second. */
+const mbps = (r: Row) => (r.rps * r.size) / 1e6;
+/** CPU seconds of all three processes per GB (10^9 bytes) of answers. */
+const cpuPerGb = (r: Row) => ((totalCpu(r) / 10_000 / 1000) * 1e9) / r.size;
+
+function find(rows: Row[], id: string, size: number): Row | undefined {
+  return rows.find((r) => r.scenario.id === id && r.size === size);
+}
+
+function smallTable(rows: Row[]): string {
+  const a = find(rows, "a", 100)!.rps;
+  const b = find(rows, "b", 100)!.rps;
+  const h = find(rows, "h", 100)!.rps;
   const lines = [
     "| | scenario | req/s c=64 | × (a) | × (b) | × HTTP | p50 µs c=1 | p99 µs c=1 | CPU ms/10k client | service | nats-server |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const r of rows) {
+  for (const r of rows.filter((x) => x.size === 100)) {
     lines.push(
-      `| ${r.scenario.id} | ${r.scenario.label} | ${fmt(r.rps)} | ${(r.rps / a).toFixed(2)} | ${(r.rps / b).toFixed(2)} | ${(r.rps / h).toFixed(2)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client!)} | ${fmt(r.cpu.service!)} | ${fmt(r.cpu["nats-server"]!)} |`,
+      `| ${r.scenario.id} | ${r.scenario.label} | ${fmt(r.rps)} | ${ratio(r.rps / a)} | ${ratio(r.rps / b)} | ${ratio(r.rps / h)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} |`,
     );
   }
   return lines.join("\n");
 }
 
+function bodyTable(rows: Row[], size: number): string {
+  const raw = find(rows, "b", size)!;
+  const http = find(rows, "h", size)!;
+  const lines = [
+    `**${sizeLabel(size)} answers**`,
+    "",
+    "| | scenario | req/s c=64 | MB/s | × lean mux | × HTTP | p50 µs c=1 | p99 µs c=1 | CPU ms/10k client | service | nats-server | CPU s/GB, all | × lean mux | × HTTP |",
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows.filter((x) => x.size === size)) {
+    lines.push(
+      `| ${r.scenario.id} | ${r.scenario.short} | ${fmt(r.rps)} | ${fmt(mbps(r))} | ${ratio(mbps(r) / mbps(raw))} | ${ratio(mbps(r) / mbps(http))} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} | ${cpuPerGb(r).toFixed(1)} | ${ratio(cpuPerGb(r) / cpuPerGb(raw))} | ${ratio(cpuPerGb(r) / cpuPerGb(http))} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+function barsTable(rows: Row[], gatewayVsCaddy: number | undefined): string {
+  const at = (id: string) => find(rows, id, 100);
+  const lines = ["| bar (100 B) | measured | target | met |", "|---|---:|---:|---|"];
+  const bar = (name: string, value: number | undefined, target: number, atMost = false) => {
+    if (value === undefined || Number.isNaN(value)) return;
+    const met = atMost ? value <= target : value >= target;
+    const miss = atMost
+      ? `${((value / target - 1) * 100).toFixed(0)}% above`
+      : `${((1 - value / target) * 100).toFixed(0)}% below`;
+    lines.push(
+      `| ${name} | ${ratio(value)} | ${atMost ? "≤" : "≥"} ${ratio(target)} | ${met ? "yes" : `no, ${miss}`} |`,
+    );
+  };
+  const c = at("c");
+  const d = at("d");
+  const fastestPeer = ["m", "n"]
+    .map(at)
+    .reduce<Row | undefined>((x, y) => (y && (!x || y.rps > x.rps) ? y : x), undefined);
+  bar("Fetch path req/s ÷ lean mux (b)", c && c.rps / at("b")!.rps, 0.5);
+  if (fastestPeer)
+    bar(`Fetch path req/s ÷ fastest peer (${fastestPeer.scenario.short})`, c && c.rps / fastestPeer.rps, 1);
+  bar("Fetch path p50 c=1 ÷ raw `nc.request` (a)", c && c.p50 / at("a")!.p50, 1.3, true);
+  bar("Fetch path p50 c=1 ÷ lean mux (b)", c && c.p50 / at("b")!.p50, 1.3, true);
+  bar("express path req/s ÷ lean mux (b)", d && d.rps / at("b")!.rps, 0.35);
+  bar("gateway req/s ÷ Caddy (bench/gateway.ts, same command)", gatewayVsCaddy, 1.5);
+  return lines.join("\n");
+}
+
+function chart(rows: Row[], footer: string): string {
+  const panel = (size: number, value: (r: Row) => number, title: string): { title: string; bars: Bar[] } => ({
+    title,
+    bars: rows
+      .filter((r) => r.size === size)
+      .map((r) => ({
+        label: r.scenario.short,
+        value: value(r),
+        highlight: r.scenario.short.startsWith("natsmesh"),
+      })),
+  });
+  const panels = [panel(100, (r) => r.rps, "req/s at c=64, 100 B answers (higher is better)")];
+  if (sizes.includes(100))
+    panels.push(panel(100, (r) => r.p50, "p50 µs at c=1, 100 B answers (lower is better)"));
+  for (const size of sizes.filter((s) => s !== 100))
+    panels.push(panel(size, mbps, `MB/s at c=64, ${sizeLabel(size)} answers (higher is better)`));
+  return barChart(
+    panels.filter((p) => p.bars.length > 0),
+    footer,
+  );
+}
+
+function which(cmd: string): boolean {
+  return spawnSync("sh", ["-c", `command -v ${cmd}`]).status === 0;
+}
+
+/** Runs another bench script with this run's --quick/--write, echoing its output; returns its stdout. */
+async function runScript(script: string, extra: string[] = []): Promise<string> {
+  const child = spawn(
+    process.execPath,
+    [
+      "--import",
+      "tsx",
+      script,
+      ...(quick ? ["--quick"] : []),
+      ...(quick && write ? ["--write"] : []),
+      ...extra,
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
+  let out = "";
+  child.stdout.on("data", (d: Buffer) => {
+    out += d;
+    process.stdout.write(d);
+  });
+  const code = await new Promise<number | null>((r) => child.once("exit", r));
+  if (code !== 0) throw new Error(`${script} exited with ${code}`);
+  return out;
+}
+
 async function main(): Promise<void> {
-  const only = process.argv
-    .find((a) => a.startsWith("--only="))
-    ?.slice(7)
-    .split(",");
-  const server = await startLocalServer();
-  const rows: Row[] = [];
-  try {
-    for (const s of SCENARIOS) {
-      if (only && !only.includes(s.id) && !["a", "b", "h"].includes(s.id)) continue;
-      process.stderr.write(`bench: ${s.id} ${s.label} ...\n`);
-      rows.push(await measure(s, server.url, server.pid));
+  const load0 = loadavg()[0]!;
+  const started = new Date();
+  const rows = await requestPath();
+  const load1 = loadavg()[0]!;
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync("bench/results/request-path.json", JSON.stringify(rows, null, 2));
+
+  let gatewayVsCaddy: number | undefined;
+  if (!argv.includes("--no-gateway")) {
+    const missing = ["caddy", "nginx", "wrk"].filter((c) => !which(c));
+    if (missing.length) {
+      process.stderr.write(
+        `bench: gateway vs Caddy/nginx skipped: ${missing.join(", ")} missing (apt-get install -y caddy nginx wrk)\n`,
+      );
+    } else {
+      const out = await runScript("bench/gateway.ts");
+      const m = /gateway ÷ Caddy = ([\d.]+)/.exec(out);
+      if (m) gatewayVsCaddy = Number(m[1]);
     }
-  } finally {
-    await server.stop();
   }
-  const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
-  const head = `Run ${stamp} UTC · \`npm run bench\` · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · node ${process.version} · nats-server from PATH · ${REPS} repetitions of ${DURATION / 1000} s, medians · 100-byte bodies`;
-  const out = `${head}\n\n${table(rows)}\n`;
-  process.stdout.write(`\n${out}`);
-  if (!quick && !only) {
-    const file = "BENCHMARKS.md";
-    const text = readFileSync(file, "utf8");
-    const start = "<!-- bench:core:start -->";
-    const end = "<!-- bench:core:end -->";
-    const i = text.indexOf(start);
-    const j = text.indexOf(end);
-    if (i < 0 || j < 0) throw new Error(`${file} lacks the ${start} / ${end} markers`);
-    writeFileSync(file, `${text.slice(0, i + start.length)}\n${out}${text.slice(j)}`);
-    process.stderr.write(`bench: wrote ${file}\n`);
+  if (!argv.includes("--no-profile")) await runScript("bench/profile.ts");
+
+  const stamp = started.toISOString().slice(0, 16).replace("T", " ");
+  const nats = execFileSync("nats-server", ["--version"], { encoding: "utf8" })
+    .trim()
+    .replace("nats-server: ", "");
+  const head =
+    `Run ${stamp} UTC · \`npm run bench${quick ? " -- --quick" : ""}\` · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ` +
+    `node ${process.version} · nats-server ${nats} · ${REPS} repetition${REPS > 1 ? "s" : ""} of ${DURATION / 1000} s at c=${CONCURRENCY} ` +
+    `and ${LATENCY / 1000} s at c=1, interleaved, medians · load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`;
+  const core = `${head}\n\n${smallTable(rows)}\n`;
+  const bodies = `${head}\n\n${sizes
+    .filter((s) => s !== 100)
+    .map((s) => bodyTable(rows, s))
+    .join("\n\n")}\n`;
+  const bars = `${head}\n\n${barsTable(rows, gatewayVsCaddy)}\n`;
+  process.stdout.write(`\n${core}\n${bodies}\n${bars}`);
+  if (write && !only) {
+    if (sizes.includes(100)) writeSection(FILE, "core", core);
+    if (sizes.some((s) => s !== 100)) writeSection(FILE, "bodies", bodies);
+    writeSection(FILE, "bars", bars);
+    writeFileSync(
+      CHART,
+      chart(
+        rows,
+        `Run ${stamp} UTC · npm run bench${quick ? " -- --quick" : ""} · ${cpus().length} cores · node ${process.version} · nats-server ${nats} · medians of ${REPS} · natsmesh in blue · BENCHMARKS.md has the tables`,
+      ),
+    );
+    process.stderr.write(`bench: wrote ${FILE} and ${CHART}\n`);
   }
+  process.exit(0);
 }
 
 await main();

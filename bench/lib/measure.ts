@@ -22,7 +22,13 @@ export interface Throughput {
   rps: number;
   /** CPU milliseconds per 10k requests, per watched process. */
   cpuPer10k: Record<string, number>;
+  /** Requests in the measured window. */
+  requests: number;
+  /** The measured window (after warm-up) on the monotonic clock, µs (`process.hrtime`, as V8's CPU profiles). */
+  window: [number, number];
 }
+
+const monotonicUs = () => Number(process.hrtime.bigint() / 1000n);
 
 async function runFor(call: Call, concurrency: number, ms: number): Promise<number> {
   const end = performance.now() + ms;
@@ -53,12 +59,14 @@ export async function throughput(
 ): Promise<Throughput> {
   await runFor(call, concurrency, warmupMs);
   const cpu0 = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+  const w0 = monotonicUs();
   const t0 = performance.now();
   const n = await runFor(call, concurrency, durationMs);
   const elapsed = performance.now() - t0;
+  const w1 = monotonicUs();
   const cpuPer10k: Record<string, number> = {};
   for (const [k, pid] of Object.entries(pids)) cpuPer10k[k] = ((cpuMs(pid) - cpu0[k]!) * 10_000) / n;
-  return { rps: (n * 1000) / elapsed, cpuPer10k };
+  return { rps: (n * 1000) / elapsed, cpuPer10k, requests: n, window: [w0, w1] };
 }
 
 /** Latency percentiles in microseconds. */

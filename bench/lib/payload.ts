@@ -1,4 +1,28 @@
-/** The 100-byte body every scenario answers with. */
+/** The 100-byte body every scenario answers with by default. */
 export const BODY_100 = new Uint8Array(100).fill(0x61);
 /** Its text form. */
 export const TEXT_100 = "a".repeat(100);
+
+/** Answer sizes of the request-path benchmark: 100 B, 10 KiB, 512 KiB. */
+export const SIZES = [100, 10 * 1024, 512 * 1024] as const;
+/** One of {@link SIZES}. */
+export type Size = (typeof SIZES)[number];
+
+/** "100 B", "10 KB", "512 KB" (KB = 1024 bytes, as in the issue). */
+export function sizeLabel(size: number): string {
+  return size < 1024 ? `${size} B` : `${size / 1024} KB`;
+}
+
+/** The answer of each size as bytes (a `Buffer`, which express needs to send bytes) and as text. */
+export const BODIES: ReadonlyMap<number, { bytes: Buffer<ArrayBuffer>; text: string }> = new Map(
+  SIZES.map((n) => [n, { bytes: Buffer.alloc(n, 0x61) as Buffer<ArrayBuffer>, text: "a".repeat(n) }]),
+);
+
+/**
+ * The answer for a request path: `/` and `/100` → 100 B, `/10240` → 10 KB, `/524288` → 512 KB.
+ * Every handler of every scenario (natsmesh, HTTP) answers through this one lookup.
+ */
+export const BY_PATH: ReadonlyMap<string, Buffer<ArrayBuffer>> = new Map([
+  ["/", BODIES.get(100)!.bytes],
+  ...SIZES.map((n) => [`/${n}`, BODIES.get(n)!.bytes] as const),
+]);

@@ -1,0 +1,119 @@
+/**
+ * The client side of one request-path scenario, in its own process so that its CPU is its own and
+ * no scenario's modules (or JIT state) affect another's:
+ *   node --import tsx bench/client.ts <scenario-id> <nats-url> <responder-info> <service-pid> <nats-server-pid>
+ * Prints `READY`; then for each JSON line on stdin ({@link Job}) runs the load and prints one JSON
+ * line ({@link JobResult}). Exits when stdin closes.
+ */
+import { createInterface } from "node:readline";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { Pool, request } from "undici";
+import { createFetch, MeshDispatcher } from "../src/index.js";
+import { latency, throughput } from "./lib/measure.js";
+import { BODY_100, SIZES } from "./lib/payload.js";
+import { loadPeer } from "./lib/peer.js";
+import { serviceName } from "./lib/scenarios.js";
+import { LeanMux } from "./wire/mux.js";
+
+/** One measurement asked of a client process. */
+export interface Job {
+  size: number;
+  concurrency: number;
+  durationMs: number;
+  warmupMs: number;
+  /** 0: no c=1 latency run. */
+  latencyMs: number;
+}
+
+/** Its answer. */
+export interface JobResult {
+  rps: number;
+  /** Requests and monotonic-clock window (µs) of the c=64 run. */
+  requests: number;
+  window: [number, number];
+  cpuPer10k: Record<string, number>;
+  p50: number;
+  p99: number;
+}
+
+type SizedCall = (size: number) => Promise<unknown>;
+
+const [id, url, info, servicePid, natsPid] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string,
+];
+
+async function nats(lean = true): Promise<NatsConnection> {
+  return connect({ servers: url, ...(lean ? { noAsyncTraces: true } : {}) });
+}
+
+/** The request for each size names the size: subject `<name>.raw.<n>` or path `/<n>`. */
+const RAW_SUBJECT = new Map(SIZES.map((n) => [n as number, `${serviceName(id)}.raw.${n}`]));
+const MESH_URL = new Map(SIZES.map((n) => [n as number, `http://${serviceName(id)}/${n}`]));
+const PATH = new Map(SIZES.map((n) => [n as number, `/${n}`]));
+
+async function meshFetch(): Promise<SizedCall> {
+  const f = createFetch({ nc: await nats() });
+  return async (size) => (await f(MESH_URL.get(size)!)).arrayBuffer();
+}
+
+async function client(): Promise<SizedCall> {
+  switch (id) {
+    case "a": {
+      const nc = await nats(false);
+      return async (size) => (await nc.request(RAW_SUBJECT.get(size)!, BODY_100, { timeout: 5000 })).data;
+    }
+    case "b": {
+      const mux = new LeanMux(await nats());
+      return async (size) => (await mux.request(RAW_SUBJECT.get(size)!, BODY_100)).data;
+    }
+    case "c":
+    case "c2":
+    case "d":
+      return meshFetch();
+    case "u": {
+      const dispatcher = new MeshDispatcher({ nc: await nats() });
+      return async (size) => (await request(MESH_URL.get(size)!, { dispatcher })).body.arrayBuffer();
+    }
+    case "h": {
+      const pool = new Pool(`http://127.0.0.1:${info}`, { connections: 64 });
+      return async (size) =>
+        (await pool.request({ path: PATH.get(size)!, method: "GET" })).body.arrayBuffer();
+    }
+    case "m":
+    case "n": {
+      const peer = await (await loadPeer(id === "m" ? "moleculer" : "nest")).connectClient(url);
+      return (size) => peer.call(size);
+    }
+    default:
+      throw new Error(`unknown scenario ${id}`);
+  }
+}
+
+const call = await client();
+const pids = { client: process.pid, service: Number(servicePid), "nats-server": Number(natsPid) };
+process.stdout.write("READY\n");
+const lines = createInterface({ input: process.stdin });
+lines.on("line", async (line) => {
+  const job = JSON.parse(line) as Job;
+  const sized = () => call(job.size);
+  try {
+    const t = await throughput(sized, {
+      concurrency: job.concurrency,
+      durationMs: job.durationMs,
+      warmupMs: job.warmupMs,
+      pids,
+    });
+    const l = job.latencyMs
+      ? await latency(sized, { durationMs: job.latencyMs, warmupMs: job.latencyMs / 3 })
+      : { p50: Number.NaN, p99: Number.NaN };
+    const result: JobResult = { ...t, p50: l.p50, p99: l.p99 };
+    process.stdout.write(`${JSON.stringify(result)}\n`);
+  } catch (err) {
+    process.stdout.write(`${JSON.stringify({ error: String(err) })}\n`);
+  }
+});
+lines.on("close", () => process.exit(0));
