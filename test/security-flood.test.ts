@@ -6,13 +6,20 @@
  *   counted as malformed;
  * - flat out, the instance does not crash, accounts for every message it was given (nats-server may
  *   cut it off as a slow consumer: it reconnects), and answers good calls again once the flood stops;
- * - a rogue whose user may not publish to `mesh.>` cannot flood at all: nats-server drops its messages.
+ * - a rogue whose user may not publish to `mesh.>` cannot flood at all: nats-server drops its messages;
+ * - a flood does not become a flood of log lines: one "malformed message" line per second at most.
  */
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import {
+  createFetch,
+  MALFORMED_LOG_INTERVAL_MS,
+  type MeshFetch,
+  type ServiceHandle,
+  serve,
+} from "../src/index.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -167,5 +174,34 @@ describe("security - rogue publisher flood", () => {
     // flood() flushed its last batch: nats-server had refused every message before the flood returned
     expect(await (await fetch("http://flood/")).text()).toBe("ok");
     expect(svc.stats().malformed).toBe(before);
+  });
+
+  it("security - malformed messages are all counted but logged once per interval, with the number not logged", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const nc = await user("svc");
+    const quiet = await serve(() => new Response("ok"), { service: "quiet", nc, logger, metrics: false });
+    try {
+      const rogue = await user("rogue");
+      for (let i = 0; i < 500; i++) rogue.publish("mesh.quiet.get", GARBAGE[i & 63]!);
+      await rogue.flush();
+      await check(() => quiet.stats().malformed === 500, 5000, { name: "500 malformed counted" });
+      const warned = () => lines.filter((l) => l.msg === "malformed message");
+      expect(warned()).toHaveLength(1);
+      // once the interval has passed, the next malformed message is logged with the count in between
+      await check(
+        async () => {
+          rogue.publish("mesh.quiet.get", GARBAGE[0]!);
+          await rogue.flush();
+          return warned().length === 2;
+        },
+        MALFORMED_LOG_INTERVAL_MS * 4,
+        { name: "a second line after the interval", interval: 100 },
+      );
+      expect(warned()[1]!.unlogged).toBeGreaterThanOrEqual(499);
+      expect(warned()[1]!.unlogged).toBeLessThanOrEqual(quiet.stats().malformed - 2);
+    } finally {
+      await quiet.stop();
+    }
   });
 });

@@ -18,6 +18,7 @@ export { type HandlerKind, toWireHandler } from "./handler.js";
 export { ConcurrencyLimiter } from "./limiter.js";
 export {
   DEFAULT_CONCURRENCY,
+  MALFORMED_LOG_INTERVAL_MS,
   type ServeOptions,
   type ServiceHandle,
   type ServiceStats,

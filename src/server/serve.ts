@@ -65,6 +65,12 @@ const NO_REQUEST: WireRequest = { method: "", path: "", headers: [], body: EMPTY
 export const DEFAULT_CONCURRENCY = 1024;
 /** Default time a handler may take before the instance answers 504 for it (as Node's `requestTimeout`). */
 export const DEFAULT_HANDLER_TIMEOUT = 300_000;
+/**
+ * Malformed messages are logged at most once per this many milliseconds per instance (the next line
+ * says how many were not): a flood of garbage must not become a flood of log lines. Every one is
+ * still counted (`stats().malformed`, `natsmesh_service_malformed_total`).
+ */
+export const MALFORMED_LOG_INTERVAL_MS = 1000;
 
 /** Options of {@link serve}. */
 export interface ServeOptions extends ConnectionSourceOptions {
@@ -249,6 +255,10 @@ class ServiceInstance implements ServiceHandle {
   #errors = 0;
   #lastError = "";
   #malformed = 0;
+  /** `performance.now()` before which malformed messages are counted but not logged. */
+  #malformedQuietUntil = 0;
+  /** Malformed messages not logged since the last line. */
+  #malformedUnlogged = 0;
   /** Malformed messages without a reply subject (handled, never answered). */
   #dropped = 0;
   /** Total handler time of answered requests, in milliseconds. */
@@ -406,7 +416,18 @@ class ServiceInstance implements ServiceHandle {
     this.#errors++;
     this.#lastError = reason;
     this.#recorder?.countMalformed();
-    this.#log.warn({ subject: msg.subject, size: msg.data.byteLength, reason }, "malformed message");
+    const now = performance.now();
+    if (now < this.#malformedQuietUntil) {
+      this.#malformedUnlogged++;
+      return;
+    }
+    this.#malformedQuietUntil = now + MALFORMED_LOG_INTERVAL_MS;
+    const unlogged = this.#malformedUnlogged;
+    this.#malformedUnlogged = 0;
+    this.#log.warn(
+      { subject: msg.subject, size: msg.data.byteLength, reason, ...(unlogged > 0 && { unlogged }) },
+      "malformed message",
+    );
   }
 
   /**
