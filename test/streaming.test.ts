@@ -169,6 +169,29 @@ describe("streaming - behaviour", () => {
     expect((await reader.read()).done).toBe(true);
   });
 
+  it("streaming - headers given only to writeHead() reach the caller, for one-message and streamed answers", async () => {
+    services.push(
+      await serve(
+        (req: IncomingMessage, res: ServerResponse) => {
+          res.writeHead(201, { "x-only-writehead": "yes", "content-type": "text/plain" });
+          if (req.url === "/one") res.end("one");
+          else {
+            res.write("first");
+            setTimeout(() => res.end("last"), 5);
+          }
+        },
+        { service: "writehead", nc: nats.nc, logger: silent },
+      ),
+    );
+    for (const path of ["/one", "/streamed"]) {
+      const res = await fetch(`http://writehead${path}`);
+      expect(res.status).toBe(201);
+      expect(res.headers.get("x-only-writehead")).toBe("yes");
+      expect(res.headers.get("content-type")).toBe("text/plain");
+      expect(await res.text()).toBe(path === "/one" ? "one" : "firstlast");
+    }
+  });
+
   it("streaming - a Fetch handler's streamed Response delivers each chunk as it is enqueued", async () => {
     let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
     services.push(

@@ -93,3 +93,107 @@ export function readBody(
     body.on("close", onClose);
   });
 }
+
+/** Bodies announced at most this long are read whole (and can be re-submitted); others stream. */
+export const STREAM_BODY_OVER = 1024 * 1024;
+
+/**
+ * Whether a public request's body streams to the service instead of being read first: its length is
+ * unknown (chunked, or HTTP/2 without `content-length`) or above {@link STREAM_BODY_OVER}.
+ */
+export function streamsBody(contentLength: string | undefined): boolean {
+  return contentLength === undefined || Number(contentLength) > STREAM_BODY_OVER;
+}
+
+/**
+ * The body as a stream read as the service takes it (the Node stream is paused in between, so a
+ * slow service slows the client). It errors with {@link BodyTooLargeError} past `limit` and with
+ * {@link RequestTimeoutError} when the whole body has not come within `timeoutMs`; `onError` hears of
+ * it too, so the gateway can answer (413, 408) if it has not yet.
+ *
+ * @param body - the request stream
+ * @param limit - the largest body accepted, in bytes
+ * @param timeoutMs - time left to receive the body
+ * @param requestTimeout - the configured limit, named in the timeout error; 0 for no deadline
+ * @param onError - told of a failure of the public side (limit, deadline, client gone)
+ * @returns a stream of the body's bytes
+ * @example
+ * ```ts
+ * const stream = bodyStream(req, 50 << 20, 30_000, 30_000, (err) => log(err));
+ * ```
+ */
+export function bodyStream(
+  body: Readable,
+  limit: number,
+  timeoutMs: number,
+  requestTimeout: number,
+  onError: (err: Error) => void,
+): ReadableStream<Uint8Array> {
+  let size = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let over = false;
+  const finish = (err?: Error) => {
+    if (over) return;
+    over = true;
+    if (timer) clearTimeout(timer);
+    body.off("data", onData);
+    body.off("end", onEnd);
+    body.off("error", onFail);
+    body.off("aborted", onAborted);
+    body.off("close", onClose);
+    if (err) {
+      body.pause();
+      onError(err);
+      controller.error(err);
+    } else {
+      controller.close();
+    }
+  };
+  const onData = (chunk: Buffer) => {
+    size += chunk.byteLength;
+    if (size > limit) {
+      finish(new BodyTooLargeError(limit));
+      return;
+    }
+    controller.enqueue(chunk);
+    if ((controller.desiredSize ?? 0) <= 0) body.pause();
+  };
+  const onEnd = () => finish();
+  const onFail = (err: Error) => finish(err);
+  const onAborted = () => finish(new Error("the client closed the request"));
+  const onClose = () => {
+    if (!body.readableEnded) onAborted();
+  };
+  return new ReadableStream<Uint8Array>(
+    {
+      start(c) {
+        controller = c;
+        if (body.readableEnded) {
+          over = true;
+          c.close();
+          return;
+        }
+        if (requestTimeout > 0)
+          timer = setTimeout(() => finish(new RequestTimeoutError(requestTimeout)), Math.max(timeoutMs, 1));
+        body.on("data", onData);
+        body.on("end", onEnd);
+        body.on("error", onFail);
+        body.on("aborted", onAborted);
+        body.on("close", onClose);
+        body.pause();
+      },
+      pull() {
+        body.resume();
+      },
+      cancel() {
+        if (over) return;
+        over = true;
+        if (timer) clearTimeout(timer);
+        body.off("data", onData);
+        body.pause();
+      },
+    },
+    new ByteLengthQueuingStrategy({ highWaterMark: 256 * 1024 }),
+  );
+}

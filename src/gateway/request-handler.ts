@@ -28,7 +28,7 @@ import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { HeaderPairs, PolicyRequest } from "./policies/types.js";
 import { type PublicError, publicError } from "./public-error.js";
-import { checkContentLength, readBody } from "./read-body.js";
+import { bodyStream, checkContentLength, readBody, streamsBody } from "./read-body.js";
 import { requestId } from "./request-id.js";
 import { checkRequestLine } from "./request-target.js";
 import {
@@ -38,6 +38,7 @@ import {
   type PublicResponse,
   sendDecision,
   sendError,
+  sendStream,
   sendWire,
 } from "./respond.js";
 import { NO_RETRY, type RetryEvent, withRetry } from "./retry.js";
@@ -276,14 +277,19 @@ export class RequestHandler {
       }
       checkContentLength(req.headers["content-length"], match.route.maxBody);
       if (expectContinue) res.writeContinue();
-      const body = hasBody(req)
-        ? await readBody(
-            req,
-            match.route.maxBody,
-            d.requestTimeout - (performance.now() - x.started),
-            d.requestTimeout,
-          )
-        : EMPTY;
+      const declared = req.headers["content-length"];
+      const left = d.requestTimeout - (performance.now() - x.started);
+      // Bodies of unknown or large size stream to the one instance that took the request, read as it
+      // reads them; smaller ones are read first, so that the request can be re-submitted.
+      const streamed = hasBody(req) && streamsBody(declared);
+      let publicFailure: Error | undefined;
+      const stream = streamed
+        ? bodyStream(req, match.route.maxBody, left, d.requestTimeout, (err) => {
+            publicFailure = err;
+          })
+        : undefined;
+      const body =
+        hasBody(req) && !streamed ? await readBody(req, match.route.maxBody, left, d.requestTimeout) : EMPTY;
       const wire: WireRequest = {
         method: x.method,
         path: match.path,
@@ -294,16 +300,28 @@ export class RequestHandler {
           scheme: d.scheme,
           host: authority,
           requestId: x.ctx.requestId,
-          bodyLength: body.byteLength,
+          bodyLength: stream ? Number(declared ?? 0) : body.byteLength,
           policyHeaders: forward,
         }),
         body,
+        stream,
       };
-      const response = await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x);
+      let response: WireResponse;
+      try {
+        response = await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x);
+      } catch (err) {
+        // A streamed upload that broke on the public side (over maxBody, too slow, client gone)
+        // is answered for what it is, not for how the exchange ended.
+        throw publicFailure ?? err;
+      }
       x.instance = headerValue(response.headers, MeshHeader.Instance);
       x.ctx.close ||= d.closing();
+      if (stream && !req.readableEnded) x.ctx.close = true;
       try {
-        x.status = sendWire(res, response, x.method === "HEAD", x.ctx);
+        x.status =
+          response.stream && x.method !== "HEAD"
+            ? await sendStream(res, response, x.ctx)
+            : sendWire(res, response, x.method === "HEAD", x.ctx);
       } catch (err) {
         if (res.headersSent) throw err;
         this.#fail(
@@ -372,7 +390,9 @@ export class RequestHandler {
         });
       },
       {
-        policy: isIdempotent(wire.method, idempotencyKey) ? route.retry : NO_RETRY,
+        // A streamed body is read once: it cannot be re-submitted.
+        policy:
+          wire.stream === undefined && isIdempotent(wire.method, idempotencyKey) ? route.retry : NO_RETRY,
         retryable: (err) => !x.gone && isRetryable(err),
         deadline,
         onRetry: (event) => {

@@ -100,6 +100,72 @@ export function sendWire(res: PublicResponse, wire: WireResponse, head: boolean,
   return wire.status;
 }
 
+/**
+ * Writes a service's streamed response: the head at once (no `content-length` unless the service
+ * declared one, so HTTP/1.1 sends it chunked), then each piece as it arrives — server-sent events
+ * reach the client as they are produced. A slow client slows the stream (writes wait for 'drain', and
+ * only then is the next piece read, which is what returns credit to the service). If the stream breaks
+ * after the head went out, the response is cut (the connection or HTTP/2 stream reset) rather than
+ * ended, so the client cannot take a truncated body as whole; if the client leaves, the stream is
+ * cancelled, which aborts the exchange with the service.
+ *
+ * @param res - the public response
+ * @param wire - what the service answered, with `stream` set
+ * @param ctx - request id, policy headers, connection close
+ * @returns the status written, once the body ended
+ * @throws the stream's error when it broke before anything was written (nothing was sent then)
+ * @example
+ * ```ts
+ * await sendStream(res, response, ctx);
+ * ```
+ */
+export async function sendStream(
+  res: PublicResponse,
+  wire: WireResponse,
+  ctx: AnswerContext,
+): Promise<number> {
+  if (wire.status < 200) throw new RangeError(`cannot forward an interim status ${wire.status}`);
+  const stream = wire.stream!;
+  const headers: HeaderList = [];
+  for (let i = 0; i < wire.headers.length; i += 2) {
+    const name = wire.headers[i]!;
+    const lower = name.toLowerCase();
+    if (!HOP_BY_HOP.has(lower) && lower !== MeshHeader.RequestId) headers.push(name, wire.headers[i + 1]!);
+  }
+  pushCommon(headers, res, ctx);
+  const reader = stream.getReader();
+  const gone = () => reader.cancel(new Error("the client went away")).catch(() => undefined);
+  res.once("close", gone);
+  try {
+    writeHead(res, wire.status, wire.statusText, headers);
+    if (!isHttp2(res)) res.flushHeaders();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!(res as ServerResponse).write(value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off("drain", go);
+            res.off("close", go);
+            resolve();
+          };
+          res.once("drain", go);
+          res.once("close", go);
+        });
+      }
+      if (res.destroyed) return wire.status;
+    }
+    res.end();
+    return wire.status;
+  } catch (err) {
+    if (!res.headersSent) throw err;
+    res.destroy(err instanceof Error ? err : new Error(String(err)));
+    return wire.status;
+  } finally {
+    res.off("close", gone);
+  }
+}
+
 function sendJson(
   res: PublicResponse,
   status: number,

@@ -141,11 +141,30 @@ function captureSocket(res: () => ServerResponse, sink: BodySink): Duplex {
 
 function responseHeaders(res: ServerResponse): HeaderList {
   const list: HeaderList = [];
-  for (const name of (res as unknown as OutgoingInternals).getRawHeaderNames()) {
+  const internals = res as unknown as OutgoingInternals;
+  const names = internals.getRawHeaderNames();
+  // `writeHead(status, headers)` with nothing set before keeps those headers only in the serialised
+  // head (Node's fast path): read them from there.
+  if (names.length === 0 && internals._header) return headersOf(internals._header);
+  for (const name of names) {
     if (isHopByHop(name)) continue;
     const value = res.getHeader(name);
     if (Array.isArray(value)) for (const v of value) list.push(name, String(v));
     else if (value !== undefined) list.push(name, String(value));
+  }
+  return list;
+}
+
+/** The header fields of a serialised HTTP/1.1 response head, hop-by-hop ones left out. */
+function headersOf(head: string): HeaderList {
+  const list: HeaderList = [];
+  const lines = head.split("\r\n");
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i]!;
+    const colon = line.indexOf(":");
+    if (colon <= 0) continue;
+    const name = line.slice(0, colon);
+    if (!isHopByHop(name)) list.push(name, line.slice(colon + 1).trim());
   }
   return list;
 }
