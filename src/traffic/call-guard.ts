@@ -38,8 +38,8 @@ export interface RetrySettings {
   attemptTimeout?: number;
   /** Retry every request, not only idempotent ones (default false: only GET, HEAD, OPTIONS, PUT, DELETE or with an Idempotency-Key). */
   allMethods?: boolean;
-  /** Called before each retry's backoff. */
-  onRetry?: ((event: RetryEvent & { readonly service: string }) => void) | undefined;
+  /** Called, and awaited, before each retry's backoff. */
+  onRetry?: ((event: RetryEvent & { readonly service: string }) => void | Promise<void>) | undefined;
 }
 
 /** Options of {@link CallGuard}. */
