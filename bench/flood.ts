@@ -5,15 +5,16 @@
  *   npx tsx bench/flood.ts [seconds per phase, default 5] [good callers, default 16]
  *
  * Three processes besides nats-server: the service (`serve()` with a Fetch handler and the default
- * logger at `info`, writing to /dev/null, so every malformed message costs its log line), the flooder
+ * logger at `info`, writing to /dev/null; malformed messages are logged once per second), the flooder
  * (publishes random bytes and broken frames to `mesh.flood.get` as fast as nats-server takes them, half
  * with a reply subject so the service must answer 400s), and this process, whose good callers keep
  * `callers` requests in flight with `createFetch` (timeout 2 s). Prints one Markdown table.
+ * `FLOOD_LOG_LEVEL=error` turns the service's "malformed message" warnings off altogether.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { once } from "node:events";
-import { cpus } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { connect } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { startLocalServer } from "../src/dev/index.js";
@@ -173,6 +174,7 @@ async function main(): Promise<void> {
   const seconds = Number(process.argv[2] ?? 5);
   const callers = Number(process.argv[3] ?? 16);
   const ms = seconds * 1000;
+  const loadBefore = loadavg()[0]!.toFixed(1);
   await using nats = await startLocalServer();
   const service = child("service", nats.url);
   await service.ready;
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
     `| ${name} | ${((100 * p.ok) / Math.max(1, p.ok + p.failed)).toFixed(2)} % (${p.failed} failed) | ${Math.round(p.rps).toLocaleString("en")} | ${(p.p50 * 1000).toFixed(0)} | ${(p.p99 * 1000).toFixed(0)} | ${p.max.toFixed(1)} |`;
   const rate = (sent: number) => `${Math.round(sent / seconds).toLocaleString("en")} msgs/s`;
   console.log(
-    `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · \`npx tsx bench/flood.ts ${seconds} ${callers}\` · ${cpus().length} cores · node ${process.version} · ${callers} good callers, ${seconds} s per phase\n`,
+    `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · \`npx tsx bench/flood.ts ${seconds} ${callers}\` · ${cpus().length} cores · node ${process.version} · load average ${loadBefore} before, ${loadavg()[0]!.toFixed(1)} after · malformed-message warnings ${process.env.FLOOD_LOG_LEVEL === "error" ? "off" : "on (once per second)"} · ${callers} good callers, ${seconds} s per phase\n`,
   );
   console.log("| phase | good callers' success | good req/s | p50 µs | p99 µs | max ms |");
   console.log("|---|---:|---:|---:|---:|---:|");
