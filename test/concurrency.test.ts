@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
 import { QueueGate } from "../src/traffic/index.js";
-import { NatsServer } from "./support/nats-server.js";
+import { natsFixture } from "./support/helpers.js";
+import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
 /** Requests sent one every {@link PACE_MS}, each taking {@link WORK_MS} to serve. */
@@ -136,6 +137,43 @@ describe("limit - a saturated member and the queue group", () => {
     } finally {
       await small.stop();
       await big.stop();
+    }
+  });
+});
+
+describe("limit - every instance saturated", () => {
+  const nats = natsFixture();
+
+  it("limit - requests wait in the instance's queue; past the caller's deadline they fail with 504, and the instance still runs them", async () => {
+    let ran = 0;
+    const svc = await serve(
+      async () => {
+        await tick(150);
+        ran++;
+        return new Response("ok");
+      },
+      { service: "full", nc: nats.nc, concurrency: 1, logger: silent },
+    );
+    try {
+      const fetch = createFetch({ nc: nats.nc, timeout: 400 });
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          fetch("http://full/").then(
+            (r) => String(r.status),
+            (err: unknown) => (err as Error).name,
+          ),
+        ),
+      );
+      // One at a time, 150 ms each: the first two can finish within 400 ms, the third cannot (450 ms).
+      const ok = outcomes.filter((o) => o === "200").length;
+      expect(ok).toBeGreaterThanOrEqual(1);
+      expect(ok).toBeLessThanOrEqual(2);
+      expect(outcomes.filter((o) => o === "TimeoutError")).toHaveLength(5 - ok);
+      // Nothing accepted is dropped: the queued requests still run after their callers gave up.
+      await check(() => ran === 5, 3000, { name: "all five ran" });
+      expect(svc.stats().requests).toBe(5);
+    } finally {
+      await svc.stop();
     }
   });
 });
