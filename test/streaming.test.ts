@@ -7,14 +7,17 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { Readable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
+import { request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
   encodeFrame,
   FrameKind,
   InstanceLostError,
+  MeshDispatcher,
   type MeshFetch,
   type ServiceHandle,
   StreamError,
@@ -104,6 +107,21 @@ for (const kind of ["fetch", "node"] as const) {
     });
 
     const sizes = [0, 1, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 1, MB50];
+
+    it("streaming - the undici MeshDispatcher streams a Readable upload and a response body read with backpressure", async () => {
+      const dispatcher = new MeshDispatcher({ nc: nats.nc });
+      const n = 5 * 1024 * 1024;
+      const up = await undiciRequest(`http://big-${kind}/hash`, {
+        method: "POST",
+        body: Readable.fromWeb(generated(n) as import("node:stream/web").ReadableStream),
+        dispatcher,
+      });
+      expect(await up.body.json()).toEqual(await expectedHash(n));
+      const down = await undiciRequest(`http://big-${kind}/gen?n=${n}`, { dispatcher });
+      expect(down.statusCode).toBe(200);
+      const got = await hashOf(down.body);
+      expect(got).toEqual(await expectedHash(n));
+    });
 
     it("streaming - request bodies of 0, 1, max_payload-1, max_payload, max_payload+1 and 50 MB arrive byte-exact", async () => {
       for (const n of sizes) {
@@ -437,17 +455,13 @@ describe("streaming - an instance killed mid-stream", () => {
 
   it("streaming - a request the killed instance was working on fails with InstanceLostError, not at its timeout", async () => {
     child = await startChild("hang");
-    const fetch = createFetch({ nc, heartbeat: 250, timeout: 60_000 });
+    // No retry: the request is idempotent, and a retry would meet no responders here.
+    const fetch = createFetch({ nc, heartbeat: 250, timeout: 60_000, retry: false });
+    const took = new Promise<void>((resolve) => {
+      child!.stdout!.on("data", (c: Buffer) => c.toString().includes("took") && resolve());
+    });
     const pending = fetch("http://hang/hang").catch((e) => e);
-    // The instance heartbeats while it works: wait until it has taken the request.
-    await check(
-      async () =>
-        (await nc.request("$SRV.STATS.hang", "", { timeout: 500 })).json<{
-          endpoints: { num_requests: number }[];
-        }>(),
-      5000,
-      { name: "stats answered" },
-    );
+    await took;
     child.kill("SIGKILL");
     const err = await pending;
     expect(err).toBeInstanceOf(InstanceLostError);

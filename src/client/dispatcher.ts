@@ -1,11 +1,11 @@
 import { Readable } from "node:stream";
 import { Dispatcher } from "undici";
 import { ConnectionSource } from "../connect/index.js";
-import { type HeaderList, isHopByHop, serviceFromHost } from "../protocol/index.js";
+import { type HeaderList, isHopByHop, serviceFromHost, type WireRequest } from "../protocol/index.js";
 import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
-import { toSink } from "./undici-handler.js";
+import { type HandlerSink, toSink } from "./undici-handler.js";
 
 /** Options of {@link MeshDispatcher}: the same as {@link createFetch}'s. */
 export type DispatcherOptions = FetchOptions;
@@ -30,22 +30,36 @@ function headerList(headers: Dispatcher.DispatchOptions["headers"]): HeaderList 
   return list;
 }
 
-async function bodyBytes(body: Dispatcher.DispatchOptions["body"]): Promise<Uint8Array> {
-  if (body === undefined || body === null) return EMPTY;
-  if (typeof body === "string") return Buffer.from(body, "utf8");
-  if (body instanceof Uint8Array) return body;
+/** A Readable or async iterable body, streamed to the instance as it is produced (PROTOCOL.md §8). */
+function bodyStream(body: AsyncIterable<string | Uint8Array>): ReadableStream<Uint8Array> {
+  const it = body[Symbol.asyncIterator]();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const { done, value } = await it.next();
+      if (done) controller.close();
+      else controller.enqueue(typeof value === "string" ? Buffer.from(value) : value);
+    },
+    async cancel(reason) {
+      await it.return?.(reason);
+      if (body instanceof Readable) body.destroy();
+    },
+  });
+}
+
+async function bodyOf(
+  body: Dispatcher.DispatchOptions["body"],
+): Promise<{ bytes: Uint8Array; stream?: ReadableStream<Uint8Array> }> {
+  if (body === undefined || body === null) return { bytes: EMPTY };
+  if (typeof body === "string") return { bytes: Buffer.from(body, "utf8") };
+  if (body instanceof Uint8Array) return { bytes: body };
   if (
     body instanceof Readable ||
     typeof (body as unknown as AsyncIterable<unknown>)[Symbol.asyncIterator] === "function"
   ) {
-    const chunks: Buffer[] = [];
-    for await (const chunk of body as unknown as AsyncIterable<string | Uint8Array>) {
-      chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : Buffer.from(chunk));
-    }
-    return Buffer.concat(chunks);
+    return { bytes: EMPTY, stream: bodyStream(body as unknown as AsyncIterable<string | Uint8Array>) };
   }
   // FormData and other body types: let the platform serialise them as fetch would.
-  return new Uint8Array(await new Response(body as BodyInit).arrayBuffer());
+  return { bytes: new Uint8Array(await new Response(body as BodyInit).arrayBuffer()) };
 }
 
 function pathWithQuery(path: string, query: Record<string, unknown> | undefined): string {
@@ -58,6 +72,28 @@ function pathWithQuery(path: string, query: Record<string, unknown> | undefined)
   const qs = params.toString();
   if (!qs) return path;
   return `${path}${path.includes("?") ? "&" : "?"}${qs}`;
+}
+
+/** Hands a streamed body to the handler piece by piece, waiting while the handler has paused. */
+async function pump(
+  stream: ReadableStream<Uint8Array>,
+  sink: HandlerSink,
+  signal: AbortSignal,
+): Promise<void> {
+  const reader = stream.getReader();
+  const stop = () => reader.cancel(signal.reason).catch(() => undefined);
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    for (;;) {
+      await sink.resumed();
+      if (signal.aborted) return;
+      const { done, value } = await reader.read();
+      if (done) return;
+      sink.data(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+    }
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
 }
 
 /**
@@ -78,6 +114,8 @@ export class MeshDispatcher extends Dispatcher {
   readonly #suffixes: readonly string[];
   readonly #timeout: number;
   readonly #guard: CallGuard;
+  readonly #heartbeat: number | undefined;
+  readonly #window: number | undefined;
   #closed = false;
 
   /** @param options - a connection (`nc`) or connection options; NATS_* environment otherwise. */
@@ -87,6 +125,8 @@ export class MeshDispatcher extends Dispatcher {
     this.#suffixes = options.suffixes ?? DEFAULT_SUFFIXES;
     this.#timeout = options.timeout ?? DEFAULT_TIMEOUT;
     this.#guard = new CallGuard(options);
+    this.#heartbeat = options.heartbeat;
+    this.#window = options.window;
   }
 
   /** Starts one request; the handler gets the response. */
@@ -98,31 +138,44 @@ export class MeshDispatcher extends Dispatcher {
       sink.error(new Error("MeshDispatcher is closed"));
       return false;
     }
-    this.#run(options, controller.signal).then(
-      (res) => {
+    this.#run(options, controller.signal)
+      .then(async (res) => {
         if (controller.signal.aborted) return;
         sink.headers(res.status, res.headers, res.statusText);
-        if (res.body.byteLength > 0 && options.method !== "HEAD")
+        if (res.stream !== undefined) {
+          if (options.method === "HEAD") await res.stream.cancel();
+          else await pump(res.stream, sink, controller.signal);
+        } else if (res.body.byteLength > 0 && options.method !== "HEAD") {
           sink.data(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
-        sink.end();
-      },
-      (err: Error) => sink.error(controller.signal.aborted ? (controller.signal.reason as Error) : err),
-    );
+        }
+        if (!controller.signal.aborted) sink.end();
+      })
+      .catch((err: Error) =>
+        sink.error(controller.signal.aborted ? (controller.signal.reason as Error) : err),
+      );
     return true;
   }
 
   async #run(options: Dispatcher.DispatchOptions, signal: AbortSignal) {
     const origin = new URL(String(options.origin));
     const service = serviceFromHost(origin.hostname, this.#suffixes);
-    const request = {
+    const body = await bodyOf(options.body);
+    const request: WireRequest = {
       method: options.method,
       path: pathWithQuery(options.path, options.query),
       headers: headerList(options.headers),
-      body: await bodyBytes(options.body),
+      body: body.bytes,
+      stream: body.stream,
     };
     const { nc, prefix } = await this.#source.get();
     return this.#guard.run(service, request, this.#timeout, signal, (timeout) =>
-      callService(nc, service, request, { prefix, timeout, signal }),
+      callService(nc, service, request, {
+        prefix,
+        timeout,
+        signal,
+        heartbeat: this.#heartbeat,
+        window: this.#window,
+      }),
     );
   }
 

@@ -10,8 +10,10 @@ export interface HandlerSink {
   start(abort: (reason?: Error) => void): void;
   /** Status and headers arrived (headers as alternating names and values). */
   headers(status: number, headers: string[], statusText: string): void;
-  /** A chunk of the body arrived. */
-  data(chunk: Buffer): void;
+  /** A chunk of the body arrived; false when the handler asks to pause until {@link HandlerSink.resumed}. */
+  data(chunk: Buffer): boolean;
+  /** Resolves when a paused handler asks for more (at once when it is not paused). */
+  resumed(): Promise<void>;
   /** The response ended. */
   end(): void;
   /** The request failed. */
@@ -33,6 +35,20 @@ function headerObject(list: string[]): Record<string, string | string[]> {
 
 /** Wraps an undici handler of either shape in a {@link HandlerSink}. */
 export function toSink(handler: Dispatcher.DispatchHandler): HandlerSink {
+  let paused = false;
+  let wake: (() => void) | undefined;
+  const resume = () => {
+    paused = false;
+    const w = wake;
+    wake = undefined;
+    w?.();
+  };
+  const resumed = (): Promise<void> =>
+    paused
+      ? new Promise<void>((r) => {
+          wake = r;
+        })
+      : Promise.resolve();
   if (typeof handler.onResponseStart === "function" || typeof handler.onRequestStart === "function") {
     let aborted = false;
     let reason: Error | undefined;
@@ -42,11 +58,14 @@ export function toSink(handler: Dispatcher.DispatchHandler): HandlerSink {
         aborted = true;
         reason = r;
         abortFn(r);
+        resume();
       },
-      pause() {},
-      resume() {},
+      pause() {
+        paused = true;
+      },
+      resume,
       get paused() {
-        return false;
+        return paused;
       },
       get aborted() {
         return aborted;
@@ -65,7 +84,9 @@ export function toSink(handler: Dispatcher.DispatchHandler): HandlerSink {
       },
       data(chunk) {
         handler.onResponseData?.(controller, chunk);
+        return !paused;
       },
+      resumed,
       end() {
         handler.onResponseEnd?.(controller, {});
       },
@@ -76,19 +97,25 @@ export function toSink(handler: Dispatcher.DispatchHandler): HandlerSink {
   }
   return {
     start(abort) {
-      handler.onConnect?.(abort);
+      handler.onConnect?.((reason) => {
+        abort(reason);
+        resume();
+      });
     },
     headers(status, list, statusText) {
-      handler.onHeaders?.(
+      const go = handler.onHeaders?.(
         status,
         list.map((v) => Buffer.from(v, "latin1")),
-        () => undefined,
+        resume,
         statusText,
       );
+      if (go === false) paused = true;
     },
     data(chunk) {
-      handler.onData?.(chunk);
+      if (handler.onData?.(chunk) === false) paused = true;
+      return !paused;
     },
+    resumed,
     end() {
       handler.onComplete?.([]);
     },
