@@ -8,8 +8,8 @@
 import { createInterface } from "node:readline";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Pool, request } from "undici";
-import { createFetch, MeshDispatcher } from "../src/index.js";
 import { latency, throughput } from "./lib/measure.js";
+import { loadMesh } from "./lib/mesh.js";
 import { BODY_100, SIZES } from "./lib/payload.js";
 import { loadPeer } from "./lib/peer.js";
 import { serviceName } from "./lib/scenarios.js";
@@ -54,6 +54,8 @@ async function nats(lean = true): Promise<NatsConnection> {
 const RAW_SUBJECT = new Map(SIZES.map((n) => [n as number, `${serviceName(id)}.raw.${n}`]));
 const MESH_URL = new Map(SIZES.map((n) => [n as number, `http://${serviceName(id)}/${n}`]));
 const PATH = new Map(SIZES.map((n) => [n as number, `/${n}`]));
+
+const { createFetch, MeshDispatcher } = await loadMesh();
 
 async function meshFetch(): Promise<SizedCall> {
   const f = createFetch({ nc: await nats() });

@@ -4,12 +4,14 @@
  * process (bench/responders.ts mesh-fetch):
  *   npx tsx bench/profile.ts            (writes the tables into BENCHMARKS.md; run by `npm run bench`)
  *   npx tsx bench/profile.ts --quick    (shorter, prints only, unless --write)
- * The profiles (Chrome DevTools format) stay in bench/results/profile/ for a closer look.
+ * The profiles (Chrome DevTools format) and the measured window (result.json) stay in
+ * bench/results/profile/ for a closer look.
  */
-import { mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startLocalServer } from "../src/dev/index.js";
 import type { Job, JobResult } from "./client.js";
+import { buildMesh, meshBuildLabel } from "./lib/mesh.js";
 import { serviceName } from "./lib/scenarios.js";
 import { writeSection } from "./lib/sections.js";
 import { ask, startBench } from "./lib/spawn.js";
@@ -42,6 +44,9 @@ function where(url: string, line: number): string {
   if (!url) return "";
   const nm = url.lastIndexOf("node_modules/");
   if (nm >= 0) return `${url.slice(nm + 13)}:${line + 1}`;
+  // natsmesh compiled by tsc (bench/lib/mesh.ts): src/<same path>.ts, lines of the emitted JavaScript.
+  const build = url.indexOf("/bench/results/dist/");
+  if (build >= 0) return `src/${url.slice(build + 20)}:${line + 1} (tsc output)`;
   // TypeScript run through tsx: the profile's lines are those of the transformed code, so none.
   if (url.endsWith(".ts")) return url.replace(`file://${process.cwd()}/`, "");
   return `${url}:${line + 1}`;
@@ -56,7 +61,7 @@ function category(url: string, name: string): string {
   if (url.includes("/node_modules/undici/") || url.includes("internal/deps/undici")) return "undici";
   if (url.includes("/node_modules/")) return "other packages";
   if (url.startsWith("node:") || url === "") return "Node internals";
-  if (url.includes("/src/")) return "natsmesh src/";
+  if (url.includes("/src/") || url.includes("/bench/results/dist/")) return "natsmesh";
   return "bench";
 }
 
@@ -128,6 +133,7 @@ function mainThreadProfile(name: string): string {
 }
 
 async function main(): Promise<void> {
+  if (!process.argv.includes("--src") && !process.env.NATSMESH_BENCH_BUILD) buildMesh();
   rmSync(DIR, { recursive: true, force: true });
   mkdirSync(DIR, { recursive: true });
   // One directory per process: tsx's loader thread writes a profile of its own beside the main thread's.
@@ -151,6 +157,7 @@ async function main(): Promise<void> {
     // A discarded warm-up first (JIT), as in run.ts; the profile tables count the measured window only.
     await ask<JobResult>(client, { ...job, durationMs: 3000, warmupMs: 0 });
     result = await ask<JobResult>(client, job);
+    writeFileSync(join(DIR, "result.json"), JSON.stringify(result));
     await client.stop();
     await service.stop();
   } finally {
@@ -158,7 +165,7 @@ async function main(): Promise<void> {
   }
   const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
   const out = [
-    `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""}\` (part of \`npm run bench\`) · node ${process.version} \`--cpu-prof\` · 1 s warm-up + ${SECONDS} s at c=64, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
+    `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""}\` (part of \`npm run bench\`) · node ${process.version} \`--cpu-prof\` · ${meshBuildLabel()} · 1 s warm-up + ${SECONDS} s at c=64, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
     "",
     table("Client: `createFetch` (bench/client.ts c)", mainThreadProfile("client"), result),
     "",

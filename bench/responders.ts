@@ -12,12 +12,13 @@ import type { AddressInfo } from "node:net";
 import { connect } from "@nats-io/transport-node";
 import express from "express";
 import { pino } from "pino";
-import { serve } from "../src/index.js";
+import { loadMesh } from "./lib/mesh.js";
 import { BODIES, BY_PATH, SIZES } from "./lib/payload.js";
 import { loadPeer } from "./lib/peer.js";
 
 const [scenario, url, name = "bench"] = process.argv.slice(2) as [string, string, string?];
 const silent = pino({ level: "silent" });
+const { serve } = await loadMesh();
 
 /** `http://bench/10240` → `/10240`. */
 function pathOf(u: string): string {

@@ -3,7 +3,7 @@
  *   npm run bench             (3 repetitions; writes BENCHMARKS.md and docs/bench.svg)
  *   npm run bench -- --quick  (1 short repetition; prints only, unless --write)
  * Options: --only=c,m (scenario ids; a, b and h always run), --sizes=100,10240, --no-gateway,
- * --no-profile, --write.
+ * --no-profile, --write, --src (natsmesh from src/ through tsx instead of compiled by tsc first).
  *
  * 1. Request path: every scenario of bench/lib/scenarios.ts side by side on one nats-server, for
  *    answers of 100 B, 10 KB and 512 KB; c=64 closed loop for req/s and CPU per 10k requests per
@@ -25,6 +25,7 @@ import { startLocalServer } from "../src/dev/index.js";
 import type { Job, JobResult } from "./client.js";
 import { type Bar, barChart } from "./lib/chart.js";
 import { median } from "./lib/measure.js";
+import { buildMesh, meshBuildLabel } from "./lib/mesh.js";
 import { SIZES, sizeLabel } from "./lib/payload.js";
 import { PEER_RESPONDERS, SCENARIOS, type Scenario, serviceName } from "./lib/scenarios.js";
 import { writeSection } from "./lib/sections.js";
@@ -279,6 +280,7 @@ async function runScript(script: string, extra: string[] = []): Promise<string> 
 }
 
 async function main(): Promise<void> {
+  if (!argv.includes("--src")) buildMesh();
   const load0 = loadavg()[0]!;
   const started = new Date();
   const rows = await requestPath();
@@ -307,7 +309,7 @@ async function main(): Promise<void> {
     .replace("nats-server: ", "");
   const head =
     `Run ${stamp} UTC · \`npm run bench${quick ? " -- --quick" : ""}\` · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ` +
-    `node ${process.version} · nats-server ${nats} · ${REPS} repetition${REPS > 1 ? "s" : ""} of ${DURATION / 1000} s at c=${CONCURRENCY} ` +
+    `node ${process.version} · nats-server ${nats} · ${meshBuildLabel()} · ${REPS} repetition${REPS > 1 ? "s" : ""} of ${DURATION / 1000} s at c=${CONCURRENCY} ` +
     `and ${LATENCY / 1000} s at c=1, interleaved, medians · load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`;
   const core = `${head}\n\n${smallTable(rows)}\n`;
   const bodies = `${head}\n\n${sizes
