@@ -10,7 +10,6 @@ import type { Logger } from "pino";
 import { callService } from "../client/index.js";
 import type { ResolvedConnection } from "../connect/index.js";
 import {
-  ConnectionClosedError,
   headerValue,
   MeshHeader,
   NoRespondersError,
@@ -19,6 +18,7 @@ import {
   type WireResponse,
 } from "../protocol/index.js";
 import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
+import { isRetryableFailure } from "../traffic/call-guard.js";
 import { ServiceBreakers } from "../traffic/service-breakers.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
@@ -125,9 +125,8 @@ function serviceLabel(route: string, service: string, instance: string | undefin
 
 const NO_BREAKERS = new ServiceBreakers(false);
 
-function isRetryable(err: unknown): boolean {
-  return err instanceof NoRespondersError || err instanceof ConnectionClosedError;
-}
+/** The shared rule (no responders, lost connection or instance); the gateway does not retry timeouts. */
+const isRetryable = isRetryableFailure;
 
 function hasBody(req: PublicRequest): boolean {
   if ("stream" in req) return !req.stream.endAfterHeaders;
