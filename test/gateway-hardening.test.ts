@@ -197,6 +197,54 @@ describe("gateway hardening - header count", () => {
     }
   });
 
+  it("gateway hardening - HTTP/2: obs-text header values are 400; CR/LF and leading-space fields never reach the service", async () => {
+    const session = http2.connect(httpsUrl, { ca, servername: "localhost" });
+    session.on("error", () => {});
+    try {
+      const before = svc.stats().requests;
+      const status = await new Promise<number>((resolve, reject) => {
+        // Node's client refuses CR, LF, NUL and DEL itself; obs-text (0x80-0xFF) it sends
+        const stream = session.request({
+          ":path": "/echo/echo",
+          "x-name": "caf\u00e9",
+          "x-bin": "\u00ff\u0080",
+        });
+        stream.on("response", (h) => {
+          stream.resume();
+          resolve(Number(h[":status"]));
+        });
+        stream.on("error", reject);
+      });
+      expect(status).toBe(400);
+      // CR, LF or leading whitespace inside a value: nghttp2 drops the field, so neither it nor an
+      // injected line reaches the service (the request itself goes on)
+      for (const evil of ["a\r\nx-injected: 1", "a\nx-injected: 1", "a\rb", " lead"]) {
+        const seen = await new Promise<string[]>((resolve, reject) => {
+          const stream = session.request({ ":path": "/echo/echo", "x-evil": evil });
+          stream.on("response", (h) => {
+            stream.resume();
+            resolve(JSON.parse(decodeURIComponent(String(h["x-echo-headers"]))) as string[]);
+          });
+          stream.on("error", reject);
+        });
+        expect(seen, JSON.stringify(evil)).not.toContain("x-evil");
+        expect(seen, JSON.stringify(evil)).not.toContain("x-injected");
+        expect(seen.join(" "), JSON.stringify(evil)).not.toMatch(/[\r\n]|injected/);
+      }
+      const ok = await new Promise<number>((resolve) => {
+        const stream = session.request({ ":path": "/echo/whoami" });
+        stream.on("response", (h) => {
+          stream.resume();
+          resolve(Number(h[":status"]));
+        });
+      });
+      expect(ok).toBe(200);
+      expect(svc.stats().requests - before).toBe(5);
+    } finally {
+      session.close();
+    }
+  });
+
   it("gateway hardening - limits.maxHeaderCount must be a positive integer", () => {
     expect(() => createGateway({ config: { limits: { maxHeaderCount: 0 } }, logger: silent })).toThrow(
       GatewayConfigError,
