@@ -278,6 +278,39 @@ describe("streaming - behaviour", () => {
     await check(() => nodeClosed && fetchAborted, 3000, { name: "both handlers saw the abort" });
   });
 
+  it("streaming - aborting a slow one-message request reaches the handler once the instance has heartbeated", async () => {
+    let started = false;
+    let aborted: unknown;
+    services.push(
+      await serve(
+        (req: Request) =>
+          new Promise<Response>((resolve) => {
+            started = true;
+            req.signal.addEventListener("abort", () => {
+              aborted = req.signal.reason;
+              resolve(new Response("too late"));
+            });
+          }),
+        { service: "slow-abort", nc: nats.nc, logger: silent },
+      ),
+    );
+    const tap = await connect({ servers: nats.server.url });
+    let heartbeats = 0;
+    tap.subscribe("_INBOX.>", { callback: (_e, m) => m.data[3] === 5 && heartbeats++ });
+    await tap.flush();
+    try {
+      const ac = new AbortController();
+      const pending = fetch("http://slow-abort/", { signal: ac.signal }).catch((e) => e);
+      await check(() => started && heartbeats > 0, 3000, { name: "handler running, instance heartbeating" });
+      ac.abort(new Error("user left"));
+      expect(String(await pending)).toMatch(/user left/);
+      await check(() => aborted, 3000, { name: "the handler's signal aborted" });
+      expect(String(aborted)).toMatch(/caller aborted/);
+    } finally {
+      await tap.close();
+    }
+  });
+
   it("streaming - a caller that cancels the body stops the handler's stream", async () => {
     let cancelled = false;
     services.push(

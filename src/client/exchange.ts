@@ -152,7 +152,7 @@ export class Exchange implements Route {
       );
       return;
     }
-    this.#peer = peer;
+    this.#peer ??= peer;
     const bodyless = this.#o.method === "HEAD" || res.status === 204 || res.status === 304;
     const receiver = new StreamReceiver({
       window: this.#o.window,
@@ -180,7 +180,10 @@ export class Exchange implements Route {
       return;
     }
     if (frame.kind === FrameKind.Credit) {
+      // Heartbeats hand over the instance's subject too: the caller can then abort a slow request
+      // and heartbeat back (PROTOCOL.md §8.3).
       if (frame.n > 0) this.#credit(frame.n, reply);
+      else if (reply && !this.#over) this.#peer ??= reply;
       return;
     }
     if (frame.kind === FrameKind.Abort && !this.#headed) {
