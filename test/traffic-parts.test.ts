@@ -3,7 +3,7 @@ import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import {
   ConnectionClosedError,
-  type ErrorCode,
+  InstanceLostError,
   MeshError,
   NoRespondersError,
   TimeoutError,
@@ -151,7 +151,7 @@ describe("guard - retry policy and breakers around a call", () => {
   });
 
   it("guard - a request whose instance went silent (NM_ERR_INSTANCE_LOST, the streaming heartbeats) is retried", async () => {
-    const lost = new MeshError("NM_ERR_INSTANCE_LOST" as ErrorCode, 503, "instance lost", target);
+    const lost = new InstanceLostError(target, 2000);
     const a = failing([lost]);
     await expect(
       new CallGuard({ retry: { backoffMs: 1 } }).run("weather", get, 1000, undefined, a.attempt),

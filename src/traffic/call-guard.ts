@@ -8,7 +8,7 @@
 import {
   ConnectionClosedError,
   headerValue,
-  MeshError,
+  InstanceLostError,
   NoRespondersError,
   TimeoutError,
   type WireRequest,
@@ -61,7 +61,7 @@ export const DEFAULT_RETRY: Readonly<
  * silent (`NM_ERR_INSTANCE_LOST`). Other failures are the service's answer.
  *
  * @param err - the attempt's error
- * @returns true for {@link NoRespondersError}, {@link ConnectionClosedError} and a lost instance
+ * @returns true for {@link NoRespondersError}, {@link ConnectionClosedError} and {@link InstanceLostError}
  * @throws never
  * @example
  * ```ts
@@ -72,8 +72,8 @@ export function isRetryableFailure(err: unknown): boolean {
   return (
     err instanceof NoRespondersError ||
     err instanceof ConnectionClosedError ||
-    // The streaming protocol's heartbeats: the instance that took the request went silent (died).
-    (err instanceof MeshError && (err.code as string) === "NM_ERR_INSTANCE_LOST")
+    // The heartbeats: the instance that took the request went silent (it died or was cut off).
+    err instanceof InstanceLostError
   );
 }
 
