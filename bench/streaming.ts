@@ -84,7 +84,7 @@ async function serviceProcess(url: string): Promise<void> {
     async (req: Request) => {
       if (new URL(req.url).pathname === "/echo") return new Response(req.body);
       let n = 0;
-      for await (const c of req.body!) n += c.byteLength;
+      for await (const c of req.body! as unknown as AsyncIterable<Uint8Array>) n += c.byteLength;
       return new Response(String(n));
     },
     { service: "streams", nc, logger: pino({ level: "silent" }), metrics: false, discovery: false },
@@ -182,7 +182,7 @@ async function main(): Promise<void> {
             bytes = Number(await res.text());
           } else {
             bytes = 0;
-            for await (const c of res.body!) bytes += c.byteLength;
+            for await (const c of res.body! as unknown as AsyncIterable<Uint8Array>) bytes += c.byteLength;
           }
           if (bytes !== n) throw new Error(`${scenario}: ${bytes} bytes arrived of ${n}`);
         }

@@ -296,7 +296,11 @@ describe("streaming - behaviour", () => {
     );
     const tap = await connect({ servers: nats.server.url });
     let heartbeats = 0;
-    tap.subscribe("_INBOX.>", { callback: (_e, m) => m.data[3] === 5 && heartbeats++ });
+    tap.subscribe("_INBOX.>", {
+      callback: (_e, m) => {
+        if (m.data[3] === 5) heartbeats++;
+      },
+    });
     await tap.flush();
     try {
       const ac = new AbortController();
