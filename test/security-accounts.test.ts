@@ -49,7 +49,8 @@ const ACCOUNTS = {
         user: "svc",
         password: "w",
         permissions: {
-          subscribe: { allow: ["mesh.weather.*", "mesh.billing.*", "$SRV.>", "$NM.>"] },
+          // _INBOX.>: the instance's own inbox, where callers send credit and chunks of streamed bodies
+          subscribe: { allow: ["mesh.weather.*", "mesh.billing.*", "$SRV.>", "$NM.>", "_INBOX.>"] },
           publish: { allow: ["_INBOX.>"] },
         },
       },
@@ -57,6 +58,15 @@ const ACCOUNTS = {
         user: "reader",
         password: "w",
         permissions: { publish: { allow: ["mesh.weather.get"] }, subscribe: { allow: ["_INBOX.>"] } },
+      },
+      {
+        // may also send credit to an instance's handed-over subject: streamed bodies work
+        user: "streamer",
+        password: "w",
+        permissions: {
+          publish: { allow: ["mesh.weather.get", "_INBOX.>"] },
+          subscribe: { allow: ["_INBOX.>"] },
+        },
       },
       {
         user: "deaf",
@@ -93,6 +103,9 @@ async function rejection(promise: Promise<unknown>): Promise<{ err: unknown; ms:
   return { err, ms: performance.now() - started };
 }
 
+/** Larger than max_payload (1 MiB): streamed in chunks, the caller granting credit (PROTOCOL.md §8). */
+const BIG = new Uint8Array(3 << 20).fill(7);
+
 const orders = (req: Request) =>
   Response.json({ order: new URL(req.url).pathname, method: req.method, account: "A" });
 
@@ -102,7 +115,7 @@ beforeAll(async () => {
   const weatherConn = await as("svc", "w");
   services.push(
     await serve(orders, { service: "orders", nc: ordersConn.nc, logger: silent, metrics: false }),
-    await serve(() => new Response("sunny"), {
+    await serve((req: Request) => new Response(new URL(req.url).pathname === "/big" ? BIG : "sunny"), {
       service: "weather",
       nc: weatherConn.nc,
       logger: silent,
@@ -241,6 +254,27 @@ describe("security - permissions: a user allowed to publish only to mesh.weather
     } finally {
       await gateway.close();
     }
+  });
+
+  it("security - a streamed response needs publish permission on _INBOX.> for credit: without it, PermissionDeniedError at once", async () => {
+    const fetch = await fetchAs("reader", "w");
+    const res = await fetch("http://weather.nats/big");
+    expect(res.status).toBe(200);
+    const { err, ms } = await rejection(res.arrayBuffer());
+    expect(err).toBeInstanceOf(PermissionDeniedError);
+    expect(err).toMatchObject({
+      operation: "publish",
+      status: 403,
+      service: "weather",
+      subject: "mesh.weather.get",
+    });
+    expect((err as PermissionDeniedError).denied).toMatch(/^_INBOX\./);
+    expect((err as Error).message).toContain("handed over for a streamed body (allow publish on '_INBOX.>')");
+    expect(ms).toBeLessThan(AT_ONCE);
+
+    const streamer = await fetchAs("streamer", "w");
+    const body = new Uint8Array(await (await streamer("http://weather.nats/big")).arrayBuffer());
+    expect(body.byteLength).toBe(BIG.byteLength);
   });
 
   it("security - without subscribe permission on _INBOX.> every call fails with PermissionDeniedError naming the inbox", async () => {

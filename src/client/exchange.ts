@@ -70,6 +70,11 @@ export class Exchange implements Route {
   #sender: StreamSender | undefined;
   #receiver: StreamReceiver | undefined;
 
+  /** The instance's subject for this exchange once handed over: where credit and chunks go. */
+  get peer(): string | undefined {
+    return this.#peer;
+  }
+
   /**
    * Publishes the request and starts waiting.
    *

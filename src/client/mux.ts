@@ -37,6 +37,8 @@ export interface Route {
   heardAt: number;
   /** Called on each sweep of a route with a heartbeat: a chance to send this side's own heartbeat. */
   tick?(now: number): void;
+  /** The subject the peer handed over (credit and chunks go there), once known. */
+  readonly peer?: string | undefined;
 }
 
 /** Options of one {@link RequestMux.request} call. */
@@ -86,7 +88,7 @@ export class RequestMux {
     nc.closed().then(() => this.#failAll((t) => new ConnectionClosedError(t)));
     this.#denials = watchPublishDenials(nc, (subject, cause) => {
       for (const route of [...this.#routes.values()]) {
-        if (route.target.subject === subject)
+        if (route.target.subject === subject || route.peer === subject)
           route.fail(new PermissionDeniedError(route.target, "publish", subject, { cause }));
       }
     });
