@@ -3,7 +3,7 @@
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGateway } from "../src/gateway/index.js";
+import { createGateway, type GatewayConfig, GatewayConfigError } from "../src/gateway/index.js";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { CircuitOpenError } from "../src/traffic/index.js";
 import { natsFixture } from "./support/helpers.js";
@@ -76,5 +76,27 @@ describe("breaker - circuit breakers against a failing service", () => {
     expect(await refused.json()).toMatchObject({ code: "NM_ERR_CIRCUIT_OPEN" });
     expect(state.calls).toBe(4);
     expect(await gateway.metrics.metrics()).toMatch(/natsmesh_gateway_circuit_state\{service="flaky"\} 2/);
+  });
+
+  it("breaker - gateway: the configuration's breaker block enables it; bad values are refused before anything listens", async () => {
+    state.healthy = false;
+    state.calls = 0;
+    await using gateway = createGateway({
+      listen: "127.0.0.1:0",
+      nc: nats.nc,
+      logger: silent,
+      config: { breaker: { minimumCalls: 2, failureRatio: 1, openMs: 60_000 } },
+    });
+    const { url } = await gateway.listen();
+    for (let i = 0; i < 2; i++) expect((await fetch(`${url}/flaky/`)).status).toBe(503);
+    expect(await (await fetch(`${url}/flaky/`)).json()).toMatchObject({ code: "NM_ERR_CIRCUIT_OPEN" });
+    expect(state.calls).toBe(2);
+    const bad = (breaker: unknown) => () =>
+      createGateway({ nc: nats.nc, logger: silent, config: { breaker } as GatewayConfig });
+    expect(bad({ failureRatio: 2 })).toThrow(
+      /breaker.failureRatio must be a number above 0 and at most 1, got 2/,
+    );
+    expect(bad({ openMs: 0 })).toThrow(GatewayConfigError);
+    expect(bad({ windows: 3 })).toThrow(/windows/);
   });
 });

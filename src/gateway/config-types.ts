@@ -66,6 +66,20 @@ export interface LimitsConfig {
   shutdownTimeout?: number;
 }
 
+/** A circuit breaker per service (docs/TRAFFIC.md §2). */
+export interface BreakerConfig {
+  /** Failure share over the window that opens the circuit, in (0, 1] (default 0.5). */
+  failureRatio?: number;
+  /** Calls the window must hold before the ratio counts (default 10). */
+  minimumCalls?: number;
+  /** Length of the sliding window in milliseconds (default 10 000). */
+  windowMs?: number;
+  /** How long an open circuit fails fast before probing, in milliseconds (default 5 000). */
+  openMs?: number;
+  /** Probe calls at once while half-open (default 1). */
+  probes?: number;
+}
+
 /** TLS certificate and key files (PEM). With them the gateway speaks HTTPS: HTTP/2 and HTTP/1.1. */
 export interface TlsConfig {
   /** Certificate chain file. Relative paths are read from the config file's directory. */
@@ -90,6 +104,8 @@ export interface GatewayConfig {
   trustedProxies?: string[];
   /** Server protection limits. */
   limits?: LimitsConfig;
+  /** A circuit breaker per service; off unless given (`{}` for the defaults), `false` for none. */
+  breaker?: BreakerConfig | false;
   /** Route settings applied to every route (and the default rule) unless a route sets its own. */
   defaults?: RouteSettings;
   /** The routes; the most specific match wins (see docs/GATEWAY.md). */

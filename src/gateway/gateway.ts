@@ -54,8 +54,9 @@ export interface GatewayOptions extends ConnectionSourceOptions {
   /** Called, and awaited, before an idempotent request is sent again (after no responders or a lost connection). */
   onRetry?: GatewayRetryHook;
   /**
-   * A circuit breaker per service (off unless given; `{}` for the defaults): open, the gateway answers
-   * 503 `NM_ERR_CIRCUIT_OPEN` at once. State in `natsmesh_gateway_circuit_state{service}` on `/metrics`.
+   * A circuit breaker per service (off unless given here or as the configuration's `breaker`; `{}` for
+   * the defaults): open, the gateway answers 503 `NM_ERR_CIRCUIT_OPEN` at once. State in
+   * `natsmesh_gateway_circuit_state{service}` on `/metrics`. This option wins over the configuration's.
    */
   breaker?: BreakerSettings;
 }
@@ -224,8 +225,9 @@ class GatewayImpl implements Gateway {
     this.#config = config;
     this.#logger = logger;
     this.#onRetry = options.onRetry;
+    const breaker = options.breaker ?? config.breaker;
     this.#breakers = new ServiceBreakers(
-      options.breaker ? { ...options.breaker, registry: this.#metrics.registry } : false,
+      breaker ? { ...breaker, registry: this.#metrics.registry } : false,
       GATEWAY_CIRCUIT_GAUGE,
     );
     this.#router = new Router(config.routes, config.fallback);

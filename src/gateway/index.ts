@@ -16,6 +16,7 @@
 
 export { readConfigFile } from "./config-file.js";
 export {
+  type BreakerConfig,
   type GatewayConfig,
   LIMIT_DEFAULTS,
   type LimitsConfig,

@@ -7,6 +7,7 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { assertPrefix, assertServiceName } from "../protocol/index.js";
+import type { BreakerSettings } from "../traffic/service-breakers.js";
 import { ConfigCheck, describe } from "./config-check.js";
 import { DEFAULT_LISTEN, LIMIT_DEFAULTS, type Limits, ROUTE_DEFAULTS } from "./config-types.js";
 import { type HostPort, parseHostPort } from "./host-port.js";
@@ -29,6 +30,8 @@ export interface ResolvedConfig {
   trustedProxies: readonly string[];
   /** Protection limits. */
   limits: Limits;
+  /** Circuit breaker settings, when enabled. */
+  breaker: BreakerSettings | undefined;
   /** The routes, in file order. */
   routes: Route[];
   /** The default rule, or `undefined` when disabled. */
@@ -55,9 +58,11 @@ const TOP_KEYS = [
   "defaultRoute",
   "trustedProxies",
   "limits",
+  "breaker",
   "defaults",
   "routes",
 ] as const;
+const BREAKER_KEYS = ["failureRatio", "minimumCalls", "windowMs", "openMs", "probes"] as const;
 const SETTING_KEYS = ["timeout", "retry", "maxBody", "cors", "rateLimit", "auth"] as const;
 const ROUTE_KEYS = ["name", "service", "prefix", "host", "strip", ...SETTING_KEYS] as const;
 const RETRY_KEYS = ["attempts", "backoffMs", "maxBackoffMs"] as const;
@@ -129,6 +134,7 @@ export function resolveConfig(raw: unknown, options: ResolveOptions): ResolvedCo
     prefix,
     trustedProxies: trustedProxies(check, top.trustedProxies),
     limits: limits(check, top.limits),
+    breaker: breaker(check, top.breaker),
     routes,
     fallback,
     defaults,
@@ -320,6 +326,23 @@ function trustedProxies(check: ConfigCheck, raw: unknown): string[] {
     if (!ok) check.fail(`${field} must be an IP address or CIDR such as 10.0.0.0/8 (got '${entry}')`);
     return entry;
   });
+}
+
+function breaker(check: ConfigCheck, raw: unknown): BreakerSettings | undefined {
+  if (raw === undefined || raw === false) return undefined;
+  const b = check.mapping(raw, "breaker", BREAKER_KEYS);
+  const out: { -readonly [K in (typeof BREAKER_KEYS)[number]]?: number } = {};
+  for (const key of ["minimumCalls", "windowMs", "openMs", "probes"] as const) {
+    const v = check.integer(b[key], `breaker.${key}`, 1);
+    if (v !== undefined) out[key] = v;
+  }
+  if (b.failureRatio !== undefined) {
+    const r = b.failureRatio;
+    if (typeof r !== "number" || !(r > 0 && r <= 1))
+      check.fail(`breaker.failureRatio must be a number above 0 and at most 1, got ${JSON.stringify(r)}`);
+    out.failureRatio = r;
+  }
+  return out;
 }
 
 function limits(check: ConfigCheck, raw: unknown): Limits {
