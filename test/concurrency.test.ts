@@ -118,7 +118,7 @@ describe("limit - a saturated member and the queue group", () => {
     expect(gate.paused).toBe(true);
   });
 
-  it.fails("limit - (open: serve.ts keeps its queue subscription while saturated) a saturated serve() instance stops taking new work while another has capacity", async () => {
+  it("limit - a saturated serve() instance stops taking new work while another has capacity", async () => {
     const handler = async () => {
       await tick(WORK_MS);
       return new Response("done");

@@ -1,5 +1,5 @@
 import { STATUS_CODES } from "node:http";
-import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
+import { type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
@@ -48,6 +48,7 @@ import {
   runInSpan,
   startServerSpan,
 } from "../tracing/index.js";
+import { QueueGate } from "../traffic/queue-gate.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
 import { Deadlines } from "./deadlines.js";
@@ -241,7 +242,7 @@ class ServiceInstance implements ServiceHandle {
   readonly #log: Logger;
   readonly #batcher: PublishBatcher;
   readonly #limiter: ConcurrencyLimiter;
-  readonly #sub: Subscription;
+  readonly #gate: QueueGate;
   readonly #ctx: RequestContext;
   readonly #timeout: number;
   readonly #deadlines: Deadlines | undefined;
@@ -275,7 +276,9 @@ class ServiceInstance implements ServiceHandle {
     this.#source = source;
     this.#log = s.logger.child({ service: s.service, instance: s.instance });
     this.#batcher = batcherFor(nc);
-    this.#limiter = new ConcurrencyLimiter(s.concurrency);
+    this.#limiter = new ConcurrencyLimiter(s.concurrency, (saturated) =>
+      saturated ? this.#gate.pause() : this.#gate.resume(),
+    );
     this.#timeout = s.timeout;
     this.#deadlines = s.timeout > 0 ? new Deadlines(s.timeout) : undefined;
     this.#recorder = s.recorder;
@@ -299,10 +302,9 @@ class ServiceInstance implements ServiceHandle {
       },
       (err) => this.#log.error({ err }, "exchange subscription error"),
     );
-    this.#sub = nc.subscribe(s.subject, {
-      queue: s.queue,
-      callback: (err, msg) => this.#onMessage(err, msg),
-    });
+    // A saturated instance steps out of the queue group, so nats-server gives new requests to
+    // members with capacity; what was routed here before that still arrives and waits its turn.
+    this.#gate = new QueueGate(nc, s.subject, s.queue, (err, msg) => this.#onMessage(err, msg));
   }
 
   stats(): ServiceStats {
@@ -350,7 +352,7 @@ class ServiceInstance implements ServiceHandle {
       }
     }
     if (!this.nc.isClosed()) {
-      await this.#sub.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
+      await this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
     }
     await this.#limiter.idle();
     this.#exchanges.close(new Error("the instance stopped"));
