@@ -122,7 +122,7 @@ export class RequestMux {
     const id = reply.slice(this.#inbox.length + 1);
     if (this.#routes.get(id) !== route) return;
     this.#routes.delete(id);
-    if (route.heartbeat > 0 && --this.#watched === 0) this.#unwatch();
+    if (route.heartbeat > 0) this.#watched--;
   }
 
   /**
@@ -237,8 +237,16 @@ export class RequestMux {
     this.#tick = 0;
   }
 
-  /** Fails routes whose peer was silent for twice its heartbeat; lets the others send their own. */
+  /**
+   * Fails routes whose peer was silent for twice its heartbeat; lets the others send their own. The
+   * interval stops itself when nothing is watched (not on every release: at one call at a time that
+   * would start and stop it per call).
+   */
   #sweep(): void {
+    if (this.#watched <= 0) {
+      this.#unwatch();
+      return;
+    }
     const now = performance.now();
     for (const route of this.#routes.values()) {
       if (route.heartbeat <= 0) continue;

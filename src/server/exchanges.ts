@@ -58,11 +58,6 @@ export class Exchanges {
   #remove(ex: ServerExchange): void {
     const id = ex.subject.slice(this.#inbox.length + 1);
     if (this.#open.get(id) === ex) this.#open.delete(id);
-    if (this.#open.size === 0 && this.#timer) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-      this.#tick = 0;
-    }
   }
 
   #watch(heartbeat: number): void {
@@ -70,7 +65,15 @@ export class Exchanges {
     if (this.#timer && tick >= this.#tick) return;
     if (this.#timer) clearInterval(this.#timer);
     this.#tick = tick;
+    // The interval stops itself on a sweep that finds nothing open, not on every close: at one
+    // request at a time, starting and stopping it per request would cost more than the sweep.
     this.#timer = setInterval(() => {
+      if (this.#open.size === 0) {
+        clearInterval(this.#timer);
+        this.#timer = undefined;
+        this.#tick = 0;
+        return;
+      }
       const now = performance.now();
       for (const ex of this.#open.values()) ex.tick(now);
     }, tick);
