@@ -189,6 +189,27 @@ describe("canary - weighted subject mappings on a real nats-server", () => {
     }
   });
 
+  it("fault - while it delays or forwards, the responder sends the caller's heartbeats: a 400 ms delay and a 400 ms handler outlast a 100 ms heartbeat", async () => {
+    // The caller gives up after 2 × 100 ms without a message (NM_ERR_INSTANCE_LOST).
+    await using direct = createFetch({ nc, prefix: "natsmesh-fault", retry: false, heartbeat: 100 });
+    const fault = await serveFault({ nc, service: "weather", delay: 400, forward: "v1" });
+    try {
+      const started = performance.now();
+      const res = await direct("http://weather/whoami");
+      expect(await res.text()).toBe("v1");
+      expect(performance.now() - started).toBeGreaterThanOrEqual(400);
+    } finally {
+      await fault.stop();
+    }
+    const forwarding = await serveFault({ nc, service: "weather", forward: "v1" });
+    try {
+      const res = await direct("http://weather/slow?ms=400");
+      expect([res.status, await res.text()]).toEqual([200, "slow"]);
+    } finally {
+      await forwarding.stop();
+    }
+  });
+
   it("fault - natsmesh fault serves the fault subject until stopped, and refuses to start with nothing to inject", async () => {
     const stderr = new PassThrough();
     const lines: string[] = [];

@@ -5,15 +5,20 @@
  *
  * @module
  */
-import { type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
+import { createInbox, type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 import { muxFor } from "../client/mux.js";
 import {
   assertPrefix,
   assertServiceName,
+  decodeRequest,
+  encodeFrame,
+  encodeRequest,
   encodeResponse,
+  FrameKind,
   MeshError,
   MeshHeader,
   serviceSubject,
+  type WireRequest,
 } from "../protocol/index.js";
 import { DEFAULT_FAULT_PREFIX } from "./mappings.js";
 
@@ -58,6 +63,9 @@ class FaultResponder implements FaultHandle {
   readonly #o: FaultOptions;
   readonly #sub: Subscription;
   readonly #inFlight = new Set<Promise<void>>();
+  /** Handed to callers as the exchange subject of heartbeats (PROTOCOL.md §8.3); nothing listens on it. */
+  readonly #exchangeInbox = createInbox();
+  #exchanges = 0;
   #stopping: Promise<void> | undefined;
 
   constructor(o: FaultOptions, prefix: string) {
@@ -77,17 +85,47 @@ class FaultResponder implements FaultHandle {
   async #handle(msg: Msg): Promise<void> {
     this.received++;
     const reply = msg.reply;
+    if (!reply) return;
     const { delay = 0, status, service } = this.#o;
-    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
-    if (!reply || this.#nc.isClosed()) return;
-    if (status !== undefined) {
-      this.#answer(reply, status, `fault injected: status ${status}`, `status=${status}`);
+    let req: WireRequest;
+    try {
+      req = decodeRequest(msg.data, { service, subject: msg.subject });
+    } catch (err) {
+      this.#answer(reply, 400, (err as Error).message, "malformed");
       return;
     }
-    const token = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-    const subject = `${this.#o.forward}.${service}.${token}`;
+    // The caller gives up after twice its heartbeat interval of silence: keep it informed.
+    const beating = this.#heartbeat(reply, req.heartbeat);
     try {
-      const data = await muxFor(this.#nc).request(subject, msg.data, {
+      if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+      if (this.#nc.isClosed()) return;
+      if (status !== undefined) {
+        this.#answer(reply, status, `fault injected: status ${status}`, `status=${status}`);
+        return;
+      }
+      if (req.streamed) {
+        this.#answer(
+          reply,
+          502,
+          "a fault responder cannot forward a streamed request body",
+          "forward-failed",
+        );
+        return;
+      }
+      await this.#forward(reply, msg.subject, req);
+    } finally {
+      if (beating) clearInterval(beating);
+    }
+  }
+
+  /** Sends the request on to the real instances and relays their one-message answer. */
+  async #forward(reply: string, from: string, req: WireRequest): Promise<void> {
+    const service = this.#o.service;
+    const subject = `${this.#o.forward}.${service}.${from.slice(from.lastIndexOf(".") + 1)}`;
+    // Without the caller's mesh-window/mesh-heartbeat: the instance answers in one message.
+    const plain = encodeRequest({ method: req.method, path: req.path, headers: req.headers, body: req.body });
+    try {
+      const data = await muxFor(this.#nc).request(subject, plain, {
         timeout: this.#o.timeout ?? 30_000,
         target: { service, subject },
       });
@@ -98,9 +136,23 @@ class FaultResponder implements FaultHandle {
         reply,
         e?.status ?? 502,
         e?.message ?? "fault responder could not forward",
-        `forward-failed`,
+        "forward-failed",
       );
     }
+  }
+
+  /** Sends `credit 0` heartbeats to `reply` every half `heartbeat` ms, as an instance must (PROTOCOL.md §8.4). */
+  #heartbeat(reply: string, heartbeat: number | undefined): NodeJS.Timeout | undefined {
+    if (heartbeat === undefined || heartbeat <= 0) return undefined;
+    const exchange = `${this.#exchangeInbox}.${(++this.#exchanges).toString(36)}`;
+    const beat = encodeFrame(FrameKind.Credit, 0);
+    return setInterval(() => {
+      try {
+        if (!this.#nc.isClosed()) this.#nc.publish(reply, beat, { reply: exchange });
+      } catch {
+        // closed meanwhile
+      }
+    }, heartbeat / 2);
   }
 
   #answer(reply: string, status: number, message: string, fault: string): void {
