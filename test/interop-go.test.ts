@@ -404,6 +404,27 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
   });
 
   // A §3-valid response header value above U+00FF cannot enter the Fetch API's Headers: a typed 502.
+  it("natsmesh client → Go service: §8 heartbeats keep a slow request alive past twice the interval", async () => {
+    const fetch = createFetch({ nc, prefix: "mesh", heartbeat: 200, retry: false });
+    const res = await fetch("http://interop.go.nats/slow?ms=900");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("slow");
+  });
+
+  it("natsmesh client → Go service: §8 a streamed response under credit arrives byte-exact, length checked", async () => {
+    const n = 40 * 32 * 1024 + 123;
+    const expected = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) expected[i] = (i * 7) % 251;
+    const res = await meshFetch(`http://interop.go.nats/stream?n=${n}`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-length")).toBe(String(n));
+    expect(Buffer.from(await res.arrayBuffer()).equals(expected)).toBe(true);
+    // Without mesh-window the Go service answers in one message.
+    const single = createFetch({ nc, prefix: "mesh", window: 0 });
+    const one = await single("http://interop.go.nats/stream?n=1000");
+    expect(Buffer.from(await one.arrayBuffer()).equals(expected.subarray(0, 1000))).toBe(true);
+  });
+
   it("natsmesh client → Go service: a header value above U+00FF is a BadResponseError", async () => {
     await expect(meshFetch("http://interop.go.nats/utf8")).rejects.toBeInstanceOf(BadResponseError);
   });

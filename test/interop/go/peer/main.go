@@ -6,7 +6,10 @@
 //	    A natsmesh-compatible service: queue-subscribes <prefix>.<service>.* in queue group <service>,
 //	    validates every request (§2, §3), answers malformed ones 400 (§5) and serves
 //	    /echo (body and method/path/headers reflected), /status/<n> (status n, reason "Go <n>") and
-//	    /utf8 (a header value with a character above U+00FF).
+//	    /utf8 (a header value with a character above U+00FF); §8: /slow?ms=N answers after N ms
+//	    (heartbeating while it waits when the request has mesh-heartbeat) and /stream?n=N answers N
+//	    bytes (i*7 mod 251), streamed in 32 KiB chunks under the caller's credit when it sent
+//	    mesh-window, in one message otherwise.
 //	    Prints "READY <subject> <instance>" once subscribed; stops on SIGTERM, SIGINT, or when its
 //	    stdin is a pipe that closes.
 //	peer call [-H 'name: value']... [-token t] [-timeout ms] <natsurl> <service> <method> <path> [body]
@@ -53,8 +56,15 @@ import (
 const (
 	kindRequest  byte = 0x01
 	kindResponse byte = 0x02
-	prefixSize        = 8
-	maxHead           = 1 << 20 // §3: the head MUST NOT exceed 1 MiB
+	// §8 frames and the streamed response head.
+	kindChunk          byte = 0x03
+	kindEnd            byte = 0x04
+	kindCredit         byte = 0x05
+	kindAbort          byte = 0x06
+	kindStreamResponse byte = 0x08
+	streamChunk             = 32 * 1024
+	prefixSize              = 8
+	maxHead                 = 1 << 20 // §3: the head MUST NOT exceed 1 MiB
 )
 
 var (
@@ -192,6 +202,18 @@ type request struct {
 	method, path string
 	headers      []Header
 	body         []byte
+	// §8.2, taken out of the headers: credit for a streamed response (0: one message only) and the
+	// heartbeat interval in ms (0: none).
+	window, heartbeat int
+}
+
+// boundedInt parses a §8.2 header value: decimal digits, no sign or leading zero, within [lo, hi].
+func boundedInt(name, v string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || strconv.Itoa(n) != v || n < lo || n > hi {
+		return 0, fmt.Errorf("%s must be a number %d-%d, got %q", name, lo, hi, v)
+	}
+	return n, nil
 }
 
 // decodeRequest validates a request payload received on a subject whose last token is token.
@@ -215,7 +237,85 @@ func decodeRequest(data []byte, token string) (*request, error) {
 			return nil, fmt.Errorf("content-length %q does not match a body of %d bytes", h[1], len(m.body))
 		}
 	}
-	return &request{m.first1, m.first2, m.headers, m.body}, nil
+	req := &request{method: m.first1, path: m.first2, body: m.body}
+	for _, h := range m.headers {
+		var err error
+		switch strings.ToLower(h[0]) {
+		case "mesh-window":
+			req.window, err = boundedInt("mesh-window", h[1], 1, 1024)
+		case "mesh-heartbeat":
+			req.heartbeat, err = boundedInt("mesh-heartbeat", h[1], 50, 600000)
+		default:
+			req.headers = append(req.headers, h)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return req, nil
+}
+
+// streamFrame lays out a §8.1 frame: prefix with a 32-bit number, then the body.
+func streamFrame(kind byte, n uint32, body []byte) []byte {
+	out := make([]byte, prefixSize+len(body))
+	out[0], out[1], out[2], out[3] = 'N', 'M', 1, kind
+	binary.BigEndian.PutUint32(out[4:8], n)
+	copy(out[prefixSize:], body)
+	return out
+}
+
+// exchange is the instance's side of one multi-message exchange (§8.3): its subject X, where the
+// caller's frames arrive, and the credit they grant.
+type exchange struct {
+	nc     *nats.Conn
+	reply  string
+	x      string
+	sub    *nats.Subscription
+	credit chan uint32
+	done   chan struct{}
+}
+
+func (s *service) openExchange(reply string) *exchange {
+	ex := &exchange{nc: s.nc, reply: reply, x: nats.NewInbox(), credit: make(chan uint32, 64), done: make(chan struct{})}
+	ex.sub, _ = s.nc.Subscribe(ex.x, func(m *nats.Msg) {
+		if len(m.Data) < prefixSize || m.Data[0] != 'N' || m.Data[1] != 'M' {
+			return
+		}
+		switch m.Data[3] {
+		case kindCredit:
+			if n := binary.BigEndian.Uint32(m.Data[4:8]); n > 0 {
+				ex.credit <- n
+			}
+		case kindAbort:
+			ex.close()
+		}
+	})
+	return ex
+}
+
+// heartbeat sends credit 0 (reply subject X) every half interval until the exchange ends (§8.4).
+func (ex *exchange) heartbeat(ms int) {
+	t := time.NewTicker(time.Duration(ms/2) * time.Millisecond)
+	go func() {
+		defer t.Stop()
+		for {
+			select {
+			case <-ex.done:
+				return
+			case <-t.C:
+				ex.nc.PublishMsg(&nats.Msg{Subject: ex.reply, Reply: ex.x, Data: streamFrame(kindCredit, 0, nil)})
+			}
+		}
+	}()
+}
+
+func (ex *exchange) close() {
+	select {
+	case <-ex.done:
+	default:
+		close(ex.done)
+		ex.sub.Unsubscribe()
+	}
 }
 
 // Response is a decoded response, printed by `call`.
@@ -336,6 +436,15 @@ func (s *service) handle(req *request) (int, string, []Header, []byte) {
 		}
 		return 200, "OK", headers, body
 	}
+	if path == "/slow" { // §8.4: the caller hears heartbeats meanwhile, when it asked for them
+		ms, _ := strconv.Atoi(strings.TrimPrefix(req.path, "/slow?ms="))
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		return 200, "OK", []Header{{"content-type", "text/plain"}}, []byte("slow")
+	}
+	if path == "/stream" { // without mesh-window: the whole body in one message
+		n, _ := strconv.Atoi(strings.TrimPrefix(req.path, "/stream?n="))
+		return 200, "OK", []Header{{"content-type", "application/octet-stream"}}, streamBytes(n)
+	}
 	if path == "/utf8" { // a header value beyond Latin-1: valid UTF-8 on the wire (§3)
 		return 200, "OK", []Header{{"x-utf8", "z\u20acrich"}}, []byte("utf8")
 	}
@@ -388,8 +497,74 @@ func (s *service) onMessage(m *nats.Msg) {
 		s.respond(m, nil, 400, "Bad Request", headers, body)
 		return
 	}
+	var ex *exchange
+	if req.heartbeat > 0 || req.window > 0 {
+		ex = s.openExchange(m.Reply)
+		defer ex.close()
+	}
+	if req.heartbeat > 0 {
+		ex.heartbeat(req.heartbeat)
+	}
+	if strings.HasPrefix(req.path, "/stream?n=") && req.window > 0 {
+		n, _ := strconv.Atoi(strings.TrimPrefix(req.path, "/stream?n="))
+		s.stream(m, ex, req, n)
+		return
+	}
 	status, reason, headers, body := s.handle(req)
+	if ex != nil {
+		ex.close() // the final message ends the exchange: no heartbeat after it
+	}
 	s.respond(m, req.headers, status, reason, headers, body)
+}
+
+func streamBytes(n int) []byte {
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = byte((i * 7) % 251)
+	}
+	return out
+}
+
+// stream answers n bytes as a §8 streamed response: the head (kind 8, reply subject X) with the
+// first chunk's bytes, then chunks 1, 2, ... one per credit (the request's mesh-window to start),
+// then end.
+func (s *service) stream(m *nats.Msg, ex *exchange, req *request, n int) {
+	body := streamBytes(n)
+	first := body
+	if len(first) > streamChunk {
+		first = first[:streamChunk]
+	}
+	rest := body[len(first):]
+	headers := []Header{{"content-type", "application/octet-stream"}, {"content-length", strconv.Itoa(n)},
+		{"mesh-service", s.name}, {"mesh-instance", s.instance}}
+	head := frame(kindStreamResponse, "200 OK", headers, first)
+	if err := s.nc.PublishMsg(&nats.Msg{Subject: m.Reply, Reply: ex.x, Data: head}); err != nil {
+		return
+	}
+	credit := uint32(req.window)
+	var seq uint32
+	for len(rest) > 0 {
+		for credit == 0 {
+			select {
+			case c := <-ex.credit:
+				credit += c
+			case <-ex.done:
+				return // the caller aborted
+			case <-time.After(30 * time.Second):
+				return // the caller is gone
+			}
+		}
+		take := rest
+		if len(take) > streamChunk {
+			take = take[:streamChunk]
+		}
+		rest = rest[len(take):]
+		seq++
+		credit--
+		s.nc.Publish(m.Reply, streamFrame(kindChunk, seq, take))
+	}
+	ex.close()
+	s.nc.Publish(m.Reply, streamFrame(kindEnd, seq+1, nil))
 }
 
 func cmdServe(args []string) {
