@@ -35,8 +35,8 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
   return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }
 
-/** Sends `n` GETs, 200 at a time; counts answers by body (or `status <code>` / the error's code). */
-async function tally(fetch: MeshFetch, n: number): Promise<Map<string, number>> {
+/** Sends `n` GETs, `concurrency` at a time; counts answers by body (or `status <code>` / the error's code). */
+async function tally(fetch: MeshFetch, n: number, concurrency = 100): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
   const one = async () => {
     let key: string;
@@ -48,8 +48,14 @@ async function tally(fetch: MeshFetch, n: number): Promise<Map<string, number>> 
     }
     counts.set(key, (counts.get(key) ?? 0) + 1);
   };
-  for (let done = 0; done < n; done += 200)
-    await Promise.all(Array.from({ length: Math.min(200, n - done) }, one));
+  let started = 0;
+  const worker = async () => {
+    while (started < n) {
+      started++;
+      await one();
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
   return counts;
 }
 
@@ -157,6 +163,18 @@ describe("canary - weighted subject mappings on a real nats-server", () => {
       );
       expect(res!.headers.get(FAULT_HEADER)).toBe("status=418");
       expect(res!.headers.get("mesh-instance")).toBe(fault.instance);
+    } finally {
+      await fault.stop();
+    }
+  });
+
+  it("fault - a share delayed past the callers' deadline shows as that rate of 504s", async () => {
+    // The mapping is still v1 90% / fault 10%.
+    const fault = await serveFault({ nc, service: "weather", delay: 500, forward: "v1" });
+    try {
+      // 50 in flight keep the direct answers far below the 250 ms deadline even on a loaded machine.
+      await using impatient = createFetch({ nc, timeout: 250, retry: false });
+      expectSplit(await tally(impatient, N, 50), { v1: 90, "504 NM_ERR_TIMEOUT": 10 });
     } finally {
       await fault.stop();
     }
