@@ -6,7 +6,7 @@ import type { Msg } from "@nats-io/nats-core";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFetch, type ServiceHandle, serve } from "../src/index.js";
+import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
 import { QueueGate } from "../src/traffic/index.js";
 import { natsFixture } from "./support/helpers.js";
@@ -144,7 +144,7 @@ describe("limit - a saturated member and the queue group", () => {
 describe("limit - every instance saturated", () => {
   const nats = natsFixture();
 
-  it("limit - requests wait in the instance's queue; past the caller's deadline they fail with 504, and the instance still runs them", async () => {
+  it("limit - requests routed to it before it stepped out wait in its queue (504 past the caller's deadline, still run); a request after that gets no responders, retried until it gives up with 503", async () => {
     let ran = 0;
     const svc = await serve(
       async () => {
@@ -156,6 +156,7 @@ describe("limit - every instance saturated", () => {
     );
     try {
       const fetch = createFetch({ nc: nats.nc, timeout: 400 });
+      // Sent in one burst: nats-server routes all five before the instance's UNSUB arrives.
       const outcomes = await Promise.all(
         Array.from({ length: 5 }, () =>
           fetch("http://full/").then(
@@ -169,6 +170,17 @@ describe("limit - every instance saturated", () => {
       expect(ok).toBeGreaterThanOrEqual(1);
       expect(ok).toBeLessThanOrEqual(2);
       expect(outcomes.filter((o) => o === "TimeoutError")).toHaveLength(5 - ok);
+      // The instance is busy until ~750 ms and out of the queue group meanwhile: a new request finds
+      // nobody, and the default retries (3 attempts, ~75 ms of backoff) end with no responders.
+      expect(ran).toBeLessThan(4);
+      const retried: number[] = [];
+      await using later = createFetch({
+        nc: nats.nc,
+        timeout: 400,
+        retry: { onRetry: (e) => void retried.push(e.attempt) },
+      });
+      await expect(later("http://full/")).rejects.toBeInstanceOf(NoRespondersError);
+      expect(retried).toEqual([1, 2]);
       // Nothing accepted is dropped: the queued requests still run after their callers gave up.
       await check(() => ran === 5, 3000, { name: "all five ran" });
       expect(svc.stats().requests).toBe(5);
