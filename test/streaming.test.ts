@@ -411,6 +411,46 @@ describe("streaming - behaviour", () => {
     }
   });
 
+  it("streaming - a caller that goes silent mid-stream is given up after twice its heartbeat: the slot frees", async () => {
+    let cancelled = false;
+    const svc = await serve(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            pull: (c) => c.enqueue(new Uint8Array(8 * 1024)),
+            cancel: () => {
+              cancelled = true;
+            },
+          }),
+        ),
+      { service: "silent-caller", nc: nats.nc, logger: silent },
+    );
+    services.push(svc);
+    // A raw caller: asks for a streamed answer with one chunk of credit and a 200 ms heartbeat, reads
+    // the head, then neither grants credit nor heartbeats (a process that died).
+    const inbox = `_INBOX.silent.${Date.now()}`;
+    let head = 0;
+    const sub = nats.nc.subscribe(inbox, {
+      callback: (_e, m) => {
+        if (m.data[3] === 8) head++;
+      },
+    });
+    const req = Buffer.from("GET /\nmesh-window: 1\nmesh-heartbeat: 200\n");
+    const frame = Buffer.alloc(8 + req.length);
+    frame.write("NM", 0);
+    frame[2] = 1;
+    frame[3] = 1;
+    frame.writeUInt32BE(req.length, 4);
+    req.copy(frame, 8);
+    nats.nc.publish("mesh.silent-caller.get", frame, { reply: inbox });
+    try {
+      await check(() => head === 1 && svc.stats().inFlight === 1, 2000, { name: "streaming to the caller" });
+      await check(() => cancelled && svc.stats().inFlight === 0, 3000, { name: "the instance gave up" });
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("streaming - a slow reader holds the handler back: what it produced stays within the credit window", async () => {
     let produced = 0;
     services.push(

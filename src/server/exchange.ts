@@ -29,7 +29,7 @@ export interface RequestControl {
  * The instance's side of one request that lasts beyond a single answer (PROTOCOL.md §8): it heartbeats
  * the caller while the handler works (each heartbeat hands over this exchange's subject), takes the
  * caller's frames (credit, request-body chunks, heartbeats, abort) on that subject, and gives up on a
- * caller silent for twice its heartbeat.
+ * caller silent for twice its heartbeat while a body streams.
  */
 export class ServerExchange implements RequestControl {
   /** Subject the caller sends this exchange's frames to: `<instance inbox>.<id>`. */
@@ -111,7 +111,10 @@ export class ServerExchange implements RequestControl {
   /** The sweep's visit: a heartbeat when the caller has heard nothing lately; a silent caller is given up. */
   tick(now: number): void {
     if (this.#over || this.heartbeat <= 0) return;
-    if (this.#handed && now - this.#heardAt > 2 * this.heartbeat) {
+    // A body in flight needs the caller (credit, chunks): a silent one is given up. A caller merely
+    // waiting for a one-message answer is left alone; its answer just finds nobody.
+    const streaming = this.receiver !== undefined || this.sender !== undefined;
+    if (streaming && this.#handed && now - this.#heardAt > 2 * this.heartbeat) {
       this.abort(new StreamError(`the caller went silent for ${Math.round(now - this.#heardAt)} ms`));
       return;
     }

@@ -463,8 +463,9 @@ class ServiceInstance implements ServiceHandle {
           ErrorCode.Timeout,
           `the handler did not answer within ${this.#timeout} ms`,
         );
-        done(this.#finish(reply, timeout, req, started, span, ex));
+        // The handler's signal aborts (a Node handler's req/res close), then the 504 goes out.
         ex?.abort(new Error(`the handler did not answer within ${this.#timeout} ms`));
+        done(this.#finish(reply, timeout, req, started, span, ex));
       });
       const answer =
         span === undefined
