@@ -14,12 +14,13 @@
  *    hits every scenario alike; medians of the repetitions.
  * 2. Gateway vs Caddy and nginx: bench/gateway.ts, unchanged (skipped when caddy/nginx/wrk are missing).
  * 3. Profile of the natsmesh Fetch path: bench/profile.ts.
- * The medians also go to bench/results/request-path.json (not committed).
+ * The medians also go to bench/results/request-path.json (not committed); --from-results writes the
+ * tables and the chart again from that file without measuring.
  * The peers (Moleculer, NestJS) are devDependencies of bench/package.json; `npm ci` runs in bench/
  * first when bench/node_modules is missing or older than bench/package-lock.json.
  */
 import { execFileSync, spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { startLocalServer } from "../src/dev/index.js";
 import type { Job, JobResult } from "./client.js";
@@ -49,6 +50,7 @@ const WARMUP_ALL = quick ? 1000 : 2000;
 const CONCURRENCY = 64;
 const FILE = "BENCHMARKS.md";
 const CHART = "docs/bench.svg";
+const RESULTS = "bench/results/request-path.json";
 
 /** `npm ci` in bench/ when its node_modules is missing or older than its lock file. */
 function ensurePeers(): void {
@@ -241,9 +243,10 @@ function chart(rows: Row[], footer: string): string {
       })),
   });
   const panels = [panel(100, (r) => r.rps, "req/s at c=64, 100 B answers (higher is better)")];
-  if (sizes.includes(100))
+  const shown = [...new Set(rows.map((r) => r.size))];
+  if (shown.includes(100))
     panels.push(panel(100, (r) => r.p50, "p50 µs at c=1, 100 B answers (lower is better)"));
-  for (const size of sizes.filter((s) => s !== 100))
+  for (const size of shown.filter((s) => s !== 100))
     panels.push(panel(size, mbps, `MB/s at c=64, ${sizeLabel(size)} answers (higher is better)`));
   return barChart(
     panels.filter((p) => p.bars.length > 0),
@@ -279,14 +282,27 @@ async function runScript(script: string, extra: string[] = []): Promise<string> 
   return out;
 }
 
-async function main(): Promise<void> {
+/** One run's medians and conditions, kept in bench/results/request-path.json. */
+interface Saved {
+  started: string;
+  /** 1-minute load average before and after the request-path part. */
+  load: [number, number];
+  reps: number;
+  durationMs: number;
+  latencyMs: number;
+  quick: boolean;
+  /** How natsmesh ran: compiled by tsc, or src/ through tsx. */
+  build: string;
+  gatewayVsCaddy?: number | undefined;
+  rows: Row[];
+}
+
+async function measureAll(): Promise<Saved> {
   if (!argv.includes("--src")) buildMesh();
   const load0 = loadavg()[0]!;
-  const started = new Date();
+  const started = new Date().toISOString();
   const rows = await requestPath();
   const load1 = loadavg()[0]!;
-  mkdirSync("bench/results", { recursive: true });
-  writeFileSync("bench/results/request-path.json", JSON.stringify(rows, null, 2));
 
   let gatewayVsCaddy: number | undefined;
   if (!argv.includes("--no-gateway")) {
@@ -302,31 +318,57 @@ async function main(): Promise<void> {
     }
   }
   if (!argv.includes("--no-profile")) await runScript("bench/profile.ts");
+  const saved: Saved = {
+    started,
+    load: [load0, load1],
+    reps: REPS,
+    durationMs: DURATION,
+    latencyMs: LATENCY,
+    quick,
+    build: meshBuildLabel(),
+    gatewayVsCaddy,
+    rows,
+  };
+  mkdirSync("bench/results", { recursive: true });
+  writeFileSync(RESULTS, JSON.stringify(saved, null, 2));
+  return saved;
+}
 
+async function main(): Promise<void> {
+  // --from-results: the tables and the chart again from the last run's medians, nothing measured.
+  const fromResults = argv.includes("--from-results");
+  const saved: Saved = fromResults
+    ? (JSON.parse(readFileSync(RESULTS, "utf8")) as Saved)
+    : await measureAll();
+  const { rows, reps, gatewayVsCaddy } = saved;
+  const [load0, load1] = saved.load;
+  const started = new Date(saved.started);
+  const ranQuick = saved.quick;
   const stamp = started.toISOString().slice(0, 16).replace("T", " ");
   const nats = execFileSync("nats-server", ["--version"], { encoding: "utf8" })
     .trim()
     .replace("nats-server: ", "");
   const head =
-    `Run ${stamp} UTC · \`npm run bench${quick ? " -- --quick" : ""}\` · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ` +
-    `node ${process.version} · nats-server ${nats} · ${meshBuildLabel()} · ${REPS} repetition${REPS > 1 ? "s" : ""} of ${DURATION / 1000} s at c=${CONCURRENCY} ` +
-    `and ${LATENCY / 1000} s at c=1, interleaved, medians · load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`;
+    `Run ${stamp} UTC · \`npm run bench${ranQuick ? " -- --quick" : ""}\` · ${cpus().length} cores (${cpus()[0]?.model.trim()}) · ` +
+    `node ${process.version} · nats-server ${nats} · ${saved.build} · ${reps} repetition${reps > 1 ? "s" : ""} of ${saved.durationMs / 1000} s at c=${CONCURRENCY} ` +
+    `and ${saved.latencyMs / 1000} s at c=1, interleaved, medians · load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`;
   const core = `${head}\n\n${smallTable(rows)}\n`;
-  const bodies = `${head}\n\n${sizes
+  const shown = [...new Set(rows.map((r) => r.size))];
+  const bodies = `${head}\n\n${shown
     .filter((s) => s !== 100)
     .map((s) => bodyTable(rows, s))
     .join("\n\n")}\n`;
   const bars = `${head}\n\n${barsTable(rows, gatewayVsCaddy)}\n`;
   process.stdout.write(`\n${core}\n${bodies}\n${bars}`);
   if (write && !only) {
-    if (sizes.includes(100)) writeSection(FILE, "core", core);
-    if (sizes.some((s) => s !== 100)) writeSection(FILE, "bodies", bodies);
+    if (shown.includes(100)) writeSection(FILE, "core", core);
+    if (shown.some((s) => s !== 100)) writeSection(FILE, "bodies", bodies);
     writeSection(FILE, "bars", bars);
     writeFileSync(
       CHART,
       chart(
         rows,
-        `Run ${stamp} UTC · npm run bench${quick ? " -- --quick" : ""} · ${cpus().length} cores · node ${process.version} · nats-server ${nats} · medians of ${REPS} · natsmesh in blue · BENCHMARKS.md has the tables`,
+        `Run ${stamp} UTC · npm run bench${ranQuick ? " -- --quick" : ""} · 2-core machine shared (load ${load0.toFixed(1)}–${load1.toFixed(1)}) · node ${process.version} · medians of ${reps}`,
       ),
     );
     process.stderr.write(`bench: wrote ${FILE} and ${CHART}\n`);
