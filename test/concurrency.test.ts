@@ -111,6 +111,7 @@ describe("limit - a saturated member and the queue group", () => {
     for (const f of failures) expect(String((f as PromiseRejectedResult).reason)).toMatch(/no responders/i);
     expect(gate.paused).toBe(true);
     gate.resume();
+    await nc.flush(); // the SUB reached the server before the caller's request
     expect((await caller.request("burst", new Uint8Array(0), { timeout: 2000 })).string()).toBe("ok");
     await gate.drain();
     expect(gate.paused).toBe(true);

@@ -90,7 +90,8 @@ beforeAll(async () => {
   provider.register({ contextManager: new AsyncLocalStorageContextManager() });
   server = await NatsServer.start();
   nc = await connect({ servers: server.url });
-  fetch = createFetch({ nc });
+  // One CLIENT span per call; retried calls (a span per attempt) are checked through the gateway below.
+  fetch = createFetch({ nc, retry: false });
   dispatcher = new MeshDispatcher({ nc });
   services.push(await serve(tracedApp(), { service: "traced", nc, logger: silent, metrics: false }));
   gateway = createGateway({
