@@ -451,6 +451,46 @@ describe("streaming - behaviour", () => {
     }
   });
 
+  it("streaming - an upload without heartbeats whose body stops coming is given up after streamIdleTimeout", async () => {
+    let readError: unknown;
+    const svc = await serve(
+      async (req: Request) => {
+        try {
+          await req.arrayBuffer();
+        } catch (err) {
+          readError = err;
+        }
+        return new Response("done");
+      },
+      { service: "idle-upload", nc: nats.nc, logger: silent, streamIdleTimeout: 300 },
+    );
+    services.push(svc);
+    // A raw caller: a streamed request head without mesh-heartbeat, and then no body at all.
+    const head = Buffer.from("POST /\n");
+    const frame = Buffer.alloc(8 + head.length);
+    frame.write("NM", 0);
+    frame[2] = 1;
+    frame[3] = 7;
+    frame.writeUInt32BE(head.length, 4);
+    head.copy(frame, 8);
+    // The caller is alive (it listens on its reply subject) but sends nothing.
+    const inbox = `_INBOX.idle.${Date.now()}`;
+    const sub = nats.nc.subscribe(inbox, { callback: () => undefined });
+    try {
+      nats.nc.publish("mesh.idle-upload.post", frame, { reply: inbox });
+      await check(() => svc.stats().inFlight === 1, 2000, { name: "the handler is reading" });
+      await check(() => readError !== undefined && svc.stats().inFlight === 0, 3000, { name: "given up" });
+      expect(String(readError)).toMatch(/went silent/);
+    } finally {
+      sub.unsubscribe();
+    }
+    // A caller that is gone: nats-server answers the instance's credit with no responders at once.
+    readError = undefined;
+    nats.nc.publish("mesh.idle-upload.post", frame, { reply: `_INBOX.gone.${Date.now()}` });
+    await check(() => readError, 2000, { name: "given up at once" });
+    expect(String(readError)).toMatch(/caller is gone/);
+  });
+
   it("streaming - a slow reader holds the handler back: what it produced stays within the credit window", async () => {
     let produced = 0;
     services.push(

@@ -11,6 +11,12 @@ import {
 } from "../protocol/index.js";
 import type { StreamReceiver, StreamSender } from "../stream/index.js";
 
+/**
+ * How long a streamed body may wait on a caller that asked for no heartbeat (no chunk of its upload,
+ * no credit for the answer) before the instance gives the exchange up.
+ */
+export const STREAM_IDLE_MS = 30_000;
+
 /** Publishes `data` to `subject`, with `reply` when given. */
 export type Publish = (subject: string, data: Uint8Array, reply: string | undefined) => void;
 
@@ -44,6 +50,7 @@ export class ServerExchange implements RequestControl {
   sender: StreamSender | undefined;
   readonly #publish: Publish;
   readonly #release: (ex: ServerExchange) => void;
+  readonly #idle: number;
   #sentAt: number;
   #heardAt = 0;
   #handed = false;
@@ -58,7 +65,9 @@ export class ServerExchange implements RequestControl {
     heartbeat: number,
     publish: Publish,
     release: (ex: ServerExchange) => void,
+    idle = STREAM_IDLE_MS,
   ) {
+    this.#idle = idle;
     this.subject = subject;
     this.reply = reply;
     this.heartbeat = heartbeat;
@@ -110,20 +119,29 @@ export class ServerExchange implements RequestControl {
 
   /** The sweep's visit: a heartbeat when the caller has heard nothing lately; a silent caller is given up. */
   tick(now: number): void {
-    if (this.#over || this.heartbeat <= 0) return;
-    // A body in flight needs the caller (credit, chunks): a silent one is given up. A caller merely
-    // waiting for a one-message answer is left alone; its answer just finds nobody.
+    if (this.#over) return;
+    // A body in flight needs the caller (credit, chunks): a silent one is given up — after twice its
+    // heartbeat, or the idle limit (STREAM_IDLE_MS by default) for a caller that sent none — so that it cannot hold the
+    // concurrency slot. A caller merely waiting for a one-message answer is left alone.
     const streaming = this.receiver !== undefined || this.sender !== undefined;
-    if (streaming && this.#handed && now - this.#heardAt > 2 * this.heartbeat) {
-      this.abort(new StreamError(`the caller went silent for ${Math.round(now - this.#heardAt)} ms`));
+    const limit = this.heartbeat > 0 ? 2 * this.heartbeat : this.#idle;
+    if (streaming && this.#handed && now - this.#heardAt > limit) {
+      this.abort(new StreamError(`the caller went silent for ${Math.round(now - this.#heardAt)} ms`), true);
       return;
     }
-    if (now - this.#sentAt >= this.heartbeat / 2) this.send(encodeFrame(FrameKind.Credit, 0), true);
+    if (this.heartbeat > 0 && now - this.#sentAt >= this.heartbeat / 2)
+      this.send(encodeFrame(FrameKind.Credit, 0), true);
   }
 
   /** Takes one frame the caller sent to this exchange's subject. */
   deliver(msg: Msg): void {
     if (this.#over) return;
+    if (msg.data.byteLength === 0 && msg.headers?.code === 503) {
+      // nats-server's no-responders answer to a message of ours that handed over this subject:
+      // nobody listens on the caller's reply subject any more.
+      this.abort(new StreamError("the caller is gone (nobody listens on its reply subject)"));
+      return;
+    }
     this.#heardAt = performance.now();
     let frame: Frame;
     try {

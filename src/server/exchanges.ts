@@ -4,7 +4,7 @@ import { type Publish, ServerExchange } from "./exchange.js";
 /**
  * The open exchanges of one instance, and the one wildcard subscription `<inbox>.*` that their
  * callers' frames arrive on. An unref'd interval sends heartbeats and gives up on silent callers; it
- * runs only while exchanges with a heartbeat are open.
+ * runs only while exchanges are open.
  */
 export class Exchanges {
   readonly #inbox: string;
@@ -12,12 +12,17 @@ export class Exchanges {
   readonly #publish: Publish;
   readonly #open = new Map<string, ServerExchange>();
   readonly #release = (ex: ServerExchange) => this.#remove(ex);
+  readonly #idle: number;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #tick = 0;
 
-  constructor(nc: NatsConnection, publish: Publish, onError: (err: Error) => void) {
+  /**
+   * @param idle - how long a streamed body may wait on a caller without heartbeats (ms).
+   */
+  constructor(nc: NatsConnection, publish: Publish, onError: (err: Error) => void, idle: number) {
     this.#publish = publish;
+    this.#idle = idle;
     this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
     this.#sub = nc.subscribe(`${this.#inbox}.*`, {
       callback: (err, msg) => (err ? onError(err) : this.#route(msg)),
@@ -36,9 +41,17 @@ export class Exchanges {
    */
   open(reply: string, heartbeat: number): ServerExchange {
     const id = (++this.#seq).toString(36);
-    const ex = new ServerExchange(`${this.#inbox}.${id}`, reply, heartbeat, this.#publish, this.#release);
+    const ex = new ServerExchange(
+      `${this.#inbox}.${id}`,
+      reply,
+      heartbeat,
+      this.#publish,
+      this.#release,
+      this.#idle,
+    );
     this.#open.set(id, ex);
-    if (heartbeat > 0) this.#watch(heartbeat);
+    // Without a heartbeat the sweep still watches a streamed body for an idle caller (1 s steps).
+    this.#watch(heartbeat > 0 ? heartbeat : Math.min(4000, this.#idle));
     return ex;
   }
 

@@ -52,7 +52,7 @@ import { QueueGate } from "../traffic/queue-gate.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
 import { Deadlines } from "./deadlines.js";
-import type { ServerExchange } from "./exchange.js";
+import { type ServerExchange, STREAM_IDLE_MS } from "./exchange.js";
 import { Exchanges } from "./exchanges.js";
 import { type HandlerKind, toWireHandler } from "./handler.js";
 import { ConcurrencyLimiter } from "./limiter.js";
@@ -86,6 +86,12 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * 504 `NM_ERR_TIMEOUT` and frees the request's concurrency slot; the handler's late answer is dropped.
    */
   timeout?: number;
+  /**
+   * Milliseconds a streamed body may wait on a caller that asked for no heartbeat — no chunk of its
+   * upload, no credit for the answer — before the instance gives the exchange up and frees the slot
+   * (default 30 000). Callers with a heartbeat are given up after twice it.
+   */
+  streamIdleTimeout?: number;
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
   /** Instance id reported in provenance headers (default: a random NUID). */
@@ -188,6 +194,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     instance: id,
     concurrency: options.concurrency ?? envConcurrency(),
     timeout: options.timeout ?? DEFAULT_HANDLER_TIMEOUT,
+    streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     logger,
     recorder: metrics?.recorder(service),
   });
@@ -226,6 +233,7 @@ interface InstanceSettings {
   instance: string;
   concurrency: number;
   timeout: number;
+  streamIdle: number;
   logger: Logger;
   recorder: ServiceRecorder | undefined;
 }
@@ -301,6 +309,7 @@ class ServiceInstance implements ServiceHandle {
         }
       },
       (err) => this.#log.error({ err }, "exchange subscription error"),
+      s.streamIdle,
     );
     // A saturated instance steps out of the queue group, so nats-server gives new requests to
     // members with capacity; what was routed here before that still arrives and waits its turn.
