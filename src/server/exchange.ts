@@ -38,8 +38,8 @@ export interface RequestControl {
  * caller silent for twice its heartbeat while a body streams.
  */
 export class ServerExchange implements RequestControl {
-  /** Subject the caller sends this exchange's frames to: `<instance inbox>.<id>`. */
-  readonly subject: string;
+  /** The exchange's number in its instance (the last token of its subject). */
+  readonly id: number;
   /** The caller's reply subject: where every message to it goes. */
   readonly reply: string;
   /** Heartbeat interval the caller asked for, or 0. */
@@ -59,8 +59,12 @@ export class ServerExchange implements RequestControl {
   #listeners: Array<(reason: Error) => void> | undefined;
   #controller: AbortController | undefined;
 
+  readonly #inbox: string;
+  #subject: string | undefined;
+
   constructor(
-    subject: string,
+    inbox: string,
+    id: number,
     reply: string,
     heartbeat: number,
     publish: Publish,
@@ -68,12 +72,19 @@ export class ServerExchange implements RequestControl {
     idle = STREAM_IDLE_MS,
   ) {
     this.#idle = idle;
-    this.subject = subject;
+    this.#inbox = inbox;
+    this.id = id;
     this.reply = reply;
     this.heartbeat = heartbeat;
     this.#publish = publish;
     this.#release = release;
     this.#sentAt = performance.now();
+  }
+
+  /** Subject the caller sends this exchange's frames to: `<instance inbox>.<id>` (built on first use). */
+  get subject(): string {
+    this.#subject ??= `${this.#inbox}.${this.id.toString(36)}`;
+    return this.#subject;
   }
 
   /** True once the exchange ended (answered, or abandoned). */

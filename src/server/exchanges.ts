@@ -10,7 +10,7 @@ export class Exchanges {
   readonly #inbox: string;
   readonly #sub: Subscription;
   readonly #publish: Publish;
-  readonly #open = new Map<string, ServerExchange>();
+  readonly #open = new Map<number, ServerExchange>();
   readonly #release = (ex: ServerExchange) => this.#remove(ex);
   readonly #idle: number;
   #seq = 0;
@@ -40,9 +40,10 @@ export class Exchanges {
    * @param heartbeat - the caller's heartbeat interval (ms), or 0 for none.
    */
   open(reply: string, heartbeat: number): ServerExchange {
-    const id = (++this.#seq).toString(36);
+    const id = ++this.#seq;
     const ex = new ServerExchange(
-      `${this.#inbox}.${id}`,
+      this.#inbox,
+      id,
       reply,
       heartbeat,
       this.#publish,
@@ -65,12 +66,11 @@ export class Exchanges {
 
   #route(msg: Msg): void {
     const subject = msg.subject;
-    this.#open.get(subject.slice(subject.lastIndexOf(".") + 1))?.deliver(msg);
+    this.#open.get(Number.parseInt(subject.slice(subject.lastIndexOf(".") + 1), 36))?.deliver(msg);
   }
 
   #remove(ex: ServerExchange): void {
-    const id = ex.subject.slice(this.#inbox.length + 1);
-    if (this.#open.get(id) === ex) this.#open.delete(id);
+    if (this.#open.get(ex.id) === ex) this.#open.delete(ex.id);
   }
 
   #watch(heartbeat: number): void {
