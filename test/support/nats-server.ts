@@ -746,6 +746,15 @@ export class NatsServer implements AsyncDisposable {
     await this.writeConfig();
   }
 
+  /**
+   * Replaces the user config (harness overlay and pinned ports are kept) and rewrites the config
+   * file without signalling the server; apply it with {@link restart} (or {@link reload}).
+   */
+  async setConfig(config: ServerConfig): Promise<void> {
+    this.userConfig = clone(config);
+    await this.writeConfig();
+  }
+
   /** The harness overlay currently applied. */
   getOverlay(): ServerConfig {
     return clone(this.overlay);
