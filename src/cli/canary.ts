@@ -6,6 +6,7 @@
  */
 import { readFile, rename, writeFile } from "node:fs/promises";
 import type { Command } from "commander";
+import { assertPrefix, assertServiceName, serviceSubject } from "../protocol/index.js";
 import {
   type CanarySplit,
   canaryMapping,
@@ -98,7 +99,7 @@ export async function runCanary(service: string, options: CanaryCliOptions, io: 
   try {
     if (options.remove) {
       if (options.write === undefined) throw new CliError("--remove needs --write FILE");
-      const subject = canaryMapping({ service, from, splits: [{ prefix: "x", weight: 0 }] }).subject;
+      const subject = sourceSubject(from, service);
       await replaceFile(options.write, mergeMappingsFile(await readExisting(options.write), subject));
       await writeAll(
         io.stdout,
@@ -126,6 +127,15 @@ export async function runCanary(service: string, options: CanaryCliOptions, io: 
   } catch (err) {
     if (err instanceof MappingError) throw new CliError(err.message, { cause: err });
     throw err;
+  }
+}
+
+/** The subject a service's callers publish to, `<from>.<service>.*`, checked like a mapping's. */
+function sourceSubject(from: string, service: string): string {
+  try {
+    return serviceSubject(assertPrefix(from), assertServiceName(service));
+  } catch (err) {
+    throw new CliError((err as Error).message, { cause: err });
   }
 }
 
