@@ -50,7 +50,8 @@ server's configuration includes it once (include "mesh-mappings.conf"), and a re
 --signal reload, or kill -HUP) applies new weights to the next requests.
 
 Per-cluster splits (--split v2=10@east) need nats-server 2.10 or later: 2.9 sums the weights of
-cluster-scoped destinations across clusters. Pass --server-version to allow them.
+cluster-scoped destinations across clusters. Pass --server-version to allow them. On 2.9, give each
+cluster's servers a mappings file of their own instead (a mapping applies where a request is published).
 
 Examples:
   natsmesh canary weather --split v1=90 --split v2=10
