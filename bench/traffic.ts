@@ -173,8 +173,10 @@ lines.push(
 const untilDeadline: RetrySettings = { attempts: 10_000, backoffMs: 10, maxBackoffMs: 50 };
 lines.push(await overload(4, 20, 1000, {}, "default (3 attempts)"));
 lines.push(await overload(4, 20, 1000, untilDeadline, "until the deadline"));
+lines.push(await overload(4, 20, 1000, { attempts: 10_000 }, "until the deadline, default backoff"));
 lines.push(await overload(16, 20, 500, {}, "default (3 attempts)"));
 lines.push(await overload(16, 20, 500, untilDeadline, "until the deadline"));
+lines.push(await overload(16, 20, 500, { attempts: 10_000 }, "until the deadline, default backoff"));
 lines.push(
   "",
   "**Failover gap** (3-node cluster, caller on C with 4 loops of GETs, SIGKILL of node A; gap = longest time without a successful answer after the kill; 3 s observed):",
