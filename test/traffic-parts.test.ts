@@ -143,11 +143,33 @@ describe("guard - retry policy and breakers around a call", () => {
     const a = failing([new NoRespondersError(target), new ConnectionClosedError(target)]);
     await expect(guard.run("weather", get, 1000, undefined, a.attempt)).resolves.toBe(ok);
     expect(a.calls()).toBe(3);
+    // A service this guard was never served by: no responders fails after the attempts.
     const b = failing([1, 2, 3].map(() => new NoRespondersError(target)));
-    await expect(guard.run("weather", get, 1000, undefined, b.attempt)).rejects.toBeInstanceOf(
+    await expect(guard.run("unseen", get, 1000, undefined, b.attempt)).rejects.toBeInstanceOf(
       NoRespondersError,
     );
     expect(b.calls()).toBe(3);
+  });
+
+  it("guard - no responders for a service that answered lately is retried until the deadline, not the attempts", async () => {
+    const guard = new CallGuard({ retry: { backoffMs: 1, maxBackoffMs: 2 } });
+    await guard.run("busy", get, 1000, undefined, async () => ok);
+    // Every instance stepped out (saturated): ten no-responders, then one has capacity again.
+    const a = failing(Array.from({ length: 10 }, () => new NoRespondersError(target)));
+    await expect(guard.run("busy", get, 5000, undefined, a.attempt)).resolves.toBe(ok);
+    expect(a.calls()).toBe(11);
+    // The deadline still ends the wait: 503 once it has passed.
+    const b = failing(Array.from({ length: 100_000 }, () => new NoRespondersError(target)));
+    const started = performance.now();
+    await expect(guard.run("busy", get, 150, undefined, b.attempt)).rejects.toBeInstanceOf(NoRespondersError);
+    expect(b.calls()).toBeGreaterThan(3);
+    expect(performance.now() - started).toBeLessThan(3000);
+    // A POST is still sent once.
+    const c = failing([new NoRespondersError(target)]);
+    await expect(guard.run("busy", post, 1000, undefined, c.attempt)).rejects.toBeInstanceOf(
+      NoRespondersError,
+    );
+    expect(c.calls()).toBe(1);
   });
 
   it("guard - a request whose instance went silent (NM_ERR_INSTANCE_LOST, the streaming heartbeats) is retried", async () => {

@@ -19,6 +19,7 @@ import {
 } from "../protocol/index.js";
 import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
 import { isRetryableFailure } from "../traffic/call-guard.js";
+import { RecentlyServed } from "../traffic/recently-served.js";
 import { ServiceBreakers } from "../traffic/service-breakers.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
@@ -160,6 +161,7 @@ function policyHeaders(req: PublicRequest, authority: string | undefined): Polic
  */
 export class RequestHandler {
   readonly #d: HandlerDeps;
+  readonly #served = new RecentlyServed();
 
   /**
    * @param deps - router, proxies, limits, metrics, logger, tracker, connection and hooks
@@ -369,6 +371,8 @@ export class RequestHandler {
     const route = match.route;
     const deadline = route.timeout > 0 ? Date.now() + route.timeout : Number.POSITIVE_INFINITY;
     const labels = { route: route.name, service: serviceLabel(route.name, match.service, undefined) };
+    const idempotent = isIdempotent(wire.method, idempotencyKey);
+    const recently = this.#served.recently(match.service);
     return withRetry(
       (attempt) => {
         const timeout = route.timeout > 0 ? deadline - Date.now() : 0;
@@ -383,16 +387,24 @@ export class RequestHandler {
             // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
             batch: true,
           });
-        return (d.breakers ?? NO_BREAKERS).call(match.service, call).catch((err: unknown) => {
-          if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
-          throw err;
-        });
+        return (d.breakers ?? NO_BREAKERS).call(match.service, call).then(
+          (res) => {
+            this.#served.served(match.service);
+            return res;
+          },
+          (err: unknown) => {
+            if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
+            throw err;
+          },
+        );
       },
       {
         // A streamed body is read once: it cannot be re-submitted.
-        policy:
-          wire.stream === undefined && isIdempotent(wire.method, idempotencyKey) ? route.retry : NO_RETRY,
+        policy: wire.stream === undefined && idempotent ? route.retry : NO_RETRY,
         retryable: (err) => !x.gone && isRetryable(err),
+        // No responders for a service that answered lately: its instances are saturated or
+        // restarting, so the request waits for one until its deadline (recently-served.ts).
+        untilDeadline: (err) => recently && route.retry.attempts > 1 && err instanceof NoRespondersError,
         deadline,
         onRetry: (event) => {
           d.metrics.retries.inc(labels);

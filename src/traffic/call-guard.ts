@@ -17,6 +17,7 @@ import {
 import { type CircuitBreaker, CircuitOpenError } from "./breaker.js";
 import { CLIENT_CIRCUIT_GAUGE } from "./breaker-metrics.js";
 import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
+import { RecentlyServed } from "./recently-served.js";
 import { NO_RETRY, type RetryEvent, type RetryPolicy, withRetry } from "./retry.js";
 import { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
 
@@ -92,6 +93,7 @@ export class CallGuard {
   readonly #retry: RetrySettings | false;
   readonly #policy: RetryPolicy;
   readonly #breakers: ServiceBreakers;
+  readonly #served = new RecentlyServed();
 
   /**
    * @param options - retry and breaker settings
@@ -147,21 +149,27 @@ export class CallGuard {
     const perAttempt = retry === false ? undefined : retry.attemptTimeout;
     const started = performance.now();
     const deadline = overall > 0 ? started + overall : Number.POSITIVE_INFINITY;
-    const retried =
+    const idempotent =
       retry !== false &&
       (retry.allMethods === true ||
         isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
     const once = async (): Promise<WireResponse> => {
       let t = overall > 0 ? Math.max(1, Math.ceil(deadline - performance.now())) : 0;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
-      return this.#breakers.call(service, () => attempt(t));
+      const res = await this.#breakers.call(service, () => attempt(t));
+      this.#served.served(service);
+      return res;
     };
-    if (!retried) return once();
+    if (!idempotent) return once();
+    // No responders for a service that answered lately: its instances are saturated or restarting,
+    // so the request waits for one until its deadline (see recently-served.ts).
+    const recently = this.#served.recently(service);
     return withRetry(once, {
       policy: this.#policy,
       retryable: (err) =>
         isRetryableFailure(err) ||
         (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
+      untilDeadline: (err) => recently && this.#policy.attempts > 1 && err instanceof NoRespondersError,
       deadline,
       signal,
       now: () => performance.now(),

@@ -35,6 +35,11 @@ export interface RetryOptions {
   policy: RetryPolicy;
   /** Whether an error may be retried (other errors are thrown at once). */
   retryable: (error: unknown) => boolean;
+  /**
+   * Retryable errors that are retried until the deadline, however many attempts that takes (e.g.
+   * no responders for a service that answered lately: its instances are saturated); default none.
+   */
+  untilDeadline?: ((error: unknown) => boolean) | undefined;
   /** Time (as `now()` counts it) after which no retry starts; default none. */
   deadline?: number;
   /** Stops waiting: a pending backoff rejects with the signal's reason. */
@@ -98,8 +103,10 @@ export async function withRetry<T>(attempt: (n: number) => Promise<T>, options: 
     try {
       return await attempt(n);
     } catch (error) {
-      if (n >= policy.attempts || !retryable(error) || signal?.aborted) throw error;
-      const delayMs = backoffDelay(n, policy, random);
+      if (!retryable(error) || signal?.aborted) throw error;
+      if (n >= policy.attempts && !(options.untilDeadline?.(error) && deadline < Number.POSITIVE_INFINITY))
+        throw error;
+      const delayMs = backoffDelay(Math.min(n, 16), policy, random);
       if (now() + delayMs >= deadline) throw error;
       await options.onRetry?.({ attempt: n, error, delayMs });
       await sleep(delayMs, signal);
