@@ -8,6 +8,8 @@
  *
  * Scenarios, each a fresh transfer of N bytes in 64 KiB pieces:
  *   raw     nc.publish of 64 KiB messages to a subscriber in the service process (flush every 64)
+ *   rawecho the same, the subscriber publishing each message back to the client: the raw NATS
+ *           equivalent of echo (N bytes each way at once)
  *   upload  natsmesh fetch, ReadableStream body → serve() Fetch handler that counts it
  *   echo    natsmesh fetch, ReadableStream body → serve() handler answering `new Response(req.body)`
  *           → the client reads it back: N bytes each way at once
@@ -74,6 +76,11 @@ async function serviceProcess(url: string): Promise<void> {
   const nc = await connect({ servers: url });
   const rss = new RssWatch();
   let rawCount = 0;
+  nc.subscribe("bench.rawecho", {
+    callback: (_e, m) => {
+      if (m.reply) nc.publish(m.reply, m.data);
+    },
+  });
   nc.subscribe("bench.raw", {
     callback: (_e, m) => {
       rawCount += m.data.byteLength;
@@ -146,6 +153,29 @@ async function rawPublish(nc: NatsConnection, n: number): Promise<void> {
   }
 }
 
+/** Publishes n bytes to bench.rawecho and waits until they all came back. */
+async function rawEcho(nc: NatsConnection, n: number): Promise<void> {
+  const piece = Buffer.alloc(PIECE, 7);
+  const inbox = `bench.back.${Date.now()}`;
+  let back = 0;
+  let done!: () => void;
+  const all = new Promise<void>((r) => {
+    done = r;
+  });
+  const sub = nc.subscribe(inbox, {
+    callback: (_e, m) => {
+      back += m.data.byteLength;
+      if (back >= n) done();
+    },
+  });
+  for (let sent = 0, i = 0; sent < n; sent += PIECE, i++) {
+    nc.publish("bench.rawecho", Buffer.from(piece), { reply: inbox });
+    if (i % 64 === 63) await nc.flush();
+  }
+  await all;
+  sub.unsubscribe();
+}
+
 interface Figures {
   mbps: number;
   clientRss: number;
@@ -162,16 +192,18 @@ async function main(): Promise<void> {
   const nc = await connect({ servers: nats.url });
   const fetch = createFetch({ nc });
   const rss = new RssWatch();
-  const runs: Record<string, Figures[]> = { raw: [], upload: [], echo: [] };
+  const runs: Record<string, Figures[]> = { raw: [], rawecho: [], upload: [], echo: [] };
   try {
     for (let rep = 0; rep < reps; rep++) {
-      for (const scenario of ["raw", "upload", "echo"] as const) {
+      for (const scenario of ["raw", "rawecho", "upload", "echo"] as const) {
         await ask(svc, { op: "reset" });
         rss.reset();
         const t0 = performance.now();
         let bytes = n;
         if (scenario === "raw") {
           await rawPublish(nc, n);
+        } else if (scenario === "rawecho") {
+          await rawEcho(nc, n);
         } else {
           const res = await fetch(`http://streams/${scenario}`, {
             method: "POST",
@@ -200,21 +232,23 @@ async function main(): Promise<void> {
     nats.stop();
   }
   const mib = (b: number) => (b / 1048576).toFixed(1);
-  const rawMbps = median(runs.raw!.map((r) => r.mbps));
+  const mbpsOf = (id: string) => median(runs[id]!.map((r) => r.mbps));
+  // Each natsmesh transfer against its raw NATS equivalent: one way, or there and back at once.
   const rows = [
-    ["raw", "raw NATS: `nc.publish` of 64 KiB messages → subscriber (flush every 64)"],
-    ["upload", "natsmesh upload: streamed request body → `serve()` Fetch handler"],
-    ["echo", "natsmesh echo: streamed request → `new Response(req.body)` → client (each way)"],
+    ["raw", "raw", "raw NATS: `nc.publish` of 64 KiB messages → subscriber (flush every 64)"],
+    ["upload", "raw", "natsmesh upload: streamed request body → `serve()` Fetch handler"],
+    ["rawecho", "rawecho", "raw NATS echo: the subscriber publishes each message back (each way)"],
+    ["echo", "rawecho", "natsmesh echo: streamed request → `new Response(req.body)` → client (each way)"],
   ] as const;
   const lines = [
     `Run ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC · \`npx tsx bench/streaming.ts${quick ? " --quick" : ""}\` · ${cpus().length} cores · load ${loadavg()[0]!.toFixed(1)} · node ${process.version} · ${mib(n)} MiB per transfer in 64 KiB pieces, max_payload 64 KiB + 8 · ${reps} repetition(s), medians`,
     "",
-    "| transfer | MB/s | × raw | RSS growth, client MiB | RSS growth, service MiB |",
+    "| transfer | MB/s | × raw equivalent | RSS growth, client MiB | RSS growth, service MiB |",
     "|---|---:|---:|---:|---:|",
-    ...rows.map(([id, label]) => {
+    ...rows.map(([id, base, label]) => {
       const r = runs[id]!;
-      const mbps = median(r.map((x) => x.mbps));
-      return `| ${label} | ${mbps.toFixed(0)} | ${(mbps / rawMbps).toFixed(2)} | ${mib(Math.max(...r.map((x) => x.clientRss)))} | ${mib(Math.max(...r.map((x) => x.serviceRss)))} |`;
+      const mbps = mbpsOf(id);
+      return `| ${label} | ${mbps.toFixed(0)} | ${(mbps / mbpsOf(base)).toFixed(2)} | ${mib(Math.max(...r.map((x) => x.clientRss)))} | ${mib(Math.max(...r.map((x) => x.serviceRss)))} |`;
     }),
   ];
   const table = lines.join("\n");
