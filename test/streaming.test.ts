@@ -586,6 +586,58 @@ describe("streaming - an instance killed mid-stream", () => {
   });
 });
 
+describe("failover - an instance killed mid-request", () => {
+  let server: NatsServer;
+  let nc: NatsConnection;
+  let child: ChildProcess | undefined;
+  beforeAll(async () => {
+    server = await NatsServer.start();
+    nc = await connect({ servers: server.url });
+  });
+  afterAll(async () => {
+    child?.kill("SIGKILL");
+    await nc?.close();
+    await server?.stop();
+  });
+
+  it("failover - an idempotent request whose instance is SIGKILLed mid-request is answered by another instance, the loss detected by heartbeats", async () => {
+    // Instance A (its own process) takes the request and never answers; then instance B joins.
+    child = spawn(
+      process.execPath,
+      ["--import", "tsx", "test/support/stream-service.ts", server.url, "pair"],
+      {
+        cwd: REPO_ROOT,
+        stdio: ["ignore", "pipe", "inherit"],
+      },
+    );
+    const lines: string[] = [];
+    child.stdout!.on("data", (c: Buffer) => lines.push(c.toString()));
+    await check(() => lines.join("").includes("ready"), 20_000, { name: "instance A ready" });
+    const fetch = createFetch({ nc, heartbeat: 250, timeout: 20_000 });
+    const pending = fetch("http://pair/hang");
+    await check(() => lines.join("").includes("took"), 5000, { name: "instance A took the request" });
+    const b = await serve(() => new Response("from B"), {
+      service: "pair",
+      nc,
+      logger: silent,
+      instance: "B",
+    });
+    try {
+      child.kill("SIGKILL");
+      const killed = performance.now();
+      const res = await pending;
+      const ms = performance.now() - killed;
+      expect(res.status).toBe(200);
+      expect(res.headers.get("mesh-instance")).toBe("B");
+      expect(await res.text()).toBe("from B");
+      // Silence is detected after twice the heartbeat (500 ms), not at the 20 s timeout.
+      expect(ms).toBeLessThan(5000);
+    } finally {
+      await b.stop();
+    }
+  });
+});
+
 describe("streaming - across an account import", () => {
   let server: NatsServer;
   let a: NatsConnection;
