@@ -188,7 +188,9 @@ describe("server - instances, limits and drain", () => {
     const res = await inFlight;
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("slow");
-    await expect(fetch("http://draining/whoami")).rejects.toBeInstanceOf(NoRespondersError);
+    // A caller never served by it: no responders at once (one served lately would wait a while for
+    // capacity first, docs/TRAFFIC.md §6).
+    await expect(createFetch({ nc })("http://draining/whoami")).rejects.toBeInstanceOf(NoRespondersError);
   });
 
   it("server - an invalid service name is refused before anything is subscribed", async () => {

@@ -59,6 +59,18 @@ async function hashOf(
 
 const expectedHash = async (n: number) => hashOf(generated(n));
 
+/** A message laid out by hand (PROTOCOL.md §2): the 8-byte prefix of `kind` and a head, no body. */
+function rawHead(kind: number, head: string): Buffer {
+  const text = Buffer.from(head);
+  const out = Buffer.alloc(8 + text.length);
+  out.write("NM", 0);
+  out[2] = 1;
+  out[3] = kind;
+  out.writeUInt32BE(text.length, 4);
+  text.copy(out, 8);
+  return out;
+}
+
 /** The same API as a Fetch handler and as a Node listener. */
 const apps = {
   fetch: async (req: Request): Promise<Response> => {
@@ -389,14 +401,7 @@ describe("streaming - behaviour", () => {
     // A peer that breaks the protocol: a streamed head, chunk 1, then chunk 3.
     const sub = nats.nc.subscribe("mesh.rogue.*", {
       callback: (_e, m) => {
-        const head = "200 OK\n";
-        const out = Buffer.alloc(8 + head.length);
-        out.write("NM", 0);
-        out[2] = 1;
-        out[3] = 8;
-        out.writeUInt32BE(head.length, 4);
-        out.write(head, 8);
-        nats.nc.publish(m.reply!, out, { reply: "rogue.exchange" });
+        nats.nc.publish(m.reply!, rawHead(8, "200 OK\n"), { reply: "rogue.exchange" });
         nats.nc.publish(m.reply!, encodeFrame(FrameKind.Chunk, 1, new Uint8Array([1])));
         nats.nc.publish(m.reply!, encodeFrame(FrameKind.Chunk, 3, new Uint8Array([3])));
       },
@@ -435,13 +440,7 @@ describe("streaming - behaviour", () => {
         if (m.data[3] === 8) head++;
       },
     });
-    const req = Buffer.from("GET /\nmesh-window: 1\nmesh-heartbeat: 200\n");
-    const frame = Buffer.alloc(8 + req.length);
-    frame.write("NM", 0);
-    frame[2] = 1;
-    frame[3] = 1;
-    frame.writeUInt32BE(req.length, 4);
-    req.copy(frame, 8);
+    const frame = rawHead(1, "GET /\nmesh-window: 1\nmesh-heartbeat: 200\n");
     nats.nc.publish("mesh.silent-caller.get", frame, { reply: inbox });
     try {
       await check(() => head === 1 && svc.stats().inFlight === 1, 2000, { name: "streaming to the caller" });
@@ -466,13 +465,7 @@ describe("streaming - behaviour", () => {
     );
     services.push(svc);
     // A raw caller: a streamed request head without mesh-heartbeat, and then no body at all.
-    const head = Buffer.from("POST /\n");
-    const frame = Buffer.alloc(8 + head.length);
-    frame.write("NM", 0);
-    frame[2] = 1;
-    frame[3] = 7;
-    frame.writeUInt32BE(head.length, 4);
-    head.copy(frame, 8);
+    const frame = rawHead(7, "POST /\n");
     // The caller is alive (it listens on its reply subject) but sends nothing.
     const inbox = `_INBOX.idle.${Date.now()}`;
     const sub = nats.nc.subscribe(inbox, { callback: () => undefined });

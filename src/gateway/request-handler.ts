@@ -19,7 +19,7 @@ import {
 } from "../protocol/index.js";
 import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
 import { isRetryableFailure } from "../traffic/call-guard.js";
-import { RecentlyServed } from "../traffic/recently-served.js";
+import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../traffic/recently-served.js";
 import { ServiceBreakers } from "../traffic/service-breakers.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
@@ -373,6 +373,7 @@ export class RequestHandler {
     const labels = { route: route.name, service: serviceLabel(route.name, match.service, undefined) };
     const idempotent = isIdempotent(wire.method, idempotencyKey);
     const recently = this.#served.recently(match.service);
+    const started = Date.now();
     return withRetry(
       (attempt) => {
         const timeout = route.timeout > 0 ? deadline - Date.now() : 0;
@@ -404,7 +405,11 @@ export class RequestHandler {
         retryable: (err) => !x.gone && isRetryable(err),
         // No responders for a service that answered lately: its instances are saturated or
         // restarting, so the request waits for one until its deadline (recently-served.ts).
-        untilDeadline: (err) => recently && route.retry.attempts > 1 && err instanceof NoRespondersError,
+        untilDeadline: (err) =>
+          recently &&
+          route.retry.attempts > 1 &&
+          err instanceof NoRespondersError &&
+          Date.now() - started < WAIT_FOR_CAPACITY_MS,
         deadline,
         onRetry: (event) => {
           d.metrics.retries.inc(labels);

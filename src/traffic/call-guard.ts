@@ -17,7 +17,7 @@ import {
 import { type CircuitBreaker, CircuitOpenError } from "./breaker.js";
 import { CLIENT_CIRCUIT_GAUGE } from "./breaker-metrics.js";
 import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
-import { RecentlyServed } from "./recently-served.js";
+import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "./recently-served.js";
 import { NO_RETRY, type RetryEvent, type RetryPolicy, withRetry } from "./retry.js";
 import { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
 
@@ -169,7 +169,11 @@ export class CallGuard {
       retryable: (err) =>
         isRetryableFailure(err) ||
         (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
-      untilDeadline: (err) => recently && this.#policy.attempts > 1 && err instanceof NoRespondersError,
+      untilDeadline: (err) =>
+        recently &&
+        this.#policy.attempts > 1 &&
+        err instanceof NoRespondersError &&
+        performance.now() - started < WAIT_FOR_CAPACITY_MS,
       deadline,
       signal,
       now: () => performance.now(),

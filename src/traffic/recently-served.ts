@@ -11,6 +11,13 @@
 /** How long an answer from a service counts as "lately", in milliseconds. */
 export const RECENTLY_SERVED_MS = 60_000;
 
+/**
+ * How long a request waits for capacity of a service that answered lately, at most (and never past
+ * its deadline): long enough for a saturating burst to drain or an instance to be replaced, short
+ * enough that a service that is really gone gets its 503 within seconds.
+ */
+export const WAIT_FOR_CAPACITY_MS = 5_000;
+
 /** Remembers when each service last answered. */
 export class RecentlyServed {
   readonly #seen = new Map<string, number>();
