@@ -153,8 +153,12 @@ export class CallGuard {
       retry !== false &&
       (retry.allMethods === true ||
         isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
+    let first = true;
     const once = async (): Promise<WireResponse> => {
-      let t = overall > 0 ? Math.max(1, Math.ceil(deadline - performance.now())) : 0;
+      // The first attempt gets the whole deadline (so its TimeoutError names the caller's timeout);
+      // a retry gets what is left of it.
+      let t = overall > 0 ? (first ? overall : Math.max(1, Math.ceil(deadline - performance.now()))) : 0;
+      first = false;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
       const res = await this.#breakers.call(service, () => attempt(t));
       this.#served.served(service);
