@@ -16,19 +16,12 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { startLocalServer } from "../src/dev/index.js";
 import { cpuMs, median } from "./lib/measure.js";
+import { freePort } from "./lib/port.js";
 
 const quick = process.argv.includes("--quick");
 const REPS = quick ? 1 : 3;
 const SECONDS = quick ? 3 : 5;
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await new Promise((r) => srv.once("listening", r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
-}
 
 const children: ChildProcess[] = [];
 process.on("exit", () => {

@@ -18,7 +18,6 @@
  */
 import { spawn } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { cpus, loadavg, tmpdir } from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -27,6 +26,7 @@ import { createFetch } from "../src/client/index.js";
 import { findNatsServer } from "../src/dev/index.js";
 import { serve } from "../src/server/index.js";
 import { median } from "./lib/measure.js";
+import { freePort } from "./lib/port.js";
 import { writeSection } from "./lib/sections.js";
 import { ask, startBench } from "./lib/spawn.js";
 
@@ -109,14 +109,6 @@ async function serviceProcess(url: string): Promise<void> {
   }
   rss.stop();
   await nc.close();
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer().listen(0, "127.0.0.1");
-  await new Promise((r) => srv.once("listening", r));
-  const { port } = srv.address() as { port: number };
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 async function startNats(): Promise<{ url: string; stop(): void }> {
