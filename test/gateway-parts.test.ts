@@ -8,15 +8,15 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { readConfigFile } from "../src/gateway/config-file.js";
 import { forwardHeaders } from "../src/gateway/forward-headers.js";
-import { isIdempotent } from "../src/gateway/idempotency.js";
 import { createGateway, GatewayConfigError, PolicyConfigError } from "../src/gateway/index.js";
 import { checkRequestLine } from "../src/gateway/request-target.js";
 import { resolveConfig } from "../src/gateway/resolve-config.js";
-import { backoffDelay, type RetryEvent, withRetry } from "../src/gateway/retry.js";
 import { Router } from "../src/gateway/router.js";
 import { parseSize } from "../src/gateway/size.js";
 import { TrustedProxies } from "../src/gateway/trusted-proxies.js";
 import { ConnectionClosedError, NoRespondersError, TimeoutError } from "../src/protocol/index.js";
+import { isIdempotent } from "../src/traffic/idempotency.js";
+import { backoffDelay, type RetryEvent, withRetry } from "../src/traffic/retry.js";
 import { REPO_ROOT } from "./support/nats-server.js";
 
 const target = { service: "svc", subject: "mesh.svc.get" };

@@ -14,6 +14,15 @@
  * @module
  */
 
+export { IDEMPOTENT_METHODS, isIdempotent } from "../traffic/idempotency.js";
+export {
+  backoffDelay,
+  NO_RETRY,
+  type RetryEvent,
+  type RetryOptions,
+  type RetryPolicy,
+  withRetry,
+} from "../traffic/retry.js";
 export { readConfigFile } from "./config-file.js";
 export {
   type BreakerConfig,
@@ -40,7 +49,6 @@ export {
   type GatewayOptions,
 } from "./gateway.js";
 export { type HostPort, parseHostPort } from "./host-port.js";
-export { IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
 export {
   type AuthHook,
   buildPolicies,
@@ -54,12 +62,4 @@ export {
 } from "./policies/index.js";
 export type { GatewayRetryEvent, GatewayRetryHook } from "./request-handler.js";
 export { REQUEST_ID_PATTERN, requestId } from "./request-id.js";
-export {
-  backoffDelay,
-  NO_RETRY,
-  type RetryEvent,
-  type RetryOptions,
-  type RetryPolicy,
-  withRetry,
-} from "./retry.js";
 export { parseSize } from "./size.js";

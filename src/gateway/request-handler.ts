@@ -19,13 +19,14 @@ import {
 } from "../protocol/index.js";
 import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
 import { isRetryableFailure } from "../traffic/call-guard.js";
+import { IDEMPOTENCY_KEY, isIdempotent } from "../traffic/idempotency.js";
 import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../traffic/recently-served.js";
+import { NO_RETRY, type RetryEvent, withRetry } from "../traffic/retry.js";
 import { ServiceBreakers } from "../traffic/service-breakers.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
 import { BadRequestError, NoRouteError } from "./errors.js";
 import { forwardHeaders } from "./forward-headers.js";
-import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { HeaderPairs, PolicyRequest } from "./policies/types.js";
 import { type PublicError, publicError } from "./public-error.js";
@@ -42,7 +43,6 @@ import {
   sendStream,
   sendWire,
 } from "./respond.js";
-import { NO_RETRY, type RetryEvent, withRetry } from "./retry.js";
 import { DEFAULT_ROUTE_NAME, hostName, type RouteMatch, type Router } from "./router.js";
 import { type PolicyOutcome, runPolicies } from "./run-policies.js";
 import { plainIp, type TrustedProxies } from "./trusted-proxies.js";

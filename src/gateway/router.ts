@@ -4,8 +4,8 @@
  * @module
  */
 import { assertServiceName } from "../protocol/index.js";
+import type { RetryPolicy } from "../traffic/retry.js";
 import type { Policy } from "./policies/types.js";
-import type { RetryPolicy } from "./retry.js";
 
 /** A validated route, ready to serve. */
 export interface Route {
