@@ -222,6 +222,27 @@ describe("streaming - behaviour", () => {
     }
   });
 
+  it("streaming - a streamed Response that ends at once is one message, its provenance headers once", async () => {
+    services.push(
+      await serve(
+        () =>
+          new Response(
+            new ReadableStream<Uint8Array>({
+              start: (c) => {
+                c.enqueue(new TextEncoder().encode("short"));
+                c.close();
+              },
+            }),
+          ),
+        { service: "short-stream", nc: nats.nc, logger: silent, instance: "short1" },
+      ),
+    );
+    const res = await fetch("http://short-stream/");
+    expect(await res.text()).toBe("short");
+    expect(res.headers.get("mesh-instance")).toBe("short1");
+    expect(res.headers.get("mesh-service")).toBe("short-stream");
+  });
+
   it("streaming - a Fetch handler's streamed Response delivers each chunk as it is enqueued", async () => {
     let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
     services.push(

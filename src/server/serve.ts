@@ -59,8 +59,6 @@ import { ConcurrencyLimiter } from "./limiter.js";
 import { addProvenance } from "./provenance.js";
 
 const EMPTY = new Uint8Array(0);
-/** Stands for the request of a message that could not be decoded. */
-const NO_REQUEST: WireRequest = { method: "", path: "", headers: [], body: EMPTY };
 
 /** Default number of requests one instance handles at once. */
 export const DEFAULT_CONCURRENCY = 1024;
@@ -215,6 +213,15 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     throw err;
   }
   return instance;
+}
+
+/** The 500 answered for a response that does not fit in one message for this caller. */
+function tooLarge(size: string, limit: number | undefined): WireResponse {
+  return errorResponse(
+    500,
+    ErrorCode.PayloadTooLarge,
+    `response of ${size} bytes exceeds the NATS max_payload of ${limit} bytes`,
+  );
 }
 
 function envConcurrency(): number {
@@ -391,7 +398,8 @@ class ServiceInstance implements ServiceHandle {
     } catch (e) {
       const error = e instanceof MeshError ? e : new MalformedMessageError(String(e));
       this.#countMalformed(msg, `400 ${error.code}: ${error.message}`);
-      this.#respond(reply, errorResponse(400, error.code, error.message), NO_REQUEST, undefined);
+      this.#requests++;
+      this.#sendOne(reply, this.#own(errorResponse(400, error.code, error.message), []));
       return;
     }
     let ex: ServerExchange | undefined;
@@ -548,17 +556,24 @@ class ServiceInstance implements ServiceHandle {
     }
   }
 
-  /** Publishes the answer; returns the status sent (500 when the answer was too large). */
+  /** Adds the provenance headers (PROTOCOL.md §6) to an answer. */
   #provenance(headers: string[], requestHeaders: string[]): void {
     addProvenance(headers, requestHeaders, this.#nextRequestId, this.service, this.instance, this.nc);
+  }
+
+  /** An answer natsmesh itself produced instead of the handler's, with its provenance. */
+  #own(res: WireResponse, requestHeaders: string[]): WireResponse {
+    this.#provenance(res.headers, requestHeaders);
+    return res;
   }
 
   /** Generates a request id for a caller that sent none: the instance id and a counter. */
   readonly #nextRequestId = (): string => `${this.instance}-${++this.#seq}`;
 
   /**
-   * Publishes the answer; returns the status sent (500 when the answer was too large), or a promise of
-   * it for an answer whose body streams.
+   * Answers a request: counts it, adds provenance, and sends the answer in one message, or streamed
+   * when its body is a stream or too large for one message and the caller accepts streams. Returns
+   * the status sent, or a promise of it for an answer that goes through the streamed path.
    */
   #respond(
     reply: string,
@@ -566,35 +581,41 @@ class ServiceInstance implements ServiceHandle {
     req: WireRequest,
     ex: ServerExchange | undefined,
   ): number | Promise<number> {
-    const requestHeaders = req.headers;
     this.#requests++;
-    this.#provenance(res.headers, requestHeaders);
+    this.#provenance(res.headers, req.headers);
     if (req.method === "HEAD" || res.status === 204 || res.status === 304) {
       res.stream?.cancel().catch(() => undefined);
       res.stream = undefined;
     }
     const limit = this.nc.info?.max_payload;
     if (res.stream !== undefined) return this.#respondStreamed(reply, res, req, ex, limit);
-    let payload = encodeResponse(res);
+    const payload = encodeResponse(res);
     if (limit !== undefined && payload.byteLength > limit && req.window !== undefined) {
       return this.#respondStreamed(reply, res, req, ex, limit);
     }
     ex?.close();
+    return this.#sendOne(reply, res, req.headers, payload);
+  }
+
+  /**
+   * Publishes an answer (provenance already added) as one message; one over max_payload becomes a
+   * 500 that says so. Returns the status sent.
+   */
+  #sendOne(
+    reply: string,
+    res: WireResponse,
+    requestHeaders: string[] = [],
+    payload = encodeResponse(res),
+  ): number {
+    const limit = this.nc.info?.max_payload;
     if (limit !== undefined && payload.byteLength > limit) {
       this.#log.error({ size: payload.byteLength, limit }, "response exceeds max_payload");
-      const tooLarge = errorResponse(
-        500,
-        ErrorCode.PayloadTooLarge,
-        `response of ${payload.byteLength} bytes exceeds the NATS max_payload of ${limit} bytes`,
-      );
-      this.#provenance(tooLarge.headers, requestHeaders);
-      payload = encodeResponse(tooLarge);
-      res = tooLarge;
+      res = this.#own(tooLarge(`${payload.byteLength}`, limit), requestHeaders);
+      payload = encodeResponse(res);
     }
     if (res.status >= 500) {
-      this.#errors++;
       const code = headerValue(res.headers, MeshHeader.Error);
-      this.#lastError = `${res.status} ${code ?? (res.statusText || STATUS_CODES[res.status] || "error")}`;
+      this.#countError(`${res.status} ${code ?? (res.statusText || STATUS_CODES[res.status] || "error")}`);
     }
     this.#batcher.publish(reply, payload, undefined, (err) =>
       this.#log.error({ err }, "could not publish the response"),
@@ -629,28 +650,19 @@ class ServiceInstance implements ServiceHandle {
           : ((await reader.next(Math.max(1, Math.min(chunkSize, room)))) ?? EMPTY);
     } catch (err) {
       this.#log.error({ err }, "the handler's response body failed");
-      this.#requests--;
-      return this.#respond(reply, internalError(), req, ex);
+      ex?.close();
+      return this.#sendOne(reply, this.#own(internalError(), req.headers));
     }
     if (reader.ended && first.byteLength <= room) {
-      this.#requests--;
-      return this.#respond(reply, { ...res, body: first, stream: undefined }, req, ex);
+      ex?.close();
+      return this.#sendOne(reply, { ...res, body: first, stream: undefined }, req.headers);
     }
     if (window === undefined || room <= 0) {
       reader.cancel();
-      this.#requests--;
+      ex?.close();
       const size = window === undefined ? `more than ${first.byteLength - 1}` : `${headSize}`;
       this.#log.error({ size, limit }, "response exceeds max_payload");
-      return this.#respond(
-        reply,
-        errorResponse(
-          500,
-          ErrorCode.PayloadTooLarge,
-          `response of ${size} bytes exceeds the NATS max_payload of ${limit} bytes`,
-        ),
-        req,
-        ex,
-      );
+      return this.#sendOne(reply, this.#own(tooLarge(size, limit), req.headers));
     }
     const exchange = ex ?? this.#exchanges.open(reply, req.heartbeat ?? 0);
     exchange.send(encodeResponse({ ...res, body: first }, true), true);
