@@ -92,6 +92,13 @@ export interface ServeOptions extends ConnectionSourceOptions {
   streamIdleTimeout?: number;
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
+  /**
+   * For a Fetch handler: make `globalThis.Response` natsmesh's light Response, which builds no body
+   * stream for a string or bytes answer (default true; about a quarter of the instance's CPU per
+   * request on Node 20, see docs/ARCHITECTURE.md). It behaves as the real one for every use and
+   * `instanceof Response` holds; `false` leaves the global alone.
+   */
+  overrideGlobalResponse?: boolean;
   /** Instance id reported in provenance headers (default: a random NUID). */
   instance?: string;
   /** pino logger (default: `createLogger()`: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
@@ -178,7 +185,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
   if (options.discovery !== false) assertMicroId(id);
-  const wire = toWireHandler(handler, options.kind);
+  const wire = toWireHandler(handler, options.kind, options.overrideGlobalResponse ?? true);
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics === false ? undefined : (options.metrics ?? defaultMetrics());
   const source = new ConnectionSource(options);

@@ -2,6 +2,7 @@ import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index
 import type { RequestControl } from "../exchange.js";
 import { errorResponse, internalError } from "./errors.js";
 import { lazyRequest } from "./lazy-request.js";
+import { type LightParts, lightParts } from "./light-response.js";
 import { takeBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
@@ -14,6 +15,27 @@ function headerList(headers: Headers): HeaderList {
   }
   for (const cookie of headers.getSetCookie()) list.push("set-cookie", cookie);
   return list;
+}
+
+function isBodyless(method: string, status: number): boolean {
+  // A response to HEAD, and a 204, 205 or 304, has no body (RFC 9110; PROTOCOL.md §3).
+  return method === "HEAD" || status === 204 || status === 205 || status === 304;
+}
+
+/** The answer of a light response (light-response.ts): no stream was ever built for it. */
+function lightAnswer(method: string, parts: LightParts): WireResponse {
+  const body = parts.body;
+  return {
+    status: parts.status,
+    statusText: parts.statusText,
+    headers: parts.headers === undefined ? [] : headerList(parts.headers),
+    body:
+      body === null || isBodyless(method, parts.status)
+        ? EMPTY
+        : typeof body === "string"
+          ? Buffer.from(body, "utf8")
+          : body,
+  };
 }
 
 /**
@@ -41,15 +63,12 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
     let response: Response;
     try {
       response = await handler(request);
+      const light = lightParts(response);
+      if (light !== undefined) return lightAnswer(req.method, light);
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
       if (response.status < 200)
         throw new TypeError(`handler returned status ${response.status}, not a final response`);
-      // A response to HEAD, and a 204, 205 or 304, has no body (RFC 9110; PROTOCOL.md §3).
-      const bodyless =
-        req.method === "HEAD" ||
-        response.status === 204 ||
-        response.status === 205 ||
-        response.status === 304;
+      const bodyless = isBodyless(req.method, response.status);
       const body = bodyless ? EMPTY : takeBody(response);
       if (bodyless && response.body) response.body.cancel().catch(() => undefined);
       const res: WireResponse = {

@@ -1,0 +1,180 @@
+/**
+ * A `Response` that costs nothing until something reads it like a stream. On Node 20, every
+ * `new Response(body)` builds a ReadableStream for its body, and building one is expensive
+ * (`makeTransferable` alone took 17% of the service's CPU per request, bench/profile.ts), although a
+ * handler that answers `new Response("text")` never needs that stream: the adapter sends the bytes.
+ *
+ * {@link installLightResponse} replaces `globalThis.Response` with {@link LightResponse}, a subclass
+ * in the prototype chain only: it keeps the body and init it was given, and the adapter takes status,
+ * headers and bytes from there ({@link lightParts}). Anything else — `body`, `text()`, `clone()`,
+ * `bodyUsed`, any other member — builds the real Response once, from the same arguments, and
+ * delegates to it, so a handler sees standard behaviour. `instanceof Response` holds for real and
+ * light responses alike; the statics (`Response.json`, `Response.error`, `Response.redirect`) are the
+ * real ones. Arguments the real constructor would refuse are refused at once, with its error: only a
+ * string, bytes or no body, a status in 200–599 and a plain status text stay light.
+ * `serve({ overrideGlobalResponse: false })` keeps the global untouched (@hono/node-server makes the
+ * same trade with its `overrideGlobalObjects`).
+ */
+
+const NativeResponse: typeof Response = globalThis.Response;
+
+const TEXT = "text/plain;charset=UTF-8";
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+
+/** What the adapter needs of a light response: nothing here has been read as a stream. */
+export interface LightParts {
+  status: number;
+  statusText: string;
+  /** The headers as given (undefined when none), and the content type a string body implies. */
+  headers: Headers | undefined;
+  body: Uint8Array | string | null;
+}
+
+type LightBody = Uint8Array | string | null;
+
+function lightBody(body: unknown): LightBody | undefined {
+  if (body === undefined || body === null) return null;
+  if (typeof body === "string") return body;
+  if (body instanceof Uint8Array) return body;
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  return undefined;
+}
+
+/**
+ * `globalThis.Response` while {@link installLightResponse} is in effect. Behaves as the real
+ * `Response` it builds on first use of any member other than `status`, `ok`, `statusText` and
+ * `headers`.
+ */
+export class LightResponse {
+  #body: unknown;
+  #init: ResponseInit | undefined;
+  #parts: LightParts | undefined;
+  #real: Response | undefined;
+
+  constructor(body?: BodyInit | null, init?: ResponseInit) {
+    this.#body = body;
+    this.#init = init;
+    const light = lightBody(body);
+    const status = init?.status ?? 200;
+    const statusText = init?.statusText ?? "";
+    if (
+      light === undefined ||
+      !Number.isInteger(status) ||
+      status < 200 ||
+      status > 599 ||
+      typeof statusText !== "string" ||
+      !REASON.test(statusText) ||
+      (light !== null && (status === 204 || status === 205 || status === 304)) // a null-body status
+    ) {
+      this.#materialize(); // the real constructor: its behaviour, its errors
+      return;
+    }
+    let headers: Headers | undefined;
+    const given = init?.headers;
+    if (given !== undefined) headers = new Headers(given); // a copy, as the real constructor makes
+    if (typeof light === "string" && !headers?.has("content-type")) {
+      headers ??= new Headers();
+      headers.set("content-type", TEXT);
+    }
+    this.#parts = { status, statusText, headers, body: light };
+  }
+
+  #materialize(): Response {
+    if (this.#real === undefined) {
+      const parts = this.#parts;
+      const init = parts === undefined ? this.#init : { ...this.#init, headers: parts.headers };
+      this.#real = new NativeResponse(this.#body as BodyInit | null | undefined, init);
+      this.#parts = undefined;
+    }
+    return this.#real;
+  }
+
+  get status(): number {
+    return this.#parts?.status ?? this.#materialize().status;
+  }
+
+  get ok(): boolean {
+    const status = this.status;
+    return status >= 200 && status <= 299;
+  }
+
+  get statusText(): string {
+    return this.#parts?.statusText ?? this.#materialize().statusText;
+  }
+
+  get headers(): Headers {
+    const parts = this.#parts;
+    if (parts === undefined) return this.#materialize().headers;
+    parts.headers ??= new Headers();
+    return parts.headers;
+  }
+
+  static [Symbol.hasInstance](value: unknown): boolean {
+    return value instanceof NativeResponse;
+  }
+
+  /** @internal The adapter's reader; see {@link lightParts}. */
+  static partsOf(value: LightResponse): LightParts | undefined {
+    return value.#parts;
+  }
+
+  /** @internal The real Response behind `value`, built on first use. */
+  static realOf(value: LightResponse): Response {
+    return value.#materialize();
+  }
+}
+
+// Every other member of Response.prototype delegates to the real Response.
+for (const name of Object.getOwnPropertyNames(NativeResponse.prototype)) {
+  if (name === "constructor" || Object.hasOwn(LightResponse.prototype, name)) continue;
+  const descriptor = Object.getOwnPropertyDescriptor(NativeResponse.prototype, name);
+  if (descriptor === undefined) continue;
+  if (typeof descriptor.value === "function") {
+    const method = descriptor.value as (...args: unknown[]) => unknown;
+    Object.defineProperty(LightResponse.prototype, name, {
+      configurable: true,
+      writable: true,
+      value(this: LightResponse, ...args: unknown[]) {
+        return method.apply(LightResponse.realOf(this), args);
+      },
+    });
+  } else if (descriptor.get !== undefined) {
+    const getter = descriptor.get;
+    Object.defineProperty(LightResponse.prototype, name, {
+      configurable: true,
+      get(this: LightResponse) {
+        return getter.call(LightResponse.realOf(this));
+      },
+    });
+  }
+}
+Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
+Object.setPrototypeOf(LightResponse, NativeResponse);
+
+/**
+ * The status, headers and body of a light response that nothing has read as a stream; undefined for
+ * any other response (a real one, or a light one whose real Response was built).
+ */
+export function lightParts(response: Response): LightParts | undefined {
+  if (!(Object.getPrototypeOf(response) === LightResponse.prototype)) return undefined;
+  const light = response as unknown as LightResponse;
+  return LightResponse.partsOf(light);
+}
+
+/** Whether `globalThis.Response` is {@link LightResponse}. */
+export function lightResponseInstalled(): boolean {
+  return globalThis.Response === (LightResponse as unknown as typeof Response);
+}
+
+/**
+ * Makes `new Response(...)` anywhere in this process build a {@link LightResponse}. Idempotent.
+ * {@link uninstallLightResponse} puts the real one back.
+ */
+export function installLightResponse(): void {
+  globalThis.Response = LightResponse as unknown as typeof Response;
+}
+
+/** Puts the real `Response` back as `globalThis.Response`. */
+export function uninstallLightResponse(): void {
+  globalThis.Response = NativeResponse;
+}

@@ -1,0 +1,165 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { WireRequest, WireResponse } from "../src/index.js";
+import { fetchAdapter } from "../src/server/adapters/fetch.js";
+import {
+  installLightResponse,
+  LightResponse,
+  lightParts,
+  lightResponseInstalled,
+  uninstallLightResponse,
+} from "../src/server/adapters/light-response.js";
+import { toWireHandler } from "../src/server/handler.js";
+
+const NativeResponse = globalThis.Response;
+
+const wire = (over: Partial<WireRequest> = {}): WireRequest => ({
+  method: "GET",
+  path: "/",
+  headers: [],
+  body: new Uint8Array(0),
+  ...over,
+});
+
+const ctx = (errors: unknown[] = []) => ({ service: "svc", onError: (err: unknown) => errors.push(err) });
+
+const text = (res: WireResponse) => Buffer.from(res.body).toString("utf8");
+
+const header = (res: WireResponse, name: string): string[] => {
+  const out: string[] = [];
+  for (let i = 0; i < res.headers.length; i += 2) if (res.headers[i] === name) out.push(res.headers[i + 1]!);
+  return out;
+};
+
+describe("light Response - the global", () => {
+  beforeAll(() => installLightResponse());
+  afterAll(() => uninstallLightResponse());
+
+  it("light Response - new Response is light, instanceof holds both ways, statics are the real ones", async () => {
+    expect(lightResponseInstalled()).toBe(true);
+    const res = new Response("hi");
+    expect(Object.getPrototypeOf(res)).toBe(LightResponse.prototype);
+    expect(res).toBeInstanceOf(Response);
+    expect(res).toBeInstanceOf(NativeResponse);
+    expect(new NativeResponse("x")).toBeInstanceOf(Response);
+    expect(await fetchLike()).toBeInstanceOf(Response);
+    expect(Object.prototype.toString.call(res)).toBe("[object Response]");
+    const json = Response.json({ a: 1 }, { status: 201 });
+    expect(json.status).toBe(201);
+    expect(await json.json()).toEqual({ a: 1 });
+    expect(Response.redirect("http://x/", 302).headers.get("location")).toBe("http://x/");
+    expect(Response.error().type).toBe("error");
+  });
+
+  it("light Response - reads as the real one: status, ok, headers, body, text, clone, bodyUsed, arrayBuffer", async () => {
+    const res = new Response("héllo", { status: 201, statusText: "Made", headers: { "X-A": "1" } });
+    expect(res.status).toBe(201);
+    expect(res.ok).toBe(true);
+    expect(res.statusText).toBe("Made");
+    expect(res.headers.get("x-a")).toBe("1");
+    expect(res.headers.get("content-type")).toBe("text/plain;charset=UTF-8");
+    expect(res.bodyUsed).toBe(false);
+    const copy = res.clone();
+    expect(await res.text()).toBe("héllo");
+    expect(res.bodyUsed).toBe(true);
+    await expect(res.text()).rejects.toThrow(TypeError);
+    expect(new Uint8Array(await copy.arrayBuffer())).toEqual(new Uint8Array(Buffer.from("héllo")));
+    expect(copy.headers.get("x-a")).toBe("1");
+    const bytes = new Response(new Uint8Array([1, 2, 3]));
+    expect(bytes.headers.get("content-type")).toBeNull();
+    const reader = bytes.body!.getReader();
+    expect((await reader.read()).value).toEqual(new Uint8Array([1, 2, 3]));
+    expect(new Response(null, { status: 404 }).ok).toBe(false);
+    expect(await new Response().text()).toBe("");
+  });
+
+  it("light Response - headers set on a light response before it is read survive into the real one", async () => {
+    const res = new Response("x");
+    res.headers.set("x-late", "yes");
+    expect(res.headers.get("x-late")).toBe("yes");
+    expect(await res.text()).toBe("x"); // the real Response is built here
+    expect(res.headers.get("x-late")).toBe("yes");
+    expect(res.headers.get("content-type")).toBe("text/plain;charset=UTF-8");
+  });
+
+  it("light Response - what the real constructor refuses is refused at once, with its error", () => {
+    expect(() => new Response("x", { status: 99 })).toThrow(RangeError);
+    expect(() => new Response("x", { status: 600 })).toThrow(RangeError);
+    expect(() => new Response("x", { statusText: "bad\r\nline" })).toThrow(TypeError);
+    expect(() => new Response("x", { headers: { "bad name": "1" } })).toThrow(TypeError);
+    expect(() => new Response("x", { headers: { "x-a": "a\r\nb" } })).toThrow(TypeError);
+    expect(() => new Response("x", { status: 204 })).toThrow(TypeError); // a null-body status with a body
+  });
+
+  it("light Response - other bodies (streams, blobs, forms) are real from the start", async () => {
+    const stream = new Response(
+      new ReadableStream({
+        start(c) {
+          c.enqueue(new Uint8Array([7]));
+          c.close();
+        },
+      }),
+    );
+    expect(lightParts(stream)).toBeUndefined();
+    expect(new Uint8Array(await stream.arrayBuffer())).toEqual(new Uint8Array([7]));
+    const form = new Response(new URLSearchParams({ a: "1" }));
+    expect(lightParts(form)).toBeUndefined();
+    expect(form.headers.get("content-type")).toMatch(/urlencoded/);
+    expect(await new Response(new Blob(["b"])).text()).toBe("b");
+  });
+
+  it("light Response - the adapter sends a light answer without building the real Response", async () => {
+    const made: Response[] = [];
+    const handler = fetchAdapter(() => {
+      const res = new Response("ok", {
+        status: 202,
+        headers: [
+          ["set-cookie", "a=1"],
+          ["set-cookie", "b=2"],
+        ],
+      });
+      made.push(res);
+      return res;
+    });
+    const res = await handler(wire(), ctx());
+    expect(res.status).toBe(202);
+    expect(text(res)).toBe("ok");
+    expect(header(res, "set-cookie")).toEqual(["a=1", "b=2"]);
+    expect(header(res, "content-type")).toEqual(["text/plain;charset=UTF-8"]);
+    expect(lightParts(made[0]!)).toBeDefined(); // still light: no stream was ever built
+    const head = await handler(wire({ method: "HEAD" }), ctx());
+    expect(head.body.length).toBe(0);
+  });
+
+  it("light Response - a light response the handler already read is sent from the real one", async () => {
+    const handler = fetchAdapter(async () => {
+      const res = new Response("once");
+      await res.text();
+      return res;
+    });
+    const errors: unknown[] = [];
+    const res = await handler(wire(), ctx(errors));
+    expect(res.status).toBe(500);
+    expect(String(errors[0])).toMatch(/already used/);
+  });
+});
+
+describe("light Response - who installs it", () => {
+  afterAll(() => uninstallLightResponse());
+
+  it("light Response - a Fetch handler installs it, a Node listener or overrideGlobalResponse: false does not", () => {
+    uninstallLightResponse();
+    toWireHandler((_req: unknown, _res: unknown) => undefined);
+    expect(lightResponseInstalled()).toBe(false);
+    toWireHandler(() => new Response("x"), undefined, false);
+    expect(lightResponseInstalled()).toBe(false);
+    toWireHandler({ fetch: () => new Response("x") }, undefined, false);
+    expect(lightResponseInstalled()).toBe(false);
+    toWireHandler(() => new Response("x"));
+    expect(lightResponseInstalled()).toBe(true);
+  });
+});
+
+/** A Response made by undici's fetch (a data: URL keeps it off the network). */
+function fetchLike(): Promise<Response> {
+  return fetch("data:text/plain,x");
+}
