@@ -131,6 +131,23 @@ describe("adapters - client Response", () => {
     expect(await head.text()).toBe("");
   });
 
+  it("adapters - headers are built on first read: repeated names, set-cookie, trimmed values, case", () => {
+    const r = res("x", ["Set-Cookie", "a=1", "set-cookie", "b=2", "X-Many", "1", "x-many", " 2 "]);
+    expect(r.headers.getSetCookie()).toEqual(["a=1", "b=2"]);
+    expect(r.headers.get("x-many")).toBe("1, 2");
+    expect(r.headers).toBe(r.headers); // built once
+    const c = r.clone();
+    expect(c.headers).not.toBe(r.headers);
+    expect(c.headers.get("x-many")).toBe("1, 2");
+  });
+
+  it("adapters - a header value the Fetch API refuses fails when the Response is made, not when read", () => {
+    expect(() => res("x", ["x-city", "東京"])).toThrow(TypeError);
+    expect(() => res("x", ["x-a", "a\rb"])).toThrow(TypeError);
+    expect(() => res("x", ["x-a", "nul\0"])).toThrow(TypeError);
+    expect(res("x", ["x-city", "Zürich"]).headers.get("x-city")).toBe("Zürich");
+  });
+
   it("adapters - formData parses an urlencoded body", async () => {
     const form = await res("a=1&b=2", ["content-type", "application/x-www-form-urlencoded"]).formData();
     expect(form.get("b")).toBe("2");

@@ -1,5 +1,5 @@
 import type { WireResponse } from "../protocol/index.js";
-import { MeshResponse } from "./mesh-response.js";
+import { assertFetchHeaders, MeshResponse } from "./mesh-response.js";
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -11,16 +11,22 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  * @param url - reported as `Response.url`.
  */
 export function toResponse(res: WireResponse, url: string, method: string): Response {
-  const headers = new Headers();
-  const list = res.headers;
-  for (let i = 0; i < list.length; i += 2) headers.append(list[i]!, list[i + 1]!);
-  const init = { status: res.status, statusText: res.statusText, headers };
+  const init = { status: res.status, statusText: res.statusText };
+  if (res.stream !== undefined && !NULL_BODY.has(res.status) && method !== "HEAD") {
+    return withUrl(new Response(res.stream, { ...init, headers: toHeaderPairs(res.headers) }), url);
+  }
+  assertFetchHeaders(res.headers);
   if (NULL_BODY.has(res.status) || method === "HEAD") {
     res.stream?.cancel().catch(() => undefined);
-    return new MeshResponse(null, init, url);
+    return new MeshResponse(null, init, url, res.headers);
   }
-  if (res.stream !== undefined) return withUrl(new Response(res.stream, init), url);
-  return new MeshResponse(res.body, init, url);
+  return new MeshResponse(res.body, init, url, res.headers);
+}
+
+function toHeaderPairs(list: readonly string[]): [string, string][] {
+  const pairs: [string, string][] = [];
+  for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
+  return pairs;
 }
 
 /** A platform `Response` reporting `url` (its own `url` is read-only and empty when constructed). */
