@@ -4,6 +4,7 @@ import { MeshResponse } from "../src/client/mesh-response.js";
 import type { WireRequest } from "../src/index.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import { lazyRequest } from "../src/server/adapters/lazy-request.js";
+import { nodeAdapter } from "../src/server/adapters/node.js";
 import { readBody } from "../src/server/adapters/response-body.js";
 
 const wire = (over: Partial<WireRequest> = {}): WireRequest => ({
@@ -64,6 +65,35 @@ describe("adapters - lazy Request", () => {
     });
     expect(res.status).toBe(400);
     expect(called).toBe(0);
+  });
+});
+
+describe("adapters - Node listener lifecycle", () => {
+  it("adapters - after the answer, req and res hear 'finish' then 'close', as after an HTTP response", async () => {
+    const events: string[] = [];
+    let closed!: () => void;
+    const bothClosed = new Promise<void>((resolve) => {
+      closed = resolve;
+    });
+    const handler = nodeAdapter((req, res) => {
+      let n = 0;
+      const onClose = (who: string) => () => {
+        events.push(`${who} close`);
+        if (++n === 2) closed();
+      };
+      req.once("close", onClose("req"));
+      res.once("close", onClose("res"));
+      res.once("finish", () => events.push("res finish"));
+      res.end("done");
+    });
+    const res = await handler(wire({ method: "GET", body: new Uint8Array(0) }), {
+      service: "svc",
+      onError: (err) => events.push(`error ${String(err)}`),
+    });
+    expect(Buffer.from(res.body).toString()).toBe("done");
+    await bothClosed;
+    expect(events[0]).toBe("res finish");
+    expect(events.slice(1).sort()).toEqual(["req close", "res close"]);
   });
 });
 
