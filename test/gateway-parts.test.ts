@@ -68,6 +68,34 @@ describe("gateway - retry loop", () => {
     ]);
   });
 
+  it("gateway - a first attempt made outside the loop counts as attempt 1: the loop goes on from 2", async () => {
+    const time = fakeTime();
+    const seen: number[] = [];
+    const result = await withRetry(
+      async (n) => {
+        seen.push(n);
+        if (n < 3) throw new NoRespondersError(target);
+        return `ok on ${n}`;
+      },
+      { policy: POLICY, retryable: (err) => err instanceof NoRespondersError, random: () => 0.5, ...time },
+      { error: new NoRespondersError(target) },
+    );
+    expect(result).toBe("ok on 3");
+    expect(seen).toEqual([2, 3]);
+    expect(time.slept).toEqual([75, 150]);
+    // A first failure that may not be retried is thrown as it is, with no attempt made.
+    const fatal = new TimeoutError(target, 10);
+    seen.length = 0;
+    await expect(
+      withRetry(
+        async (n) => `never ${seen.push(n)}`,
+        { policy: POLICY, retryable: () => false, ...time },
+        { error: fatal },
+      ),
+    ).rejects.toBe(fatal);
+    expect(seen).toEqual([]);
+  });
+
   it("gateway - a non-retryable error is thrown at once, the last error once attempts run out", async () => {
     const time = fakeTime();
     const timeout = new TimeoutError(target, 10);

@@ -62,9 +62,11 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
   const source = new ConnectionSource(options);
   const guard = new CallGuard(options);
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
-    const call = await toWire(input, init);
+    // The common cases need no await: a simple body is laid out at once, the connection is open.
+    const laid = toWire(input, init);
+    const call = laid instanceof Promise ? await laid : laid;
     const service = serviceFromHost(call.hostname, suffixes);
-    const { nc, prefix } = await source.get();
+    const { nc, prefix } = source.ready ?? (await source.get());
     const res = await guard.run(service, call.request, init?.timeout ?? timeout, call.signal, (t) =>
       callService(nc, service, call.request, { prefix, timeout: t, signal: call.signal, heartbeat, window }),
     );

@@ -67,18 +67,18 @@ function isSimpleBody(body: unknown): body is string | Uint8Array | ArrayBuffer 
 }
 
 /**
- * Lays a fetch call out for the wire. Strings, byte arrays and empty bodies take a fast path; a
- * `ReadableStream` body becomes a streamed request body; every other body type (Blob, FormData,
- * URLSearchParams) and `Request` inputs go through the platform's `Request`, so content types and
- * encodings are exactly what `fetch` would send.
+ * Lays a fetch call out for the wire. Strings, byte arrays and empty bodies take a fast path, answered
+ * at once (no promise); a `ReadableStream` body becomes a streamed request body; every other body
+ * type (Blob, FormData, URLSearchParams) and `Request` inputs go through the platform's `Request`, so
+ * content types and encodings are exactly what `fetch` would send (a promise, since the body is read).
  *
  * @throws TypeError as `fetch` does for a bad URL, or a body on GET/HEAD.
  * @throws {@link InvalidServiceError} when the host is not a valid service name.
  */
-export async function toWire(
+export function toWire(
   input: string | URL | Request,
   init: RequestInit | undefined,
-): Promise<OutgoingCall> {
+): OutgoingCall | Promise<OutgoingCall> {
   const raw = init?.body;
   if (!(input instanceof Request) && raw instanceof ReadableStream) {
     // A streamed body (`duplex: "half"`): it goes to the instance chunk by chunk (PROTOCOL.md §8).
@@ -97,19 +97,7 @@ export async function toWire(
     call.request.stream = raw as ReadableStream<Uint8Array>;
     return call;
   }
-  if (input instanceof Request || !isSimpleBody(raw)) {
-    const req = new Request(input, init);
-    const headers: HeaderList = [];
-    pushHeaders(headers, req.headers);
-    const body = req.body ? new Uint8Array(await req.arrayBuffer()) : EMPTY;
-    return fromUrl(
-      req.url,
-      req.method,
-      headers,
-      body,
-      init?.signal ?? (input instanceof Request ? req.signal : undefined),
-    );
-  }
+  if (input instanceof Request || !isSimpleBody(raw)) return viaRequest(input, init);
   const method = normaliseMethod(init?.method);
   const headers: HeaderList = [];
   const hasContentType = pushHeaders(headers, init?.headers);
@@ -130,6 +118,24 @@ export async function toWire(
     headers,
     body,
     init?.signal ?? undefined,
+  );
+}
+
+/** The general path: the platform's `Request` lays the call out, its body read whole. */
+async function viaRequest(
+  input: string | URL | Request,
+  init: RequestInit | undefined,
+): Promise<OutgoingCall> {
+  const req = new Request(input, init);
+  const headers: HeaderList = [];
+  pushHeaders(headers, req.headers);
+  const body = req.body ? new Uint8Array(await req.arrayBuffer()) : EMPTY;
+  return fromUrl(
+    req.url,
+    req.method,
+    headers,
+    body,
+    init?.signal ?? (input instanceof Request ? req.signal : undefined),
   );
 }
 

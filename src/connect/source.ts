@@ -28,14 +28,21 @@ export class ConnectionSource {
   readonly #options: ConnectionSourceOptions;
   #pending: Promise<ResolvedConnection> | undefined;
   #owned: { close(): Promise<void> } | undefined;
+  #ready: ResolvedConnection | undefined;
 
   constructor(options: ConnectionSourceOptions = {}) {
     if (options.prefix !== undefined) assertPrefix(options.prefix);
     this.#options = options;
     if (options.nc) {
       const prefix = options.prefix ?? envPrefix(options.connection?.env ?? process.env);
-      this.#pending = Promise.resolve({ nc: options.nc, prefix });
+      this.#ready = { nc: options.nc, prefix };
+      this.#pending = Promise.resolve(this.#ready);
     }
+  }
+
+  /** The connection once {@link get} has resolved (undefined before), without a promise to await. */
+  get ready(): ResolvedConnection | undefined {
+    return this.#ready;
   }
 
   /** The connection, opening it on first call. */
@@ -43,7 +50,8 @@ export class ConnectionSource {
     if (!this.#pending) {
       this.#pending = connect(this.#options.connection).then((mc) => {
         this.#owned = mc;
-        return { nc: mc.nc, prefix: this.#options.prefix ?? mc.prefix };
+        this.#ready = { nc: mc.nc, prefix: this.#options.prefix ?? mc.prefix };
+        return this.#ready;
       });
       // A failed connect is retried on the next call rather than cached forever.
       this.#pending.catch(() => {

@@ -166,23 +166,32 @@ export class CallGuard {
     };
     if (!idempotent) return once();
     // No responders for a service that answered lately: its instances are saturated or restarting,
-    // so the request waits for one until its deadline (see recently-served.ts).
+    // so the request waits for one until its deadline (see recently-served.ts). Read before the
+    // first attempt, which may be the one to record an answer.
     const recently = this.#served.recently(service);
-    return withRetry(once, {
-      policy: this.#policy,
-      retryable: (err) =>
-        isRetryableFailure(err) ||
-        (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
-      untilDeadline: (err) =>
-        recently &&
-        this.#policy.attempts > 1 &&
-        err instanceof NoRespondersError &&
-        performance.now() - started < WAIT_FOR_CAPACITY_MS,
-      deadline,
-      signal,
-      now: () => performance.now(),
-      onRetry: retry.onRetry && ((event) => retry.onRetry?.({ ...event, service })),
-    });
+    // The first attempt runs outside the retry loop, which it enters only when it fails: most calls
+    // succeed at once and skip the loop's promises.
+    return once().catch((error: unknown) =>
+      withRetry(
+        once,
+        {
+          policy: this.#policy,
+          retryable: (err) =>
+            isRetryableFailure(err) ||
+            (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
+          untilDeadline: (err) =>
+            recently &&
+            this.#policy.attempts > 1 &&
+            err instanceof NoRespondersError &&
+            performance.now() - started < WAIT_FOR_CAPACITY_MS,
+          deadline,
+          signal,
+          now: () => performance.now(),
+          onRetry: retry.onRetry && ((event) => retry.onRetry?.({ ...event, service })),
+        },
+        { error },
+      ),
+    );
   }
 }
 

@@ -83,6 +83,9 @@ const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
  *
  * @param attempt - one try; receives its number, from 1
  * @param options - policy, which errors to retry, deadline and injected clock, sleep and randomness
+ * @param firstFailure - attempt 1 was already made, outside, and failed with this error: the loop
+ *   decides on it and goes on from attempt 2 (so a caller can make its first try without the
+ *   loop's promises, and enter it only on failure)
  * @returns what the first successful attempt returned
  * @throws the last attempt's error; the signal's reason when aborted during a backoff
  * @example
@@ -94,13 +97,18 @@ const defaultSleep = (ms: number, signal?: AbortSignal): Promise<void> =>
  * });
  * ```
  */
-export async function withRetry<T>(attempt: (n: number) => Promise<T>, options: RetryOptions): Promise<T> {
+export async function withRetry<T>(
+  attempt: (n: number) => Promise<T>,
+  options: RetryOptions,
+  firstFailure?: { readonly error: unknown },
+): Promise<T> {
   const { policy, retryable, deadline = Number.POSITIVE_INFINITY, signal } = options;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? defaultSleep;
   const random = options.random ?? Math.random;
   for (let n = 1; ; n++) {
     try {
+      if (n === 1 && firstFailure !== undefined) throw firstFailure.error;
       return await attempt(n);
     } catch (error) {
       if (!retryable(error) || signal?.aborted) throw error;
