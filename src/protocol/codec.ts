@@ -109,8 +109,6 @@ export function encodeResponse(res: WireResponse, streamed = res.stream !== unde
   );
 }
 
-type Fail = (message: string) => Error;
-
 /**
  * Builds an error without capturing a stack trace. A message that breaks the protocol is the
  * sender's fault, not a place in this code: its stack says nothing, and capturing it was most of the
@@ -140,28 +138,31 @@ interface Parsed {
   heartbeat: string | undefined;
 }
 
-function parse(data: Uint8Array, kind: Kind, streamKind: Kind, fail: Fail): Parsed {
-  if (data.byteLength < PREFIX_SIZE) {
-    throw fail(data.byteLength === 0 ? "empty payload" : `payload of ${data.byteLength} bytes is too short`);
-  }
-  if (data[0] !== MAGIC_0 || data[1] !== MAGIC_1) throw fail("not a natsmesh message (bad magic bytes)");
-  if (data[2] !== VERSION) throw fail(`unsupported protocol version ${data[2]}`);
+/**
+ * Splits a frame of `kind` (or `streamKind`) into its parts, or returns why it is not one: a
+ * malformed payload costs no exception and no error object (a flood of garbage is rejected here, and
+ * rejected cheaply). The checks of the fixed prefix come first and touch no string.
+ */
+function parse(data: Uint8Array, kind: Kind, streamKind: Kind): Parsed | string {
+  const size = data.byteLength;
+  if (size < PREFIX_SIZE) return size === 0 ? "empty payload" : `payload of ${size} bytes is too short`;
+  if (data[0] !== MAGIC_0 || data[1] !== MAGIC_1) return "not a natsmesh message (bad magic bytes)";
+  if (data[2] !== VERSION) return `unsupported protocol version ${data[2]}`;
   const streamed = data[3] === streamKind;
   if (data[3] !== kind && !streamed)
-    throw fail(`unexpected message kind ${data[3]} (expected ${kind} or ${streamKind})`);
+    return `unexpected message kind ${data[3]} (expected ${kind} or ${streamKind})`;
   const headLen = ((data[4]! << 24) | (data[5]! << 16) | (data[6]! << 8) | data[7]!) >>> 0;
-  if (headLen > MAX_HEAD_SIZE) throw fail(`head of ${headLen} bytes exceeds ${MAX_HEAD_SIZE}`);
+  if (headLen > MAX_HEAD_SIZE) return `head of ${headLen} bytes exceeds ${MAX_HEAD_SIZE}`;
   const end = PREFIX_SIZE + headLen;
-  if (end > data.byteLength)
-    throw fail(`head length ${headLen} runs past the end of a ${data.byteLength}-byte payload`);
-  const view = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-  if (!isUtf8(view.subarray(PREFIX_SIZE, end))) throw fail("head is not valid UTF-8");
+  if (end > size) return `head length ${headLen} runs past the end of a ${size}-byte payload`;
+  const view = data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset, size);
+  if (!isUtf8(view.subarray(PREFIX_SIZE, end))) return "head is not valid UTF-8";
   const head = view.toString("utf8", PREFIX_SIZE, end);
-  if (CTL_RE.test(head)) throw fail("control character in head");
+  if (CTL_RE.test(head)) return "control character in head";
   const nl = head.indexOf("\n");
-  if (nl < 0 || head.charCodeAt(head.length - 1) !== 10) throw fail("head must be lines ending in '\\n'");
+  if (nl < 0 || head.charCodeAt(head.length - 1) !== 10) return "head must be lines ending in '\\n'";
   const sp = head.indexOf(" ");
-  if (sp < 0 || sp > nl) throw fail("first line must have two parts separated by a space");
+  if (sp < 0 || sp > nl) return "first line must have two parts separated by a space";
   const headers: HeaderList = [];
   let window: string | undefined;
   let heartbeat: string | undefined;
@@ -169,10 +170,10 @@ function parse(data: Uint8Array, kind: Kind, streamKind: Kind, fail: Fail): Pars
     const eol = head.indexOf("\n", p);
     const colon = head.indexOf(":", p);
     if (colon < 0 || colon > eol || head.charCodeAt(colon + 1) !== 32) {
-      throw fail(`header line ${JSON.stringify(head.slice(p, Math.min(eol, p + 40)))} must be 'name: value'`);
+      return `header line ${JSON.stringify(head.slice(p, Math.min(eol, p + 40)))} must be 'name: value'`;
     }
     const name = head.slice(p, colon);
-    if (!TOKEN_RE.test(name)) throw fail(`invalid header name ${JSON.stringify(name.slice(0, 40))}`);
+    if (!TOKEN_RE.test(name)) return `invalid header name ${JSON.stringify(name.slice(0, 40))}`;
     const value = head.slice(colon + 2, eol);
     const c = name.charCodeAt(0);
     if ((c === 109 || c === 77) && (name.length === 11 || name.length === 14)) {
@@ -199,11 +200,66 @@ function parse(data: Uint8Array, kind: Kind, streamKind: Kind, fail: Fail): Pars
 const DIGITS_RE = /^(0|[1-9][0-9]{0,8})$/;
 const LENGTH_RE = /^(0|[1-9][0-9]{0,15})$/;
 
-function bounded(value: string, name: string, min: number, max: number, fail: Fail): number {
+/** The number `value` states, or why it is not one within `min`-`max`. */
+function bounded(value: string, name: string, min: number, max: number): number | string {
   const n = DIGITS_RE.test(value) ? Number(value) : Number.NaN;
   if (!(n >= min && n <= max))
-    throw fail(`${name} must be a number ${min}-${max}, got ${JSON.stringify(value.slice(0, 20))}`);
+    return `${name} must be a number ${min}-${max}, got ${JSON.stringify(value.slice(0, 20))}`;
   return n;
+}
+
+/**
+ * Decodes a request payload as {@link decodeRequest} does, but returns why it is malformed (the text
+ * after `malformed message: `) instead of throwing: no exception, no error object, nothing allocated
+ * for a payload whose 8-byte prefix is wrong. For a receiver that must reject garbage cheaply
+ * (`serve()` under a flood).
+ *
+ * @example
+ * ```ts
+ * const req = readRequest(msg.data);
+ * if (typeof req === "string") answer400(req);
+ * ```
+ */
+export function readRequest(data: Uint8Array): WireRequest | string {
+  const parsed = parse(data, Kind.Request, Kind.StreamRequest);
+  if (typeof parsed === "string") return parsed;
+  const { a: method, b: path, headers, body } = parsed;
+  // The lower-cased method is the subject's last token: no '.', and never the wildcard '*'.
+  if (!TOKEN_RE.test(method) || method.includes(".") || method === "*") {
+    return `invalid method ${JSON.stringify(method.slice(0, 40))}`;
+  }
+  if (!(path.charCodeAt(0) === 47 || path === "*")) return "path must start with '/'";
+  if (path.includes(" ")) return "path must not contain spaces";
+  const req: WireRequest = { method, path, headers, body };
+  if (parsed.window !== undefined) {
+    const window = bounded(parsed.window, StreamHeader.Window, 1, MAX_WINDOW);
+    if (typeof window === "string") return window;
+    req.window = window;
+  }
+  if (parsed.heartbeat !== undefined) {
+    const heartbeat = bounded(parsed.heartbeat, StreamHeader.Heartbeat, MIN_HEARTBEAT, MAX_HEARTBEAT);
+    if (typeof heartbeat === "string") return heartbeat;
+    req.heartbeat = heartbeat;
+  }
+  if (parsed.streamed) {
+    // The length of a streamed body is known only at its end: a content-length must be a number,
+    // and the receiver checks it against the bytes that arrived (PROTOCOL.md §8).
+    req.streamed = true;
+    for (let i = 0; i < headers.length; i += 2) {
+      const name = headers[i]!;
+      if (name.length === 14 && name.toLowerCase() === "content-length" && !LENGTH_RE.test(headers[i + 1]!))
+        return `content-length ${JSON.stringify(headers[i + 1]!.slice(0, 40))} is not a number`;
+    }
+    return req;
+  }
+  const length = String(body.byteLength);
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === "content-length" && headers[i + 1] !== length) {
+      return `content-length ${JSON.stringify(headers[i + 1]!.slice(0, 40))} does not match a body of ${length} bytes`;
+    }
+  }
+  return req;
 }
 
 /**
@@ -213,40 +269,8 @@ function bounded(value: string, name: string, min: number, max: number, fail: Fa
  * @throws {@link MalformedMessageError} when the payload does not follow the protocol.
  */
 export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): WireRequest {
-  const fail: Fail = (message) => withoutStack(() => new MalformedMessageError(message, target));
-  const parsed = parse(data, Kind.Request, Kind.StreamRequest, fail);
-  const { a: method, b: path, headers, body } = parsed;
-  // The lower-cased method is the subject's last token: no '.', and never the wildcard '*'.
-  if (!TOKEN_RE.test(method) || method.includes(".") || method === "*") {
-    throw fail(`invalid method ${JSON.stringify(method.slice(0, 40))}`);
-  }
-  if (!(path.charCodeAt(0) === 47 || path === "*")) throw fail("path must start with '/'");
-  if (path.includes(" ")) throw fail("path must not contain spaces");
-  const req: WireRequest = { method, path, headers, body };
-  if (parsed.window !== undefined)
-    req.window = bounded(parsed.window, StreamHeader.Window, 1, MAX_WINDOW, fail);
-  if (parsed.heartbeat !== undefined)
-    req.heartbeat = bounded(parsed.heartbeat, StreamHeader.Heartbeat, MIN_HEARTBEAT, MAX_HEARTBEAT, fail);
-  if (parsed.streamed) {
-    // The length of a streamed body is known only at its end: a content-length must be a number,
-    // and the receiver checks it against the bytes that arrived (PROTOCOL.md §8).
-    req.streamed = true;
-    for (let i = 0; i < headers.length; i += 2) {
-      const name = headers[i]!;
-      if (name.length === 14 && name.toLowerCase() === "content-length" && !LENGTH_RE.test(headers[i + 1]!))
-        throw fail(`content-length ${JSON.stringify(headers[i + 1]!.slice(0, 40))} is not a number`);
-    }
-    return req;
-  }
-  const length = String(body.byteLength);
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!;
-    if (name.length === 14 && name.toLowerCase() === "content-length" && headers[i + 1] !== length) {
-      throw fail(
-        `content-length ${JSON.stringify(headers[i + 1]!.slice(0, 40))} does not match a body of ${length} bytes`,
-      );
-    }
-  }
+  const req = readRequest(data);
+  if (typeof req === "string") throw withoutStack(() => new MalformedMessageError(req, target));
   return req;
 }
 
@@ -256,8 +280,9 @@ export function decodeRequest(data: Uint8Array, target: MeshErrorOptions = {}): 
  * @throws {@link BadResponseError} when the payload does not follow the protocol.
  */
 export function decodeResponse(data: Uint8Array, target: MeshErrorOptions = {}): WireResponse {
-  const fail: Fail = (message) => withoutStack(() => new BadResponseError(message, target));
-  const parsed = parse(data, Kind.Response, Kind.StreamResponse, fail);
+  const fail = (message: string) => withoutStack(() => new BadResponseError(message, target));
+  const parsed = parse(data, Kind.Response, Kind.StreamResponse);
+  if (typeof parsed === "string") throw fail(parsed);
   const { a: code, b: statusText, headers, body } = parsed;
   const status = code.length === 3 ? Number(code) : Number.NaN;
   if (!Number.isInteger(status) || status < 100 || status > 599)

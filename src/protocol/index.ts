@@ -15,6 +15,7 @@ export {
   MAX_WINDOW,
   MIN_HEARTBEAT,
   PREFIX_SIZE,
+  readRequest,
   VERSION,
 } from "./codec.js";
 export {
