@@ -6,6 +6,8 @@
  * Load from wrk (c=64 for req/s and latency, c=1 for latency), 3 repetitions, medians.
  *   npx tsx bench/gateway.ts          (writes BENCHMARKS.md)   --quick: 1 short repetition, prints only
  * Needs the Debian packages caddy, nginx and wrk (apt-get install -y caddy nginx wrk).
+ * The gateway and its service instances run natsmesh compiled by tsc (bench/lib/mesh.ts), as
+ * `npm run bench` runs them; `--src` runs the TypeScript sources through tsx instead.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -16,9 +18,13 @@ import { createInterface } from "node:readline";
 import { promisify } from "node:util";
 import { startLocalServer } from "../src/dev/index.js";
 import { cpuMs, median } from "./lib/measure.js";
+import { BUILD_DIR, buildMesh, meshBuildLabel } from "./lib/mesh.js";
 import { freePort } from "./lib/port.js";
 
 const quick = process.argv.includes("--quick");
+// Run by run.ts, the build is made already (its children inherit where it is).
+if (!process.env.NATSMESH_BENCH_BUILD && !process.argv.includes("--src")) buildMesh();
+const built = process.env.NATSMESH_BENCH_BUILD !== undefined;
 const REPS = quick ? 1 : 3;
 const SECONDS = quick ? 3 : 5;
 const run = promisify(execFile);
@@ -130,7 +136,7 @@ async function main(): Promise<void> {
     const gatewayProcess = await startProcess(
       process.execPath,
       [
-        "bin/natsmesh",
+        ...(built ? [join(BUILD_DIR, "cli/main.js")] : ["--import", "tsx", "src/cli/main.ts"]),
         "gateway",
         "--listen",
         `127.0.0.1:${gwPort}`,
@@ -222,7 +228,7 @@ async function main(): Promise<void> {
     }
     const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
     const out = [
-      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · wrk ${SECONDS} s, ${REPS} repetitions, medians · 100-byte answers · gateway ÷ Caddy = ${(gatewayRps / caddyRps).toFixed(2)}`,
+      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions, medians · 100-byte answers · gateway ÷ Caddy = ${(gatewayRps / caddyRps).toFixed(2)}`,
       "",
       "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes |",
       "|---|---:|---:|---:|---:|---:|---:|",
