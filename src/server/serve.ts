@@ -20,15 +20,13 @@ import {
 } from "../metrics/index.js";
 import {
   assertServiceName,
-  decodeRequest,
   ErrorCode,
   encodeFrame,
   encodeResponse,
   FrameKind,
   headerValue,
-  MalformedMessageError,
-  MeshError,
   MeshHeader,
+  readRequest,
   serviceSubject,
   type WireRequest,
   type WireResponse,
@@ -56,6 +54,7 @@ import { type ServerExchange, STREAM_IDLE_MS } from "./exchange.js";
 import { Exchanges } from "./exchanges.js";
 import { type HandlerKind, toWireHandler } from "./handler.js";
 import { ConcurrencyLimiter } from "./limiter.js";
+import { MalformedAnswers } from "./malformed.js";
 import { addProvenance } from "./provenance.js";
 
 const EMPTY = new Uint8Array(0);
@@ -271,6 +270,8 @@ class ServiceInstance implements ServiceHandle {
   readonly #recorder: ServiceRecorder | undefined;
   /** Exchanges that outlive one message: heartbeats, streamed bodies (PROTOCOL.md §8). */
   readonly #exchanges: Exchanges;
+  /** The 400 answers to malformed requests, from parts built once. */
+  readonly #malformedAnswers: MalformedAnswers;
   /** Discovery and metrics responders, stopped first on stop(). */
   readonly #attached: Array<{ stop(): void }> = [];
   #seq = 0;
@@ -278,8 +279,8 @@ class ServiceInstance implements ServiceHandle {
   #errors = 0;
   #lastError = "";
   #malformed = 0;
-  /** `performance.now()` before which malformed messages are counted but not logged. */
-  #malformedQuietUntil = 0;
+  /** Set for an interval after a malformed message was logged: the next are counted, not logged. */
+  #malformedQuiet = false;
   /** Malformed messages not logged since the last line. */
   #malformedUnlogged = 0;
   /** Malformed messages without a reply subject (handled, never answered). */
@@ -304,6 +305,7 @@ class ServiceInstance implements ServiceHandle {
     this.#timeout = s.timeout;
     this.#deadlines = s.timeout > 0 ? new Deadlines(s.timeout) : undefined;
     this.#recorder = s.recorder;
+    this.#malformedAnswers = new MalformedAnswers(s.service, s.instance, nc);
     this.#ctx = {
       service: s.service,
       onError: (err) => {
@@ -395,24 +397,47 @@ class ServiceInstance implements ServiceHandle {
       this.#countMalformed(msg, "dropped a message without a reply subject");
       return;
     }
-    let req: WireRequest;
+    // readRequest returns why a payload is malformed instead of throwing: garbage costs no exception,
+    // no error object, and (for a wrong prefix) no string decoding.
+    let req: WireRequest | string;
     try {
-      req = decodeRequest(msg.data, { service: this.service, subject: msg.subject });
-      const token = msg.subject.slice(msg.subject.lastIndexOf(".") + 1);
-      if (req.method.toLowerCase() !== token) {
-        throw new MalformedMessageError(`method ${req.method} does not match subject token '${token}'`);
-      }
+      req = readRequest(msg.data);
     } catch (e) {
-      const error = e instanceof MeshError ? e : new MalformedMessageError(String(e));
-      this.#countMalformed(msg, `400 ${error.code}: ${error.message}`);
-      this.#requests++;
-      this.#sendOne(reply, this.#own(errorResponse(400, error.code, error.message), []));
-      return;
+      req = String(e);
     }
+    if (typeof req !== "string") {
+      const subject = msg.subject;
+      const token = subject.slice(subject.lastIndexOf(".") + 1);
+      if (req.method.toLowerCase() === token) {
+        this.#accept(reply, subject, req);
+        return;
+      }
+      req = `method ${req.method} does not match subject token '${token}'`;
+    }
+    this.#malformedAnswer(msg, reply, req);
+  }
+
+  /**
+   * Answers a malformed request 400 `NM_ERR_MALFORMED` (PROTOCOL.md §5), counted as a request and as
+   * malformed. The payload comes from {@link MalformedAnswers} and is published at once: it is
+   * answered in arrival order, before any request after it.
+   */
+  #malformedAnswer(msg: Msg, reply: string, why: string): void {
+    this.#countMalformed(msg, `400 ${ErrorCode.Malformed}: malformed message: ${why}`);
+    this.#requests++;
+    try {
+      this.nc.publish(reply, this.#malformedAnswers.encode(why, this.#nextRequestId()));
+    } catch (err) {
+      this.#log.error({ err }, "could not publish the response");
+    }
+  }
+
+  /** Runs a decoded request whose method matches the subject. */
+  #accept(reply: string, subject: string, req: WireRequest): void {
     let ex: ServerExchange | undefined;
     if (req.heartbeat !== undefined || req.streamed) ex = this.#exchanges.open(reply, req.heartbeat ?? 0);
-    if (req.streamed) this.#receive(req, ex!, msg.subject);
-    const span = startServerSpan(this.service, msg.subject, req);
+    if (req.streamed) this.#receive(req, ex!, subject);
+    const span = startServerSpan(this.service, subject, req);
     this.#limiter.run(() => this.#handle(reply, req, span, ex));
   }
 
@@ -442,12 +467,15 @@ class ServiceInstance implements ServiceHandle {
     this.#errors++;
     this.#lastError = reason;
     this.#recorder?.countMalformed();
-    const now = performance.now();
-    if (now < this.#malformedQuietUntil) {
+    if (this.#malformedQuiet) {
       this.#malformedUnlogged++;
       return;
     }
-    this.#malformedQuietUntil = now + MALFORMED_LOG_INTERVAL_MS;
+    // A timer per interval instead of reading the clock per message (a flood makes this the hot path).
+    this.#malformedQuiet = true;
+    setTimeout(() => {
+      this.#malformedQuiet = false;
+    }, MALFORMED_LOG_INTERVAL_MS).unref();
     const unlogged = this.#malformedUnlogged;
     this.#malformedUnlogged = 0;
     this.#log.warn(
