@@ -6,6 +6,7 @@ import {
   LightResponse,
   lightParts,
   lightResponseInstalled,
+  nativeOf,
   uninstallLightResponse,
 } from "../src/server/adapters/light-response.js";
 import { toWireHandler } from "../src/server/handler.js";
@@ -105,6 +106,30 @@ describe("light Response - the global", () => {
     expect(lightParts(form)).toBeUndefined();
     expect(form.headers.get("content-type")).toMatch(/urlencoded/);
     expect(await new Response(new Blob(["b"])).text()).toBe("b");
+  });
+
+  it("light Response - nativeOf gives the real Response a light one built, and leaves real ones alone", async () => {
+    const streamed = new Response(new ReadableStream({ pull: (c) => c.close() }));
+    const real = nativeOf(streamed);
+    expect(Object.getPrototypeOf(real)).toBe(NativeResponse.prototype);
+    expect(nativeOf(streamed)).toBe(real);
+    const json = Response.json({ a: 1 });
+    expect(nativeOf(json)).toBe(json);
+    // A streamed light response goes through the adapter as its real one: the body arrives as a stream.
+    const handler = fetchAdapter(
+      () =>
+        new Response(
+          new ReadableStream({
+            start(c) {
+              c.enqueue(new TextEncoder().encode("chunk"));
+              c.close();
+            },
+          }),
+        ),
+    );
+    const res = await handler(wire(), ctx());
+    expect(res.stream).toBeDefined();
+    expect(await new NativeResponse(res.stream).text()).toBe("chunk");
   });
 
   it("light Response - the adapter sends a light answer without building the real Response", async () => {

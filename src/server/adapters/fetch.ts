@@ -2,7 +2,7 @@ import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index
 import type { RequestControl } from "../exchange.js";
 import { errorResponse, internalError } from "./errors.js";
 import { lazyRequest } from "./lazy-request.js";
-import { type LightParts, lightParts } from "./light-response.js";
+import { type LightParts, lightParts, nativeOf } from "./light-response.js";
 import { takeBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
@@ -66,6 +66,8 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
       const light = lightParts(response);
       if (light !== undefined) return lightAnswer(req.method, light);
       if (!(response instanceof Response)) throw new TypeError("handler did not return a Response");
+      // A light response already built its real one (a stream body, a body read): use that directly.
+      response = nativeOf(response);
       if (response.status < 200)
         throw new TypeError(`handler returned status ${response.status}, not a final response`);
       const bodyless = isBodyless(req.method, response.status);

@@ -161,6 +161,16 @@ export function lightParts(response: Response): LightParts | undefined {
   return LightResponse.partsOf(light);
 }
 
+/**
+ * The platform Response behind `response`: the real one a light response built (building it now if
+ * needed), or `response` itself. Code that reads undici's internal state (response-body.ts) needs it.
+ */
+export function nativeOf(response: Response): Response {
+  return Object.prototype.isPrototypeOf.call(LightResponse.prototype, response)
+    ? LightResponse.realOf(response as unknown as LightResponse)
+    : response;
+}
+
 /** Whether `globalThis.Response` is {@link LightResponse}. */
 export function lightResponseInstalled(): boolean {
   return globalThis.Response === (LightResponse as unknown as typeof Response);
