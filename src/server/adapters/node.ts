@@ -105,38 +105,47 @@ class BodySink {
 /**
  * A socket stand-in that captures what the `ServerResponse` writes. Node writes the serialised
  * status line and headers first (`res._header`); those bytes are skipped, since status and headers
- * are read from the response object itself; what follows is the body as written.
+ * are read from the response object itself; what follows is the body as written. A class, so that
+ * the write path and the address fields live on its prototype rather than on every request's socket.
  */
-function captureSocket(res: () => ServerResponse, sink: BodySink): Duplex {
-  let headerSkipped = false;
-  const socket = new Duplex({
-    decodeStrings: false,
-    read() {},
-    write(chunk: string | Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void) {
-      if (!headerSkipped) {
-        const header = (res() as unknown as OutgoingInternals)._header;
-        if (header && typeof chunk === "string" && chunk.startsWith(header)) {
-          chunk = chunk.slice(header.length);
-          headerSkipped = true;
-        }
+class CaptureSocket extends Duplex {
+  res: ServerResponse | undefined;
+  readonly #sink: BodySink;
+  #headerSkipped = false;
+
+  constructor(sink: BodySink) {
+    super({ decodeStrings: false });
+    this.#sink = sink;
+    // What node:http's server does for its sockets: a response whose write() returned false hears
+    // 'drain' when the socket's buffer empties.
+    this.on("drain", () => {
+      const r = this.res;
+      if (r?.writableNeedDrain) r.emit("drain");
+    });
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: string | Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
+    if (!this.#headerSkipped) {
+      const header = (this.res as unknown as OutgoingInternals | undefined)?._header;
+      if (header && typeof chunk === "string" && chunk.startsWith(header)) {
+        chunk = chunk.slice(header.length);
+        this.#headerSkipped = true;
       }
-      if (chunk.length > 0) sink.write(typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk, cb);
-      else cb();
-    },
-  });
-  // What node:http's server does for its sockets: a response whose write() returned false hears
-  // 'drain' when the socket's buffer empties.
-  socket.on("drain", () => {
-    const r = res();
-    if (r.writableNeedDrain) r.emit("drain");
-  });
-  Object.assign(socket, {
-    remoteAddress: "127.0.0.1",
-    remotePort: 0,
-    remoteFamily: "IPv4",
-    encrypted: false,
-  });
-  return socket;
+    }
+    if (chunk.length > 0)
+      this.#sink.write(typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk, cb);
+    else cb();
+  }
+}
+for (const [name, value] of Object.entries({
+  remoteAddress: "127.0.0.1",
+  remotePort: 0,
+  remoteFamily: "IPv4",
+  encrypted: false,
+})) {
+  Object.defineProperty(CaptureSocket.prototype, name, { value, writable: true, configurable: true });
 }
 
 function responseHeaders(res: ServerResponse): HeaderList {
@@ -250,7 +259,7 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
         done = true;
         resolve({ ...head(), stream: sink.stream });
       });
-      const socket = captureSocket(() => res!, sink);
+      const socket = new CaptureSocket(sink);
       const req = new IncomingMessage(socket as unknown as Socket);
       req.method = wreq.method;
       req.url = wreq.path;
@@ -270,6 +279,7 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
       res.sendDate = false;
       res.useChunkedEncodingByDefault = false;
       res.shouldKeepAlive = false;
+      socket.res = res;
       res.assignSocket(socket as unknown as Socket);
 
       let callerLeft = false;
