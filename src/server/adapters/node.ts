@@ -312,7 +312,11 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
       });
       // A handler that destroys the response instead of ending it (an HTTP server would reset the
       // connection) gets a 500 rather than leaving the caller to time out.
-      socket.once("close", () => fail(new Error("the handler closed the response without ending it")));
+      // The socket closes after every answer too: the error (and its stack) only when it is one.
+      socket.once("close", () => {
+        if (!done || !res!.writableFinished)
+          fail(new Error("the handler closed the response without ending it"));
+      });
       // The caller left (abort, silence): as when an HTTP client hangs up, req and res emit 'close'.
       control?.onAbort(() => {
         callerLeft = true;
