@@ -82,6 +82,21 @@ describe("light Response - the global", () => {
     expect(res.headers.get("content-type")).toBe("text/plain;charset=UTF-8");
   });
 
+  it("light Response - bytes changed after new Response(bytes) are not sent, as with the real one", async () => {
+    const bytes = new Uint8Array([1, 2, 3]);
+    const res = new Response(bytes);
+    const buffer = new Uint8Array([4, 5]).buffer;
+    const fromBuffer = new Response(buffer);
+    bytes[0] = 9;
+    new Uint8Array(buffer)[0] = 9;
+    const sent = await fetchAdapter(() => res)(wire(), ctx());
+    expect([...sent.body]).toEqual([1, 2, 3]);
+    expect(new Uint8Array(await fromBuffer.arrayBuffer())).toEqual(new Uint8Array([4, 5]));
+    const later = new Response(bytes);
+    bytes[1] = 9;
+    expect(new Uint8Array(await later.arrayBuffer())).toEqual(new Uint8Array([9, 2, 3]));
+  });
+
   it("light Response - what the real constructor refuses is refused at once, with its error", () => {
     expect(() => new Response("x", { status: 99 })).toThrow(RangeError);
     expect(() => new Response("x", { status: 600 })).toThrow(RangeError);

@@ -35,8 +35,9 @@ type LightBody = Uint8Array | string | null;
 function lightBody(body: unknown): LightBody | undefined {
   if (body === undefined || body === null) return null;
   if (typeof body === "string") return body;
-  if (body instanceof Uint8Array) return body;
-  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  // Copies, as the real constructor makes: bytes changed after `new Response(bytes)` are not sent.
+  if (body instanceof Uint8Array) return Buffer.from(body);
+  if (body instanceof ArrayBuffer) return Buffer.from(new Uint8Array(body));
   return undefined;
 }
 
@@ -83,7 +84,8 @@ export class LightResponse {
     if (this.#real === undefined) {
       const parts = this.#parts;
       const init = parts === undefined ? this.#init : { ...this.#init, headers: parts.headers };
-      this.#real = new NativeResponse(this.#body as BodyInit | null | undefined, init);
+      const body = parts === undefined ? this.#body : parts.body;
+      this.#real = new NativeResponse(body as BodyInit | null | undefined, init);
       this.#parts = undefined;
     }
     return this.#real;
