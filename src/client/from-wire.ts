@@ -1,5 +1,5 @@
 import type { WireResponse } from "../protocol/index.js";
-import { assertFetchHeaders, MeshResponse } from "./mesh-response.js";
+import { assertFetchHeaders, MeshResponse, toHeaders } from "./mesh-response.js";
 
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
 
@@ -12,21 +12,16 @@ const NULL_BODY = new Set([101, 103, 204, 205, 304]);
  */
 export function toResponse(res: WireResponse, url: string, method: string): Response {
   const init = { status: res.status, statusText: res.statusText };
-  if (res.stream !== undefined && !NULL_BODY.has(res.status) && method !== "HEAD") {
-    return withUrl(new Response(res.stream, { ...init, headers: toHeaderPairs(res.headers) }), url);
+  const bodyless = NULL_BODY.has(res.status) || method === "HEAD";
+  if (res.stream !== undefined && !bodyless) {
+    return withUrl(new Response(res.stream, { ...init, headers: toHeaders(res.headers) }), url);
   }
   assertFetchHeaders(res.headers);
-  if (NULL_BODY.has(res.status) || method === "HEAD") {
+  if (bodyless) {
     res.stream?.cancel().catch(() => undefined);
     return new MeshResponse(null, init, url, res.headers);
   }
   return new MeshResponse(res.body, init, url, res.headers);
-}
-
-function toHeaderPairs(list: readonly string[]): [string, string][] {
-  const pairs: [string, string][] = [];
-  for (let i = 0; i < list.length; i += 2) pairs.push([list[i]!, list[i + 1]!]);
-  return pairs;
 }
 
 /** A platform `Response` reporting `url` (its own `url` is read-only and empty when constructed). */

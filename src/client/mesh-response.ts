@@ -28,7 +28,8 @@ export function assertFetchHeaders(list: HeaderList): void {
   }
 }
 
-function toHeaders(list: HeaderList): Headers {
+/** A platform `Headers` filled from the wire's name/value list (throws as `Headers.append` does). */
+export function toHeaders(list: HeaderList): Headers {
   const headers = new Headers();
   for (let i = 0; i < list.length; i += 2) headers.append(list[i]!, list[i + 1]!);
   return headers;

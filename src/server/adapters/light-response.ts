@@ -5,9 +5,9 @@
  * handler that answers `new Response("text")` never needs that stream: the adapter sends the bytes.
  *
  * {@link installLightResponse} replaces `globalThis.Response` with {@link LightResponse}, a subclass
- * in the prototype chain only: it keeps the body and init it was given, and the adapter takes status,
- * headers and bytes from there ({@link lightParts}). Anything else — `body`, `text()`, `clone()`,
- * `bodyUsed`, any other member — builds the real Response once, from the same arguments, and
+ * in the prototype chain only: it keeps the checked status, headers and body (bytes copied), and
+ * the adapter takes them from there ({@link lightParts}). Anything else — `body`, `text()`,
+ * `clone()`, `bodyUsed`, any other member — builds the real Response once, from those parts, and
  * delegates to it, so a handler sees standard behaviour. `instanceof Response` holds for real and
  * light responses alike; the statics (`Response.json`, `Response.error`, `Response.redirect`) are the
  * real ones. Arguments the real constructor would refuse are refused at once, with its error: only a
@@ -18,14 +18,18 @@
 
 const NativeResponse: typeof Response = globalThis.Response;
 
-const TEXT = "text/plain;charset=UTF-8";
+/** The content type the real constructor gives a string body that has none. */
+export const TEXT_CONTENT_TYPE = "text/plain;charset=UTF-8";
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** What the adapter needs of a light response: nothing here has been read as a stream. */
 export interface LightParts {
   status: number;
   statusText: string;
-  /** The headers as given (undefined when none), and the content type a string body implies. */
+  /**
+   * The headers, with the content type a string body implies; undefined while none were given or
+   * read (then a string body's only header is {@link TEXT_CONTENT_TYPE}, a bytes body has none).
+   */
   headers: Headers | undefined;
   body: Uint8Array | string | null;
 }
@@ -47,14 +51,11 @@ function lightBody(body: unknown): LightBody | undefined {
  * `headers`.
  */
 export class LightResponse {
-  #body: unknown;
-  #init: ResponseInit | undefined;
+  /** The arguments, checked, while no real Response exists; then undefined. */
   #parts: LightParts | undefined;
   #real: Response | undefined;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
-    this.#body = body;
-    this.#init = init;
     const light = lightBody(body);
     const status = init?.status ?? 200;
     const statusText = init?.statusText ?? "";
@@ -67,28 +68,25 @@ export class LightResponse {
       !REASON.test(statusText) ||
       (light !== null && (status === 204 || status === 205 || status === 304)) // a null-body status
     ) {
-      this.#materialize(); // the real constructor: its behaviour, its errors
+      this.#real = new NativeResponse(body, init); // the real constructor: its behaviour, its errors
       return;
     }
-    let headers: Headers | undefined;
-    const given = init?.headers;
-    if (given !== undefined) headers = new Headers(given); // a copy, as the real constructor makes
-    if (typeof light === "string" && !headers?.has("content-type")) {
-      headers ??= new Headers();
-      headers.set("content-type", TEXT);
+    // A copy, as the real constructor makes; none at all for the common `new Response("text")`.
+    const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
+    if (headers !== undefined && typeof light === "string" && !headers.has("content-type")) {
+      headers.set("content-type", TEXT_CONTENT_TYPE);
     }
     this.#parts = { status, statusText, headers, body: light };
   }
 
   #materialize(): Response {
-    if (this.#real === undefined) {
-      const parts = this.#parts;
-      const init = parts === undefined ? this.#init : { ...this.#init, headers: parts.headers };
-      const body = parts === undefined ? this.#body : parts.body;
-      this.#real = new NativeResponse(body as BodyInit | null | undefined, init);
+    const parts = this.#parts;
+    if (this.#real === undefined && parts !== undefined) {
+      const { status, statusText, headers, body } = parts;
+      this.#real = new NativeResponse(body as BodyInit | null, { status, statusText, headers });
       this.#parts = undefined;
     }
-    return this.#real;
+    return this.#real!;
   }
 
   get status(): number {
@@ -107,7 +105,9 @@ export class LightResponse {
   get headers(): Headers {
     const parts = this.#parts;
     if (parts === undefined) return this.#materialize().headers;
-    parts.headers ??= new Headers();
+    parts.headers ??= new Headers(
+      typeof parts.body === "string" ? { "content-type": TEXT_CONTENT_TYPE } : undefined,
+    );
     return parts.headers;
   }
 
