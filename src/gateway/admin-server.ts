@@ -4,14 +4,21 @@
  * @module
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { Registry } from "prom-client";
+
+/** The answer of `/readyz`: why the gateway cannot serve now, and what else to show. */
+export interface ReadinessReport {
+  /** Why the gateway cannot serve now, or `undefined` when it is ready. */
+  reason: string | undefined;
+  /** More fields of the JSON answer (e.g. the worker processes). */
+  detail?: Record<string, unknown>;
+}
 
 /** What the admin endpoints report on. */
 export interface AdminSources {
-  /** The gateway's metrics registry. */
-  registry: Registry;
-  /** Why the gateway cannot serve now, or `undefined` when it is ready. */
-  notReady: () => string | undefined;
+  /** The Prometheus text of `/metrics` and its content type. */
+  metrics: () => Promise<{ text: string; contentType: string }>;
+  /** What `/readyz` reports. */
+  readiness: () => ReadinessReport | Promise<ReadinessReport>;
 }
 
 function json(res: ServerResponse, status: number, body: object): void {
@@ -29,17 +36,14 @@ async function route(req: IncomingMessage, res: ServerResponse, sources: AdminSo
   }
   if (path === "/healthz") return json(res, 200, { status: "ok" });
   if (path === "/readyz") {
-    const reason = sources.notReady();
+    const { reason, detail } = await sources.readiness();
     return reason === undefined
-      ? json(res, 200, { status: "ready" })
-      : json(res, 503, { status: "not ready", reason });
+      ? json(res, 200, { status: "ready", ...detail })
+      : json(res, 503, { status: "not ready", reason, ...detail });
   }
   if (path === "/metrics") {
-    const text = await sources.registry.metrics();
-    res.writeHead(200, {
-      "content-type": sources.registry.contentType,
-      "content-length": Buffer.byteLength(text),
-    });
+    const { text, contentType } = await sources.metrics();
+    res.writeHead(200, { "content-type": contentType, "content-length": Buffer.byteLength(text) });
     res.end(text);
     return;
   }
@@ -48,14 +52,18 @@ async function route(req: IncomingMessage, res: ServerResponse, sources: AdminSo
 
 /**
  * Creates the admin server: `/healthz` answers 200 while the process is up, `/readyz` 200 when
- * connected to NATS (503 with the reason otherwise), `/metrics` the Prometheus text format.
+ * ready (503 with the reason otherwise), `/metrics` the Prometheus text format.
  *
- * @param sources - the metrics registry and the readiness check
+ * @param sources - the metrics and the readiness check
  * @returns an HTTP server, not yet listening
  * @throws never
  * @example
  * ```ts
- * createAdminServer({ registry: metrics.registry, notReady: () => undefined }).listen(9090, "127.0.0.1");
+ * const registry = new Registry();
+ * createAdminServer({
+ *   metrics: async () => ({ text: await registry.metrics(), contentType: registry.contentType }),
+ *   readiness: () => ({ reason: undefined }),
+ * }).listen(9090, "127.0.0.1");
  * ```
  */
 export function createAdminServer(sources: AdminSources): Server {

@@ -92,6 +92,8 @@ export interface Gateway {
   readonly metrics: Registry;
   /** Whether it listens, is connected to NATS and is not closing (what `/readyz` reports). */
   readonly ready: boolean;
+  /** Why it is not ready (the reason `/readyz` gives), or `undefined` when {@link Gateway.ready}. */
+  readonly notReady: string | undefined;
   /**
    * Graceful close: stops accepting connections, lets in-flight requests finish (up to
    * `limits.shutdownTimeout`), ends the connections, closes the admin port and the NATS connection
@@ -105,17 +107,60 @@ export interface Gateway {
 /** Time left, after in-flight requests finished, for clients to close their connections. */
 const CLOSE_GRACE_MS = 1000;
 
-function loadConfig(options: GatewayOptions, policies: ResolveOptions["policies"]): ResolvedConfig {
+/**
+ * A configuration as read, before it is resolved: the parsed file (or the `config` object), the name
+ * it has in errors and the directory its relative paths start from. Worker processes are handed this,
+ * not the file name, so a worker started later serves what the others serve even if the file changed.
+ */
+export interface ConfigSource {
+  /** The parsed file or the `config` object (`undefined` for none). */
+  raw: unknown;
+  /** Its name in errors: the file path, or `config`. */
+  source: string;
+  /** Directory relative paths (TLS files, JWKS files) start from. */
+  baseDir: string;
+}
+
+/**
+ * Reads the configuration file, if one is given (syntax only).
+ *
+ * @param options - `config` or `configFile`
+ * @returns what to resolve
+ * @throws {@link GatewayConfigError} when both are given, or the file cannot be read or parsed
+ * @example
+ * ```ts
+ * const from = readConfigSource({ configFile: "gateway.yaml" });
+ * ```
+ */
+export function readConfigSource(options: Pick<GatewayOptions, "config" | "configFile">): ConfigSource {
   if (options.config !== undefined && options.configFile !== undefined)
     throw new GatewayConfigError("options", "give either 'config' or 'configFile', not both");
-  const cwd = process.cwd();
   const file = options.configFile;
-  const raw = file !== undefined ? readConfigFile(file) : options.config;
-  const config = resolveConfig(raw, {
-    source: file ?? "config",
-    baseDir: file !== undefined ? dirname(resolve(file)) : cwd,
-    policies,
-  });
+  return file !== undefined
+    ? { raw: readConfigFile(file), source: file, baseDir: dirname(resolve(file)) }
+    : { raw: options.config, source: "config", baseDir: process.cwd() };
+}
+
+/**
+ * Resolves a configuration with the options' overrides (routes, addresses, TLS files) applied.
+ *
+ * @param options - the gateway's options
+ * @param from - the configuration as read
+ * @param policies - the auth hook and its error reporter
+ * @returns the resolved configuration
+ * @throws {@link GatewayConfigError}, `PolicyConfigError` as {@link createGateway}
+ * @example
+ * ```ts
+ * const config = loadConfig({ listen: "127.0.0.1:0" }, readConfigSource({}), {});
+ * ```
+ */
+export function loadConfig(
+  options: GatewayOptions,
+  from: ConfigSource,
+  policies: ResolveOptions["policies"],
+): ResolvedConfig {
+  const cwd = process.cwd();
+  const config = resolveConfig(from.raw, { source: from.source, baseDir: from.baseDir, policies });
   const extra = { source: "options", baseDir: cwd, policies };
   (options.routes ?? []).forEach((route, i) => {
     const resolved = resolveRoute(route, `options: routes[${i}]`, config.defaults, extra);
@@ -145,7 +190,18 @@ function loadConfig(options: GatewayOptions, policies: ResolveOptions["policies"
   return config;
 }
 
-async function readTls(tls: { cert: string; key: string }): Promise<{ cert: Buffer; key: Buffer }> {
+/**
+ * Reads the TLS certificate and key files.
+ *
+ * @param tls - absolute paths
+ * @returns their bytes
+ * @throws {@link GatewayConfigError} `tls.cert: cannot read /x.pem (ENOENT)` when one cannot be read
+ * @example
+ * ```ts
+ * const { cert, key } = await readTls({ cert: "/etc/gw/cert.pem", key: "/etc/gw/key.pem" });
+ * ```
+ */
+export async function readTls(tls: { cert: string; key: string }): Promise<{ cert: Buffer; key: Buffer }> {
   const read = async (field: string, path: string) => {
     try {
       return await readFile(path);
@@ -195,11 +251,29 @@ function closeServer(server: Server | PublicServer): Promise<void> {
  * ```
  */
 export function createGateway(options: GatewayOptions = {}): Gateway {
+  return createGatewayFrom(options, readConfigSource(options));
+}
+
+/**
+ * {@link createGateway} with the configuration already read: what a worker process runs.
+ *
+ * @param options - as {@link createGateway}; `config` and `configFile` are not read
+ * @param from - the configuration as read
+ * @param serveAdmin - false to leave out the admin port (a worker's primary serves it)
+ * @returns the gateway, not yet listening
+ * @throws as {@link createGateway}
+ * @example
+ * ```ts
+ * const gateway = createGatewayFrom({}, { raw: config, source: "gateway.yaml", baseDir: "/etc/gw" }, false);
+ * ```
+ */
+export function createGatewayFrom(options: GatewayOptions, from: ConfigSource, serveAdmin = true): Gateway {
   const logger = options.logger ?? createLogger({ name: "natsmesh-gateway" });
-  const config = loadConfig(options, {
+  const config = loadConfig(options, from, {
     ...(options.auth && { auth: options.auth }),
     onAuthHookError: (err) => logger.error({ err }, "auth hook failed"),
   });
+  if (!serveAdmin) config.admin = undefined;
   return new GatewayImpl(options, config, logger);
 }
 
@@ -253,7 +327,13 @@ class GatewayImpl implements Gateway {
   }
 
   get ready(): boolean {
-    return this.#public !== undefined && this.#readiness?.ready === true;
+    return this.notReady === undefined;
+  }
+
+  get notReady(): string | undefined {
+    if (this.#closing) return "shutting down";
+    if (!this.#readiness || !this.#addresses) return "starting";
+    return this.#readiness.reason;
   }
 
   listen(): Promise<GatewayAddresses> {
@@ -324,9 +404,10 @@ class GatewayImpl implements Gateway {
       let adminAddress: HostPort | undefined;
       if (config.admin) {
         const readiness = this.#readiness;
+        const registry = this.#metrics.registry;
         this.#admin = createAdminServer({
-          registry: this.#metrics.registry,
-          notReady: () => (this.#closing ? "shutting down" : readiness.reason),
+          metrics: async () => ({ text: await registry.metrics(), contentType: registry.contentType }),
+          readiness: () => ({ reason: this.#closing ? "shutting down" : readiness.reason }),
         });
         adminAddress = await bind(this.#admin, config.admin, "admin");
       }
