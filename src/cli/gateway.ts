@@ -5,8 +5,15 @@
  */
 import { once } from "node:events";
 import type { Command } from "commander";
-import { type Logger, pino } from "pino";
-import { createGateway, parseHostPort, type RouteConfig } from "../gateway/index.js";
+import type { Logger } from "pino";
+import {
+  createGatewayCluster,
+  parseHostPort,
+  parseWorkers,
+  type RouteConfig,
+  WORKERS_EXPECTED,
+} from "../gateway/index.js";
+import { bufferedStdout } from "../gateway/stdout-log.js";
 import { createLogger } from "../log/index.js";
 import { assertServiceName } from "../protocol/index.js";
 import { CLI_NAME, CliError } from "./cli-error.js";
@@ -33,10 +40,9 @@ export interface GatewayCliOptions {
   server?: string;
   /** `--prefix`: subject prefix. */
   prefix?: string;
+  /** `--workers`: worker processes, a count or `auto`. */
+  workers?: string;
 }
-
-/** Bytes of access log lines buffered before a write to stdout. */
-const LOG_BUFFER_BYTES = 4096;
 
 /** Signals that stop the gateway gracefully. */
 const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
@@ -47,6 +53,9 @@ Routes come from the configuration file (docs/GATEWAY.md) and from --route flags
   --route docs.example.com=docs    host docs.example.com to service docs
 Without a matching route, /<service>/<rest> goes to <service> with path /<rest> (the default rule).
 With --tls-cert and --tls-key the gateway speaks HTTPS: HTTP/2 and HTTP/1.1 on the same port.
+With --workers N (or 'auto': one per CPU) N worker processes share the port, each with its own NATS
+connection; this process then serves the admin port (metrics summed over the workers) and starts a
+worker again if one dies. Rate limits and circuit breakers are per worker.
 
 SIGTERM or Ctrl-C stops accepting connections, lets in-flight requests finish, and exits 0.
 The NATS connection comes from --server, NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD,
@@ -56,7 +65,8 @@ stdout at NATSMESH_LOG_LEVEL (default info).
 Examples:
   natsmesh gateway --route /api/weather=weather
   natsmesh gateway -c gateway.yaml --admin 127.0.0.1:9090
-  natsmesh gateway --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem`;
+  natsmesh gateway --listen 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem
+  natsmesh gateway -c gateway.yaml --workers auto`;
 
 /**
  * Parses a `--route` value: `PREFIX=SERVICE` (a path prefix, starting with `/`) or `HOST=SERVICE`.
@@ -91,10 +101,8 @@ function makeLogger(io: CliIo): { logger: Logger; flush: () => void } {
   const options = { name: "natsmesh-gateway", env: io.env };
   if (io.stdout !== process.stdout)
     return { logger: createLogger({ ...options, destination: io.stdout }), flush: () => {} };
-  // Buffered writes to fd 1: one write per 4 KiB of lines rather than one per line (measured: the
-  // per-line write was 4% of the gateway's CPU under load). Flushed when the gateway stops.
-  const destination = pino.destination({ dest: 1, sync: false, minLength: LOG_BUFFER_BYTES });
-  return { logger: createLogger({ ...options, destination }), flush: () => destination.flushSync() };
+  const out = bufferedStdout();
+  return { logger: createLogger({ ...options, destination: out.destination }), flush: out.flush };
 }
 
 /**
@@ -104,7 +112,7 @@ function makeLogger(io: CliIo): { logger: Logger; flush: () => void } {
  * @param options - the parsed options
  * @param io - streams and environment
  * @returns {@link EXIT_CODES.ok} once stopped by a signal
- * @throws {@link CliError} for bad flags (`--listen`, `--admin`, `--route`, a TLS file without the other); `GatewayConfigError` (file, route, problem) and
+ * @throws {@link CliError} for bad flags (`--listen`, `--admin`, `--route`, `--workers`, a TLS file without the other); `GatewayConfigError` (file, route, problem) and
  *   `PolicyConfigError` for a bad configuration, before anything listens; `ConnectError` when NATS
  *   cannot be reached
  * @example
@@ -122,6 +130,9 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
     if (value !== undefined && !parseHostPort(value))
       throw new CliError(`${flag} '${value}': expected HOST:PORT, e.g. 127.0.0.1:8080`);
   }
+  const workers = options.workers === undefined ? undefined : parseWorkers(options.workers);
+  if (options.workers !== undefined && workers === undefined)
+    throw new CliError(`--workers '${options.workers}': expected ${WORKERS_EXPECTED}`);
   const routes = (options.route ?? []).map(parseRouteFlag);
   const controller = new AbortController();
   const stopped = Promise.race(
@@ -130,7 +141,8 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
   stopped.catch(() => {}); // rejects with an AbortError on cleanup
   const log = makeLogger(io);
   try {
-    const gateway = createGateway({
+    const gateway = createGatewayCluster({
+      ...(workers !== undefined && { workers }),
       ...(options.config !== undefined && { configFile: options.config }),
       ...(options.listen !== undefined && { listen: options.listen }),
       ...(options.admin !== undefined && { admin: options.admin }),
@@ -141,11 +153,10 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
       logger: log.logger,
     });
     try {
-      const { url, adminUrl } = await gateway.listen();
-      await writeAll(
-        io.stderr,
-        `${CLI_NAME}: gateway listening on ${url}${adminUrl ? ` (admin ${adminUrl})` : ""}\n`,
-      );
+      const { url, adminUrl, pids } = await gateway.listen();
+      const admin = adminUrl ? ` (admin ${adminUrl})` : "";
+      const processes = gateway.workers > 1 ? `, ${gateway.workers} workers (pids ${pids.join(", ")})` : "";
+      await writeAll(io.stderr, `${CLI_NAME}: gateway listening on ${url}${admin}${processes}\n`);
       // Signal handlers do not keep the event loop alive on their own.
       const keepAlive = setInterval(() => {}, 1 << 30);
       const signal = await stopped.finally(() => clearInterval(keepAlive));
@@ -195,6 +206,10 @@ export function addGatewayCommand(program: Command, context: CliContext): Comman
     .option("--tls-key <file>", "TLS private key (PEM)")
     .option("-s, --server <url>", "NATS server URL(s), comma-separated (overrides NATS_URL)")
     .option("--prefix <prefix>", "subject prefix of the mesh (overrides NATS_PREFIX)")
+    .option(
+      "--workers <n|auto>",
+      "worker processes sharing the port (default 1, or the config's; auto: one per CPU)",
+    )
     .addHelpText("after", HELP_AFTER)
     .action(async (options: GatewayCliOptions) => {
       context.exitCode = await runGateway(options, context.io);

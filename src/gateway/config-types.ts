@@ -98,6 +98,12 @@ export interface GatewayConfig {
   tls?: TlsConfig;
   /** Subject prefix of the mesh (default: NATS_PREFIX, else `mesh`). */
   prefix?: string;
+  /**
+   * Worker processes of `natsmesh gateway` and `createGatewayCluster` (default 1: the gateway serves
+   * in its own process): a whole number, or `auto` for one per available CPU. They share the
+   * listening port; `createGateway` always serves in the calling process and ignores it.
+   */
+  workers?: number | "auto";
   /** Routes `/<service>/<rest>` to `<service>` with path `/<rest>` when no route matches (default true). */
   defaultRoute?: boolean;
   /** Peers (IPs or CIDRs) whose X-Forwarded-* and Forwarded headers are kept and extended. */

@@ -142,3 +142,58 @@ export class GatewayConfigError extends MeshError {
     this.problem = problem;
   }
 }
+
+/** What a worker process reports of the error that stopped it, and where it came from. */
+export interface GatewayWorkerErrorOptions {
+  /** The worker's number, from 1. */
+  worker: number;
+  /** The worker's process id, if it started. */
+  pid: number | undefined;
+  /** The error's `name` in the worker, e.g. `ConnectError`. */
+  errorName: string;
+  /** The error's `code` in the worker, when it was a natsmesh error. */
+  code?: string | undefined;
+  /** The error's `status` in the worker, when it was a natsmesh error. */
+  status?: number | undefined;
+}
+
+const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+
+/**
+ * A gateway worker process failed to start (NATS unreachable, a TLS file unreadable, the port taken)
+ * or exited before it listened. The message is the worker's own (`cannot connect to NATS at ...`),
+ * so the CLI reports the same line as a gateway in one process.
+ *
+ * @example
+ * ```ts
+ * try { await cluster.listen(); }
+ * catch (err) { if (err instanceof GatewayWorkerError) console.error(err.worker, err.errorName, err.message); }
+ * ```
+ */
+export class GatewayWorkerError extends MeshError {
+  override readonly name = "GatewayWorkerError";
+  /** The worker's number, from 1. */
+  readonly worker: number;
+  /** The worker's process id, if it started. */
+  readonly pid: number | undefined;
+  /** The error's `name` in the worker. */
+  readonly errorName: string;
+
+  /**
+   * @param message - what went wrong, as the worker said it
+   * @param options - which worker, and the error's name, code and status there
+   * @throws never
+   * @example
+   * ```ts
+   * new GatewayWorkerError("cannot connect to NATS at nats://127.0.0.1:4999: connection refused",
+   *   { worker: 1, pid: 4242, errorName: "ConnectError", code: "NM_ERR_CONNECT", status: 503 });
+   * ```
+   */
+  constructor(message: string, options: GatewayWorkerErrorOptions) {
+    const code = options.code !== undefined && KNOWN_CODES.has(options.code) ? options.code : undefined;
+    super((code ?? ErrorCode.Internal) as ErrorCode, options.status ?? 500, message);
+    this.worker = options.worker;
+    this.pid = options.pid;
+    this.errorName = options.errorName;
+  }
+}

@@ -39,6 +39,8 @@ export {
   BadRequestError,
   BodyTooLargeError,
   GatewayConfigError,
+  GatewayWorkerError,
+  type GatewayWorkerErrorOptions,
   NoRouteError,
   RequestTimeoutError,
 } from "./errors.js";
@@ -48,6 +50,12 @@ export {
   type GatewayAddresses,
   type GatewayOptions,
 } from "./gateway.js";
+export {
+  createGatewayCluster,
+  type GatewayCluster,
+  type GatewayClusterAddresses,
+  type GatewayClusterOptions,
+} from "./gateway-cluster.js";
 export { type HostPort, parseHostPort } from "./host-port.js";
 export {
   type AuthHook,
@@ -63,3 +71,4 @@ export {
 export type { GatewayRetryEvent, GatewayRetryHook } from "./request-handler.js";
 export { REQUEST_ID_PATTERN, requestId } from "./request-id.js";
 export { parseSize } from "./size.js";
+export { MAX_WORKERS, parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "./workers.js";

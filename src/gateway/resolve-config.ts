@@ -15,6 +15,7 @@ import { type HostPort, parseHostPort } from "./host-port.js";
 import { type BuildPoliciesOptions, buildPolicies } from "./policies/index.js";
 import { DEFAULT_ROUTE_NAME, type Route } from "./router.js";
 import { parseSize } from "./size.js";
+import { parseWorkers, WORKERS_EXPECTED } from "./workers.js";
 
 /** A configuration resolved and checked, ready to serve. */
 export interface ResolvedConfig {
@@ -26,6 +27,8 @@ export interface ResolvedConfig {
   tls: { cert: string; key: string } | undefined;
   /** Subject prefix from the file, if any. */
   prefix: string | undefined;
+  /** Worker processes (1 unless the configuration says otherwise; the configuration's `workers`). */
+  workers: number;
   /** The trusted proxies (IPs and CIDRs), as written. */
   trustedProxies: readonly string[];
   /** Protection limits. */
@@ -55,6 +58,7 @@ const TOP_KEYS = [
   "admin",
   "tls",
   "prefix",
+  "workers",
   "defaultRoute",
   "trustedProxies",
   "limits",
@@ -109,6 +113,8 @@ export function resolveConfig(raw: unknown, options: ResolveOptions): ResolvedCo
       check.fail(`prefix ${(err as Error).message.replace(/^invalid subject prefix /, "")} is invalid`);
     }
   }
+  const workers = top.workers === undefined ? 1 : parseWorkers(top.workers);
+  if (workers === undefined) check.fail(`workers must be ${WORKERS_EXPECTED} (got ${describe(top.workers)})`);
   const defaults = settings(check, top.defaults, "defaults.", undefined);
   const routes = (check.list(top.routes, "routes") ?? []).map((entry, i) =>
     resolveRoute(entry, `${options.source}: routes[${i}]`, defaults, options),
@@ -132,6 +138,7 @@ export function resolveConfig(raw: unknown, options: ResolveOptions): ResolvedCo
     admin,
     tls: tlsFiles(check, top.tls, options.baseDir),
     prefix,
+    workers,
     trustedProxies: trustedProxies(check, top.trustedProxies),
     limits: limits(check, top.limits),
     breaker: breaker(check, top.breaker),
