@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Deadlines } from "../src/server/deadlines.js";
 import { ConcurrencyLimiter } from "../src/server/limiter.js";
+import { DeadlineLanes, Deadlines } from "../src/traffic/deadlines.js";
 import { check } from "./support/nats-server.js";
 
 describe("server parts - deadlines", () => {
@@ -14,6 +14,36 @@ describe("server parts - deadlines", () => {
     expect(expired).toEqual(["b"]);
     expect(d.size).toBe(0);
     expect(d.settle(a)).toBe(false);
+  });
+
+  it("deadlines - an entry never expires early, and a settled oldest entry does not hold up the next", async () => {
+    const d = new Deadlines(40);
+    const added = performance.now();
+    const first = d.add(() => undefined);
+    let expiredAfter = 0;
+    await new Promise((r) => setTimeout(r, 5));
+    const secondAdded = performance.now();
+    d.add(() => {
+      expiredAfter = performance.now() - secondAdded;
+    });
+    d.settle(first);
+    await check(() => expiredAfter > 0, 2000, { name: "second expired" });
+    expect(expiredAfter).toBeGreaterThanOrEqual(39);
+    expect(performance.now() - added).toBeGreaterThanOrEqual(44);
+  });
+
+  it("deadline lanes - each duration expires on its own; a lane is dropped once its timer finds it empty", async () => {
+    const lanes = new DeadlineLanes();
+    const expired: number[] = [];
+    const keep = lanes.add(30, () => expired.push(30));
+    lanes.add(10, () => expired.push(10));
+    const settled = lanes.add(20, () => expired.push(20));
+    expect(lanes.lanes).toBe(3);
+    expect(lanes.settle(settled)).toBe(true);
+    await check(() => expired.length === 2, 2000, { name: "two expired" });
+    expect(expired).toEqual([10, 30]);
+    expect(lanes.settle(keep)).toBe(false);
+    await check(() => lanes.lanes === 0, 2000, { name: "lanes dropped" });
   });
 });
 

@@ -18,9 +18,12 @@ import {
   type WireResponse,
 } from "../protocol/index.js";
 import { type ChunkReader, declaredLength, StreamReceiver, StreamSender } from "../stream/index.js";
+import { type DeadlineHandle, DeadlineLanes } from "../traffic/deadlines.js";
 import type { RequestMux, Route } from "./mux.js";
 
 const EMPTY = new Uint8Array(0);
+/** The head deadlines of every call in this process: one timer per distinct timeout, not one per call. */
+const deadlines = new DeadlineLanes();
 
 /** Settings of one {@link Exchange}. */
 export interface ExchangeOptions {
@@ -53,14 +56,15 @@ export interface ExchangeOptions {
 export class Exchange implements Route {
   readonly target: CallTarget;
   readonly heartbeat: number;
-  heardAt: number;
+  heard = true;
+  heardAt = 0;
   readonly response: Promise<WireResponse>;
   readonly #mux: RequestMux;
   readonly #o: ExchangeOptions;
   #reply = "";
   #resolve!: (res: WireResponse) => void;
   #reject!: (err: unknown) => void;
-  #timer: NodeJS.Timeout | undefined;
+  #deadline: DeadlineHandle | undefined;
   #onAbort: (() => void) | undefined;
   /** The instance's subject for this exchange, once it handed one over. */
   #peer: string | undefined;
@@ -86,7 +90,6 @@ export class Exchange implements Route {
     this.#o = options;
     this.target = options.target;
     this.heartbeat = options.heartbeat;
-    this.heardAt = performance.now();
     this.response = new Promise<WireResponse>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -103,7 +106,7 @@ export class Exchange implements Route {
       return;
     }
     if (timeout > 0) {
-      this.#timer = setTimeout(() => this.fail(new TimeoutError(this.target, timeout)), timeout);
+      this.#deadline = deadlines.add(timeout, () => this.fail(new TimeoutError(this.target, timeout)));
     }
     if (signal) {
       this.#onAbort = () => this.fail(signal.reason);
@@ -138,7 +141,7 @@ export class Exchange implements Route {
       return;
     }
     this.#headed = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#settleDeadline();
     if (!res.streamed) {
       this.#finish(undefined, res);
       return;
@@ -264,11 +267,17 @@ export class Exchange implements Route {
     else this.#reject(err);
   }
 
+  #settleDeadline(): void {
+    if (this.#deadline === undefined) return;
+    deadlines.settle(this.#deadline);
+    this.#deadline = undefined;
+  }
+
   /** Ends the exchange: no more messages are routed to it or sent by it. */
   #close(): void {
     if (this.#over) return;
     this.#over = true;
-    if (this.#timer) clearTimeout(this.#timer);
+    this.#settleDeadline();
     if (this.#onAbort) this.#o.signal?.removeEventListener("abort", this.#onAbort);
     this.#sender?.stop();
     if (!this.#sender) this.#o.body?.cancel();

@@ -33,7 +33,12 @@ export interface Route {
    * that fails with {@link InstanceLostError}.
    */
   readonly heartbeat: number;
-  /** `performance.now()` when the peer was last heard (the mux updates it on every delivery). */
+  /**
+   * Set when a message arrives (by the mux, on every delivery; true when the route opens). The sweep
+   * reads and clears it, stamping {@link Route.heardAt}: no clock read per message.
+   */
+  heard: boolean;
+  /** `performance.now()` of the sweep that last found {@link Route.heard} set (0 until then). */
   heardAt: number;
   /** Called on each sweep of a route with a heartbeat: a chance to send this side's own heartbeat. */
   tick?(now: number): void;
@@ -174,6 +179,7 @@ export class RequestMux {
       const route: Route = {
         target,
         heartbeat: 0,
+        heard: true,
         heardAt: 0,
         deliver: (msg) =>
           msg.data.byteLength === 0 && msg.headers?.code === 503
@@ -217,7 +223,7 @@ export class RequestMux {
     const subject = msg.subject;
     const route = this.#routes.get(subject.slice(subject.lastIndexOf(".") + 1));
     if (route === undefined) return;
-    if (route.heartbeat > 0) route.heardAt = performance.now();
+    route.heard = true;
     route.deliver(msg);
   }
 
@@ -238,7 +244,9 @@ export class RequestMux {
   }
 
   /**
-   * Fails routes whose peer was silent for twice its heartbeat; lets the others send their own. The
+   * Fails routes whose peer was silent for twice its heartbeat; lets the others send their own. A
+   * route's silence counts from the sweep that last saw it heard, so it is given up on after two
+   * heartbeats and at most one sweep interval (a quarter heartbeat, 250 ms at most) more. The
    * interval stops itself when nothing is watched (not on every release: at one call at a time that
    * would start and stop it per call).
    */
@@ -250,6 +258,10 @@ export class RequestMux {
     const now = performance.now();
     for (const route of this.#routes.values()) {
       if (route.heartbeat <= 0) continue;
+      if (route.heard) {
+        route.heard = false;
+        route.heardAt = now;
+      }
       if (now - route.heardAt > 2 * route.heartbeat) {
         route.fail(new InstanceLostError(route.target, Math.round(now - route.heardAt)));
       } else {

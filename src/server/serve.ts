@@ -46,10 +46,10 @@ import {
   runInSpan,
   startServerSpan,
 } from "../tracing/index.js";
+import { Deadlines } from "../traffic/deadlines.js";
 import { QueueGate } from "../traffic/queue-gate.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
-import { Deadlines } from "./deadlines.js";
 import { type ServerExchange, STREAM_IDLE_MS } from "./exchange.js";
 import { Exchanges } from "./exchanges.js";
 import { type HandlerKind, toWireHandler } from "./handler.js";
