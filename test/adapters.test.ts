@@ -1,3 +1,4 @@
+import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { MeshResponse } from "../src/client/mesh-response.js";
@@ -176,6 +177,28 @@ describe("adapters - client Response", () => {
     expect(() => res("x", ["x-a", "a\rb"])).toThrow(TypeError);
     expect(() => res("x", ["x-a", "nul\0"])).toThrow(TypeError);
     expect(res("x", ["x-city", "Zürich"]).headers.get("x-city")).toBe("Zürich");
+  });
+
+  it("adapters - MeshResponse overrides every member of Response.prototype: none of the platform's brand-checked getters is reached", async () => {
+    const r = res("hi", ["content-type", "text/plain", "x-a", "1"]);
+    for (const key of Reflect.ownKeys(Response.prototype)) {
+      if (key === "constructor" || key === Symbol.toStringTag) continue;
+      if (key === inspect.custom) continue; // the platform's reads through the getters below
+      expect(Object.hasOwn(MeshResponse.prototype, key), String(key)).toBe(true);
+    }
+    expect([r.status, r.statusText, r.ok, r.type, r.redirected]).toEqual([200, "OK", true, "default", false]);
+    expect(inspect(r)).toContain("status: 200");
+    expect(Object.prototype.toString.call(r)).toBe("[object Response]");
+    const rewrapped = new Response(r.body, r);
+    expect(rewrapped.status).toBe(200);
+    expect(rewrapped.headers.get("x-a")).toBe("1");
+    expect(await rewrapped.text()).toBe("hi");
+    const notFound = toResponse(
+      { status: 404, statusText: "", headers: [], body: Buffer.from("") },
+      "http://svc/",
+      "GET",
+    );
+    expect([notFound.status, notFound.ok]).toEqual([404, false]);
   });
 
   it("adapters - formData parses an urlencoded body", async () => {

@@ -59,26 +59,35 @@ export interface CallOptions {
  * @throws {@link NoRespondersError}, {@link TimeoutError}, {@link ConnectionClosedError},
  *   {@link BadResponseError}, {@link InstanceLostError}, {@link StreamError}.
  */
-export async function callService(
+export function callService(
   nc: NatsConnection,
   service: string,
   request: WireRequest,
   options: CallOptions,
 ): Promise<WireResponse> {
-  const subject = requestSubject(options.prefix, service, request.method);
-  const call = startClientSpan(service, subject, request, options.parent);
-  if (call === undefined) return exchange(nc, service, subject, request, options);
+  // Not async, and no await: each async layer costs promises and microtask turns on every call;
+  // what would throw rejects instead.
   try {
-    const res = await exchange(nc, service, subject, call.request, options);
-    endSpan(call.span, res.status);
-    return res;
+    const subject = requestSubject(options.prefix, service, request.method);
+    const call = startClientSpan(service, subject, request, options.parent);
+    if (call === undefined) return exchange(nc, service, subject, request, options);
+    return exchange(nc, service, subject, call.request, options).then(
+      (res) => {
+        endSpan(call.span, res.status);
+        return res;
+      },
+      (err: unknown) => {
+        failSpan(call.span, err);
+        throw err;
+      },
+    );
   } catch (err) {
-    failSpan(call.span, err);
-    throw err;
+    return Promise.reject(err);
   }
 }
 
-async function exchange(
+/** The call itself; throws (synchronously) what {@link callService} turns into a rejection. */
+function exchange(
   nc: NatsConnection,
   service: string,
   subject: string,
@@ -86,7 +95,7 @@ async function exchange(
   options: CallOptions,
 ): Promise<WireResponse> {
   const target = { service, subject };
-  if (nc.isClosed()) throw new ConnectionClosedError(target);
+  if (nc.isClosed()) return Promise.reject(new ConnectionClosedError(target));
   const limit = nc.info?.max_payload;
   const heartbeat = options.heartbeat ?? DEFAULT_HEARTBEAT;
   const window = options.window ?? DEFAULT_WINDOW;
@@ -117,7 +126,7 @@ async function exchange(
   }
   if (limit !== undefined && head.byteLength > limit) {
     body?.cancel();
-    throw new PayloadTooLargeError(head.byteLength, limit, target);
+    return Promise.reject(new PayloadTooLargeError(head.byteLength, limit, target));
   }
   return new Exchange(muxFor(nc), subject, head, {
     timeout: options.timeout,

@@ -139,6 +139,37 @@ async function viaRequest(
   );
 }
 
+/**
+ * `http(s)://host/path?query` with nothing a WHATWG URL parser would change: a lower-case host of
+ * letters, digits and hyphens whose last label does not start with a digit (an IPv4 form), no port, no
+ * punycode, no fragment; path and query of characters it keeps as they are, no dot segments, no empty
+ * query. Anything else goes through `new URL()`.
+ */
+const PLAIN_URL =
+  /^https?:\/\/((?:[a-z0-9_-]+\.)*[a-z_-][a-z0-9_-]*)(\/[A-Za-z0-9\-._~!$&()*+,;=:@/%]*)?(\?[A-Za-z0-9\-._~!$&()*+,;=:@/?%]+)?$/;
+
+/**
+ * The parts `new URL(href)` would give for a plain URL (see {@link PLAIN_URL}), without building one:
+ * `new URL()` was 3.5% of the client's time per call (bench/profile.ts). Undefined for any other URL.
+ */
+export function plainUrl(href: string): { href: string; hostname: string; path: string } | undefined {
+  const m = PLAIN_URL.exec(href);
+  if (m === null) return undefined;
+  const hostname = m[1]!;
+  const pathname = m[2];
+  if (hostname.includes("xn--")) return undefined;
+  if (
+    pathname !== undefined &&
+    (pathname.includes("/.") || pathname.includes("%2e") || pathname.includes("%2E"))
+  )
+    return undefined;
+  if (pathname === undefined) {
+    const query = m[3] ?? "";
+    return { href: `${href.slice(0, href.length - query.length)}/${query}`, hostname, path: `/${query}` };
+  }
+  return { href, hostname, path: href.slice(href.indexOf("/", href.indexOf("//") + 2)) };
+}
+
 function fromUrl(
   href: string,
   method: string,
@@ -146,6 +177,15 @@ function fromUrl(
   body: Uint8Array,
   signal: AbortSignal | undefined,
 ): OutgoingCall {
+  const plain = plainUrl(href);
+  if (plain !== undefined) {
+    return {
+      url: plain.href,
+      hostname: plain.hostname,
+      request: { method, path: plain.path, headers, body },
+      signal,
+    };
+  }
   let url: URL;
   try {
     url = new URL(href);

@@ -154,16 +154,24 @@ export class CallGuard {
       (retry.allMethods === true ||
         isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
     let first = true;
-    const once = async (): Promise<WireResponse> => {
+    // No async functions here: on the request path each costs promises and microtask turns.
+    const tryOnce = (): Promise<WireResponse> => {
       // The first attempt gets the whole deadline (so its TimeoutError names the caller's timeout);
       // a retry gets what is left of it.
       let t = overall > 0 ? (first ? overall : Math.max(1, Math.ceil(deadline - performance.now()))) : 0;
       first = false;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
-      const res = await this.#breakers.call(service, () => attempt(t));
+      try {
+        return this.#breakers.call(service, () => attempt(t));
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    const served = (res: WireResponse): WireResponse => {
       this.#served.served(service);
       return res;
     };
+    const once = (): Promise<WireResponse> => tryOnce().then(served);
     if (!idempotent) return once();
     // No responders for a service that answered lately: its instances are saturated or restarting,
     // so the request waits for one until its deadline (see recently-served.ts). Read before the
@@ -171,7 +179,7 @@ export class CallGuard {
     const recently = this.#served.recently(service);
     // The first attempt runs outside the retry loop, which it enters only when it fails: most calls
     // succeed at once and skip the loop's promises.
-    return once().catch((error: unknown) =>
+    return tryOnce().then(served, (error: unknown) =>
       withRetry(
         once,
         {
