@@ -1,15 +1,22 @@
 /**
  * The front door, side by side on one machine (Gateway issue):
- *   natsmesh gateway → NATS → 2 service instances (node:http listener served with `serve`)
+ *   natsmesh gateway → NATS → 2 service instances (node:http listener served with `serve`), twice:
+ *     in one process (the default) and with `--workers 2` (a primary and 2 worker processes)
  *   Caddy  reverse proxy → 2 node:http instances (same handler)
  *   nginx  reverse proxy → 2 node:http instances (same handler, upstream keep-alive)
- * Load from wrk (c=64 for req/s and latency, c=1 for latency), 3 repetitions, medians.
+ * Load from wrk (c=64 for req/s and latency, c=1 for latency), 3 repetitions interleaved across the
+ * targets, medians; CPU per 10k requests of the serving processes (and of the front door alone), and
+ * how busy the whole machine was (wrk included) during the c=64 runs.
  *   npx tsx bench/gateway.ts          (writes BENCHMARKS.md)   --quick: 1 short repetition, prints only
  * Needs the Debian packages caddy, nginx and wrk (apt-get install -y caddy nginx wrk).
  * The gateway and its service instances run natsmesh compiled by tsc (bench/lib/mesh.ts), as
  * `npm run bench` runs them; `--src` runs the TypeScript sources through tsx instead.
+ * The head line's `gateway ÷ Caddy` (which run.ts reads for the bars) is the faster natsmesh row's.
+ * NODE_CLUSTER_SCHED_POLICY=none in the environment measures the workers with node:cluster's
+ * shared-socket policy instead of its Linux default (round-robin by the primary).
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { cpus, tmpdir } from "node:os";
@@ -121,7 +128,23 @@ interface Target {
   url: string;
   /** Every process that serves this target's requests (wrk excluded), for CPU per request. */
   pids: number[];
+  /** The front door's own processes (gateway, proxy), a subset of `pids`. */
+  front: number[];
 }
+
+/** Busy and total CPU time of the whole machine so far (all cores, clock ticks), from /proc/stat. */
+function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync("/proc/stat", "utf8")
+    .split("\n")[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1, 9)
+    .map(Number);
+  const total = fields.reduce((a, b) => a + b, 0);
+  return { busy: total - fields[3]! - fields[4]!, total };
+}
+
+const sum = (pids: number[]) => pids.reduce((acc, pid) => acc + cpuMs(pid), 0);
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "natsmesh-bench-gw-"));
@@ -131,25 +154,37 @@ async function main(): Promise<void> {
     const meshPids = [nats.pid];
     meshPids.push((await responder("mesh-node", nats.url)).child.pid!);
     meshPids.push((await responder("mesh-node", nats.url)).child.pid!);
-    const gwPort = await freePort();
-    const adminPort = await freePort();
-    const gatewayProcess = await startProcess(
-      process.execPath,
-      [
-        ...(built ? [join(BUILD_DIR, "cli/main.js")] : ["--import", "tsx", "src/cli/main.ts"]),
-        "gateway",
-        "--listen",
-        `127.0.0.1:${gwPort}`,
-        "--admin",
-        `127.0.0.1:${adminPort}`,
-        "--server",
-        nats.url,
-      ],
-      null,
-      // Access logs off, as for Caddy (log output discard) and nginx (access_log off).
-      { env: { NATSMESH_LOG_LEVEL: "warn" } },
-    );
-    await waitPort(gwPort);
+    // Access logs off, as for Caddy (log output discard) and nginx (access_log off).
+    const startGateway = async (workers: number) => {
+      const port = await freePort();
+      const child = await startProcess(
+        process.execPath,
+        [
+          ...(built ? [join(BUILD_DIR, "cli/main.js")] : ["--import", "tsx", "src/cli/main.ts"]),
+          "gateway",
+          "--listen",
+          `127.0.0.1:${port}`,
+          "--admin",
+          `127.0.0.1:${await freePort()}`,
+          "--server",
+          nats.url,
+          "--workers",
+          String(workers),
+        ],
+        /gateway listening on/,
+        { env: { NATSMESH_LOG_LEVEL: "warn" } },
+      );
+      // With workers, the primary's children serve; without, the process itself.
+      const pids =
+        workers === 1
+          ? []
+          : (await run("pgrep", ["-P", String(child.pid)])).stdout.trim().split(/\s+/).map(Number);
+      if (pids.length !== (workers === 1 ? 0 : workers))
+        throw new Error(`gateway: ${pids.length} workers, expected ${workers}`);
+      return { port, pids: [child.pid!, ...pids] };
+    };
+    const gw1 = await startGateway(1);
+    const gw2 = await startGateway(2);
 
     // Two plain node:http instances for the reverse proxies.
     const httpA = await responder("http");
@@ -182,56 +217,90 @@ async function main(): Promise<void> {
 
     const targets: Target[] = [
       {
-        name: "natsmesh gateway → NATS → 2 instances",
-        url: `http://127.0.0.1:${gwPort}/bench/`,
-        pids: [gatewayProcess.pid!, ...meshPids],
+        name: "natsmesh gateway, 1 process → NATS → 2 instances",
+        url: `http://127.0.0.1:${gw1.port}/bench/`,
+        pids: [...gw1.pids, ...meshPids],
+        front: gw1.pids,
+      },
+      {
+        name: "natsmesh gateway `--workers 2` (primary + 2 workers) → NATS → 2 instances",
+        url: `http://127.0.0.1:${gw2.port}/bench/`,
+        pids: [...gw2.pids, ...meshPids],
+        front: gw2.pids,
       },
       {
         name: `Caddy ${(await run("caddy", ["version"])).stdout.trim().split(/\s/)[0]} → 2 node:http`,
         url: `http://127.0.0.1:${caddyPort}/`,
         pids: [caddy.pid!, ...backendPids],
+        front: [caddy.pid!],
       },
       {
         name: "nginx → 2 node:http (upstream keep-alive)",
         url: `http://127.0.0.1:${nginxPort}/`,
         pids: [nginx.pid!, ...nginxWorkers, ...backendPids],
+        front: [nginx.pid!, ...nginxWorkers],
       },
       {
         name: "direct: wrk → 1 node:http (no proxy)",
         url: `http://127.0.0.1:${a}/`,
         pids: [backendPids[0]!],
+        front: [],
       },
     ];
+    // Repetitions interleaved (repetition 1 of every target, then 2, ...): on a shared machine every
+    // target sees the same load.
+    const results = targets.map(() => ({
+      c64: [] as WrkResult[],
+      c1: [] as WrkResult[],
+      cpu: [] as number[],
+      front: [] as number[],
+      busy: [] as number[],
+    }));
+    for (const t of targets) {
+      process.stderr.write(`bench: warm-up ${t.name} ...\n`);
+      await wrk(t.url, 8);
+    }
+    for (let i = 0; i < REPS; i++) {
+      for (const [k, t] of targets.entries()) {
+        process.stderr.write(`bench: ${i + 1}/${REPS} ${t.name} ...\n`);
+        const res = results[k]!;
+        const [all0, front0, m0] = [sum(t.pids), sum(t.front), machineTicks()];
+        const r = await wrk(t.url, 64);
+        const m1 = machineTicks();
+        const per10k = (ms: number) => (ms * 10_000) / (r.rps * SECONDS);
+        res.cpu.push(per10k(sum(t.pids) - all0));
+        res.front.push(per10k(sum(t.front) - front0));
+        res.busy.push((100 * (m1.busy - m0.busy)) / (m1.total - m0.total));
+        res.c64.push(r);
+        res.c1.push(await wrk(t.url, 1));
+      }
+    }
     const rows: string[] = [];
     let caddyRps = 0;
-    let gatewayRps = 0;
-    for (const t of targets) {
-      process.stderr.write(`bench: ${t.name} ...\n`);
-      await wrk(t.url, 8); // warm-up
-      const c64: WrkResult[] = [];
-      const c1: WrkResult[] = [];
-      const cpu: number[] = [];
-      for (let i = 0; i < REPS; i++) {
-        const before = t.pids.reduce((sum, pid) => sum + cpuMs(pid), 0);
-        const r = await wrk(t.url, 64);
-        const used = t.pids.reduce((sum, pid) => sum + cpuMs(pid), 0) - before;
-        cpu.push((used * 10_000) / (r.rps * SECONDS));
-        c64.push(r);
-        c1.push(await wrk(t.url, 1));
-      }
+    const gatewayRps: { name: string; rps: number }[] = [];
+    for (const [k, t] of targets.entries()) {
+      const { c64, c1, cpu, front, busy } = results[k]!;
       const rps = median(c64.map((r) => r.rps));
       if (t.name.startsWith("Caddy")) caddyRps = rps;
-      if (t.name.startsWith("natsmesh")) gatewayRps = rps;
+      if (t.name.startsWith("natsmesh")) gatewayRps.push({ name: t.name, rps });
+      const n = (x: number) => Math.round(x).toLocaleString("en-US");
+      const us = (xs: WrkResult[], f: (r: WrkResult) => number) => Math.round(median(xs.map(f)));
       rows.push(
-        `| ${t.name} | ${Math.round(rps).toLocaleString("en-US")} | ${Math.round(median(c64.map((r) => r.p50)))} | ${Math.round(median(c64.map((r) => r.p99)))} | ${Math.round(median(c1.map((r) => r.p50)))} | ${Math.round(median(c1.map((r) => r.p99)))} | ${Math.round(median(cpu)).toLocaleString("en-US")} |`,
+        `| ${t.name} | ${n(rps)} | ${us(c64, (r) => r.p50)} | ${us(c64, (r) => r.p99)} | ${us(c1, (r) => r.p50)} | ${us(c1, (r) => r.p99)} | ${n(median(cpu))} | ${t.front.length ? n(median(front)) : "–"} | ${n(median(busy))}% |`,
       );
     }
+    const [best, other] = [...gatewayRps].sort((x, y) => y.rps - x.rps) as [
+      (typeof gatewayRps)[0],
+      (typeof gatewayRps)[0],
+    ];
+    const ratio = (r: number) => (r / caddyRps).toFixed(2);
+    const label = (n: string) => (n.includes("--workers") ? "2 workers" : "1 process");
     const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
     const out = [
-      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions, medians · 100-byte answers · gateway ÷ Caddy = ${(gatewayRps / caddyRps).toFixed(2)}`,
+      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions interleaved, medians · 100-byte answers · gateway ÷ Caddy = ${ratio(best.rps)} (${label(best.name)}; ${label(other.name)}: ${ratio(other.rps)}) · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
       "",
-      "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes |",
-      "|---|---:|---:|---:|---:|---:|---:|",
+      "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes | of which gateway / proxy | machine busy c=64 (wrk included) |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...rows,
       "",
     ].join("\n");
