@@ -176,6 +176,21 @@ describe("fuzz codec - valid records", () => {
 });
 
 describe("fuzz codec - hostile payloads", () => {
+  it("fuzz codec - a head with invalid UTF-8 is malformed; a head that carries U+FFFD itself is not", () => {
+    const bad = frame(
+      Buffer.concat([Buffer.from("GET /\nx-a: "), Buffer.from([0xc3, 0x28]), Buffer.from("\n")]),
+      Buffer.alloc(0),
+    );
+    expect(() => decodeRequest(bad)).toThrow(/not valid UTF-8/);
+    const lone = frame(
+      Buffer.concat([Buffer.from("GET /\nx-a: "), Buffer.from([0xed, 0xa0, 0x80]), Buffer.from("\n")]),
+      Buffer.alloc(0),
+    );
+    expect(() => decodeRequest(lone)).toThrow(/not valid UTF-8/);
+    const replacement = decodeRequest(frame(Buffer.from("GET /\nx-a: \uFFFD\n", "utf8"), Buffer.alloc(0)));
+    expect(replacement.headers).toEqual(["x-a", "\uFFFD"]);
+  });
+
   it("fuzz codec - random bytes: a valid request or MalformedMessageError, nothing else (2000 cases)", () => {
     fc.assert(
       fc.property(fc.uint8Array({ maxLength: 300 }), (data) => {

@@ -156,8 +156,10 @@ function parse(data: Uint8Array, kind: Kind, streamKind: Kind): Parsed | string 
   const end = PREFIX_SIZE + headLen;
   if (end > size) return `head length ${headLen} runs past the end of a ${size}-byte payload`;
   const view = data instanceof Buffer ? data : Buffer.from(data.buffer, data.byteOffset, size);
-  if (!isUtf8(view.subarray(PREFIX_SIZE, end))) return "head is not valid UTF-8";
   const head = view.toString("utf8", PREFIX_SIZE, end);
+  // Invalid UTF-8 decodes to U+FFFD: only a head that has one needs the exact check (a valid head
+  // may carry U+FFFD itself), which saves the check and a view of the head on every message.
+  if (head.includes("\uFFFD") && !isUtf8(view.subarray(PREFIX_SIZE, end))) return "head is not valid UTF-8";
   if (CTL_RE.test(head)) return "control character in head";
   const nl = head.indexOf("\n");
   if (nl < 0 || head.charCodeAt(head.length - 1) !== 10) return "head must be lines ending in '\\n'";
@@ -197,12 +199,24 @@ function parse(data: Uint8Array, kind: Kind, streamKind: Kind): Parsed | string 
   };
 }
 
-const DIGITS_RE = /^(0|[1-9][0-9]{0,8})$/;
 const LENGTH_RE = /^(0|[1-9][0-9]{0,15})$/;
+
+/** The decimal number of 1–9 digits without a leading zero that `value` is, or NaN. */
+function digits(value: string): number {
+  const len = value.length;
+  if (len === 0 || len > 9 || (len > 1 && value.charCodeAt(0) === 48)) return Number.NaN;
+  let n = 0;
+  for (let i = 0; i < len; i++) {
+    const d = value.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return Number.NaN;
+    n = n * 10 + d;
+  }
+  return n;
+}
 
 /** The number `value` states, or why it is not one within `min`-`max`. */
 function bounded(value: string, name: string, min: number, max: number): number | string {
-  const n = DIGITS_RE.test(value) ? Number(value) : Number.NaN;
+  const n = digits(value);
   if (!(n >= min && n <= max))
     return `${name} must be a number ${min}-${max}, got ${JSON.stringify(value.slice(0, 20))}`;
   return n;
