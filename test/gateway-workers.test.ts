@@ -18,6 +18,7 @@ import { resolveConfig } from "../src/gateway/resolve-config.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { ensureBuilt } from "./support/build.js";
+import { closedPort } from "./support/helpers.js";
 import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -222,9 +223,9 @@ describe("gateway - workers", () => {
     }
   });
 
-  it("gateway - a bad --workers or config is reported before anything is forked or listens, exit 2", async () => {
-    const run = async (args: string[]) => {
-      const child = spawn(process.execPath, [BIN, "gateway", "--server", server.url, ...args], {
+  it("gateway - a bad --workers or config is reported before anything is forked or listens, a worker's failure as in one process; exit 2", async () => {
+    const run = async (args: string[], nats = server.url) => {
+      const child = spawn(process.execPath, [BIN, "gateway", "--server", nats, ...args], {
         cwd: REPO_ROOT,
         env: childEnv,
         stdio: ["ignore", "pipe", "pipe"],
@@ -261,6 +262,12 @@ describe("gateway - workers", () => {
     ).toEqual({
       code: 2,
       out: `natsmesh: tls.cert: cannot read ${join(tmp, "none.pem")} (ENOENT)\n`,
+    });
+    // Past the checks, a worker that cannot start stops the others; its error is the one line.
+    const port = await closedPort();
+    expect(await run(["--workers", "2", "--listen", "127.0.0.1:0"], `nats://127.0.0.1:${port}`)).toEqual({
+      code: 2,
+      out: `natsmesh: cannot connect to NATS at nats://127.0.0.1:${port}: connection refused\n`,
     });
   });
 });

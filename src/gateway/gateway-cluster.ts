@@ -323,7 +323,11 @@ class ClusterPrimary implements GatewayCluster {
     try {
       await spawned;
       this.#metrics.workers.set(this.#slots.filter((s) => s.listening).length);
-      this.#log("info", { worker: slot.index, workerPid: slot.pid }, `gateway worker ${slot.index} listening`);
+      this.#log(
+        "info",
+        { worker: slot.index, workerPid: slot.pid },
+        `gateway worker ${slot.index} listening`,
+      );
     } catch (err) {
       this.#log("error", { worker: slot.index, err }, `gateway worker ${slot.index} could not start`);
     }
@@ -368,6 +372,7 @@ class ClusterPrimary implements GatewayCluster {
 
   async #teardown(): Promise<void> {
     const slots = this.#slots;
+    const alive = slots.map((slot) => slot.alive);
     for (const slot of slots) slot.stop();
     const deadline = this.#config.limits.shutdownTimeout + STOP_GRACE_MS;
     const killer = setTimeout(() => {
@@ -377,7 +382,7 @@ class ClusterPrimary implements GatewayCluster {
     const exits = await Promise.all(slots.map((slot) => slot.exited));
     clearTimeout(killer);
     for (const [i, exit] of exits.entries()) {
-      if (this.#closing && exit.pid !== undefined && exit.code !== 0)
+      if (this.#closing && alive[i] && exit.code !== 0)
         this.#log(
           "warn",
           { worker: slots[i]!.index, workerPid: exit.pid, code: exit.code, signal: exit.signal },

@@ -90,6 +90,12 @@ export class WorkerSlot {
     return this.#worker?.process.pid;
   }
 
+  /** Whether a process of this slot is running (forked and not exited). */
+  get alive(): boolean {
+    const p = this.#worker?.process;
+    return p !== undefined && p.exitCode === null && p.signalCode === null;
+  }
+
   /** Whether the live process listens and has not exited. */
   get listening(): boolean {
     return this.#listening;
