@@ -80,7 +80,8 @@ async function client(): Promise<SizedCall> {
       const dispatcher = new MeshDispatcher({ nc: await nats() });
       return async (size) => (await request(MESH_URL.get(size)!, { dispatcher })).body.arrayBuffer();
     }
-    case "h": {
+    case "h":
+    case "hx": {
       const pool = new Pool(`http://127.0.0.1:${info}`, { connections: 64 });
       return async (size) =>
         (await pool.request({ path: PATH.get(size)!, method: "GET" })).body.arrayBuffer();

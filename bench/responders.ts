@@ -25,6 +25,15 @@ function pathOf(u: string): string {
   return u.slice(u.indexOf("/", 8));
 }
 
+/** The express app of scenarios d (over natsmesh) and hx (over direct HTTP): one route, `res.send`. */
+function expressApp(): express.Express {
+  const app = express();
+  app.get(["/", "/:size"], (req, res) => {
+    res.send(BY_PATH.get(req.path));
+  });
+  return app;
+}
+
 async function start(): Promise<string> {
   switch (scenario) {
     case "raw": {
@@ -61,15 +70,14 @@ async function start(): Promise<string> {
     }
     case "mesh-express": {
       const nc = await connect({ servers: url, noAsyncTraces: true });
-      const app = express();
-      app.get(["/", "/:size"], (req, res) => {
-        res.send(BY_PATH.get(req.path));
-      });
-      await serve(app, { service: name, nc, logger: silent });
+      await serve(expressApp(), { service: name, nc, logger: silent });
       return "";
     }
-    case "http": {
-      const server = createServer((req, res) => res.end(BY_PATH.get(req.url!)));
+    case "http":
+    case "http-express": {
+      const server = createServer(
+        scenario === "http" ? (req, res) => res.end(BY_PATH.get(req.url!)) : expressApp(),
+      );
       server.keepAliveTimeout = 60_000;
       await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
       return String((server.address() as AddressInfo).port);

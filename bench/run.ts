@@ -228,6 +228,15 @@ function barsTable(rows: Row[], gatewayVsCaddy: number | undefined): string {
   bar("Fetch path p50 c=1 ÷ lean mux (b)", c && c.p50 / at("b")!.p50, 1.3, true);
   bar("express path req/s ÷ lean mux (b)", d && d.rps / at("b")!.rps, 0.35);
   bar("gateway req/s ÷ Caddy (bench/gateway.ts, same command)", gatewayVsCaddy, 1.5);
+  const hx = at("hx");
+  if (d && hx) {
+    lines.push(
+      "",
+      `The same express app over direct HTTP (hx), no NATS at all, reached ${ratio(hx.rps / at("b")!.rps)}× the lean mux ` +
+        `at ${fmt(hx.cpu.service)} CPU ms/10k in its server; over natsmesh (d) ${fmt(d.cpu.service)}: the express ` +
+        `path runs at ${ratio(d.rps / hx.rps)}× express's own speed on node:http.`,
+    );
+  }
   return lines.join("\n");
 }
 

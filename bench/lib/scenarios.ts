@@ -50,6 +50,12 @@ export const SCENARIOS: readonly Scenario[] = [
     short: "direct HTTP",
   },
   {
+    id: "hx",
+    label: "direct HTTP keep-alive (undici Pool → node:http), the same express app, no NATS",
+    responder: "http-express",
+    short: "express direct HTTP",
+  },
+  {
     id: "m",
     label: "Moleculer 0.14 + NATS transporter (nats 2.x), JSON serializer",
     responder: "moleculer",
