@@ -11,8 +11,10 @@ import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pino } from "pino";
+import { Counter, Gauge, Registry } from "prom-client";
 import { Pool, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ClusterMetrics } from "../src/gateway/cluster-metrics.js";
 import { MAX_WORKERS, parseWorkers } from "../src/gateway/index.js";
 import { resolveConfig } from "../src/gateway/resolve-config.js";
 import { type ServiceHandle, serve } from "../src/index.js";
@@ -292,5 +294,34 @@ describe("gateway - workers setting", () => {
     expect(() => resolve({ workers: 0 })).toThrow(
       "gw.yaml: workers must be a whole number from 1 to 256, or 'auto' (got 0)",
     );
+  });
+});
+
+describe("gateway - cluster metrics", () => {
+  it("gateway - workers' counters are summed, circuit states by their maximum, with the primary's own", async () => {
+    const worker = (requests: number, circuit: number) => {
+      const registry = new Registry();
+      new Counter({
+        name: "natsmesh_gateway_requests_total",
+        help: "h",
+        labelNames: ["route"],
+        registers: [registry],
+      }).inc({ route: "a" }, requests);
+      new Gauge({
+        name: "natsmesh_gateway_circuit_state",
+        help: "h",
+        labelNames: ["service"],
+        registers: [registry],
+      }).set({ service: "s" }, circuit);
+      return registry.getMetricsAsJSON();
+    };
+    const metrics = new ClusterMetrics();
+    metrics.workers.set(2);
+    metrics.restarts.inc();
+    const text = await metrics.aggregate(await Promise.all([worker(3, 1), worker(4, 2)]));
+    expect(metric(text, 'natsmesh_gateway_requests_total{route="a"}')).toBe("7");
+    expect(metric(text, 'natsmesh_gateway_circuit_state{service="s"}')).toBe("2");
+    expect(metric(text, "natsmesh_gateway_workers")).toBe("2");
+    expect(metric(text, "natsmesh_gateway_worker_restarts_total")).toBe("1");
   });
 });
