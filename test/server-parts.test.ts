@@ -75,4 +75,30 @@ describe("server parts - concurrency limiter", () => {
     expect(limiter.active).toBe(0);
     expect(() => new ConcurrencyLimiter(0)).toThrow(RangeError);
   });
+
+  it("limiter - runWithRelease: a slot is freed once however often release is called, and by a task that throws", () => {
+    const limiter = new ConcurrencyLimiter(1);
+    const releases: Array<() => void> = [];
+    const ran: number[] = [];
+    for (let i = 0; i < 3; i++)
+      limiter.runWithRelease((release) => {
+        ran.push(i);
+        releases.push(release);
+      });
+    expect(ran).toEqual([0]);
+    releases[0]!();
+    releases[0]!(); // a second call frees nothing more
+    expect(ran).toEqual([0, 1]);
+    expect(limiter.active).toBe(1);
+    expect(limiter.queued).toBe(1);
+    releases[1]!();
+    expect(ran).toEqual([0, 1, 2]);
+    releases[2]!();
+    expect(() =>
+      limiter.runWithRelease(() => {
+        throw new Error("task broke");
+      }),
+    ).toThrow("task broke");
+    expect(limiter.active).toBe(0);
+  });
 });

@@ -39,6 +39,17 @@ export class ConcurrencyLimiter {
 
   /** Runs `task` when a slot is free; a rejected task frees its slot like a resolved one. */
   run(task: () => Promise<void>): void {
+    this.runWithRelease((release) => {
+      task().then(release, release);
+    });
+  }
+
+  /**
+   * Runs `task` when a slot is free and hands it `release`, which frees the slot (later calls do
+   * nothing). No promise per task: this is what `serve()` uses on every request. A task that throws
+   * frees its slot and the error propagates.
+   */
+  runWithRelease(task: (release: () => void) => void): void {
     if (this.#active < this.#limit) this.#start(task);
     else this.#queue.push(() => this.#start(task));
   }
@@ -49,10 +60,13 @@ export class ConcurrencyLimiter {
     return new Promise((resolve) => this.#idle.push(resolve));
   }
 
-  #start(task: () => Promise<void>): void {
+  #start(task: (release: () => void) => void): void {
     this.#active++;
     this.#report();
-    const done = () => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
       this.#active--;
       const next = this.#queue.shift();
       if (next) next();
@@ -65,8 +79,12 @@ export class ConcurrencyLimiter {
         }
       }
     };
-    // A task's failure is its own business (the server logs it); the slot is freed either way.
-    task().then(done, done);
+    try {
+      task(release);
+    } catch (err) {
+      release();
+      throw err;
+    }
   }
 
   #report(): void {

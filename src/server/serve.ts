@@ -438,7 +438,7 @@ class ServiceInstance implements ServiceHandle {
     if (req.heartbeat !== undefined || req.streamed) ex = this.#exchanges.open(reply, req.heartbeat ?? 0);
     if (req.streamed) this.#receive(req, ex!, subject);
     const span = startServerSpan(this.service, subject, req);
-    this.#limiter.run(() => this.#handle(reply, req, span, ex));
+    this.#limiter.runWithRelease((release) => this.#handle(release, reply, req, span, ex));
   }
 
   /**
@@ -487,56 +487,63 @@ class ServiceInstance implements ServiceHandle {
   /**
    * Runs the handler and answers. Past the instance's timeout the instance answers 504 for the
    * handler and frees the slot; the handler's late answer is then dropped. With a SERVER span, the
-   * handler runs with it active, so the spans it starts are its children.
+   * handler runs with it active, so the spans it starts are its children. `release` frees the
+   * request's slot once its answer is sent (a streamed one: once its body ended); no promise of its
+   * own per request.
    */
   #handle(
+    release: () => void,
     reply: string,
     req: WireRequest,
     span: ActiveSpan | undefined,
     ex: ServerExchange | undefined,
-  ): Promise<void> {
+  ): void {
     if (ex?.over) {
       // The caller gave up while the request waited for a slot.
       this.#log.debug({ method: req.method, path: req.path }, "caller left before the handler ran");
-      return Promise.resolve();
+      release();
+      return;
     }
-    return new Promise<void>((resolve) => {
-      const done = (sent: number | Promise<number>) => {
-        if (typeof sent === "number") resolve();
-        else sent.then(() => resolve());
-      };
-      const started = performance.now();
-      this.#recorder?.start();
-      const deadlines = this.#deadlines;
-      const id = deadlines?.add(() => {
-        this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
-        const timeout = errorResponse(
-          504,
-          ErrorCode.Timeout,
-          `the handler did not answer within ${this.#timeout} ms`,
-        );
-        // The handler's signal aborts (a Node handler's req/res close), then the 504 goes out.
-        ex?.abort(new Error(`the handler did not answer within ${this.#timeout} ms`));
-        done(this.#finish(reply, timeout, req, started, span, ex));
-      });
-      const answer =
+    const done = (sent: number | Promise<number>) => {
+      if (typeof sent === "number") release();
+      else sent.then(release, release);
+    };
+    const started = performance.now();
+    this.#recorder?.start();
+    const deadlines = this.#deadlines;
+    const id = deadlines?.add(() => {
+      this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
+      const timeout = errorResponse(
+        504,
+        ErrorCode.Timeout,
+        `the handler did not answer within ${this.#timeout} ms`,
+      );
+      // The handler's signal aborts (a Node handler's req/res close), then the 504 goes out.
+      ex?.abort(new Error(`the handler did not answer within ${this.#timeout} ms`));
+      done(this.#finish(reply, timeout, req, started, span, ex));
+    });
+    let answer: Promise<WireResponse>;
+    try {
+      answer =
         span === undefined
           ? this.#wire(req, this.#ctx, ex)
           : runInSpan(span, () => this.#wire(req, this.#ctx, ex));
-      answer.then(
-        (res) => {
-          if (id === undefined || deadlines!.settle(id))
-            done(this.#finish(reply, res, req, started, span, ex));
-          else res.stream?.cancel().catch(() => undefined);
-        },
-        (err: unknown) => {
-          this.#log.error({ err }, "request failed");
-          span?.span.recordException(err instanceof Error ? err : String(err));
-          if (id === undefined || deadlines!.settle(id))
-            done(this.#finish(reply, internalError(), req, started, span, ex));
-        },
-      );
-    });
+    } catch (err) {
+      // A handler adapter that throws instead of rejecting still gets its 500.
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (res) => {
+        if (id === undefined || deadlines!.settle(id)) done(this.#finish(reply, res, req, started, span, ex));
+        else res.stream?.cancel().catch(() => undefined);
+      },
+      (err: unknown) => {
+        this.#log.error({ err }, "request failed");
+        span?.span.recordException(err instanceof Error ? err : String(err));
+        if (id === undefined || deadlines!.settle(id))
+          done(this.#finish(reply, internalError(), req, started, span, ex));
+      },
+    );
   }
 
   /**
