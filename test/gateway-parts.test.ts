@@ -96,6 +96,32 @@ describe("gateway - retry loop", () => {
     expect(seen).toEqual([]);
   });
 
+  it("gateway - a backoff that wakes past the deadline (a busy event loop) starts no attempt", async () => {
+    const time = fakeTime();
+    let calls = 0;
+    const last = new NoRespondersError(target);
+    await expect(
+      withRetry(
+        async () => {
+          calls++;
+          throw last;
+        },
+        {
+          policy: POLICY,
+          retryable: () => true,
+          random: () => 0.5,
+          deadline: 100,
+          now: time.now,
+          // The first backoff (75 ms) fits the deadline, but the loop wakes 50 ms late.
+          sleep: async (ms: number) => {
+            await time.sleep(ms + 50);
+          },
+        },
+      ),
+    ).rejects.toBe(last);
+    expect(calls).toBe(1);
+  });
+
   it("gateway - a non-retryable error is thrown at once, the last error once attempts run out", async () => {
     const time = fakeTime();
     const timeout = new TimeoutError(target, 10);

@@ -231,15 +231,19 @@ describe("guard - retry policy and breakers around a call", () => {
   it("guard - no retry starts past the overall deadline; each attempt gets what is left of it", async () => {
     const guard = new CallGuard({ retry: { attempts: 10, backoffMs: 40, maxBackoffMs: 40 } });
     const timeouts: number[] = [];
+    const startedAt: number[] = [];
     const started = performance.now();
     const a = failing(Array.from({ length: 10 }, () => new NoRespondersError(target)));
     await expect(
       guard.run("weather", get, 100, undefined, (t) => {
         timeouts.push(t);
+        startedAt.push(performance.now() - started);
         return a.attempt(t);
       }),
     ).rejects.toBeInstanceOf(NoRespondersError);
-    expect(performance.now() - started).toBeLessThan(100);
+    // Every attempt started within the deadline, however late a busy machine woke the backoffs
+    // (the guard's clock starts a moment after `started`).
+    for (const at of startedAt) expect(at).toBeLessThan(101);
     expect(a.calls()).toBeLessThan(5); // backoffs of 20..40 ms within 100 ms
     expect(timeouts[0]).toBe(100);
     expect(timeouts.at(-1)).toBeLessThan(100);

@@ -118,6 +118,8 @@ export async function withRetry<T>(
       if (now() + delayMs >= deadline) throw error;
       await options.onRetry?.({ attempt: n, error, delayMs });
       await sleep(delayMs, signal);
+      // A busy event loop may wake the sleep late: no attempt starts past the deadline.
+      if (now() >= deadline) throw error;
     }
   }
 }
