@@ -374,58 +374,64 @@ export class RequestHandler {
     const idempotent = isIdempotent(wire.method, idempotencyKey);
     const recently = this.#served.recently(match.service);
     const started = Date.now();
-    return withRetry(
-      (attempt) => {
-        const timeout = route.timeout > 0 ? deadline - Date.now() : 0;
-        if (attempt > 1 && route.timeout > 0 && timeout <= 0) {
-          return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
-        }
-        const call = () =>
-          callService(nc, match.service, wire, {
-            prefix,
-            timeout: Math.max(timeout, 0),
-            parent: x.trace?.context,
-            // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
-            batch: true,
-          });
-        return (d.breakers ?? NO_BREAKERS).call(match.service, call).then(
-          (res) => {
-            this.#served.served(match.service);
-            return res;
-          },
-          (err: unknown) => {
-            if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
-            throw err;
-          },
-        );
-      },
-      {
-        // A streamed body is read once: it cannot be re-submitted.
-        policy: wire.stream === undefined && idempotent ? route.retry : NO_RETRY,
-        retryable: (err) => !x.gone && isRetryable(err),
-        // No responders for a service that answered lately: its instances are saturated or
-        // restarting, so the request waits for one until its deadline (recently-served.ts).
-        untilDeadline: (err) =>
-          recently &&
-          route.retry.attempts > 1 &&
-          err instanceof NoRespondersError &&
-          Date.now() - started < WAIT_FOR_CAPACITY_MS,
-        deadline,
-        onRetry: (event) => {
-          d.metrics.retries.inc(labels);
-          d.logger.debug(
-            { ...labels, attempt: event.attempt, delayMs: event.delayMs, requestId: x.ctx.requestId },
-            "retrying",
-          );
-          return d.onRetry?.({
-            ...event,
-            route: route.name,
-            service: match.service,
-            method: wire.method,
-            requestId: x.ctx.requestId,
-          });
+    const attempt = (n: number): Promise<WireResponse> => {
+      const timeout = route.timeout > 0 ? deadline - Date.now() : 0;
+      if (n > 1 && route.timeout > 0 && timeout <= 0) {
+        return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
+      }
+      const call = () =>
+        callService(nc, match.service, wire, {
+          prefix,
+          timeout: Math.max(timeout, 0),
+          parent: x.trace?.context,
+          // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
+          batch: true,
+        });
+      return (d.breakers ?? NO_BREAKERS).call(match.service, call).then(
+        (res) => {
+          this.#served.served(match.service);
+          return res;
         },
-      },
+        (err: unknown) => {
+          if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
+          throw err;
+        },
+      );
+    };
+    // The first attempt runs outside the retry loop (an async function), which it enters only when
+    // it fails: most requests are answered at once and skip the loop's promises.
+    return attempt(1).catch((error: unknown) =>
+      withRetry(
+        attempt,
+        {
+          // A streamed body is read once: it cannot be re-submitted.
+          policy: wire.stream === undefined && idempotent ? route.retry : NO_RETRY,
+          retryable: (err) => !x.gone && isRetryable(err),
+          // No responders for a service that answered lately: its instances are saturated or
+          // restarting, so the request waits for one until its deadline (recently-served.ts).
+          untilDeadline: (err) =>
+            recently &&
+            route.retry.attempts > 1 &&
+            err instanceof NoRespondersError &&
+            Date.now() - started < WAIT_FOR_CAPACITY_MS,
+          deadline,
+          onRetry: (event) => {
+            d.metrics.retries.inc(labels);
+            d.logger.debug(
+              { ...labels, attempt: event.attempt, delayMs: event.delayMs, requestId: x.ctx.requestId },
+              "retrying",
+            );
+            return d.onRetry?.({
+              ...event,
+              route: route.name,
+              service: match.service,
+              method: wire.method,
+              requestId: x.ctx.requestId,
+            });
+          },
+        },
+        { error },
+      ),
     );
   }
 
