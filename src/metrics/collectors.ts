@@ -20,21 +20,33 @@ export const METRIC_NAMES = {
 } as const;
 
 type Recorders = () => Iterable<ServiceRecorder>;
-type DurationLabel = "service" | "method";
-type HistogramData = Awaited<ReturnType<Histogram<DurationLabel>["get"]>>;
+type HistogramData = Awaited<ReturnType<Histogram<string>["get"]>>;
+
+/** Names and help of the request counter and duration histogram that recorders fill. */
+export interface RequestMetricNames {
+  requests: { name: string; help: string };
+  duration: { name: string; help: string };
+  /** The recorders' own label names ({@link ServiceRecorder.labels}), before `method` and `status`. */
+  labelNames: readonly string[];
+}
 
 /**
- * The duration histogram. prom-client's own `observe()` hashes the labels and allocates on every
- * call; this subclass reports the buckets the recorders keep instead.
+ * A duration histogram filled from recorders. prom-client's own `observe()` hashes the labels and
+ * allocates on every call; this subclass reports the buckets the recorders keep instead.
  */
-class RecordedHistogram extends Histogram<DurationLabel> {
+class RecordedHistogram extends Histogram<string> {
   readonly #recorders: Recorders;
 
-  constructor(registry: Registry, recorders: Recorders, bounds: readonly number[]) {
+  constructor(
+    registry: Registry,
+    recorders: Recorders,
+    bounds: readonly number[],
+    names: RequestMetricNames,
+  ) {
     super({
-      name: METRIC_NAMES.duration,
-      help: "Time natsmesh service handlers took to answer, in seconds",
-      labelNames: ["service", "method"],
+      name: names.duration.name,
+      help: names.duration.help,
+      labelNames: [...names.labelNames, "method"],
       buckets: [...bounds],
       registers: [registry],
     });
@@ -43,20 +55,20 @@ class RecordedHistogram extends Histogram<DurationLabel> {
 
   override async get(): Promise<HistogramData> {
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
-    const name = METRIC_NAMES.duration;
+    const name = (this as unknown as { name: string }).name;
     for (const r of this.#recorders()) {
       r.forEachHistogram((method, cumulative, sum, count) => {
         cumulative.forEach((value, i) => {
           values.push({
-            labels: { service: r.service, method, le: r.bounds[i]! },
+            labels: { ...r.labels, method, le: r.bounds[i]! },
             value,
             metricName: `${name}_bucket`,
           });
         });
         values.push(
-          { labels: { service: r.service, method, le: "+Inf" }, value: count, metricName: `${name}_bucket` },
-          { labels: { service: r.service, method }, value: sum, metricName: `${name}_sum` },
-          { labels: { service: r.service, method }, value: count, metricName: `${name}_count` },
+          { labels: { ...r.labels, method, le: "+Inf" }, value: count, metricName: `${name}_bucket` },
+          { labels: { ...r.labels, method }, value: sum, metricName: `${name}_sum` },
+          { labels: { ...r.labels, method }, value: count, metricName: `${name}_count` },
         );
       });
     }
@@ -68,6 +80,37 @@ class RecordedHistogram extends Histogram<DurationLabel> {
   getForPromString(): Promise<HistogramData> {
     return this.get();
   }
+}
+
+/**
+ * Registers a request counter `{...labels, method, status}` and a duration histogram
+ * `{...labels, method}` in `registry`, filled from `recorders` at scrape time: the request path
+ * only bumps numbers in typed arrays.
+ *
+ * @returns the two metrics (their values come from the recorders; do not update them directly)
+ * @throws Error from prom-client when the registry already has a metric of one of these names
+ */
+export function registerRequestCollectors(
+  registry: Registry,
+  recorders: Recorders,
+  bounds: readonly number[],
+  names: RequestMetricNames,
+): { requests: Counter<string>; duration: Histogram<string> } {
+  const requests = new Counter({
+    name: names.requests.name,
+    help: names.requests.help,
+    labelNames: [...names.labelNames, "method", "status"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders()) {
+        r.forEachAnswer((method, status, count) =>
+          this.inc({ ...r.labels, method, status: String(status) }, count),
+        );
+      }
+    },
+  });
+  return { requests, duration: new RecordedHistogram(registry, recorders, bounds, names) };
 }
 
 /**
@@ -83,21 +126,17 @@ export function registerCollectors(
   recorders: Recorders,
   bounds: readonly number[],
 ): void {
-  new Counter({
-    name: METRIC_NAMES.requests,
-    help: "Requests natsmesh services answered, by method and status",
-    labelNames: ["service", "method", "status"],
-    registers: [registry],
-    collect() {
-      this.reset();
-      for (const r of recorders()) {
-        r.forEachAnswer((method, status, count) =>
-          this.inc({ service: r.service, method, status: String(status) }, count),
-        );
-      }
+  registerRequestCollectors(registry, recorders, bounds, {
+    requests: {
+      name: METRIC_NAMES.requests,
+      help: "Requests natsmesh services answered, by method and status",
     },
+    duration: {
+      name: METRIC_NAMES.duration,
+      help: "Time natsmesh service handlers took to answer, in seconds",
+    },
+    labelNames: ["service"],
   });
-  new RecordedHistogram(registry, recorders, bounds);
   new Gauge({
     name: METRIC_NAMES.inFlight,
     help: "Requests natsmesh services are running now",

@@ -13,11 +13,14 @@ const STATUSES = 500;
 
 /**
  * Counters and a duration histogram of one service, shared by every instance of it that uses the
- * same {@link MeshMetrics}. Recording is O(1) and allocates nothing after a method's first request.
+ * same {@link MeshMetrics} (or of one gateway route and service). Recording is O(1) and allocates
+ * nothing after a method's first request.
  */
 export class ServiceRecorder {
-  /** The service name (label `service`). */
+  /** The service name. */
   readonly service: string;
+  /** The labels that name this recorder's series (`{ service }` unless given), method and status aside. */
+  readonly labels: Readonly<Record<string, string>>;
   /** Requests running now, over the instances recording here. */
   inFlight = 0;
   /** Messages that could not be decoded or had no reply subject. */
@@ -36,9 +39,11 @@ export class ServiceRecorder {
   /**
    * @param service - the service name
    * @param bounds - bucket upper bounds in seconds, increasing
+   * @param labels - the series' labels (default `{ service }`)
    */
-  constructor(service: string, bounds: readonly number[]) {
+  constructor(service: string, bounds: readonly number[], labels?: Readonly<Record<string, string>>) {
     this.service = service;
+    this.labels = labels ?? { service };
     this.bounds = bounds;
     this.#bounds = Float64Array.from(bounds);
     this.#buckets = new Float64Array(METHODS * (bounds.length + 1));
@@ -58,6 +63,17 @@ export class ServiceRecorder {
    */
   finish(method: string, status: number, seconds: number): void {
     this.inFlight--;
+    this.record(method, status, seconds);
+  }
+
+  /**
+   * Counts an answer and its duration, without touching {@link ServiceRecorder.inFlight}.
+   *
+   * @param method - the request method as sent
+   * @param status - the answer's status
+   * @param seconds - how long it took
+   */
+  record(method: string, status: number, seconds: number): void {
     const m = methodIndex(method);
     const s = status - FIRST_STATUS;
     if (s >= 0 && s < STATUSES) {
