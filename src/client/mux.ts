@@ -246,7 +246,7 @@ export class RequestMux {
   /**
    * Fails routes whose peer was silent for twice its heartbeat; lets the others send their own. A
    * route's silence counts from the sweep that last saw it heard, so it is given up on after two
-   * heartbeats and at most one sweep interval (a quarter heartbeat, 250 ms at most) more. The
+   * heartbeats and at most two sweep intervals (each a quarter heartbeat, 250 ms at most) more. The
    * interval stops itself when nothing is watched (not on every release: at one call at a time that
    * would start and stop it per call).
    */
