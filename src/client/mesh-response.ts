@@ -8,6 +8,7 @@
  * 3 µs per request, bench/profile.ts); {@link assertFetchHeaders} checks up front what they would
  * refuse.
  */
+import { Buffer } from "node:buffer";
 import type { HeaderList } from "../protocol/index.js";
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf];

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { type HeaderList, InvalidServiceError, isHopByHop, type WireRequest } from "../protocol/index.js";
 
 const NORMALISED_METHODS: Record<string, string> = {

@@ -1,4 +1,4 @@
-import { isUtf8 } from "node:buffer";
+import { Buffer, isUtf8 } from "node:buffer";
 import { BadResponseError, MalformedMessageError, type MeshErrorOptions } from "./errors.js";
 import { StreamHeader } from "./headers.js";
 import type { HeaderList, WireRequest, WireResponse } from "./records.js";
@@ -55,6 +55,9 @@ export const MAX_WINDOW = 1024;
 /** Bounds of `mesh-heartbeat`, in milliseconds. */
 export const MIN_HEARTBEAT = 50;
 export const MAX_HEARTBEAT = 600_000;
+
+/** The body of a message that has none (shared; nobody writes into zero bytes). */
+const EMPTY_BODY: Uint8Array = Buffer.alloc(0);
 
 const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /**
@@ -201,7 +204,8 @@ function parse(data: Uint8Array, kind: Kind, streamKind: Kind): Parsed | string 
     a: head.slice(0, sp),
     b: head.slice(sp + 1, nl),
     headers,
-    body: data.subarray(end),
+    // Most requests have no body: no view of nothing allocated for them.
+    body: end === size ? EMPTY_BODY : data.subarray(end),
     streamed,
     window,
     heartbeat,

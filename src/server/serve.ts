@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { STATUS_CODES } from "node:http";
 import { type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
 import type { Logger } from "pino";

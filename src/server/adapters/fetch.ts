@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index.js";
 import type { RequestControl } from "../exchange.js";
 import { errorResponse, internalError } from "./errors.js";

@@ -15,6 +15,7 @@
  * `serve({ overrideGlobalResponse: false })` keeps the global untouched (@hono/node-server makes the
  * same trade with its `overrideGlobalObjects`).
  */
+import { Buffer } from "node:buffer";
 
 const NativeResponse: typeof Response = globalThis.Response;
 

@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
 import { Duplex } from "node:stream";

@@ -4,6 +4,8 @@
  * 4.5 µs per request here (bench/run.ts). Any other body (a stream, another undici's Response) is
  * handed over as its stream, read as it is produced.
  */
+import { Buffer } from "node:buffer";
+
 const EMPTY = new Uint8Array(0);
 
 interface BodyState {
