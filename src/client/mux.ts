@@ -10,6 +10,7 @@ import {
   type CallTarget,
   ConnectionClosedError,
   InstanceLostError,
+  lastTokenNumber,
   type MeshError,
   NoRespondersError,
   PermissionDeniedError,
@@ -73,7 +74,8 @@ export class RequestMux {
   readonly #inbox: string;
   readonly #sub: Subscription;
   readonly #batcher: PublishBatcher;
-  readonly #routes = new Map<string, Route>();
+  /** Routes by the number their reply subject ends in (base 36). */
+  readonly #routes = new Map<number, Route>();
   /** Fails the calls whose publish NATS refused (see {@link watchPublishDenials}). */
   readonly #denials: PermissionWatch;
   #seq = 0;
@@ -116,15 +118,15 @@ export class RequestMux {
    */
   open(route: Route): string {
     if (!this.usable) throw new ConnectionClosedError(route.target);
-    const id = (++this.#seq).toString(36);
+    const id = ++this.#seq;
     this.#routes.set(id, route);
     if (route.heartbeat > 0) this.#watch(route.heartbeat);
-    return `${this.#inbox}.${id}`;
+    return `${this.#inbox}.${id.toString(36)}`;
   }
 
   /** Removes the route of a reply subject from {@link RequestMux.open}; later messages to it are dropped. */
   release(reply: string, route: Route): void {
-    const id = reply.slice(this.#inbox.length + 1);
+    const id = lastTokenNumber(reply);
     if (this.#routes.get(id) !== route) return;
     this.#routes.delete(id);
     if (route.heartbeat > 0) this.#watched--;
@@ -221,7 +223,7 @@ export class RequestMux {
       return;
     }
     const subject = msg.subject;
-    const route = this.#routes.get(subject.slice(subject.lastIndexOf(".") + 1));
+    const route = this.#routes.get(lastTokenNumber(subject));
     if (route === undefined) return;
     route.heard = true;
     route.deliver(msg);

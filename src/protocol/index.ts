@@ -58,6 +58,7 @@ export {
   assertPrefix,
   assertServiceName,
   DEFAULT_PREFIX,
+  lastTokenNumber,
   methodToken,
   PREFIX_PATTERN,
   requestSubject,

@@ -99,3 +99,32 @@ export function serviceFromHost(hostname: string, suffixes: readonly string[]): 
   }
   return assertServiceName(host);
 }
+
+/**
+ * The number a subject's last token spells in lower-case base 36 (`_INBOX.abc.1z` → 71), or -1 when
+ * that token is empty, longer than 10 characters or not lower-case base 36. Reply subjects end in
+ * such a number (`id.toString(36)`); reading it from the string's characters costs no slice and no
+ * string hashing per message, and makes the lookup a small-integer Map key.
+ *
+ * @example
+ * ```ts
+ * lastTokenNumber("_INBOX.x.a"); // 10
+ * ```
+ */
+export function lastTokenNumber(subject: string): number {
+  let n = 0;
+  let scale = 1;
+  let i = subject.length - 1;
+  const stop = Math.max(-1, i - 10);
+  for (; i > stop; i--) {
+    const c = subject.charCodeAt(i);
+    let d: number;
+    if (c >= 48 && c <= 57) d = c - 48;
+    else if (c >= 97 && c <= 122) d = c - 87;
+    else break;
+    n += d * scale;
+    scale *= 36;
+  }
+  if (i === subject.length - 1) return -1;
+  return i < 0 || subject.charCodeAt(i) === 46 ? n : -1;
+}

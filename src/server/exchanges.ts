@@ -1,4 +1,5 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
+import { lastTokenNumber } from "../protocol/index.js";
 import { type Publish, ServerExchange } from "./exchange.js";
 
 /**
@@ -66,7 +67,7 @@ export class Exchanges {
 
   #route(msg: Msg): void {
     const subject = msg.subject;
-    this.#open.get(Number.parseInt(subject.slice(subject.lastIndexOf(".") + 1), 36))?.deliver(msg);
+    this.#open.get(lastTokenNumber(subject))?.deliver(msg);
   }
 
   #remove(ex: ServerExchange): void {
