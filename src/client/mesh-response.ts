@@ -116,12 +116,17 @@ export class MeshResponse extends ResponseBase {
         this.#stream = null;
       } else {
         const owner = this;
+        // The body counts as used once the stream is read or cancelled, not when it is made (as a
+        // platform Response's): a handler may hand `res.body` on unread (a proxy).
         this.#stream = new ReadableStream<Uint8Array<ArrayBuffer>>({
           type: "bytes",
-          start(controller) {
+          pull(controller) {
             owner.#used = true;
             if (bytes.byteLength > 0) controller.enqueue(new Uint8Array(bytes));
             controller.close();
+          },
+          cancel() {
+            owner.#used = true;
           },
         });
       }

@@ -12,11 +12,17 @@ interface BodyState {
   body?: { source?: unknown; stream?: ReadableStream | null } | null;
 }
 
+/**
+ * The platform Response's internal state symbol, read off a Response made here (not off the first
+ * one a handler returns: that may be a subclass without it, such as the client's `MeshResponse`).
+ */
+const PLATFORM_RESPONSE: typeof Response = globalThis.Response;
 let stateSymbol: symbol | null | undefined;
 
 function stateOf(res: Response): BodyState | undefined {
   if (stateSymbol === undefined) {
-    stateSymbol = Object.getOwnPropertySymbols(res).find((s) => s.description === "state") ?? null;
+    const probe = new PLATFORM_RESPONSE(null);
+    stateSymbol = Object.getOwnPropertySymbols(probe).find((s) => s.description === "state") ?? null;
   }
   if (stateSymbol === null) return undefined;
   const state = (res as unknown as Record<symbol, unknown>)[stateSymbol];
