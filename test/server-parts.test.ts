@@ -45,6 +45,22 @@ describe("server parts - deadlines", () => {
     expect(lanes.settle(keep)).toBe(false);
     await check(() => lanes.lanes === 0, 2000, { name: "lanes dropped" });
   });
+
+  it("deadline lanes - retries' odd durations share a few lanes, and none expires early", async () => {
+    const lanes = new DeadlineLanes();
+    const early: number[] = [];
+    let expired = 0;
+    for (let ms = 200; ms < 240; ms++) {
+      const at = performance.now() + ms;
+      lanes.add(ms, () => {
+        expired++;
+        if (performance.now() < at - 0.5) early.push(ms);
+      });
+    }
+    expect(lanes.lanes).toBe(20); // 40 durations in 2 ms steps (1/64 of 128–255 ms)
+    await check(() => expired === 40, 3000, { name: "all expired" });
+    expect(early).toEqual([]);
+  });
 });
 
 describe("server parts - concurrency limiter", () => {

@@ -40,12 +40,14 @@ export class Deadlines {
    * Starts a deadline.
    *
    * @param expire - called once if the entry is still there when its deadline passes.
+   * @param ms - this entry's duration, when not the lane's own (see {@link DeadlineLanes}: within a
+   *   lane's 1.5%, so that an entry behind a later one is at most that late).
    * @returns the entry's id, for {@link Deadlines.settle}.
    */
-  add(expire: () => void): number {
+  add(expire: () => void, ms = this.#ms): number {
     const id = ++this.#seq;
-    this.#entries.set(id, { at: performance.now() + this.#ms, expire });
-    if (this.#timer === undefined) this.#arm(this.#ms);
+    this.#entries.set(id, { at: performance.now() + ms, expire });
+    if (this.#timer === undefined) this.#arm(ms);
     return id;
   }
 
@@ -82,8 +84,21 @@ export interface DeadlineHandle {
 }
 
 /**
- * Deadlines of any duration: one {@link Deadlines} lane per distinct duration, dropped when its timer
- * finds it empty. A client's calls mostly share one timeout, so there are few lanes.
+ * The lane a duration goes in: the duration itself up to 127 ms, above that rounded down to one of 64
+ * steps per power of two (steps of at most 1.6%), so that retries — which get what is left of a
+ * deadline, a different number of milliseconds each — share a few lanes instead of one each.
+ */
+function laneOf(ms: number): number {
+  if (ms < 128) return ms;
+  const shift = 31 - Math.clz32(ms) - 6;
+  return (ms >>> shift) << shift;
+}
+
+/**
+ * Deadlines of any duration: one {@link Deadlines} lane per duration step ({@link laneOf}), dropped
+ * when its timer finds it empty. A client's calls mostly share one timeout, so there are few lanes.
+ * Within a lane an entry keeps its own exact deadline; one that sits behind a later one (a longer
+ * duration of the same step added earlier) expires at most one step (1.6%) late, never early.
  */
 export class DeadlineLanes {
   readonly #lanes = new Map<number, Deadlines>();
@@ -99,15 +114,16 @@ export class DeadlineLanes {
    * @param expire - called once if the entry is not settled by then.
    */
   add(ms: number, expire: () => void): DeadlineHandle {
-    let lane = this.#lanes.get(ms);
+    const key = laneOf(Math.max(1, Math.ceil(ms)));
+    let lane = this.#lanes.get(key);
     if (lane === undefined) {
-      const created = new Deadlines(ms, () => {
-        if (this.#lanes.get(ms) === created) this.#lanes.delete(ms);
+      const created = new Deadlines(key, () => {
+        if (this.#lanes.get(key) === created) this.#lanes.delete(key);
       });
       lane = created;
-      this.#lanes.set(ms, lane);
+      this.#lanes.set(key, lane);
     }
-    return { lane, id: lane.add(expire) };
+    return { lane, id: lane.add(expire, ms) };
   }
 
   /** Settles an entry; false when it had already expired. */
