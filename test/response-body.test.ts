@@ -21,8 +21,18 @@ describe("adapters - a handler that answers with a Response from the mesh client
       "GET",
     );
     const body = takeBody(proxied);
-    const bytes = body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
-    expect(Buffer.from(bytes).toString()).toBe("from upstream");
+    expect(body).toBeInstanceOf(Uint8Array); // its bytes, no stream in between
+    expect(Buffer.from(body as Uint8Array).toString()).toBe("from upstream");
+    expect(proxied.bodyUsed).toBe(true);
+    expect(() => takeBody(proxied)).toThrow(TypeError); // used once, as a body is
+    // A MeshResponse whose stream was taken goes the stream's way.
+    const streamed = toResponse(
+      { status: 200, statusText: "OK", headers: [], body: Buffer.from("s") },
+      "http://u/",
+      "GET",
+    );
+    const stream = streamed.body!;
+    expect(takeBody(streamed)).toBe(stream);
     // Had the MeshResponse (which has no platform state) been taken as the model, every platform
     // Response after it would go through its ReadableStream.
     const own = takeBody(new Response("own answer"));

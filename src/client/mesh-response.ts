@@ -9,7 +9,7 @@
  * refuse.
  */
 import { Buffer } from "node:buffer";
-import type { HeaderList } from "../protocol/index.js";
+import { type HeaderList, TAKE_BYTES } from "../protocol/index.js";
 
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
 /** What the Fetch API's Headers refuse in a value that the wire allows. */
@@ -136,6 +136,13 @@ export class MeshResponse extends ResponseBase {
 
   override get bodyUsed(): boolean {
     return this.#used;
+  }
+
+  /** The body's bytes for a server answering with this Response (a proxy): see {@link TAKE_BYTES}. */
+  [TAKE_BYTES](): Uint8Array | undefined {
+    if (this.#used || this.#stream) return undefined;
+    this.#used = true;
+    return this.#bytes ?? new Uint8Array(0);
   }
 
   /** Takes the bytes once, as every body-reading method does. */

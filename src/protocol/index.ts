@@ -53,7 +53,7 @@ export {
   RESERVED_PREFIX,
   StreamHeader,
 } from "./headers.js";
-export { type HeaderList, headerValue, type WireRequest, type WireResponse } from "./records.js";
+export { type HeaderList, headerValue, TAKE_BYTES, type WireRequest, type WireResponse } from "./records.js";
 export {
   assertPrefix,
   assertServiceName,

@@ -65,3 +65,11 @@ export function headerValue(headers: HeaderList, name: string): string | undefin
   }
   return undefined;
 }
+
+/**
+ * A method a `Response` subclass may have that hands over its whole body as bytes, marking the body
+ * used, or returns undefined when the body is no longer whole in memory (already read, or its stream
+ * taken). The client's `MeshResponse` has it, so a service that answers with a Response it fetched
+ * over the mesh (a proxy) sends the bytes without a stream in between.
+ */
+export const TAKE_BYTES: unique symbol = Symbol.for("natsmesh.takeBytes");

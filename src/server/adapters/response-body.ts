@@ -5,6 +5,7 @@
  * handed over as its stream, read as it is produced.
  */
 import { Buffer } from "node:buffer";
+import { TAKE_BYTES } from "../../protocol/index.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -34,6 +35,12 @@ function stateOf(res: Response): BodyState | undefined {
  * stream is involved), else the body's stream, read as it is produced.
  */
 export function takeBody(res: Response): Uint8Array | ReadableStream<Uint8Array> {
+  // A Response fetched over the mesh (a proxy) hands over its bytes.
+  const take = (res as { [TAKE_BYTES]?: () => Uint8Array | undefined })[TAKE_BYTES];
+  if (take !== undefined) {
+    const bytes = take.call(res);
+    if (bytes !== undefined) return bytes;
+  }
   // The internal state first: the public `body`/`bodyUsed` getters cost more than the whole check
   // (measured in bench/profile.ts). A consumed body leaves its stream locked.
   const state = stateOf(res);
