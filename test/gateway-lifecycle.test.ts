@@ -5,10 +5,9 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import http2 from "node:http2";
 import https from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { pino } from "pino";
@@ -17,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
-import { ensureBuilt } from "./support/build.js";
+import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
 import { closedPort } from "./support/helpers.js";
 import { check, generateCerts, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
@@ -30,23 +29,10 @@ let tmp: string;
 let childEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "natsmesh-test-gw-"));
-  const [, started] = await Promise.all([ensureBuilt(), NatsServer.start()]);
-  server = started;
-  echo = await serve(fetchApp("echo"), {
-    service: "echo",
-    connection: { servers: server.url },
-    logger: silent,
-  });
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
-  childEnv = { ...clean, HOME: tmp, XDG_CONFIG_HOME: join(tmp, "xdg"), NATSMESH_LOG_LEVEL: "silent" };
+  ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw", "silent"));
 }, 60_000);
 
-afterAll(async () => {
-  await echo?.stop();
-  await server?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
 
 /** Reads the child's stderr until the gateway says where it listens. */
 async function listeningUrl(child: ChildProcess): Promise<string> {

@@ -6,24 +6,21 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { once } from "node:events";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { availableParallelism, tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { pino } from "pino";
 import { Counter, Gauge, Registry } from "prom-client";
 import { Pool, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ClusterMetrics } from "../src/gateway/cluster-metrics.js";
 import { MAX_WORKERS, parseWorkers } from "../src/gateway/index.js";
 import { resolveConfig } from "../src/gateway/resolve-config.js";
-import { type ServiceHandle, serve } from "../src/index.js";
-import { fetchApp } from "./support/apps.js";
-import { ensureBuilt } from "./support/build.js";
+import type { ServiceHandle } from "../src/index.js";
+import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
 import { closedPort } from "./support/helpers.js";
-import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
 let server: NatsServer;
@@ -32,24 +29,11 @@ let tmp: string;
 let childEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  tmp = await mkdtemp(join(tmpdir(), "natsmesh-test-gw-workers-"));
-  const [, started] = await Promise.all([ensureBuilt(), NatsServer.start()]);
-  server = started;
-  echo = await serve(fetchApp("echo"), {
-    service: "echo",
-    connection: { servers: server.url },
-    logger: silent,
-  });
-  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
   // Access lines at info: they name the worker (pid) that answered.
-  childEnv = { ...clean, HOME: tmp, XDG_CONFIG_HOME: join(tmp, "xdg"), NATSMESH_LOG_LEVEL: "info" };
+  ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw-workers", "info"));
 }, 60_000);
 
-afterAll(async () => {
-  await echo?.stop();
-  await server?.stop();
-  if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
 
 interface Running {
   child: ChildProcess;

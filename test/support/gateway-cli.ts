@@ -1,0 +1,49 @@
+/**
+ * What the tests that run `natsmesh gateway` as a child process share: a nats-server, an `echo`
+ * service on it, a temporary HOME, and an environment for the child without the runner's NATS_*
+ * variables.
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pino } from "pino";
+import { type ServiceHandle, serve } from "../../src/index.js";
+import { fetchApp } from "./apps.js";
+import { ensureBuilt } from "./build.js";
+import { NatsServer } from "./nats-server.js";
+
+/** The running pieces; stop them with {@link stopGatewayCliEnv}. */
+export interface GatewayCliEnv {
+  server: NatsServer;
+  echo: ServiceHandle;
+  /** The temporary directory: the child's HOME. */
+  tmp: string;
+  /** The child's environment. */
+  childEnv: NodeJS.ProcessEnv;
+}
+
+/**
+ * Builds dist/ if needed, starts a nats-server and the `echo` service (fetchApp) on it.
+ *
+ * @param name - part of the temporary directory's name
+ * @param logLevel - the child's NATSMESH_LOG_LEVEL
+ */
+export async function startGatewayCliEnv(name: string, logLevel: string): Promise<GatewayCliEnv> {
+  const tmp = await mkdtemp(join(tmpdir(), `natsmesh-test-${name}-`));
+  const [, server] = await Promise.all([ensureBuilt(), NatsServer.start()]);
+  const echo = await serve(fetchApp("echo"), {
+    service: "echo",
+    connection: { servers: server.url },
+    logger: pino({ level: "silent" }),
+  });
+  const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
+  const childEnv = { ...clean, HOME: tmp, XDG_CONFIG_HOME: join(tmp, "xdg"), NATSMESH_LOG_LEVEL: logLevel };
+  return { server, echo, tmp, childEnv };
+}
+
+/** Stops what {@link startGatewayCliEnv} started (whatever of it did start). */
+export async function stopGatewayCliEnv(env: Partial<GatewayCliEnv>): Promise<void> {
+  await env.echo?.stop();
+  await env.server?.stop();
+  if (env.tmp) await rm(env.tmp, { recursive: true, force: true });
+}
