@@ -16,7 +16,9 @@ import type { WorkerGatewayOptions } from "./cluster-messages.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { GatewayConfigError } from "./errors.js";
 import {
+  bind,
   type ConfigSource,
+  closeServer,
   createGatewayFrom,
   type Gateway,
   type GatewayAddresses,
@@ -26,7 +28,6 @@ import {
   readTls,
 } from "./gateway.js";
 import { formatOrigin, type HostPort } from "./host-port.js";
-import { listen } from "./public-server.js";
 import type { ResolvedConfig } from "./resolve-config.js";
 import { WorkerSlot } from "./worker-slot.js";
 import { parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "./workers.js";
@@ -257,16 +258,7 @@ class ClusterPrimary implements GatewayCluster {
           metrics: async () => ({ text: await this.#aggregateMetrics(), contentType: metrics.contentType }),
           readiness: () => this.#readiness(),
         });
-        try {
-          adminAddress = await listen(this.#admin, config.admin);
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-          throw new GatewayConfigError(
-            "admin",
-            `cannot listen on ${formatOrigin("tcp", config.admin).slice(6)} (${code})`,
-            { cause: err },
-          );
-        }
+        adminAddress = await bind(this.#admin, config.admin, "admin");
       }
       this.#addresses = {
         url: first.url,
@@ -293,9 +285,14 @@ class ClusterPrimary implements GatewayCluster {
     }
   }
 
+  /** Sets the workers gauge to the workers listening now. */
+  #countListening(): void {
+    this.#metrics.workers.set(this.#slots.filter((s) => s.listening).length);
+  }
+
   #watch(slot: WorkerSlot): void {
     void slot.exited.then((exit) => {
-      this.#metrics.workers.set(this.#slots.filter((s) => s.listening).length);
+      this.#countListening();
       if (this.#closing) return;
       const quick = exit.livedMs < HEALTHY_LIFE_MS ? (this.#quickDeaths.get(slot) ?? -1) + 1 : 0;
       this.#quickDeaths.set(slot, quick);
@@ -322,7 +319,7 @@ class ClusterPrimary implements GatewayCluster {
     this.#watch(slot);
     try {
       await spawned;
-      this.#metrics.workers.set(this.#slots.filter((s) => s.listening).length);
+      this.#countListening();
       this.#log(
         "info",
         { worker: slot.index, workerPid: slot.pid },
@@ -393,7 +390,7 @@ class ClusterPrimary implements GatewayCluster {
     process.off("exit", this.#killAll);
     const admin = this.#admin;
     if (admin?.listening) {
-      const closed = new Promise<void>((resolve) => admin.close(() => resolve()));
+      const closed = closeServer(admin);
       admin.closeAllConnections();
       await closed;
     }

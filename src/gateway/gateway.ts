@@ -213,7 +213,15 @@ export async function readTls(tls: { cert: string; key: string }): Promise<{ cer
   return { cert: await read("cert", tls.cert), key: await read("key", tls.key) };
 }
 
-async function bind(server: Server | PublicServer, address: HostPort, field: string): Promise<HostPort> {
+/**
+ * Listens on `address`, or fails with a {@link GatewayConfigError} for `field` that names the address
+ * and the system's code (`listen: cannot listen on 127.0.0.1:8080 (EADDRINUSE)`).
+ */
+export async function bind(
+  server: Server | PublicServer,
+  address: HostPort,
+  field: string,
+): Promise<HostPort> {
   try {
     return await listen(server, address);
   } catch (err) {
@@ -228,7 +236,8 @@ async function bind(server: Server | PublicServer, address: HostPort, field: str
   }
 }
 
-function closeServer(server: Server | PublicServer): Promise<void> {
+/** Resolves once `server` stopped listening and its connections are gone. */
+export function closeServer(server: Server | PublicServer): Promise<void> {
   return new Promise((resolve) => server.close(() => resolve()));
 }
 
