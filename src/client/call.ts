@@ -86,7 +86,10 @@ export function callService(
   }
 }
 
-/** The call itself; throws (synchronously) what {@link callService} turns into a rejection. */
+/**
+ * The call itself. Its own failures reject; what throws beneath it (encoding a request the caller
+ * built) {@link callService} turns into a rejection.
+ */
 function exchange(
   nc: NatsConnection,
   service: string,

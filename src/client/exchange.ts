@@ -22,7 +22,7 @@ import { type DeadlineHandle, DeadlineLanes } from "../traffic/deadlines.js";
 import type { RequestMux, Route } from "./mux.js";
 
 const EMPTY = new Uint8Array(0);
-/** The head deadlines of every call in this process: one timer per distinct timeout, not one per call. */
+/** The head deadlines of every call in this process: a timer per timeout step (DeadlineLanes), not per call. */
 const deadlines = new DeadlineLanes();
 
 /** Settings of one {@link Exchange}. */

@@ -164,11 +164,11 @@ export function plainUrl(href: string): { href: string; hostname: string; path: 
     (pathname.includes("/.") || pathname.includes("%2e") || pathname.includes("%2E"))
   )
     return undefined;
+  const query = m[3] ?? "";
   if (pathname === undefined) {
-    const query = m[3] ?? "";
     return { href: `${href.slice(0, href.length - query.length)}/${query}`, hostname, path: `/${query}` };
   }
-  return { href, hostname, path: href.slice(href.indexOf("/", href.indexOf("//") + 2)) };
+  return { href, hostname, path: pathname + query };
 }
 
 function fromUrl(

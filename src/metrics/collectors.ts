@@ -36,6 +36,7 @@ export interface RequestMetricNames {
  */
 class RecordedHistogram extends Histogram<string> {
   readonly #recorders: Recorders;
+  readonly #name: string;
 
   constructor(
     registry: Registry,
@@ -51,11 +52,12 @@ class RecordedHistogram extends Histogram<string> {
       registers: [registry],
     });
     this.#recorders = recorders;
+    this.#name = names.duration.name;
   }
 
   override async get(): Promise<HistogramData> {
     const values: Array<{ labels: Record<string, string | number>; value: number; metricName: string }> = [];
-    const name = (this as unknown as { name: string }).name;
+    const name = this.#name;
     for (const r of this.#recorders()) {
       r.forEachHistogram((method, cumulative, sum, count) => {
         cumulative.forEach((value, i) => {
