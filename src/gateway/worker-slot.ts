@@ -234,8 +234,7 @@ export class WorkerSlot {
    * ```
    */
   kill(): void {
-    const w = this.#worker;
-    if (w && w.process.exitCode === null && w.process.signalCode === null) w.process.kill("SIGKILL");
+    if (this.alive) this.#worker!.process.kill("SIGKILL");
   }
 
   #send(worker: Worker, message: PrimaryMessage): void {
