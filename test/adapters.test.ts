@@ -98,6 +98,63 @@ describe("adapters - Node listener lifecycle", () => {
   });
 });
 
+describe("adapters - Node listener sockets", () => {
+  const ctx = { service: "svc", onError: () => undefined };
+
+  it("adapters - one request at a time reuses a socket, as keep-alive does; concurrent requests get their own; a destroyed socket is not reused", async () => {
+    const sockets: unknown[] = [];
+    const handler = nodeAdapter((req, res) => {
+      sockets.push(req.socket);
+      if (req.url === "/destroy") res.destroy();
+      else if (req.url === "/later") setImmediate(() => res.end("later"));
+      else res.end("ok");
+    });
+    const get = (path: string) => handler(wire({ method: "GET", path, body: new Uint8Array(0) }), ctx);
+    await get("/");
+    await get("/");
+    expect(sockets[1]).toBe(sockets[0]);
+    await Promise.all([get("/later"), get("/later")]);
+    expect(sockets[3]).not.toBe(sockets[2]);
+    expect((await get("/destroy")).status).toBe(500);
+    const destroyed = sockets[4];
+    await get("/");
+    await get("/");
+    expect(sockets.slice(5)).not.toContain(destroyed);
+  });
+
+  it("adapters - socket tuning calls (setTimeout, setNoDelay, setKeepAlive) are accepted, and 100 Continue is not sent as the answer", async () => {
+    const handler = nodeAdapter((req, res) => {
+      req.setTimeout(1000);
+      res.setTimeout(1000);
+      req.socket.setNoDelay(true);
+      req.socket.setKeepAlive(true);
+      res.writeContinue();
+      res.setHeader("x-b", "2");
+      res.end(`${req.socket.remoteAddress}`);
+    });
+    const res = await handler(wire(), ctx);
+    expect(res.status).toBe(200);
+    expect(res.headers).toEqual(expect.arrayContaining(["x-b", "2"]));
+    expect(Buffer.from(res.body).toString()).toBe("127.0.0.1");
+  });
+
+  it("adapters - bytes written with write() before end(), as a string or bytes, in order and with their encodings", async () => {
+    const handler = nodeAdapter((_req, res) => {
+      res.writeHead(201, { "x-c": "3" });
+      res.write(Buffer.from("a"));
+      res.write("ff", "hex");
+      res.write("é");
+      res.end(Buffer.from("z"));
+    });
+    const res = await handler(wire(), ctx);
+    expect(res.status).toBe(201);
+    expect(res.headers).toEqual(expect.arrayContaining(["x-c", "3"]));
+    expect(Buffer.from(res.body)).toEqual(
+      Buffer.concat([Buffer.from("a"), Buffer.from([0xff]), Buffer.from("é"), Buffer.from("z")]),
+    );
+  });
+});
+
 describe("adapters - response bodies", () => {
   it("adapters - string, bytes, stream, empty and used bodies are all read whole", async () => {
     expect(Buffer.from(await readBody(new Response("héllo"))).toString()).toBe("héllo");

@@ -1,152 +1,258 @@
+/**
+ * The Node `(req, res)` adapter: real `http.IncomingMessage` and `http.ServerResponse` objects driven
+ * from a wire request, their answer read back as a wire response.
+ *
+ * @module
+ */
 import { Buffer } from "node:buffer";
 import { IncomingMessage, ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { Duplex } from "node:stream";
 import { type HeaderList, isHopByHop, type WireRequest, type WireResponse } from "../../protocol/index.js";
 import type { RequestControl } from "../exchange.js";
+import { BodySink, type SinkOwner, type WriteCallback } from "./body-sink.js";
+import { type CaptureSocket, SocketPool, type SocketUser } from "./capture-socket.js";
 import { internalError } from "./errors.js";
 import type { NodeListener, RequestContext, WireHandler } from "./types.js";
 
 /** Node's internal, long-stable entry points used to build real request/response objects. */
 interface IncomingInternals {
   _addHeaderLines(headers: string[], n: number): void;
+  _dump(): void;
 }
 interface ReadableInternals {
   _read(): void;
   _consuming: boolean;
-  _readableState: { readingMore: boolean };
+  _readableState: { readingMore: boolean; resumeScheduled: boolean };
 }
 interface OutgoingInternals {
   _header: string | null;
+  _headerSent: boolean;
+  _closed: boolean;
+  outputData: unknown[];
+  outputSize: number;
   getRawHeaderNames(): string[];
 }
 
-/** Body bytes a handler may write before its answer turns into a streamed one. */
-const STREAM_AFTER = 64 * 1024;
+/** Node's `kNeedDrain` symbol (behind `writableNeedDrain`), found on the first response that needs it. */
+let kNeedDrain: symbol | undefined;
+
+const EXCHANGE = Symbol("natsmesh.node-exchange");
+type CapturedResponse = ServerResponse & { [EXCHANGE]: NodeExchange };
 
 /**
- * Where the body a handler writes goes: into memory until the handler ends the response (one
- * message), or — once it has written more than {@link STREAM_AFTER} bytes, or wrote and did not end
- * within the same turn of the event loop — into a stream the server sends chunk by chunk. A write is
- * acknowledged when the stream's reader takes it, so a slow caller slows the handler's writes.
+ * node:http's write path (`OutgoingMessage.prototype._writeRaw`, where every serialised chunk goes
+ * to the socket), set on each response: its bytes go to the exchange's {@link BodySink} instead. The
+ * head comes first; status and headers are read from the response object, so those bytes are
+ * skipped, and the body follows as written. Informational answers (`100 Continue`, early hints)
+ * have no place on the wire and are dropped. Set on the response itself, not on a subclass, because
+ * express and friends swap the response's prototype for their own.
  */
-class BodySink {
-  readonly chunks: Buffer[] = [];
-  size = 0;
-  /** Set when the body became a stream. */
-  stream: ReadableStream<Uint8Array> | undefined;
-  #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
-  #held: (() => void) | undefined;
-  #check: NodeJS.Immediate | undefined;
-  #onStream: () => void;
+function writeRaw(
+  this: CapturedResponse,
+  data: string | Uint8Array,
+  encoding?: BufferEncoding | null | WriteCallback,
+  callback?: WriteCallback,
+): boolean {
+  if (typeof encoding === "function") {
+    callback = encoding;
+    encoding = null;
+  }
+  if (this.destroyed) return false;
+  const self = this as unknown as OutgoingInternals;
+  const x = this[EXCHANGE];
+  if (!self._headerSent) {
+    if (callback) x.defer(callback);
+    return true;
+  }
+  if (!x.headSkipped) {
+    x.headSkipped = true;
+    // `_send` put the head before a string chunk, or queued it ahead of a bytes chunk.
+    if (self.outputData.length > 0) {
+      self.outputData.length = 0;
+      self.outputSize = 0;
+    } else if (typeof data === "string") {
+      data = data.slice(self._header!.length);
+    }
+  }
+  if (data.length === 0) {
+    if (callback) x.defer(callback);
+    return true;
+  }
+  const bytes = typeof data === "string" ? Buffer.from(data, encoding ?? "utf8") : (data as Buffer);
+  return x.sink.write(bytes, callback, x.ending);
+}
 
-  /** @param onStream - called once, when the body turns into a stream. */
-  constructor(onStream: () => void) {
-    this.#onStream = onStream;
+/** `res.end()`, set on each response: notes that what it writes is the last chunk. */
+function end(this: CapturedResponse, ...args: unknown[]): CapturedResponse {
+  this[EXCHANGE].ending = true;
+  const protoEnd = (Object.getPrototypeOf(this) as ServerResponse).end as (
+    ...a: unknown[]
+  ) => CapturedResponse;
+  return protoEnd.apply(this, args);
+}
+
+/** The response's 'finish' listener. */
+function onFinish(this: CapturedResponse): void {
+  this[EXCHANGE].finished();
+}
+
+/** As node:http's emitCloseNT: a finished response is closed once. */
+function emitClose(res: ServerResponse): void {
+  const r = res as unknown as OutgoingInternals;
+  if (r._closed) return;
+  res.destroyed = true;
+  r._closed = true;
+  res.emit("close");
+}
+
+/** Runs a response's deferred write callbacks, in the order they were written. */
+function runDeferred(x: NodeExchange): void {
+  const callbacks = x.deferred;
+  x.deferred = [];
+  for (const cb of callbacks) cb();
+}
+
+/**
+ * One request through the adapter: its request and response objects, the socket lent to them, the
+ * body sink, and the settling of the answer. One object per request instead of a closure per event.
+ */
+class NodeExchange implements SinkOwner, SocketUser {
+  readonly sink: BodySink;
+  readonly req: IncomingMessage;
+  readonly res: CapturedResponse;
+  headSkipped = false;
+  ending = false;
+  /** Write callbacks waiting for the next tick; one tick runs them all. */
+  deferred: WriteCallback[] = [];
+  #done = false;
+  #callerLeft = false;
+  readonly #socket: CaptureSocket;
+  readonly #pool: SocketPool;
+  readonly #ctx: RequestContext;
+  readonly #resolve: (res: WireResponse) => void;
+
+  constructor(
+    wreq: WireRequest,
+    ctx: RequestContext,
+    pool: SocketPool,
+    resolve: (res: WireResponse) => void,
+  ) {
+    this.#ctx = ctx;
+    this.#pool = pool;
+    this.#resolve = resolve;
+    this.sink = new BodySink(this);
+    const socket = pool.take();
+    this.#socket = socket;
+    const req = new IncomingMessage(socket as unknown as Socket);
+    req.method = wreq.method;
+    req.url = wreq.path;
+    req.httpVersion = "1.1";
+    req.httpVersionMajor = 1;
+    req.httpVersionMinor = 1;
+    const rawHeaders = withContentLength(wreq);
+    (req as unknown as IncomingInternals)._addHeaderLines(rawHeaders, rawHeaders.length);
+    if (wreq.stream !== undefined) {
+      pipeBody(req, wreq.stream);
+    } else {
+      if (wreq.body.byteLength > 0) req.push(wreq.body);
+      req.push(null);
+      req.complete = true;
+    }
+    this.req = req;
+    const res = new ServerResponse(req) as CapturedResponse;
+    res[EXCHANGE] = this;
+    (res as unknown as { _writeRaw: typeof writeRaw })._writeRaw = writeRaw;
+    res.end = end as CapturedResponse["end"];
+    res.sendDate = false;
+    res.useChunkedEncodingByDefault = false;
+    res.shouldKeepAlive = false;
+    res.assignSocket(socket as unknown as Socket);
+    res.on("finish", onFinish);
+    socket.user = this;
+    this.res = res;
   }
 
-  write(chunk: Buffer, cb: (err?: Error | null) => void): void {
-    const controller = this.#controller;
-    if (controller !== undefined) {
-      controller.enqueue(chunk);
-      if ((controller.desiredSize ?? 0) > 0) cb();
-      else this.#held = () => cb();
+  defer(cb: WriteCallback): void {
+    if (this.deferred.push(cb) === 1) process.nextTick(runDeferred, this);
+  }
+
+  streamed(): void {
+    // The body outlives this turn or outgrows memory: answer now, the rest streams.
+    this.#done = true;
+    this.#resolve({ ...this.#head(), stream: this.sink.stream });
+  }
+
+  drained(): void {
+    const res = this.res;
+    if (res.writableEnded) return;
+    kNeedDrain ??= Object.getOwnPropertySymbols(res).find((s) => s.description === "kNeedDrain");
+    const flags = res as unknown as Record<symbol, boolean>;
+    if (kNeedDrain !== undefined) {
+      if (!flags[kNeedDrain]) return;
+      flags[kNeedDrain] = false;
+    }
+    res.emit("drain");
+  }
+
+  /**
+   * A handler that destroys the response (or the socket) instead of ending it — an HTTP server would
+   * reset the connection — gets a 500 rather than leaving the caller to time out.
+   */
+  socketClosed(): void {
+    if (!this.#done || !this.res.writableFinished)
+      this.fail(new Error("the handler closed the response without ending it"));
+  }
+
+  /** The handler threw or rejected; mid-stream, the caller gets an abort, not a truncated body taken as whole. */
+  fail(err: unknown): void {
+    if (this.#done) {
+      if (!this.res.writableFinished) this.sink.fail(err instanceof Error ? err : new Error(String(err)));
       return;
     }
-    this.chunks.push(chunk);
-    this.size += chunk.byteLength;
-    cb();
-    if (this.size > STREAM_AFTER) this.#toStream();
-    else this.#check ??= setImmediate(() => this.#toStream());
+    this.#done = true;
+    if (!this.#callerLeft) this.#ctx.onError(err);
+    this.#socket.destroy();
+    this.#resolve(internalError());
   }
 
-  /** The response ended: the in-memory body is complete, or the stream closes. */
-  end(): void {
-    if (this.#check) clearImmediate(this.#check);
-    this.#check = undefined;
-    this.#controller?.close();
+  /** The caller left (abort, silence): as when an HTTP client hangs up, req and res emit 'close'. */
+  callerLeft(): void {
+    this.#callerLeft = true;
+    if (this.#socket.user === this && !this.res.writableFinished) this.#socket.destroy();
   }
 
-  /** The response broke off: a stream errors (the caller gets an abort). */
-  fail(err: Error): void {
-    if (this.#check) clearImmediate(this.#check);
-    this.#check = undefined;
-    this.#controller?.error(err);
-  }
-
-  #toStream(): void {
-    if (this.#check) clearImmediate(this.#check);
-    this.#check = undefined;
-    if (this.stream !== undefined) return;
-    const chunks = this.chunks.splice(0);
-    this.stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.#controller = controller;
-          for (const c of chunks) controller.enqueue(c);
-        },
-        pull: () => {
-          const held = this.#held;
-          this.#held = undefined;
-          held?.();
-        },
-        cancel: () => {
-          this.#controller = undefined;
-          const held = this.#held;
-          this.#held = undefined;
-          held?.();
-        },
-      },
-      new ByteLengthQueuingStrategy({ highWaterMark: STREAM_AFTER }),
-    );
-    this.#onStream();
-  }
-}
-
-/**
- * A socket stand-in that captures what the `ServerResponse` writes. Node writes the serialised
- * status line and headers first (`res._header`); those bytes are skipped, since status and headers
- * are read from the response object itself; what follows is the body as written. A class, so that
- * the write path and the address fields live on its prototype rather than on every request's socket.
- */
-class CaptureSocket extends Duplex {
-  res: ServerResponse | undefined;
-  readonly #sink: BodySink;
-  #headerSkipped = false;
-
-  constructor(sink: BodySink) {
-    super({ decodeStrings: false });
-    this.#sink = sink;
-    // What node:http's server does for its sockets: a response whose write() returned false hears
-    // 'drain' when the socket's buffer empties.
-    this.on("drain", () => {
-      const r = this.res;
-      if (r?.writableNeedDrain) r.emit("drain");
-    });
-  }
-
-  override _read(): void {}
-
-  override _write(chunk: string | Buffer, encoding: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (!this.#headerSkipped) {
-      const header = (this.res as unknown as OutgoingInternals | undefined)?._header;
-      if (header && typeof chunk === "string" && chunk.startsWith(header)) {
-        chunk = chunk.slice(header.length);
-        this.#headerSkipped = true;
-      }
+  finished(): void {
+    const sink = this.sink;
+    sink.end();
+    if (!this.#done) {
+      this.#done = true;
+      const chunks = sink.chunks;
+      this.#resolve({
+        ...this.#head(),
+        body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, sink.size),
+      });
     }
-    if (chunk.length > 0)
-      this.#sink.write(typeof chunk === "string" ? Buffer.from(chunk, encoding) : chunk, cb);
-    else cb();
+    // What node:http does after a response (resOnFinish): a body the handler never read is dumped,
+    // so req ends and emits 'close' (apps clean up on it); the socket is let go and serves a later
+    // request; res emits 'close' in the next tick.
+    const req = this.req as unknown as ReadableInternals & IncomingInternals;
+    if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+    if (this.#socket.user === this) {
+      this.res.detachSocket(this.#socket as unknown as Socket);
+      this.#pool.give(this.#socket);
+    }
+    process.nextTick(emitClose, this.res);
   }
-}
-for (const [name, value] of Object.entries({
-  remoteAddress: "127.0.0.1",
-  remotePort: 0,
-  remoteFamily: "IPv4",
-  encrypted: false,
-})) {
-  Object.defineProperty(CaptureSocket.prototype, name, { value, writable: true, configurable: true });
+
+  #head(): WireResponse {
+    const res = this.res;
+    return {
+      status: res.statusCode,
+      statusText: res.statusMessage ?? "",
+      headers: responseHeaders(res),
+      body: EMPTY,
+    };
+  }
 }
 
 function responseHeaders(res: ServerResponse): HeaderList {
@@ -168,13 +274,16 @@ function responseHeaders(res: ServerResponse): HeaderList {
 /** The header fields of a serialised HTTP/1.1 response head, hop-by-hop ones left out. */
 function headersOf(head: string): HeaderList {
   const list: HeaderList = [];
-  const lines = head.split("\r\n");
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i]!;
-    const colon = line.indexOf(":");
-    if (colon <= 0) continue;
-    const name = line.slice(0, colon);
-    if (!isHopByHop(name)) list.push(name, line.slice(colon + 1).trim());
+  let at = head.indexOf("\r\n") + 2;
+  while (at > 1 && at < head.length) {
+    const eol = head.indexOf("\r\n", at);
+    const end = eol < 0 ? head.length : eol;
+    const colon = head.indexOf(":", at);
+    if (colon > at && colon < end) {
+      const name = head.slice(at, colon);
+      if (!isHopByHop(name)) list.push(name, head.slice(colon + 1, end).trim());
+    }
+    at = end + 2;
   }
   return list;
 }
@@ -231,10 +340,11 @@ function pipeBody(req: IncomingMessage, body: ReadableStream<Uint8Array>): void 
 
 /**
  * Adapts a Node `(req, res)` listener (node:http, express, fastify's `routing`) to the wire. The
- * handler gets real `http.IncomingMessage` and `http.ServerResponse` objects, with no socket behind
- * them, so apps work unchanged and the same app can keep serving a real HTTP port. `req.headers`
- * follows Node's rules for repeated headers; `req.rawHeaders` keeps the wire's names and order.
- * A throw or rejection before the response ends yields a safe 500.
+ * handler gets real `http.IncomingMessage` and `http.ServerResponse` objects, so apps work unchanged
+ * and the same app can keep serving a real HTTP port; no socket is written to, and the sockets behind
+ * them are reused as an HTTP keep-alive connection is. `req.headers` follows Node's rules for
+ * repeated headers; `req.rawHeaders` keeps the wire's names and order. A throw or rejection before
+ * the response ends yields a safe 500.
  *
  * @example
  * ```ts
@@ -242,94 +352,18 @@ function pipeBody(req: IncomingMessage, body: ReadableStream<Uint8Array>): void 
  * ```
  */
 export function nodeAdapter(listener: NodeListener): WireHandler {
+  const pool = new SocketPool();
   return (wreq: WireRequest, ctx: RequestContext, control?: RequestControl): Promise<WireResponse> =>
     new Promise<WireResponse>((resolve) => {
-      let res: ServerResponse | undefined;
-      let done = false;
-      const head = (): WireResponse => {
-        const r = res!;
-        return {
-          status: r.statusCode,
-          statusText: r.statusMessage ?? "",
-          headers: responseHeaders(r),
-          body: EMPTY,
-        };
-      };
-      const sink = new BodySink(() => {
-        // The body outlives this turn or outgrows memory: answer now, the rest streams.
-        done = true;
-        resolve({ ...head(), stream: sink.stream });
-      });
-      const socket = new CaptureSocket(sink);
-      const req = new IncomingMessage(socket as unknown as Socket);
-      req.method = wreq.method;
-      req.url = wreq.path;
-      req.httpVersion = "1.1";
-      req.httpVersionMajor = 1;
-      req.httpVersionMinor = 1;
-      const rawHeaders = withContentLength(wreq);
-      (req as unknown as IncomingInternals)._addHeaderLines(rawHeaders, rawHeaders.length);
-      if (wreq.stream !== undefined) {
-        pipeBody(req, wreq.stream);
-      } else {
-        if (wreq.body.byteLength > 0) req.push(wreq.body);
-        req.push(null);
-        req.complete = true;
-      }
-      res = new ServerResponse(req);
-      res.sendDate = false;
-      res.useChunkedEncodingByDefault = false;
-      res.shouldKeepAlive = false;
-      socket.res = res;
-      res.assignSocket(socket as unknown as Socket);
-
-      let callerLeft = false;
-      const fail = (err: unknown) => {
-        if (done) {
-          // Mid-stream: the caller gets an abort, not a truncated body taken as whole.
-          if (!res!.writableFinished) sink.fail(err instanceof Error ? err : new Error(String(err)));
-          return;
-        }
-        done = true;
-        if (!callerLeft) ctx.onError(err);
-        socket.destroy();
-        resolve(internalError());
-      };
-      res.once("finish", () => {
-        sink.end();
-        if (!done) {
-          done = true;
-          const chunks = sink.chunks;
-          resolve({ ...head(), body: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, sink.size) });
-        }
-        // req and res hear 'close', as after an HTTP response. Not from inside this callback: 'finish'
-        // runs within the socket's write callback, and a socket destroyed there builds an
-        // ERR_STREAM_DESTROYED error (with its stack) for the write being completed: 9 µs of the
-        // adapter's 38 per request in a profile.
-        process.nextTick(() => socket.destroy());
-        // As node:http does after a response: a body the handler never read is dumped, so req ends
-        // and emits 'close' too (apps clean up on it).
-        if (!(req as unknown as ReadableInternals)._consuming) req.resume();
-      });
-      // A handler that destroys the response instead of ending it (an HTTP server would reset the
-      // connection) gets a 500 rather than leaving the caller to time out.
-      // The socket closes after every answer too: the error (and its stack) only when it is one.
-      socket.once("close", () => {
-        if (!done || !res!.writableFinished)
-          fail(new Error("the handler closed the response without ending it"));
-      });
-      // The caller left (abort, silence): as when an HTTP client hangs up, req and res emit 'close'.
-      control?.onAbort(() => {
-        callerLeft = true;
-        if (!res!.writableFinished) socket.destroy();
-      });
+      const x = new NodeExchange(wreq, ctx, pool, resolve);
+      control?.onAbort(() => x.callerLeft());
       try {
-        const result = listener(req, res);
+        const result = listener(x.req, x.res);
         if (result && typeof (result as Promise<unknown>).then === "function") {
-          (result as Promise<unknown>).then(undefined, fail);
+          (result as Promise<unknown>).then(undefined, (err: unknown) => x.fail(err));
         }
       } catch (err) {
-        fail(err);
+        x.fail(err);
       }
     });
 }
