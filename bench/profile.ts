@@ -4,6 +4,8 @@
  * process (bench/responders.ts mesh-fetch):
  *   npx tsx bench/profile.ts            (writes the tables into BENCHMARKS.md; run by `npm run bench`)
  *   npx tsx bench/profile.ts --quick    (shorter, prints only, unless --write)
+ *   npx tsx bench/profile.ts --quick --scenario=c2   (another natsmesh scenario of bench/lib/scenarios.ts;
+ *                                       prints only: BENCHMARKS.md keeps the Fetch path's tables)
  * The profiles (Chrome DevTools format) and the measured window (result.json) stay in
  * bench/results/profile/ for a closer look.
  */
@@ -12,14 +14,22 @@ import { join } from "node:path";
 import { startLocalServer } from "../src/dev/index.js";
 import type { Job, JobResult } from "./client.js";
 import { buildMesh, meshBuildLabel } from "./lib/mesh.js";
-import { serviceName } from "./lib/scenarios.js";
+import { SCENARIOS, type Scenario, serviceName } from "./lib/scenarios.js";
 import { writeSection } from "./lib/sections.js";
 import { ask, startBench } from "./lib/spawn.js";
 
 const quick = process.argv.includes("--quick");
-const write = !quick || process.argv.includes("--write");
+const scenarioId = process.argv.find((a) => a.startsWith("--scenario="))?.slice(11) ?? "c";
+const scenario: Scenario =
+  SCENARIOS.find((s) => s.id === scenarioId && s.responder.startsWith("mesh-")) ??
+  fail(`--scenario=${scenarioId}: not a natsmesh scenario of bench/lib/scenarios.ts`);
+const write = scenario.id === "c" && (!quick || process.argv.includes("--write"));
 const SECONDS = quick ? 3 : 8;
 const DIR = "bench/results/profile";
+
+function fail(message: string): never {
+  throw new Error(message);
+}
 
 interface ProfileNode {
   id: number;
@@ -141,18 +151,18 @@ async function main(): Promise<void> {
   const server = await startLocalServer();
   let result: JobResult;
   try {
-    const name = serviceName("c");
+    const name = serviceName(scenario.id);
     const service = await startBench(
       "bench/responders.ts",
-      ["mesh-fetch", server.url, name],
+      [scenario.responder, server.url, name],
       prof("service"),
     );
     const client = await startBench(
       "bench/client.ts",
-      ["c", server.url, "-", String(service.child.pid), String(server.pid)],
+      [scenario.id, server.url, "-", String(service.child.pid), String(server.pid)],
       prof("client"),
     );
-    process.stderr.write(`bench: profiling natsmesh Fetch path, 100 B, c=64, ${SECONDS} s ...\n`);
+    process.stderr.write(`bench: profiling ${scenario.label}, 100 B, c=64, ${SECONDS} s ...\n`);
     const job: Job = { size: 100, concurrency: 64, durationMs: SECONDS * 1000, warmupMs: 1000, latencyMs: 0 };
     // A discarded warm-up first (JIT), as in run.ts; the profile tables count the measured window only.
     await ask<JobResult>(client, { ...job, durationMs: 3000, warmupMs: 0 });
@@ -167,10 +177,10 @@ async function main(): Promise<void> {
   const out = [
     `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""}\` (part of \`npm run bench\`) · node ${process.version} \`--cpu-prof\` · ${meshBuildLabel()} · 1 s warm-up + ${SECONDS} s at c=64, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
     "",
-    table("Client: `createFetch` (bench/client.ts c)", mainThreadProfile("client"), result),
+    table(`Client: \`createFetch\` (bench/client.ts ${scenario.id})`, mainThreadProfile("client"), result),
     "",
     table(
-      "Service: `serve`, Fetch handler (bench/responders.ts mesh-fetch)",
+      `Service: \`serve\`, ${scenario.short} (bench/responders.ts ${scenario.responder})`,
       mainThreadProfile("service"),
       result,
     ),
