@@ -2,6 +2,8 @@
  * The front door, side by side on one machine (Gateway issue):
  *   natsmesh gateway → NATS → 2 service instances (node:http listener served with `serve`), twice:
  *     in one process (the default) and with `--workers 2` (a primary and 2 worker processes)
+ *   limit  node:http + lean mux → NATS → 2 raw responders (bench/wire/lean-gateway.ts): what any
+ *          front door on node:http and nats.js pays, with nothing of natsmesh in it
  *   Caddy  reverse proxy → 2 node:http instances (same handler)
  *   nginx  reverse proxy → 2 node:http instances (same handler, upstream keep-alive)
  * Load from wrk (c=64 for req/s and latency, c=1 for latency), 3 repetitions interleaved across the
@@ -78,8 +80,12 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-async function responder(scenario: string, url = "-"): Promise<{ child: ChildProcess; info: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/responders.ts", scenario, url], {
+async function responder(
+  scenario: string,
+  url = "-",
+  name = "bench",
+): Promise<{ child: ChildProcess; info: string }> {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/responders.ts", scenario, url, name], {
     stdio: ["pipe", "pipe", "inherit"],
   });
   children.push(child);
@@ -186,6 +192,23 @@ async function main(): Promise<void> {
     const gw1 = await startGateway(1);
     const gw2 = await startGateway(2);
 
+    // The limit: node:http + lean mux → NATS → 2 raw responders in a queue group (bench/wire/lean-gateway.ts).
+    const leanPids = [nats.pid];
+    leanPids.push((await responder("raw-queue", nats.url, "bench-lean")).child.pid!);
+    leanPids.push((await responder("raw-queue", nats.url, "bench-lean")).child.pid!);
+    const leanPort = await freePort();
+    const lean = spawn(
+      process.execPath,
+      ["--import", "tsx", "bench/wire/lean-gateway.ts", nats.url, String(leanPort), "bench-lean.raw.100"],
+      { stdio: ["pipe", "pipe", "inherit"] },
+    );
+    children.push(lean);
+    await new Promise<void>((resolve, reject) => {
+      createInterface({ input: lean.stdout! }).once("line", () => resolve());
+      lean.once("exit", (code) => reject(new Error(`lean gateway exited with ${code}`)));
+    });
+    leanPids.push(lean.pid!);
+
     // Two plain node:http instances for the reverse proxies.
     const httpA = await responder("http");
     const httpB = await responder("http");
@@ -227,6 +250,12 @@ async function main(): Promise<void> {
         url: `http://127.0.0.1:${gw2.port}/bench/`,
         pids: [...gw2.pids, ...meshPids],
         front: gw2.pids,
+      },
+      {
+        name: "limit: node:http + lean mux → NATS → 2 raw responders (no natsmesh)",
+        url: `http://127.0.0.1:${leanPort}/`,
+        pids: leanPids,
+        front: [lean.pid!],
       },
       {
         name: `Caddy ${(await run("caddy", ["version"])).stdout.trim().split(/\s/)[0]} → 2 node:http`,
@@ -277,11 +306,13 @@ async function main(): Promise<void> {
     }
     const rows: string[] = [];
     let caddyRps = 0;
+    let limitRps = 0;
     const gatewayRps: { name: string; rps: number }[] = [];
     for (const [k, t] of targets.entries()) {
       const { c64, c1, cpu, front, busy } = results[k]!;
       const rps = median(c64.map((r) => r.rps));
       if (t.name.startsWith("Caddy")) caddyRps = rps;
+      if (t.name.startsWith("limit")) limitRps = rps;
       if (t.name.startsWith("natsmesh")) gatewayRps.push({ name: t.name, rps });
       const n = (x: number) => Math.round(x).toLocaleString("en-US");
       const us = (xs: WrkResult[], f: (r: WrkResult) => number) => Math.round(median(xs.map(f)));
@@ -297,7 +328,7 @@ async function main(): Promise<void> {
     const label = (n: string) => (n.includes("--workers") ? "2 workers" : "1 process");
     const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
     const out = [
-      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions interleaved, medians · 100-byte answers · gateway ÷ Caddy = ${ratio(best.rps)} (${label(best.name)}; ${label(other.name)}: ${ratio(other.rps)}) · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
+      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions interleaved, medians · 100-byte answers · gateway ÷ Caddy = ${ratio(best.rps)} (${label(best.name)}; ${label(other.name)}: ${ratio(other.rps)}) · limit ÷ Caddy = ${ratio(limitRps)} · gateway ÷ limit = ${(best.rps / limitRps).toFixed(2)} · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
       "",
       "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes | of which gateway / proxy | machine busy c=64 (wrk included) |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|",

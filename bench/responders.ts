@@ -36,11 +36,14 @@ function expressApp(): express.Express {
 
 async function start(): Promise<string> {
   switch (scenario) {
-    case "raw": {
+    case "raw":
+    case "raw-queue": {
+      // raw-queue: in a queue group, so that several share the requests (the gateway bench's limit).
       const nc = await connect({ servers: url, noAsyncTraces: true });
       for (const n of SIZES) {
         const body = BODIES.get(n)!.bytes;
         nc.subscribe(`${name}.raw.${n}`, {
+          ...(scenario === "raw-queue" && { queue: name }),
           callback: (_e, msg) => {
             msg.respond(body);
           },
