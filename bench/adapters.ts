@@ -10,6 +10,7 @@ import { Hono } from "hono";
 import { inject } from "light-my-request";
 import type { WireRequest } from "../src/index.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
+import { installLightResponse } from "../src/server/adapters/light-response.js";
 import { nodeAdapter } from "../src/server/adapters/node.js";
 import { median } from "./lib/measure.js";
 import { TEXT_100 } from "./lib/payload.js";
@@ -50,16 +51,33 @@ const viaLmr = (handler: (q: IncomingMessage, s: ServerResponse) => void) => asy
   return res.rawPayload;
 };
 
+// Each adapter is made once, as serve() makes it (the Node adapter keeps its sockets between requests).
+const nodeListener = nodeAdapter(listener);
+const nodeExpress = nodeAdapter(app);
 const rows: Array<[string, number]> = [
-  ["node:http listener — natsmesh nodeAdapter", await perOp(() => nodeAdapter(listener)(req, ctx))],
+  ["node:http listener — natsmesh nodeAdapter", await perOp(() => nodeListener(req, ctx))],
   ["node:http listener — light-my-request inject", await perOp(viaLmr(listener))],
-  ["express app — natsmesh nodeAdapter", await perOp(() => nodeAdapter(app)(req, ctx))],
+  ["express app — natsmesh nodeAdapter", await perOp(() => nodeExpress(req, ctx))],
   ["express app — light-my-request inject", await perOp(viaLmr(app))],
-  [
-    "Fetch handler — natsmesh fetchAdapter",
-    await perOp(() => fetchAdapter(() => new Response(TEXT_100))(req, ctx)),
-  ],
-  ["Hono app.fetch — natsmesh fetchAdapter", await perOp(() => fetchAdapter((r) => hono.fetch(r))(req, ctx))],
 ];
+// serve() gives Fetch handlers the light global Response (adapters/light-response.ts) unless told not
+// to: measured both ways.
+const plainFetch = fetchAdapter(() => new Response(TEXT_100));
+const honoFetch = fetchAdapter((r) => hono.fetch(r));
+rows.push(
+  ["Fetch handler — natsmesh fetchAdapter, platform Response", await perOp(() => plainFetch(req, ctx))],
+  ["Hono app.fetch — natsmesh fetchAdapter, platform Response", await perOp(() => honoFetch(req, ctx))],
+);
+installLightResponse();
+rows.push(
+  [
+    "Fetch handler — natsmesh fetchAdapter, light Response (serve()'s default)",
+    await perOp(() => plainFetch(req, ctx)),
+  ],
+  [
+    "Hono app.fetch — natsmesh fetchAdapter, light Response (serve()'s default)",
+    await perOp(() => honoFetch(req, ctx)),
+  ],
+);
 console.log("| adapter (GET, 100-byte answer, no NATS) | µs per request |\n|---|---:|");
 for (const [name, us] of rows) console.log(`| ${name} | ${us.toFixed(2)} |`);
