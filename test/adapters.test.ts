@@ -138,6 +138,21 @@ describe("adapters - Node listener sockets", () => {
     expect(Buffer.from(res.body).toString()).toBe("127.0.0.1");
   });
 
+  it("adapters - a body the handler declares chunked arrives as written, without chunk framing, in one message or streamed", async () => {
+    const handler = nodeAdapter((req, res) => {
+      res.writeHead(200, { "Transfer-Encoding": "chunked", "content-type": "text/plain" });
+      res.write("hello ");
+      if (req.url === "/later") setImmediate(() => res.end("world"));
+      else res.end("world");
+    });
+    const now = await handler(wire({ method: "GET", path: "/", body: new Uint8Array(0) }), ctx);
+    expect(Buffer.from(now.body).toString()).toBe("hello world");
+    expect(now.headers.map((h) => h.toLowerCase())).not.toContain("transfer-encoding");
+    const later = await handler(wire({ method: "GET", path: "/later", body: new Uint8Array(0) }), ctx);
+    expect(later.stream).toBeDefined();
+    expect(await new Response(later.stream).text()).toBe("hello world");
+  });
+
   it("adapters - bytes written with write() before end(), as a string or bytes, in order and with their encodings", async () => {
     const handler = nodeAdapter((_req, res) => {
       res.writeHead(201, { "x-c": "3" });

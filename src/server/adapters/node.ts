@@ -91,6 +91,17 @@ function end(this: CapturedResponse, ...args: unknown[]): CapturedResponse {
   return protoEnd.apply(this, args);
 }
 
+/**
+ * node:http's `_storeHeader`, set on each response: after it builds the head, a body the handler
+ * declared chunked (`Transfer-Encoding: chunked` set by hand) is taken as written, without chunk
+ * framing — the wire carries the body's bytes, and `transfer-encoding` is hop-by-hop.
+ */
+function storeHeader(this: CapturedResponse, ...args: unknown[]): void {
+  const proto = Object.getPrototypeOf(this) as { _storeHeader: (...a: unknown[]) => void };
+  proto._storeHeader.apply(this, args);
+  this.chunkedEncoding = false;
+}
+
 /** The response's 'finish' listener. */
 function onFinish(this: CapturedResponse): void {
   this[EXCHANGE].finished();
@@ -161,7 +172,9 @@ class NodeExchange implements SinkOwner, SocketUser {
     this.req = req;
     const res = new ServerResponse(req) as CapturedResponse;
     res[EXCHANGE] = this;
-    (res as unknown as { _writeRaw: typeof writeRaw })._writeRaw = writeRaw;
+    const internals = res as unknown as { _writeRaw: typeof writeRaw; _storeHeader: typeof storeHeader };
+    internals._writeRaw = writeRaw;
+    internals._storeHeader = storeHeader;
     res.end = end as CapturedResponse["end"];
     res.sendDate = false;
     res.useChunkedEncodingByDefault = false;
