@@ -1,4 +1,5 @@
 import { inspect } from "node:util";
+import express from "express";
 import { describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { MeshResponse } from "../src/client/mesh-response.js";
@@ -120,6 +121,29 @@ describe("adapters - Node listener sockets", () => {
     await get("/");
     await get("/");
     expect(sockets.slice(5)).not.toContain(destroyed);
+  });
+
+  it("adapters - a reused socket gathers no listeners: over 50 express answers, 200s and finalhandler's 404s, each request finds it as the first did", async () => {
+    const app = express();
+    app.get("/ok", (_req, res) => {
+      res.json({ ok: true });
+    });
+    const sockets = new Set<unknown>();
+    const seen: Array<Record<string, number>> = [];
+    const handler = nodeAdapter((req, res) => {
+      sockets.add(req.socket);
+      seen.push(
+        Object.fromEntries(req.socket.eventNames().map((e) => [String(e), req.socket.listenerCount(e)])),
+      );
+      app(req, res);
+    });
+    for (let i = 0; i < 50; i++) {
+      const path = i % 2 === 0 ? "/ok" : "/missing";
+      const res = await handler(wire({ method: "GET", path, body: new Uint8Array(0) }), ctx);
+      expect(res.status).toBe(i % 2 === 0 ? 200 : 404);
+    }
+    expect(sockets.size).toBe(1);
+    for (const counts of seen) expect(counts).toEqual(seen[0]);
   });
 
   it("adapters - socket tuning calls (setTimeout, setNoDelay, setKeepAlive) are accepted, and 100 Continue is not sent as the answer", async () => {
