@@ -124,6 +124,11 @@ function serviceLabel(route: string, service: string, instance: string | undefin
   return route !== DEFAULT_ROUTE_NAME || instance !== undefined ? service : "";
 }
 
+/** The labels of the retry and no-responders counters: built on those failure paths only. */
+function routeLabels(match: RouteMatch): { route: string; service: string } {
+  return { route: match.route.name, service: serviceLabel(match.route.name, match.service, undefined) };
+}
+
 const NO_BREAKERS = new ServiceBreakers(false);
 
 /** The shared rule (no responders, lost connection or instance); the gateway does not retry timeouts. */
@@ -370,7 +375,6 @@ export class RequestHandler {
     const { nc, prefix } = d.mesh();
     const route = match.route;
     const deadline = route.timeout > 0 ? Date.now() + route.timeout : Number.POSITIVE_INFINITY;
-    const labels = { route: route.name, service: serviceLabel(route.name, match.service, undefined) };
     const idempotent = isIdempotent(wire.method, idempotencyKey);
     const recently = this.#served.recently(match.service);
     const started = Date.now();
@@ -393,7 +397,7 @@ export class RequestHandler {
           return res;
         },
         (err: unknown) => {
-          if (err instanceof NoRespondersError) d.metrics.noResponders.inc(labels);
+          if (err instanceof NoRespondersError) d.metrics.noResponders.inc(routeLabels(match));
           throw err;
         },
       );
@@ -416,9 +420,14 @@ export class RequestHandler {
             Date.now() - started < WAIT_FOR_CAPACITY_MS,
           deadline,
           onRetry: (event) => {
-            d.metrics.retries.inc(labels);
+            d.metrics.retries.inc(routeLabels(match));
             d.logger.debug(
-              { ...labels, attempt: event.attempt, delayMs: event.delayMs, requestId: x.ctx.requestId },
+              {
+                ...routeLabels(match),
+                attempt: event.attempt,
+                delayMs: event.delayMs,
+                requestId: x.ctx.requestId,
+              },
               "retrying",
             );
             return d.onRetry?.({
