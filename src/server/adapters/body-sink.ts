@@ -11,6 +11,8 @@ export const STREAM_AFTER = 64 * 1024;
 /** A write's completion callback, as `Writable.write` takes it. */
 export type WriteCallback = (err?: Error | null) => void;
 
+const NO_CALLBACK: WriteCallback = () => undefined;
+
 /** What a {@link BodySink} tells the response it belongs to. */
 export interface SinkOwner {
   /** The body turned into a stream (once): the answer can go, the rest streams. */
@@ -34,8 +36,8 @@ export class BodySink {
   stream: ReadableStream<Uint8Array> | undefined;
   readonly #owner: SinkOwner;
   #controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+  /** The held write's callback (a no-op for a write without one), until the reader takes it. */
   #held: WriteCallback | undefined;
-  #holding = false;
   #check: NodeJS.Immediate | undefined;
 
   /** @param owner - told when the body streams and when a held write is taken. */
@@ -57,8 +59,7 @@ export class BodySink {
         if (cb) this.#owner.defer(cb);
         return true;
       }
-      this.#held = cb;
-      this.#holding = true;
+      this.#held = cb ?? NO_CALLBACK;
       return false;
     }
     this.chunks.push(chunk);
@@ -87,11 +88,10 @@ export class BodySink {
   }
 
   #release(): void {
-    if (!this.#holding) return;
     const held = this.#held;
+    if (held === undefined) return;
     this.#held = undefined;
-    this.#holding = false;
-    held?.();
+    held();
     this.#owner.drained();
   }
 
