@@ -29,6 +29,7 @@ import { startLocalServer } from "../src/dev/index.js";
 import { cpuMs, median } from "./lib/measure.js";
 import { BUILD_DIR, buildMesh, meshBuildLabel } from "./lib/mesh.js";
 import { freePort } from "./lib/port.js";
+import { type BenchChild, startBench } from "./lib/spawn.js";
 
 const quick = process.argv.includes("--quick");
 // Run by run.ts, the build is made already (its children inherit where it is).
@@ -80,20 +81,15 @@ async function waitPort(port: number): Promise<void> {
   throw new Error(`nothing listens on ${port}`);
 }
 
-async function responder(
-  scenario: string,
-  url = "-",
-  name = "bench",
-): Promise<{ child: ChildProcess; info: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "bench/responders.ts", scenario, url, name], {
-    stdio: ["pipe", "pipe", "inherit"],
-  });
-  children.push(child);
-  const info = await new Promise<string>((resolve, reject) => {
-    createInterface({ input: child.stdout! }).once("line", (l) => resolve(l.slice(6).trim()));
-    child.once("exit", (code) => reject(new Error(`responder exited with ${code}`)));
-  });
-  return { child, info };
+/** Starts a bench/ script (tsx) and waits for its `READY` line; it is killed when this run exits. */
+async function benchProcess(script: string, args: string[]): Promise<BenchChild> {
+  const started = await startBench(script, args);
+  children.push(started.child);
+  return started;
+}
+
+function responder(scenario: string, url = "-", name = "bench"): Promise<BenchChild> {
+  return benchProcess("bench/responders.ts", [scenario, url, name]);
 }
 
 interface WrkResult {
@@ -197,16 +193,9 @@ async function main(): Promise<void> {
     leanPids.push((await responder("raw-queue", nats.url, "bench-lean")).child.pid!);
     leanPids.push((await responder("raw-queue", nats.url, "bench-lean")).child.pid!);
     const leanPort = await freePort();
-    const lean = spawn(
-      process.execPath,
-      ["--import", "tsx", "bench/wire/lean-gateway.ts", nats.url, String(leanPort), "bench-lean.raw.100"],
-      { stdio: ["pipe", "pipe", "inherit"] },
-    );
-    children.push(lean);
-    await new Promise<void>((resolve, reject) => {
-      createInterface({ input: lean.stdout! }).once("line", () => resolve());
-      lean.once("exit", (code) => reject(new Error(`lean gateway exited with ${code}`)));
-    });
+    const lean = (
+      await benchProcess("bench/wire/lean-gateway.ts", [nats.url, String(leanPort), "bench-lean.raw.100"])
+    ).child;
     leanPids.push(lean.pid!);
 
     // Two plain node:http instances for the reverse proxies.
