@@ -41,7 +41,7 @@ export class Deadlines {
    *
    * @param expire - called once if the entry is still there when its deadline passes.
    * @param ms - this entry's duration, when not the lane's own (see {@link DeadlineLanes}: within a
-   *   lane's 1.5%, so that an entry behind a later one is at most that late).
+   *   lane's step (1.6% at most), so that an entry behind a later one is at most that late).
    * @returns the entry's id, for {@link Deadlines.settle}.
    */
   add(expire: () => void, ms = this.#ms): number {
