@@ -132,6 +132,8 @@ interface Target {
   pids: number[];
   /** The front door's own processes (gateway, proxy), a subset of `pids`. */
   front: number[];
+  /** The nats-server process, when the target goes over NATS (a subset of `pids`). */
+  nats?: number;
 }
 
 /** Busy and total CPU time of the whole machine so far (all cores, clock ticks), from /proc/stat. */
@@ -233,18 +235,21 @@ async function main(): Promise<void> {
         url: `http://127.0.0.1:${gw1.port}/bench/`,
         pids: [...gw1.pids, ...meshPids],
         front: gw1.pids,
+        nats: nats.pid,
       },
       {
         name: "natsmesh gateway `--workers 2` (primary + 2 workers) → NATS → 2 instances",
         url: `http://127.0.0.1:${gw2.port}/bench/`,
         pids: [...gw2.pids, ...meshPids],
         front: gw2.pids,
+        nats: nats.pid,
       },
       {
         name: "limit: node:http + lean mux → NATS → 2 raw responders (no natsmesh)",
         url: `http://127.0.0.1:${leanPort}/`,
         pids: leanPids,
         front: [lean.pid!],
+        nats: nats.pid,
       },
       {
         name: `Caddy ${(await run("caddy", ["version"])).stdout.trim().split(/\s/)[0]} → 2 node:http`,
@@ -272,6 +277,7 @@ async function main(): Promise<void> {
       c1: [] as WrkResult[],
       cpu: [] as number[],
       front: [] as number[],
+      nats: [] as number[],
       busy: [] as number[],
     }));
     for (const t of targets) {
@@ -282,12 +288,14 @@ async function main(): Promise<void> {
       for (const [k, t] of targets.entries()) {
         process.stderr.write(`bench: ${i + 1}/${REPS} ${t.name} ...\n`);
         const res = results[k]!;
-        const [all0, front0, m0] = [sum(t.pids), sum(t.front), machineTicks()];
+        const natsPids = t.nats === undefined ? [] : [t.nats];
+        const [all0, front0, nats0, m0] = [sum(t.pids), sum(t.front), sum(natsPids), machineTicks()];
         const r = await wrk(t.url, 64);
         const m1 = machineTicks();
         const per10k = (ms: number) => (ms * 10_000) / (r.rps * SECONDS);
         res.cpu.push(per10k(sum(t.pids) - all0));
         res.front.push(per10k(sum(t.front) - front0));
+        res.nats.push(per10k(sum(natsPids) - nats0));
         res.busy.push((100 * (m1.busy - m0.busy)) / (m1.total - m0.total));
         res.c64.push(r);
         res.c1.push(await wrk(t.url, 1));
@@ -298,7 +306,7 @@ async function main(): Promise<void> {
     let limitRps = 0;
     const gatewayRps: { name: string; rps: number }[] = [];
     for (const [k, t] of targets.entries()) {
-      const { c64, c1, cpu, front, busy } = results[k]!;
+      const { c64, c1, cpu, front, nats: natsCpu, busy } = results[k]!;
       const rps = median(c64.map((r) => r.rps));
       if (t.name.startsWith("Caddy")) caddyRps = rps;
       if (t.name.startsWith("limit")) limitRps = rps;
@@ -306,7 +314,7 @@ async function main(): Promise<void> {
       const n = (x: number) => Math.round(x).toLocaleString("en-US");
       const us = (xs: WrkResult[], f: (r: WrkResult) => number) => Math.round(median(xs.map(f)));
       rows.push(
-        `| ${t.name} | ${n(rps)} | ${us(c64, (r) => r.p50)} | ${us(c64, (r) => r.p99)} | ${us(c1, (r) => r.p50)} | ${us(c1, (r) => r.p99)} | ${n(median(cpu))} | ${t.front.length ? n(median(front)) : "–"} | ${n(median(busy))}% |`,
+        `| ${t.name} | ${n(rps)} | ${us(c64, (r) => r.p50)} | ${us(c64, (r) => r.p99)} | ${us(c1, (r) => r.p50)} | ${us(c1, (r) => r.p99)} | ${n(median(cpu))} | ${t.front.length ? n(median(front)) : "–"} | ${t.nats === undefined ? "–" : n(median(natsCpu))} | ${n(median(busy))}% |`,
       );
     }
     const [best, other] = [...gatewayRps].sort((x, y) => y.rps - x.rps) as [
@@ -319,8 +327,8 @@ async function main(): Promise<void> {
     const out = [
       `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions interleaved, medians · 100-byte answers · gateway ÷ Caddy = ${ratio(best.rps)} (${label(best.name)}; ${label(other.name)}: ${ratio(other.rps)}) · limit ÷ Caddy = ${ratio(limitRps)} · gateway ÷ limit = ${(best.rps / limitRps).toFixed(2)} · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
       "",
-      "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes | of which gateway / proxy | machine busy c=64 (wrk included) |",
-      "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+      "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes | of which gateway / proxy | of which nats-server | machine busy c=64 (wrk included) |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
       ...rows,
       "",
     ].join("\n");
