@@ -7,8 +7,8 @@
  *   Caddy  reverse proxy → 2 node:http instances (same handler)
  *   nginx  reverse proxy → 2 node:http instances (same handler, upstream keep-alive)
  * Load from wrk (c=64 for req/s and latency, c=1 for latency), 3 repetitions interleaved across the
- * targets, medians; CPU per 10k requests of the serving processes (and of the front door alone), and
- * how busy the whole machine was (wrk included) during the c=64 runs.
+ * targets, medians; CPU per 10k requests of the serving processes (and of the front door and of
+ * nats-server alone), and how busy the whole machine was (wrk included) during the c=64 runs.
  *   npx tsx bench/gateway.ts          (writes BENCHMARKS.md)   --quick: 1 short repetition, prints only
  * Needs the Debian packages caddy, nginx and wrk (apt-get install -y caddy nginx wrk).
  * The gateway and its service instances run natsmesh compiled by tsc (bench/lib/mesh.ts), as
@@ -132,8 +132,8 @@ interface Target {
   pids: number[];
   /** The front door's own processes (gateway, proxy), a subset of `pids`. */
   front: number[];
-  /** The nats-server process, when the target goes over NATS (a subset of `pids`). */
-  nats?: number;
+  /** The nats-server process of a target that goes over NATS, else none (a subset of `pids`). */
+  nats: number[];
 }
 
 /** Busy and total CPU time of the whole machine so far (all cores, clock ticks), from /proc/stat. */
@@ -235,39 +235,42 @@ async function main(): Promise<void> {
         url: `http://127.0.0.1:${gw1.port}/bench/`,
         pids: [...gw1.pids, ...meshPids],
         front: gw1.pids,
-        nats: nats.pid,
+        nats: [nats.pid],
       },
       {
         name: "natsmesh gateway `--workers 2` (primary + 2 workers) → NATS → 2 instances",
         url: `http://127.0.0.1:${gw2.port}/bench/`,
         pids: [...gw2.pids, ...meshPids],
         front: gw2.pids,
-        nats: nats.pid,
+        nats: [nats.pid],
       },
       {
         name: "limit: node:http + lean mux → NATS → 2 raw responders (no natsmesh)",
         url: `http://127.0.0.1:${leanPort}/`,
         pids: leanPids,
         front: [lean.pid!],
-        nats: nats.pid,
+        nats: [nats.pid],
       },
       {
         name: `Caddy ${(await run("caddy", ["version"])).stdout.trim().split(/\s/)[0]} → 2 node:http`,
         url: `http://127.0.0.1:${caddyPort}/`,
         pids: [caddy.pid!, ...backendPids],
         front: [caddy.pid!],
+        nats: [],
       },
       {
         name: "nginx → 2 node:http (upstream keep-alive)",
         url: `http://127.0.0.1:${nginxPort}/`,
         pids: [nginx.pid!, ...nginxWorkers, ...backendPids],
         front: [nginx.pid!, ...nginxWorkers],
+        nats: [],
       },
       {
         name: "direct: wrk → 1 node:http (no proxy)",
         url: `http://127.0.0.1:${a}/`,
         pids: [backendPids[0]!],
         front: [],
+        nats: [],
       },
     ];
     // Repetitions interleaved (repetition 1 of every target, then 2, ...): on a shared machine every
@@ -288,14 +291,13 @@ async function main(): Promise<void> {
       for (const [k, t] of targets.entries()) {
         process.stderr.write(`bench: ${i + 1}/${REPS} ${t.name} ...\n`);
         const res = results[k]!;
-        const natsPids = t.nats === undefined ? [] : [t.nats];
-        const [all0, front0, nats0, m0] = [sum(t.pids), sum(t.front), sum(natsPids), machineTicks()];
+        const [all0, front0, nats0, m0] = [sum(t.pids), sum(t.front), sum(t.nats), machineTicks()];
         const r = await wrk(t.url, 64);
         const m1 = machineTicks();
         const per10k = (ms: number) => (ms * 10_000) / (r.rps * SECONDS);
         res.cpu.push(per10k(sum(t.pids) - all0));
         res.front.push(per10k(sum(t.front) - front0));
-        res.nats.push(per10k(sum(natsPids) - nats0));
+        res.nats.push(per10k(sum(t.nats) - nats0));
         res.busy.push((100 * (m1.busy - m0.busy)) / (m1.total - m0.total));
         res.c64.push(r);
         res.c1.push(await wrk(t.url, 1));
@@ -314,7 +316,7 @@ async function main(): Promise<void> {
       const n = (x: number) => Math.round(x).toLocaleString("en-US");
       const us = (xs: WrkResult[], f: (r: WrkResult) => number) => Math.round(median(xs.map(f)));
       rows.push(
-        `| ${t.name} | ${n(rps)} | ${us(c64, (r) => r.p50)} | ${us(c64, (r) => r.p99)} | ${us(c1, (r) => r.p50)} | ${us(c1, (r) => r.p99)} | ${n(median(cpu))} | ${t.front.length ? n(median(front)) : "–"} | ${t.nats === undefined ? "–" : n(median(natsCpu))} | ${n(median(busy))}% |`,
+        `| ${t.name} | ${n(rps)} | ${us(c64, (r) => r.p50)} | ${us(c64, (r) => r.p99)} | ${us(c1, (r) => r.p50)} | ${us(c1, (r) => r.p99)} | ${n(median(cpu))} | ${t.front.length ? n(median(front)) : "–"} | ${t.nats.length ? n(median(natsCpu)) : "–"} | ${n(median(busy))}% |`,
       );
     }
     const [best, other] = [...gatewayRps].sort((x, y) => y.rps - x.rps) as [
