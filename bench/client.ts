@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Pool, request } from "undici";
 import { latency, throughput } from "./lib/measure.js";
 import { loadMesh } from "./lib/mesh.js";
-import { BODY_100, SIZES } from "./lib/payload.js";
+import { ANSWER_SIZES, BODY_100 } from "./lib/payload.js";
 import { loadPeer } from "./lib/peer.js";
 import { serviceName } from "./lib/scenarios.js";
 import { LeanMux } from "./wire/mux.js";
@@ -51,9 +51,9 @@ async function nats(lean = true): Promise<NatsConnection> {
 }
 
 /** The request for each size names the size: subject `<name>.raw.<n>` or path `/<n>`. */
-const RAW_SUBJECT = new Map(SIZES.map((n) => [n as number, `${serviceName(id)}.raw.${n}`]));
-const MESH_URL = new Map(SIZES.map((n) => [n as number, `http://${serviceName(id)}/${n}`]));
-const PATH = new Map(SIZES.map((n) => [n as number, `/${n}`]));
+const RAW_SUBJECT = new Map(ANSWER_SIZES.map((n) => [n, `${serviceName(id)}.raw.${n}`]));
+const MESH_URL = new Map(ANSWER_SIZES.map((n) => [n, `http://${serviceName(id)}/${n}`]));
+const PATH = new Map(ANSWER_SIZES.map((n) => [n, `/${n}`]));
 
 const { createFetch, MeshDispatcher } = await loadMesh();
 

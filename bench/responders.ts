@@ -13,7 +13,7 @@ import { connect } from "@nats-io/transport-node";
 import express from "express";
 import { pino } from "pino";
 import { loadMesh } from "./lib/mesh.js";
-import { BODIES, BY_PATH, SIZES } from "./lib/payload.js";
+import { ANSWER_SIZES, BODIES, BY_PATH } from "./lib/payload.js";
 import { loadPeer } from "./lib/peer.js";
 
 const [scenario, url, name = "bench"] = process.argv.slice(2) as [string, string, string?];
@@ -40,7 +40,7 @@ async function start(): Promise<string> {
     case "raw-queue": {
       // raw-queue: in a queue group, so that several share the requests (the gateway bench's limit).
       const nc = await connect({ servers: url, noAsyncTraces: true });
-      for (const n of SIZES) {
+      for (const n of ANSWER_SIZES) {
         const body = BODIES.get(n)!.bytes;
         nc.subscribe(`${name}.raw.${n}`, {
           ...(scenario === "raw-queue" && { queue: name }),

@@ -2,8 +2,9 @@
  * The whole benchmark suite, one command:
  *   npm run bench             (3 repetitions; writes BENCHMARKS.md and docs/bench.svg)
  *   npm run bench -- --quick  (1 short repetition; prints only, unless --write)
- * Options: --only=c,m (scenario ids; a, b and h always run), --sizes=100,10240, --no-gateway,
- * --no-profile, --write, --src (natsmesh from src/ through tsx instead of compiled by tsc first).
+ * Options: --only=c,m (scenario ids; a, b and h always run), --sizes=100,10240, --no-bodies,
+ * --no-gateway, --no-profile, --write, --src (natsmesh from src/ through tsx instead of compiled by
+ * tsc first).
  *
  * 1. Request path: every scenario of bench/lib/scenarios.ts side by side on one nats-server, for
  *    answers of 100 B, 10 KB and 512 KB; c=64 closed loop for req/s and CPU per 10k requests per
@@ -11,7 +12,9 @@
  *    in their own processes (bench/client.ts, bench/responders.ts), all started once and warmed up
  *    (a discarded run per size) before anything is measured; repetitions are
  *    interleaved (rep 1 of every scenario, then rep 2, ...) so a burst of other load on the machine
- *    hits every scenario alike; medians of the repetitions.
+ *    hits every scenario alike; medians of the repetitions. Then, in each repetition, 64 KB answers
+ *    at c=8 (the issue's reference point for bodies: MB/s and CPU per GB beside raw NATS and direct
+ *    HTTP; --no-bodies skips it).
  * 2. Gateway vs Caddy and nginx: bench/gateway.ts, unchanged (skipped when caddy/nginx/wrk are missing).
  * 3. Profile of the natsmesh Fetch path: bench/profile.ts.
  * The medians also go to bench/results/request-path.json (not committed); --from-results writes the
@@ -27,7 +30,7 @@ import type { Job, JobResult } from "./client.js";
 import { type Bar, barChart } from "./lib/chart.js";
 import { median } from "./lib/measure.js";
 import { buildMesh, meshBuildLabel } from "./lib/mesh.js";
-import { SIZES, sizeLabel } from "./lib/payload.js";
+import { BODY_CONCURRENCY, BODY_SIZE, SIZES, sizeLabel } from "./lib/payload.js";
 import { PEER_RESPONDERS, SCENARIOS, type Scenario, serviceName } from "./lib/scenarios.js";
 import { writeSection } from "./lib/sections.js";
 import { ask, type BenchChild, startBench } from "./lib/spawn.js";
@@ -68,15 +71,33 @@ interface Pair {
   client: BenchChild;
 }
 
-/** Medians per scenario and size. */
+/** Medians per scenario, size and concurrency. */
 interface Row {
   scenario: Scenario;
   size: number;
+  /** Concurrency of the throughput run (64, or 8 for the bodies' reference point). */
+  concurrency: number;
   rps: number;
   p50: number;
   p99: number;
   cpu: { client: number; service: number; "nats-server": number };
 }
+
+/** One kind of measurement: answer size, concurrency, and whether a c=1 latency run follows. */
+interface Run {
+  size: number;
+  concurrency: number;
+  latency: boolean;
+}
+
+const RUNS: Run[] = [
+  ...sizes.map((size) => ({ size, concurrency: CONCURRENCY, latency: true })),
+  ...(argv.includes("--no-bodies")
+    ? []
+    : [{ size: BODY_SIZE, concurrency: BODY_CONCURRENCY, latency: false }]),
+];
+
+const runLabel = (run: Run) => `${sizeLabel(run.size)} c=${run.concurrency}`;
 
 async function requestPath(): Promise<Row[]> {
   const scenarios = SCENARIOS.filter((s) => !only || only.includes(s.id) || ["a", "b", "h"].includes(s.id));
@@ -102,36 +123,36 @@ async function requestPath(): Promise<Row[]> {
     }
     // JIT warm-up of every process, per size, discarded: on a loaded 2-core machine V8's background
     // compiler is starved, and a cold first job measured a fraction of the warm rate.
-    for (const size of sizes) {
+    for (const run of RUNS) {
       for (const { scenario, client } of pairs) {
-        process.stderr.write(`bench: warm-up ${sizeLabel(size)} ${scenario.id} ${scenario.short}\n`);
+        process.stderr.write(`bench: warm-up ${runLabel(run)} ${scenario.id} ${scenario.short}\n`);
         const job: Job = {
-          size,
-          concurrency: CONCURRENCY,
+          size: run.size,
+          concurrency: run.concurrency,
           durationMs: WARMUP_ALL,
           warmupMs: 0,
-          latencyMs: 200,
+          latencyMs: run.latency ? 200 : 0,
         };
         const r = await ask<JobResult & { error?: string }>(client, job);
-        if (r.error) throw new Error(`${scenario.id} at ${sizeLabel(size)}: ${r.error}`);
+        if (r.error) throw new Error(`${scenario.id} at ${runLabel(run)}: ${r.error}`);
       }
     }
     for (let rep = 0; rep < REPS; rep++) {
-      for (const size of sizes) {
+      for (const run of RUNS) {
         for (const { scenario, client } of pairs) {
           process.stderr.write(
-            `bench: rep ${rep + 1}/${REPS} ${sizeLabel(size)} ${scenario.id} ${scenario.short}\n`,
+            `bench: rep ${rep + 1}/${REPS} ${runLabel(run)} ${scenario.id} ${scenario.short}\n`,
           );
           const job: Job = {
-            size,
-            concurrency: CONCURRENCY,
+            size: run.size,
+            concurrency: run.concurrency,
             durationMs: DURATION,
             warmupMs: WARMUP,
-            latencyMs: LATENCY,
+            latencyMs: run.latency ? LATENCY : 0,
           };
           const r = await ask<JobResult & { error?: string }>(client, job);
-          if (r.error) throw new Error(`${scenario.id} at ${sizeLabel(size)}: ${r.error}`);
-          const key = `${scenario.id}/${size}`;
+          if (r.error) throw new Error(`${scenario.id} at ${runLabel(run)}: ${r.error}`);
+          const key = `${scenario.id}/${run.size}/${run.concurrency}`;
           results.set(key, [...(results.get(key) ?? []), r]);
         }
       }
@@ -141,13 +162,14 @@ async function requestPath(): Promise<Row[]> {
     await server.stop();
   }
   const rows: Row[] = [];
-  for (const size of sizes) {
+  for (const { size, concurrency } of RUNS) {
     for (const { scenario } of pairs) {
-      const rs = results.get(`${scenario.id}/${size}`)!;
+      const rs = results.get(`${scenario.id}/${size}/${concurrency}`)!;
       const cpu = (k: string) => median(rs.map((r) => r.cpuPer10k[k]!));
       rows.push({
         scenario,
         size,
+        concurrency,
         rps: median(rs.map((r) => r.rps)),
         p50: median(rs.map((r) => r.p50)),
         p99: median(rs.map((r) => r.p99)),
@@ -166,9 +188,12 @@ const mbps = (r: Row) => (r.rps * r.size) / 1e6;
 /** CPU seconds of all three processes per GB (10^9 bytes) of answers. */
 const cpuPerGb = (r: Row) => ((totalCpu(r) / 10_000 / 1000) * 1e9) / r.size;
 
-function find(rows: Row[], id: string, size: number): Row | undefined {
-  return rows.find((r) => r.scenario.id === id && r.size === size);
+function find(rows: Row[], id: string, size: number, concurrency = CONCURRENCY): Row | undefined {
+  return rows.find((r) => r.scenario.id === id && r.size === size && r.concurrency === concurrency);
 }
+
+/** The c=64 rows: every table but the bodies' reference point. */
+const atC64 = (rows: Row[]) => rows.filter((r) => r.concurrency === CONCURRENCY);
 
 function smallTable(rows: Row[]): string {
   const a = find(rows, "a", 100)!.rps;
@@ -178,7 +203,7 @@ function smallTable(rows: Row[]): string {
     "| | scenario | req/s c=64 | × (a) | × (b) | × HTTP | p50 µs c=1 | p99 µs c=1 | CPU ms/10k client | service | nats-server |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const r of rows.filter((x) => x.size === 100)) {
+  for (const r of atC64(rows).filter((x) => x.size === 100)) {
     lines.push(
       `| ${r.scenario.id} | ${r.scenario.label} | ${fmt(r.rps)} | ${ratio(r.rps / a)} | ${ratio(r.rps / b)} | ${ratio(r.rps / h)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} |`,
     );
@@ -195,9 +220,32 @@ function bodyTable(rows: Row[], size: number): string {
     "| | scenario | req/s c=64 | MB/s | × lean mux | × HTTP | p50 µs c=1 | p99 µs c=1 | CPU ms/10k client | service | nats-server | CPU s/GB, all | × lean mux | × HTTP |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const r of rows.filter((x) => x.size === size)) {
+  for (const r of atC64(rows).filter((x) => x.size === size)) {
     lines.push(
       `| ${r.scenario.id} | ${r.scenario.short} | ${fmt(r.rps)} | ${fmt(mbps(r))} | ${ratio(mbps(r) / mbps(raw))} | ${ratio(mbps(r) / mbps(http))} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} | ${cpuPerGb(r).toFixed(1)} | ${ratio(cpuPerGb(r) / cpuPerGb(raw))} | ${ratio(cpuPerGb(r) / cpuPerGb(http))} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * The bodies' reference point of the Benchmarks issue (64 KB at c=8): MB/s and CPU per GB beside
+ * raw NATS (nc.request and the lean mux) and direct HTTP, with the figures the issue measured
+ * before natsmesh existed.
+ */
+function referenceTable(rows: Row[]): string | undefined {
+  const at = (id: string) => find(rows, id, BODY_SIZE, BODY_CONCURRENCY);
+  const [a, b, h] = [at("a"), at("b"), at("h")];
+  if (!a || !b || !h) return undefined;
+  const lines = [
+    `**${sizeLabel(BODY_SIZE)} answers at c=${BODY_CONCURRENCY}** (the issue's reference point; measured there before natsmesh existed: raw NATS 263 MB/s, direct HTTP 1,018 MB/s, NATS at 3.6–4.4× HTTP's CPU per GB)`,
+    "",
+    `| | scenario | req/s c=${BODY_CONCURRENCY} | MB/s | × \`nc.request\` | × lean mux | × HTTP | CPU ms/10k client | service | nats-server | CPU s/GB, all | × lean mux | × HTTP |`,
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+  ];
+  for (const r of rows.filter((x) => x.size === BODY_SIZE && x.concurrency === BODY_CONCURRENCY)) {
+    lines.push(
+      `| ${r.scenario.id} | ${r.scenario.short} | ${fmt(r.rps)} | ${fmt(mbps(r))} | ${ratio(mbps(r) / mbps(a))} | ${ratio(mbps(r) / mbps(b))} | ${ratio(mbps(r) / mbps(h))} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} | ${cpuPerGb(r).toFixed(1)} | ${ratio(cpuPerGb(r) / cpuPerGb(b))} | ${ratio(cpuPerGb(r) / cpuPerGb(h))} |`,
     );
   }
   return lines.join("\n");
@@ -241,10 +289,15 @@ function barsTable(rows: Row[], gatewayVsCaddy: number | undefined): string {
 }
 
 function chart(rows: Row[], footer: string): string {
-  const panel = (size: number, value: (r: Row) => number, title: string): { title: string; bars: Bar[] } => ({
+  const panel = (
+    size: number,
+    value: (r: Row) => number,
+    title: string,
+    concurrency = CONCURRENCY,
+  ): { title: string; bars: Bar[] } => ({
     title,
     bars: rows
-      .filter((r) => r.size === size)
+      .filter((r) => r.size === size && r.concurrency === concurrency)
       .map((r) => ({
         label: r.scenario.short,
         value: value(r),
@@ -252,11 +305,19 @@ function chart(rows: Row[], footer: string): string {
       })),
   });
   const panels = [panel(100, (r) => r.rps, "req/s at c=64, 100 B answers (higher is better)")];
-  const shown = [...new Set(rows.map((r) => r.size))];
+  const shown = [...new Set(atC64(rows).map((r) => r.size))];
   if (shown.includes(100))
     panels.push(panel(100, (r) => r.p50, "p50 µs at c=1, 100 B answers (lower is better)"));
   for (const size of shown.filter((s) => s !== 100))
     panels.push(panel(size, mbps, `MB/s at c=64, ${sizeLabel(size)} answers (higher is better)`));
+  panels.push(
+    panel(
+      BODY_SIZE,
+      mbps,
+      `MB/s at c=${BODY_CONCURRENCY}, ${sizeLabel(BODY_SIZE)} answers (higher is better)`,
+      BODY_CONCURRENCY,
+    ),
+  );
   return barChart(
     panels.filter((p) => p.bars.length > 0),
     footer,
@@ -349,7 +410,9 @@ async function main(): Promise<void> {
   const saved: Saved = fromResults
     ? (JSON.parse(readFileSync(RESULTS, "utf8")) as Saved)
     : await measureAll();
-  const { rows, reps, gatewayVsCaddy } = saved;
+  const { reps, gatewayVsCaddy } = saved;
+  // Results saved before the bodies' reference point had no concurrency: every row was c=64.
+  const rows = saved.rows.map((r) => ({ ...r, concurrency: r.concurrency ?? CONCURRENCY }));
   const [load0, load1] = saved.load;
   const started = new Date(saved.started);
   const ranQuick = saved.quick;
@@ -362,16 +425,17 @@ async function main(): Promise<void> {
     `node ${process.version} · nats-server ${nats} · ${saved.build} · ${reps} repetition${reps > 1 ? "s" : ""} of ${saved.durationMs / 1000} s at c=${CONCURRENCY} ` +
     `and ${saved.latencyMs / 1000} s at c=1, interleaved, medians · load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`;
   const core = `${head}\n\n${smallTable(rows)}\n`;
-  const shown = [...new Set(rows.map((r) => r.size))];
-  const bodies = `${head}\n\n${shown
-    .filter((s) => s !== 100)
-    .map((s) => bodyTable(rows, s))
-    .join("\n\n")}\n`;
+  const shown = [...new Set(atC64(rows).map((r) => r.size))];
+  const reference = referenceTable(rows);
+  const bodies = `${head}\n\n${[
+    ...shown.filter((s) => s !== 100).map((s) => bodyTable(rows, s)),
+    ...(reference ? [reference] : []),
+  ].join("\n\n")}\n`;
   const bars = `${head}\n\n${barsTable(rows, gatewayVsCaddy)}\n`;
   process.stdout.write(`\n${core}\n${bodies}\n${bars}`);
   if (write && !only) {
     if (shown.includes(100)) writeSection(FILE, "core", core);
-    if (shown.some((s) => s !== 100)) writeSection(FILE, "bodies", bodies);
+    if (shown.some((s) => s !== 100) || reference) writeSection(FILE, "bodies", bodies);
     writeSection(FILE, "bars", bars);
     writeFileSync(
       CHART,
