@@ -257,11 +257,13 @@ function barsTable(rows: Row[], gatewayVsCaddy: number | undefined): string {
   const bar = (name: string, value: number | undefined, target: number, atMost = false) => {
     if (value === undefined || Number.isNaN(value)) return;
     const met = atMost ? value <= target : value >= target;
-    const miss = atMost
-      ? `${((value / target - 1) * 100).toFixed(0)}% above`
-      : `${((1 - value / target) * 100).toFixed(0)}% below`;
+    const off = atMost ? (value / target - 1) * 100 : (1 - value / target) * 100;
+    // A miss that rounds to the target itself is shown with the digits that tell it apart.
+    const close = !met && ratio(value) === ratio(target);
+    const shown = close ? value.toFixed(3) : ratio(value);
+    const miss = `${off.toFixed(off < 1 ? 1 : 0)}% ${atMost ? "above" : "below"}`;
     lines.push(
-      `| ${name} | ${ratio(value)} | ${atMost ? "≤" : "≥"} ${ratio(target)} | ${met ? "yes" : `no, ${miss}`} |`,
+      `| ${name} | ${shown} | ${atMost ? "≤" : "≥"} ${ratio(target)} | ${met ? "yes" : `no, ${miss}`} |`,
     );
   };
   const c = at("c");
