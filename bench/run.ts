@@ -188,12 +188,19 @@ const mbps = (r: Row) => (r.rps * r.size) / 1e6;
 /** CPU seconds of all three processes per GB (10^9 bytes) of answers. */
 const cpuPerGb = (r: Row) => ((totalCpu(r) / 10_000 / 1000) * 1e9) / r.size;
 
-function find(rows: Row[], id: string, size: number, concurrency = CONCURRENCY): Row | undefined {
-  return rows.find((r) => r.scenario.id === id && r.size === size && r.concurrency === concurrency);
+/** The rows of one run kind: an answer size at a concurrency (c=64 unless given). */
+function rowsAt(rows: Row[], size: number, concurrency = CONCURRENCY): Row[] {
+  return rows.filter((r) => r.size === size && r.concurrency === concurrency);
 }
 
-/** The c=64 rows: every table but the bodies' reference point. */
-const atC64 = (rows: Row[]) => rows.filter((r) => r.concurrency === CONCURRENCY);
+function find(rows: Row[], id: string, size: number, concurrency = CONCURRENCY): Row | undefined {
+  return rowsAt(rows, size, concurrency).find((r) => r.scenario.id === id);
+}
+
+/** The answer sizes measured at c=64 (the bodies' reference point at c=8 aside). */
+const sizesAtC64 = (rows: Row[]) => [
+  ...new Set(rows.filter((r) => r.concurrency === CONCURRENCY).map((r) => r.size)),
+];
 
 function smallTable(rows: Row[]): string {
   const a = find(rows, "a", 100)!.rps;
@@ -203,7 +210,7 @@ function smallTable(rows: Row[]): string {
     "| | scenario | req/s c=64 | × (a) | × (b) | × HTTP | p50 µs c=1 | p99 µs c=1 | CPU ms/10k client | service | nats-server |",
     "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
   ];
-  for (const r of atC64(rows).filter((x) => x.size === 100)) {
+  for (const r of rowsAt(rows, 100)) {
     lines.push(
       `| ${r.scenario.id} | ${r.scenario.label} | ${fmt(r.rps)} | ${ratio(r.rps / a)} | ${ratio(r.rps / b)} | ${ratio(r.rps / h)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} |`,
     );
@@ -211,41 +218,25 @@ function smallTable(rows: Row[]): string {
   return lines.join("\n");
 }
 
-function bodyTable(rows: Row[], size: number): string {
-  const raw = find(rows, "b", size)!;
-  const http = find(rows, "h", size)!;
-  const lines = [
-    `**${sizeLabel(size)} answers**`,
-    "",
-    "| | scenario | req/s c=64 | MB/s | × lean mux | × HTTP | p50 µs c=1 | p99 µs c=1 | CPU ms/10k client | service | nats-server | CPU s/GB, all | × lean mux | × HTTP |",
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-  ];
-  for (const r of atC64(rows).filter((x) => x.size === size)) {
-    lines.push(
-      `| ${r.scenario.id} | ${r.scenario.short} | ${fmt(r.rps)} | ${fmt(mbps(r))} | ${ratio(mbps(r) / mbps(raw))} | ${ratio(mbps(r) / mbps(http))} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} | ${cpuPerGb(r).toFixed(1)} | ${ratio(cpuPerGb(r) / cpuPerGb(raw))} | ${ratio(cpuPerGb(r) / cpuPerGb(http))} |`,
-    );
-  }
-  return lines.join("\n");
-}
-
 /**
- * The bodies' reference point of the Benchmarks issue (64 KB at c=8): MB/s and CPU per GB beside
- * raw NATS (nc.request and the lean mux) and direct HTTP, with the figures the issue measured
- * before natsmesh existed.
+ * MB/s and CPU per GB of one size at one concurrency, beside raw NATS (`nc.request` and the lean
+ * mux) and direct HTTP; the c=1 latency columns when that run had them. `note` follows the title.
+ * Undefined when a, b or h was not measured there.
  */
-function referenceTable(rows: Row[]): string | undefined {
-  const at = (id: string) => find(rows, id, BODY_SIZE, BODY_CONCURRENCY);
-  const [a, b, h] = [at("a"), at("b"), at("h")];
+function bodyTable(rows: Row[], size: number, concurrency = CONCURRENCY, note = ""): string | undefined {
+  const [a, b, h] = ["a", "b", "h"].map((id) => find(rows, id, size, concurrency));
   if (!a || !b || !h) return undefined;
+  const group = rowsAt(rows, size, concurrency);
+  const latency = group.some((r) => Number.isFinite(r.p50));
   const lines = [
-    `**${sizeLabel(BODY_SIZE)} answers at c=${BODY_CONCURRENCY}** (the issue's reference point; measured there before natsmesh existed: raw NATS 263 MB/s, direct HTTP 1,018 MB/s, NATS at 3.6–4.4× HTTP's CPU per GB)`,
+    `**${sizeLabel(size)} answers${concurrency === CONCURRENCY ? "" : ` at c=${concurrency}`}**${note}`,
     "",
-    `| | scenario | req/s c=${BODY_CONCURRENCY} | MB/s | × \`nc.request\` | × lean mux | × HTTP | CPU ms/10k client | service | nats-server | CPU s/GB, all | × lean mux | × HTTP |`,
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    `| | scenario | req/s c=${concurrency} | MB/s | × \`nc.request\` | × lean mux | × HTTP |${latency ? " p50 µs c=1 | p99 µs c=1 |" : ""} CPU ms/10k client | service | nats-server | CPU s/GB, all | × lean mux | × HTTP |`,
+    `|---|---|---:|---:|---:|---:|---:|${latency ? "---:|---:|" : ""}---:|---:|---:|---:|---:|---:|`,
   ];
-  for (const r of rows.filter((x) => x.size === BODY_SIZE && x.concurrency === BODY_CONCURRENCY)) {
+  for (const r of group) {
     lines.push(
-      `| ${r.scenario.id} | ${r.scenario.short} | ${fmt(r.rps)} | ${fmt(mbps(r))} | ${ratio(mbps(r) / mbps(a))} | ${ratio(mbps(r) / mbps(b))} | ${ratio(mbps(r) / mbps(h))} | ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} | ${cpuPerGb(r).toFixed(1)} | ${ratio(cpuPerGb(r) / cpuPerGb(b))} | ${ratio(cpuPerGb(r) / cpuPerGb(h))} |`,
+      `| ${r.scenario.id} | ${r.scenario.short} | ${fmt(r.rps)} | ${fmt(mbps(r))} | ${ratio(mbps(r) / mbps(a))} | ${ratio(mbps(r) / mbps(b))} | ${ratio(mbps(r) / mbps(h))} |${latency ? ` ${fmt(r.p50)} | ${fmt(r.p99)} |` : ""} ${fmt(r.cpu.client)} | ${fmt(r.cpu.service)} | ${fmt(r.cpu["nats-server"])} | ${cpuPerGb(r).toFixed(1)} | ${ratio(cpuPerGb(r) / cpuPerGb(b))} | ${ratio(cpuPerGb(r) / cpuPerGb(h))} |`,
     );
   }
   return lines.join("\n");
@@ -298,16 +289,14 @@ function chart(rows: Row[], footer: string): string {
     concurrency = CONCURRENCY,
   ): { title: string; bars: Bar[] } => ({
     title,
-    bars: rows
-      .filter((r) => r.size === size && r.concurrency === concurrency)
-      .map((r) => ({
-        label: r.scenario.short,
-        value: value(r),
-        highlight: r.scenario.short.startsWith("natsmesh"),
-      })),
+    bars: rowsAt(rows, size, concurrency).map((r) => ({
+      label: r.scenario.short,
+      value: value(r),
+      highlight: r.scenario.short.startsWith("natsmesh"),
+    })),
   });
   const panels = [panel(100, (r) => r.rps, "req/s at c=64, 100 B answers (higher is better)")];
-  const shown = [...new Set(atC64(rows).map((r) => r.size))];
+  const shown = sizesAtC64(rows);
   if (shown.includes(100))
     panels.push(panel(100, (r) => r.p50, "p50 µs at c=1, 100 B answers (lower is better)"));
   for (const size of shown.filter((s) => s !== 100))
@@ -366,7 +355,8 @@ interface Saved {
   /** How natsmesh ran: compiled by tsc, or src/ through tsx. */
   build: string;
   gatewayVsCaddy?: number | undefined;
-  rows: Row[];
+  /** `concurrency` is missing in results saved before the bodies' reference point: those were c=64. */
+  rows: (Omit<Row, "concurrency"> & { concurrency?: number })[];
 }
 
 async function measureAll(): Promise<Saved> {
@@ -427,17 +417,22 @@ async function main(): Promise<void> {
     `node ${process.version} · nats-server ${nats} · ${saved.build} · ${reps} repetition${reps > 1 ? "s" : ""} of ${saved.durationMs / 1000} s at c=${CONCURRENCY} ` +
     `and ${saved.latencyMs / 1000} s at c=1, interleaved, medians · load average (1 min) ${load0.toFixed(2)} before, ${load1.toFixed(2)} after`;
   const core = `${head}\n\n${smallTable(rows)}\n`;
-  const shown = [...new Set(atC64(rows).map((r) => r.size))];
-  const reference = referenceTable(rows);
-  const bodies = `${head}\n\n${[
+  const shown = sizesAtC64(rows);
+  const bodyTables = [
     ...shown.filter((s) => s !== 100).map((s) => bodyTable(rows, s)),
-    ...(reference ? [reference] : []),
-  ].join("\n\n")}\n`;
+    bodyTable(
+      rows,
+      BODY_SIZE,
+      BODY_CONCURRENCY,
+      " (the issue's reference point; measured there before natsmesh existed: raw NATS 263 MB/s, direct HTTP 1,018 MB/s, NATS at 3.6–4.4× HTTP's CPU per GB)",
+    ),
+  ].filter((t) => t !== undefined);
+  const bodies = `${head}\n\n${bodyTables.join("\n\n")}\n`;
   const bars = `${head}\n\n${barsTable(rows, gatewayVsCaddy)}\n`;
   process.stdout.write(`\n${core}\n${bodies}\n${bars}`);
   if (write && !only) {
     if (shown.includes(100)) writeSection(FILE, "core", core);
-    if (shown.some((s) => s !== 100) || reference) writeSection(FILE, "bodies", bodies);
+    if (bodyTables.length > 0) writeSection(FILE, "bodies", bodies);
     writeSection(FILE, "bars", bars);
     writeFileSync(
       CHART,
