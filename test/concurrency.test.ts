@@ -8,7 +8,7 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
-import { QueueGate } from "../src/traffic/index.js";
+import { QueueGate } from "../src/server/queue-gate.js";
 import { natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConcurrencyLimiter } from "../src/server/limiter.js";
-import { DeadlineLanes, Deadlines } from "../src/traffic/deadlines.js";
+import { DeadlineLanes, Deadlines } from "../src/util/deadline-lanes.js";
 import { check } from "./support/nats-server.js";
 
 describe("server parts - deadlines", () => {

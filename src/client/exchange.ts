@@ -18,7 +18,7 @@ import {
   type WireResponse,
 } from "../protocol/index.js";
 import { type ChunkReader, declaredLength, StreamReceiver, StreamSender } from "../stream/index.js";
-import { type DeadlineHandle, DeadlineLanes } from "../traffic/deadlines.js";
+import { type DeadlineHandle, DeadlineLanes } from "../util/deadline-lanes.js";
 import type { RequestMux, Route } from "./mux.js";
 
 const EMPTY = new Uint8Array(0);

@@ -47,8 +47,7 @@ import {
   runInSpan,
   startServerSpan,
 } from "../tracing/index.js";
-import { Deadlines } from "../traffic/deadlines.js";
-import { QueueGate } from "../traffic/queue-gate.js";
+import { Deadlines } from "../util/deadline-lanes.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { Handler, RequestContext, WireHandler } from "./adapters/types.js";
 import { type ServerExchange, STREAM_IDLE_MS } from "./exchange.js";
@@ -57,6 +56,7 @@ import { type HandlerKind, toWireHandler } from "./handler.js";
 import { ConcurrencyLimiter } from "./limiter.js";
 import { MalformedAnswers } from "./malformed.js";
 import { addProvenance } from "./provenance.js";
+import { QueueGate } from "./queue-gate.js";
 
 const EMPTY = new Uint8Array(0);
 

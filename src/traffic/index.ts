@@ -41,7 +41,6 @@ export {
   mergeMappingsFile,
   renderMappings,
 } from "./mappings.js";
-export { type GateCallback, QueueGate } from "./queue-gate.js";
 export {
   backoffDelay,
   NO_RETRY,
