@@ -10,8 +10,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, runFault } from "../src/cli/index.js";
+import { FAULT_HEADER, serveFault } from "../src/fault/index.js";
 import { createFetch, MeshError, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
-import { FAULT_HEADER, serveFault } from "../src/traffic/index.js";
 import { fetchApp } from "./support/apps.js";
 import { check, include, NatsServer, TMP_PREFIX } from "./support/nats-server.js";
 

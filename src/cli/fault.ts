@@ -7,8 +7,8 @@
 import { once } from "node:events";
 import { type Command, InvalidArgumentError } from "commander";
 import { connect } from "../connect/index.js";
+import { serveFault } from "../fault/index.js";
 import { MeshError } from "../protocol/index.js";
-import { serveFault } from "../traffic/index.js";
 import { CLI_NAME, CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";

@@ -1,7 +1,7 @@
 /**
  * Traffic management and resilience: the retry policy shared by the client and the gateway,
- * circuit breakers, canary and fault-injection subject mappings, and the fault responder behind
- * `natsmesh fault`. See docs/TRAFFIC.md.
+ * circuit breakers, and canary and fault-injection subject mappings (the fault responder itself is
+ * `natsmesh/fault`). See docs/TRAFFIC.md.
  *
  * @example
  * ```ts
@@ -27,7 +27,6 @@ export {
   isRetryableFailure,
   type RetrySettings,
 } from "./call-guard.js";
-export { FAULT_HEADER, type FaultHandle, type FaultOptions, serveFault } from "./fault.js";
 export { IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
 export {
   type CanaryMapping,

@@ -20,7 +20,7 @@ import {
   serviceSubject,
   type WireRequest,
 } from "../protocol/index.js";
-import { DEFAULT_FAULT_PREFIX } from "./mappings.js";
+import { DEFAULT_FAULT_PREFIX } from "../traffic/mappings.js";
 
 /** Options of {@link serveFault}. */
 export interface FaultOptions {
