@@ -12,9 +12,7 @@ import {
   InstanceLostError,
   lastTokenNumber,
   type MeshError,
-  NoRespondersError,
   PermissionDeniedError,
-  TimeoutError,
 } from "../protocol/index.js";
 import { type PermissionWatch, watchPublishDenials } from "./permission-watch.js";
 
@@ -45,23 +43,6 @@ export interface Route {
   tick?(now: number): void;
   /** The subject the peer handed over (credit and chunks go there), once known. */
   readonly peer?: string | undefined;
-}
-
-/** Options of one {@link RequestMux.request} call. */
-export interface MuxRequestOptions {
-  /** Deadline in milliseconds; 0 or less means none. */
-  timeout: number;
-  /** Aborts the wait (the request may still reach the service). */
-  signal?: AbortSignal | undefined;
-  /** Names the service and subject in errors. */
-  target: CallTarget;
-  /**
-   * Coalesce this publish with the others of the same event-loop turn (see PublishBatcher). Pays off
-   * when requests arrive in separate I/O callbacks (the gateway: one per HTTP connection); costs a
-   * little when they come in bursts from one callback, which nats.js already coalesces (measured:
-   * fetch bursts lost ~8% with it), so it is off by default.
-   */
-  batch?: boolean;
 }
 
 /**
@@ -152,50 +133,6 @@ export class RequestMux {
     } catch (err) {
       onError(err);
     }
-  }
-
-  /**
-   * Publishes `payload` to `subject` and resolves with the first reply's payload: a plain one-message
-   * request/reply, with no streaming (kept for raw forwarding, e.g. `natsmesh fault`).
-   *
-   * @throws {@link NoRespondersError} at once when nobody serves the subject.
-   * @throws {@link TimeoutError} when no reply came within `timeout`.
-   * @throws {@link ConnectionClosedError} when the connection closed first.
-   * @throws the signal's reason when `signal` aborts.
-   */
-  request(subject: string, payload: Uint8Array, options: MuxRequestOptions): Promise<Uint8Array> {
-    const { timeout, signal, target } = options;
-    if (!this.usable) return Promise.reject(new ConnectionClosedError(target));
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<Uint8Array>((resolve, reject) => {
-      let timer: NodeJS.Timeout | undefined;
-      let reply = "";
-      const settle = (err: unknown, data?: Uint8Array) => {
-        this.release(reply, route);
-        if (timer) clearTimeout(timer);
-        signal?.removeEventListener("abort", onAbort);
-        if (err === undefined) resolve(data!);
-        else reject(err);
-      };
-      const onAbort = () => settle(signal!.reason);
-      const route: Route = {
-        target,
-        heartbeat: 0,
-        heard: true,
-        heardAt: 0,
-        deliver: (msg) =>
-          msg.data.byteLength === 0 && msg.headers?.code === 503
-            ? settle(new NoRespondersError(target))
-            : settle(undefined, msg.data),
-        fail: (err) => settle(err),
-      };
-      reply = this.open(route);
-      if (timeout > 0) timer = setTimeout(() => settle(new TimeoutError(target, timeout)), timeout);
-      signal?.addEventListener("abort", onAbort, { once: true });
-      this.publish(subject, payload, reply, options.batch, (err) =>
-        settle(this.#nc.isClosed() ? new ConnectionClosedError(target, { cause: err }) : err),
-      );
-    });
   }
 
   /** Fails every route and stops listening. */

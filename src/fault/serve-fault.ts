@@ -1,18 +1,18 @@
 /**
  * Fault injection beyond dropping: a responder on a fault subject (where a canary mapping sends a
  * share of a service's requests) that answers with a chosen status, or waits a chosen latency and
- * forwards the request, byte for byte, to the real instances under another prefix.
+ * forwards the request unchanged to the real instances under another prefix, through the client's
+ * request path (`callService`).
  *
  * @module
  */
 import { createInbox, type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
-import { muxFor } from "../client/mux.js";
+import { callService } from "../client/call.js";
 import {
   assertPrefix,
   assertServiceName,
   decodeRequest,
   encodeFrame,
-  encodeRequest,
   encodeResponse,
   FrameKind,
   MeshError,
@@ -118,18 +118,25 @@ class FaultResponder implements FaultHandle {
     }
   }
 
-  /** Sends the request on to the real instances and relays their one-message answer. */
+  /** Sends the request on to the real instances through the client's request path and relays their answer. */
   async #forward(reply: string, from: string, req: WireRequest): Promise<void> {
-    const service = this.#o.service;
-    const subject = `${this.#o.forward}.${service}.${from.slice(from.lastIndexOf(".") + 1)}`;
+    const { service, timeout = 30_000 } = this.#o;
+    const token = from.slice(from.lastIndexOf(".") + 1);
+    if (req.method.toLowerCase() !== token) {
+      // A call goes to its method's subject: answer what an instance (serve()) answers such a request.
+      this.#answer(reply, 400, `method ${req.method} does not match subject token '${token}'`, "malformed");
+      return;
+    }
     // Without the caller's mesh-window/mesh-heartbeat: the instance answers in one message.
-    const plain = encodeRequest({ method: req.method, path: req.path, headers: req.headers, body: req.body });
+    const plain: WireRequest = { method: req.method, path: req.path, headers: req.headers, body: req.body };
     try {
-      const data = await muxFor(this.#nc).request(subject, plain, {
-        timeout: this.#o.timeout ?? 30_000,
-        target: { service, subject },
+      const res = await callService(this.#nc, service, plain, {
+        prefix: this.#o.forward!,
+        timeout,
+        heartbeat: 0,
+        window: 0,
       });
-      this.#nc.publish(reply, data);
+      this.#nc.publish(reply, encodeResponse(res));
     } catch (err) {
       const e = err instanceof MeshError ? err : undefined;
       this.#answer(
@@ -190,8 +197,9 @@ class FaultResponder implements FaultHandle {
 
 /**
  * Serves a fault subject: every request it gets is answered with `status`, or delayed by `delay`
- * milliseconds and forwarded unchanged (the raw message payload) to `<forward>.<service>.<method>`,
- * whose answer goes back unchanged too. Pair it with a canary mapping's fault share
+ * milliseconds and forwarded with its method, path, headers and body unchanged to
+ * `<forward>.<service>.<method>` (through `callService`, as one message each way), whose answer's
+ * status, headers and body go back unchanged too. Pair it with a canary mapping's fault share
  * (`natsmesh canary weather --split v1=90 --fault 10`) so that only that share is affected.
  *
  * @param options - connection, service, fault prefix, and what to inject
