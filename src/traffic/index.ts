@@ -17,7 +17,6 @@ export {
   CircuitBreaker,
   CircuitOpenError,
   CircuitState,
-  UNGUARDED,
 } from "./breaker.js";
 export { CLIENT_CIRCUIT_GAUGE, circuitGauge, GATEWAY_CIRCUIT_GAUGE } from "./breaker-metrics.js";
 export {
