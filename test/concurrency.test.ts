@@ -7,8 +7,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
+import { QueueGate } from "../src/internal.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
-import { QueueGate } from "../src/traffic/index.js";
 import { natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 

@@ -18,14 +18,7 @@ export {
   CircuitOpenError,
   CircuitState,
 } from "./breaker.js";
-export { CLIENT_CIRCUIT_GAUGE, circuitGauge, GATEWAY_CIRCUIT_GAUGE } from "./breaker-metrics.js";
-export {
-  CallGuard,
-  type CallGuardOptions,
-  DEFAULT_RETRY,
-  isRetryableFailure,
-  type RetrySettings,
-} from "./call-guard.js";
+export type { RetrySettings } from "./call-guard.js";
 export { FAULT_HEADER, type FaultHandle, type FaultOptions, serveFault } from "./fault.js";
 export { IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
 export {
@@ -40,7 +33,6 @@ export {
   mergeMappingsFile,
   renderMappings,
 } from "./mappings.js";
-export { type GateCallback, QueueGate } from "./queue-gate.js";
 export {
   backoffDelay,
   NO_RETRY,
@@ -49,4 +41,4 @@ export {
   type RetryPolicy,
   withRetry,
 } from "./retry.js";
-export { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
+export type { BreakerSettings } from "./service-breakers.js";
