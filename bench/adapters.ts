@@ -8,7 +8,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import express from "express";
 import { Hono } from "hono";
 import { inject } from "light-my-request";
-import type { WireRequest } from "../src/index.js";
+import type { WireRequest } from "../src/internal.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import { installLightResponse } from "../src/server/adapters/light-response.js";
 import { nodeAdapter } from "../src/server/adapters/node.js";

@@ -23,7 +23,7 @@ import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { createFetch } from "../src/client/index.js";
-import { findNatsServer } from "../src/dev/index.js";
+import { findNatsServer } from "../src/internal.js";
 import { serve } from "../src/server/index.js";
 import { median } from "./lib/measure.js";
 import { freePort } from "./lib/port.js";

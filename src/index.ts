@@ -1,18 +1,53 @@
 /**
- * natsmesh: HTTP microservices over NATS.
+ * natsmesh: HTTP microservices over NATS. This entry point is the stable API: everything it exports
+ * is a semver promise.
  *
  * - {@link createFetch} / {@link MeshDispatcher}: call a service over NATS with `fetch` or undici.
  * - {@link serve}: serve an existing Node or Fetch handler over NATS, in a queue group.
  * - {@link connect}: a NATS connection configured from the standard NATS environment.
- * - {@link queryServices}, {@link createMetrics}, {@link createLogger}: operations — NATS micro
- *   discovery, Prometheus metrics, pino logs (see docs/OPERATIONS.md).
+ * - {@link MeshError} and its subclasses, with the stable codes of {@link ErrorCode}.
+ *
+ * What users configure beyond that has its own entry point: `natsmesh/gateway`, `natsmesh/traffic`,
+ * `natsmesh/discovery`, `natsmesh/metrics`, `natsmesh/log`, `natsmesh/dev`. `natsmesh/internal` is
+ * the machinery, without promise (docs/ARCHITECTURE.md, "Public surface").
+ *
+ * @example
+ * ```ts
+ * import { createFetch, serve } from "natsmesh";
+ * const svc = await serve((req) => new Response("hi"), { service: "hello" });
+ * const fetch = createFetch();
+ * console.log(await (await fetch("http://hello.nats/")).text());
+ * ```
  *
  * @module
  */
-export * from "./client/index.js";
-export * from "./connect/index.js";
-export * from "./discovery/index.js";
-export * from "./log/index.js";
-export * from "./metrics/index.js";
-export * from "./protocol/index.js";
-export * from "./server/index.js";
+export { type DispatcherOptions, MeshDispatcher } from "./client/dispatcher.js";
+export { createFetch, type FetchOptions, type MeshFetch, type MeshRequestInit } from "./client/fetch.js";
+export { connect, type NatsConnection } from "./connect/connect.js";
+export { ConfigError, ConnectError } from "./connect/errors.js";
+export type { MeshConnection } from "./connect/mesh-connection.js";
+export type { MeshConnectOptions } from "./connect/options.js";
+export { TlsHandshakeError } from "./connect/tls-diagnosis.js";
+export {
+  BadResponseError,
+  type CallTarget,
+  ConnectionClosedError,
+  ErrorCode,
+  InstanceLostError,
+  InvalidServiceError,
+  MalformedMessageError,
+  MeshError,
+  type MeshErrorOptions,
+  NoRespondersError,
+  PayloadTooLargeError,
+  PermissionDeniedError,
+  StreamError,
+  TimeoutError,
+} from "./protocol/errors.js";
+export type { FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
+export type { HandlerKind } from "./server/handler.js";
+export { type ServeOptions, type ServiceHandle, type ServiceStats, serve } from "./server/index.js";
+export { CircuitOpenError } from "./traffic/breaker.js";
+export type { RetrySettings } from "./traffic/call-guard.js";
+export type { RetryEvent } from "./traffic/retry.js";
+export type { BreakerSettings } from "./traffic/service-breakers.js";

@@ -3,7 +3,7 @@ import express from "express";
 import { describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { MeshResponse } from "../src/client/mesh-response.js";
-import type { WireRequest } from "../src/index.js";
+import type { WireRequest } from "../src/internal.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import { lazyRequest } from "../src/server/adapters/lazy-request.js";
 import { nodeAdapter } from "../src/server/adapters/node.js";

@@ -8,14 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createFetch,
-  type MeshFetch,
-  type MicroInfoResponse,
-  type MicroStatsResponse,
-  type ServiceHandle,
-  serve,
-} from "../src/index.js";
+import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import type { MicroInfoResponse, MicroStatsResponse } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
 import { ensureBuilt } from "./support/build.js";
 import { closedPort } from "./support/helpers.js";

@@ -7,8 +7,8 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
+import { QueueGate } from "../src/internal.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
-import { QueueGate } from "../src/server/queue-gate.js";
 import { natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
@@ -19,6 +19,13 @@ const PACE_MS = 5;
 const WORK_MS = 50;
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs `task` in a slot of `limiter` and frees the slot when the task settles. */
+function runTask(limiter: ConcurrencyLimiter, task: () => Promise<unknown>): void {
+  limiter.runWithRelease((release) => {
+    task().then(release, release);
+  });
+}
 
 /** Sends {@link REQUESTS} requests to `subject`, one every {@link PACE_MS}; resolves to the answers. */
 async function paced(nc: NatsConnection, subject: string): Promise<string[]> {
@@ -59,7 +66,7 @@ describe("limit - a saturated member and the queue group", () => {
       gated ? (saturated) => (saturated ? gate?.pause() : gate?.resume()) : undefined,
     );
     const onMessage = (err: Error | null, msg: Msg) => {
-      if (!err) limiter.run(work(msg));
+      if (!err) runTask(limiter, work(msg));
     };
     if (gated) gate = new QueueGate(nc, subject, "q", onMessage);
     else nc.subscribe(subject, { queue: "q", callback: onMessage });
@@ -249,10 +256,10 @@ describe("limit - where the limit comes from", () => {
     const limiter = new ConcurrencyLimiter(2, (s) => seen.push(s));
     const gates: Array<() => void> = [];
     const task = () => new Promise<void>((r) => gates.push(r));
-    limiter.run(task);
+    runTask(limiter, task);
     expect(seen).toEqual([]);
-    limiter.run(task);
-    limiter.run(task); // waits
+    runTask(limiter, task);
+    runTask(limiter, task); // waits
     expect(seen).toEqual([true]);
     gates.shift()!(); // the waiting one takes the slot: still saturated
     await tick(0);

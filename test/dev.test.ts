@@ -3,13 +3,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { connect } from "../src/connect/index.js";
-import {
-  acceptsTcp,
-  ensureNats,
-  NATS_SERVER_INSTALL_HINT,
-  NatsServerNotFoundError,
-  startLocalServer,
-} from "../src/dev/index.js";
+import { ensureNats, NatsServerNotFoundError, startLocalServer } from "../src/dev/index.js";
+import { acceptsTcp, NATS_SERVER_INSTALL_HINT } from "../src/internal.js";
 import { closedPort, stopAfterEach } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 

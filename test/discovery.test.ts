@@ -8,17 +8,14 @@ import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transp
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import {
-  createFetch,
   createMetrics,
-  type MeshFetch,
   type MicroInfoResponse,
   type MicroPingResponse,
   type MicroStatsResponse,
   queryServices,
-  type ServiceHandle,
-  serve,
-} from "../src/index.js";
+} from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
 import { check, NatsServer } from "./support/nats-server.js";
 

@@ -18,16 +18,8 @@ import { connect, type Msg, type NatsConnection, headers as natsHeaders } from "
 import fc from "fast-check";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createFetch,
-  decodeRequest,
-  decodeResponse,
-  encodeRequest,
-  MAX_HEAD_SIZE,
-  type MeshFetch,
-  type ServiceHandle,
-  serve,
-} from "../src/index.js";
+import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { decodeRequest, decodeResponse, encodeRequest, MAX_HEAD_SIZE } from "../src/internal.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });

@@ -12,15 +12,8 @@ import { connect, createInbox, type Msg, type NatsConnection } from "@nats-io/tr
 import fc from "fast-check";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  decodeFrame,
-  decodeResponse,
-  encodeFrame,
-  FrameKind,
-  type ServiceHandle,
-  StreamError,
-  serve,
-} from "../src/index.js";
+import { type ServiceHandle, StreamError, serve } from "../src/index.js";
+import { decodeFrame, decodeResponse, encodeFrame, FrameKind } from "../src/internal.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });

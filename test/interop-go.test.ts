@@ -15,14 +15,8 @@ import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  BadResponseError,
-  createFetch,
-  decodeResponse,
-  type MeshFetch,
-  type ServiceHandle,
-  serve,
-} from "../src/index.js";
+import { BadResponseError, createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { decodeResponse } from "../src/internal.js";
 import { bytes, fetchApp, nodeApp } from "./support/apps.js";
 import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 

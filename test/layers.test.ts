@@ -48,7 +48,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   log: ["protocol"],
   client: ["protocol", "util", "stream", "traffic", "tracing", "connect"],
   server: ["protocol", "util", "stream", "tracing", "connect", "discovery", "metrics", "log"],
-  dev: ["connect"],
+  dev: ["protocol", "connect"],
   gateway: ["protocol", "traffic", "tracing", "connect", "metrics", "log", "client"],
   fault: ["protocol", "traffic", "client", "server"],
   cli: [

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { WireRequest, WireResponse } from "../src/index.js";
+import type { WireRequest, WireResponse } from "../src/internal.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import {
   installLightResponse,

@@ -4,7 +4,8 @@
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createFetch, createLogger, envLogLevel, type MeshFetch, serve } from "../src/index.js";
+import { createFetch, type MeshFetch, serve } from "../src/index.js";
+import { createLogger, envLogLevel } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
 import { check, NatsServer } from "./support/nats-server.js";
 

@@ -8,6 +8,7 @@
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ServiceHandle, serve } from "../src/index.js";
 import {
   decodeRequest,
   decodeResponse,
@@ -16,9 +17,7 @@ import {
   errorResponse,
   headerValue,
   MeshHeader,
-  type ServiceHandle,
-  serve,
-} from "../src/index.js";
+} from "../src/internal.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });

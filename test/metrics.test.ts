@@ -6,18 +6,15 @@ import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transp
 import { pino } from "pino";
 import { Registry, register } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import {
-  createFetch,
   createMetrics,
   defaultMetrics,
   METHOD_LABELS,
-  type MeshFetch,
   type MeshMetrics,
   methodIndex,
-  type ServiceHandle,
-  serve,
   serveMetricsHttp,
-} from "../src/index.js";
+} from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
 import { check, NatsServer } from "./support/nats-server.js";
 

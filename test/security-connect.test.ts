@@ -11,14 +11,8 @@ import { join } from "node:path";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch } from "../src/client/index.js";
-import {
-  ConnectError,
-  connect,
-  type Env,
-  PermissionDeniedError,
-  serve,
-  TlsHandshakeError,
-} from "../src/index.js";
+import { ConnectError, connect, PermissionDeniedError, serve, TlsHandshakeError } from "../src/index.js";
+import type { Env } from "../src/internal.js";
 import { operatorConfig, TestOperator, userCreds } from "./support/jwt.js";
 import {
   type CertPair,

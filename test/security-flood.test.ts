@@ -13,13 +13,8 @@ import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import {
-  createFetch,
-  MALFORMED_LOG_INTERVAL_MS,
-  type MeshFetch,
-  type ServiceHandle,
-  serve,
-} from "../src/index.js";
+import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { MALFORMED_LOG_INTERVAL_MS } from "../src/internal.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });

@@ -3,6 +3,13 @@ import { ConcurrencyLimiter } from "../src/server/limiter.js";
 import { DeadlineLanes, Deadlines } from "../src/util/deadline-lanes.js";
 import { check } from "./support/nats-server.js";
 
+/** Runs `task` in a slot of `limiter` and frees the slot when the task settles. */
+function runTask(limiter: ConcurrencyLimiter, task: () => Promise<unknown>): void {
+  limiter.runWithRelease((release) => {
+    task().then(release, release);
+  });
+}
+
 describe("server parts - deadlines", () => {
   it("deadlines - a settled entry never expires; an unsettled one expires once", async () => {
     const d = new Deadlines(20);
@@ -69,7 +76,8 @@ describe("server parts - concurrency limiter", () => {
     const started: number[] = [];
     const gates: Array<() => void> = [];
     for (let i = 0; i < 5; i++) {
-      limiter.run(
+      runTask(
+        limiter,
         () =>
           new Promise<void>((resolve, reject) => {
             started.push(i);

@@ -4,14 +4,13 @@ import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
-  decodeResponse,
-  encodeRequest,
   InvalidServiceError,
   type MeshFetch,
   NoRespondersError,
   type ServiceHandle,
   serve,
 } from "../src/index.js";
+import { decodeResponse, encodeRequest } from "../src/internal.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
 import { natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";

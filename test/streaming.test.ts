@@ -14,8 +14,6 @@ import { request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
-  encodeFrame,
-  FrameKind,
   InstanceLostError,
   MeshDispatcher,
   type MeshFetch,
@@ -23,6 +21,7 @@ import {
   StreamError,
   serve,
 } from "../src/index.js";
+import { encodeFrame, FrameKind } from "../src/internal.js";
 import { natsFixture } from "./support/helpers.js";
 import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 

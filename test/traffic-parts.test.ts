@@ -1,6 +1,7 @@
 /** The traffic module's pure parts: circuit breaker, call guard (retry + breaker), mappings builder. */
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
+import { CallGuard } from "../src/internal.js";
 import {
   ConnectionClosedError,
   InstanceLostError,
@@ -10,7 +11,6 @@ import {
   type WireResponse,
 } from "../src/protocol/index.js";
 import {
-  CallGuard,
   CircuitBreaker,
   CircuitOpenError,
   CircuitState,

@@ -3,23 +3,24 @@
  *
  * @module
  */
-import { ConfigError, ConnectError } from "../connect/index.js";
-import { NatsServerNotFoundError } from "../dev/index.js";
-import { MeshError } from "../protocol/index.js";
+import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import type { CliIo } from "./io.js";
 
 /**
  * An expected failure of a command (bad input, unreadable file...): reported as one line, without
- * a stack trace.
+ * a stack trace. Code `NM_ERR_CLI`, status 400.
  *
  * @example
  * ```ts
  * throw new CliError("bad header 'foo' (expected 'Name: value')");
  * ```
  */
-export class CliError extends Error {
-  override readonly name = "CliError";
+export class CliError extends MeshError {
+  static {
+    brandError(CliError, "CliError");
+  }
+
   /** Exit code to report. */
   readonly exitCode: ExitCode;
 
@@ -33,23 +34,13 @@ export class CliError extends Error {
    * ```
    */
   constructor(message: string, options: { exitCode?: ExitCode; cause?: unknown } = {}) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(ErrorCode.Cli, 400, message, { cause: options.cause });
     this.exitCode = options.exitCode ?? EXIT_CODES.failure;
   }
 }
 
 /** Name prefixed to every error line. */
 export const CLI_NAME = "natsmesh";
-
-function isExpected(err: unknown): err is Error {
-  return (
-    err instanceof CliError ||
-    err instanceof MeshError ||
-    err instanceof ConfigError ||
-    err instanceof ConnectError ||
-    err instanceof NatsServerNotFoundError
-  );
-}
 
 /**
  * Writes an error to stderr: one `natsmesh: <message>` line for expected errors (natsmesh's typed
@@ -66,7 +57,7 @@ function isExpected(err: unknown): err is Error {
  * ```
  */
 export function reportError(err: unknown, io: CliIo): ExitCode {
-  if (isExpected(err)) {
+  if (err instanceof MeshError) {
     io.stderr.write(`${CLI_NAME}: ${err.message}\n`);
     return err instanceof CliError ? err.exitCode : EXIT_CODES.failure;
   }

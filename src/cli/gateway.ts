@@ -6,14 +6,10 @@
 import { once } from "node:events";
 import type { Command } from "commander";
 import type { Logger } from "pino";
-import {
-  createGatewayCluster,
-  parseHostPort,
-  parseWorkers,
-  type RouteConfig,
-  WORKERS_EXPECTED,
-} from "../gateway/index.js";
+import { parseHostPort } from "../gateway/host-port.js";
+import { createGatewayCluster, type RouteConfig } from "../gateway/index.js";
 import { bufferedStdout } from "../gateway/stdout-log.js";
+import { parseWorkers, WORKERS_EXPECTED } from "../gateway/workers.js";
 import { createLogger } from "../log/index.js";
 import { assertServiceName } from "../protocol/index.js";
 import { CLI_NAME, CliError } from "./cli-error.js";

@@ -6,6 +6,7 @@
  */
 import { type Command, InvalidArgumentError } from "commander";
 import { connect, type NatsConnection } from "../connect/index.js";
+import { serviceNameOf } from "../discovery/documents.js";
 import {
   DEFAULT_QUERY_TIMEOUT,
   type MicroInfoResponse,
@@ -15,7 +16,6 @@ import {
   type QueryOptions,
   type QueryReply,
   queryServices,
-  serviceNameOf,
 } from "../discovery/index.js";
 import { CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { ErrorCode, MeshError } from "../protocol/index.js";
+import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
 
 /**
  * Stable machine-readable codes carried by the errors of this module (a subset of {@link ErrorCode}).
@@ -33,7 +33,10 @@ export const ERROR_CODES = {
  * ```
  */
 export class ConfigError extends MeshError {
-  override readonly name = "ConfigError";
+  static {
+    brandError(ConfigError, "ConfigError");
+  }
+
   /** The environment variable (`NATS_CREDS`) or option name (`creds`) that is wrong. */
   readonly variable: string;
 
@@ -63,7 +66,10 @@ export class ConfigError extends MeshError {
  * ```
  */
 export class ConnectError extends MeshError {
-  override readonly name = "ConnectError";
+  static {
+    brandError(ConnectError, "ConnectError");
+  }
+
   /** The servers that were tried, without credentials. */
   readonly servers: readonly string[];
 

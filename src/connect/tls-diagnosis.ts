@@ -11,13 +11,20 @@
 import { readFile } from "node:fs/promises";
 import net from "node:net";
 import tls from "node:tls";
+import { brandError, MeshError } from "../protocol/index.js";
 import type { NodeTlsOptions } from "./tls-files.js";
 
-/** What went wrong in a TLS handshake with a NATS server, with the advice that fixes it. */
-export class TlsHandshakeError extends Error {
-  override readonly name = "TlsHandshakeError";
-  /** Node's or OpenSSL's error code, e.g. `CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`. */
-  readonly code: string;
+/**
+ * What went wrong in a TLS handshake with a NATS server, with the advice that fixes it; the `cause`
+ * of the {@link ConnectError} that `connect()` raises. Status 503, as the connection failure's.
+ * Unlike other natsmesh errors its `code` is not an `ErrorCode` but Node's or OpenSSL's code of the
+ * failure, e.g. `CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`.
+ */
+export class TlsHandshakeError extends MeshError {
+  static {
+    brandError(TlsHandshakeError, "TlsHandshakeError");
+  }
+
   /** Whose certificate failed: the server's (the client refused it) or the client's (the server did). */
   readonly certificate: "server" | "client";
 
@@ -33,8 +40,7 @@ export class TlsHandshakeError extends Error {
    * ```
    */
   constructor(certificate: "server" | "client", code: string, message: string, cause?: unknown) {
-    super(`TLS: ${message}`, cause === undefined ? undefined : { cause });
-    this.code = code;
+    super(code, 503, `TLS: ${message}`, { cause });
     this.certificate = certificate;
   }
 }

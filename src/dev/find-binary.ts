@@ -6,6 +6,7 @@
 import { accessSync, constants, statSync } from "node:fs";
 import { delimiter, isAbsolute, join, resolve } from "node:path";
 import type { Env } from "../connect/index.js";
+import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
 
 /**
  * Where the binary is looked for, in order.
@@ -30,17 +31,18 @@ export const NATS_SERVER_INSTALL_HINT =
   "or see https://docs.nats.io/running-a-nats-service/introduction/installation";
 
 /**
- * Raised when no executable `nats-server` can be found.
+ * Raised when no executable `nats-server` can be found. Code `NM_ERR_NATS_SERVER_NOT_FOUND`, status 500.
  *
  * @example
  * ```ts
  * try { await startLocalServer(); } catch (err) { if (err instanceof NatsServerNotFoundError) console.error(err.message); }
  * ```
  */
-export class NatsServerNotFoundError extends Error {
-  override readonly name = "NatsServerNotFoundError";
-  /** Stable machine-readable code. */
-  readonly code = "NM_ERR_NATS_SERVER_NOT_FOUND";
+export class NatsServerNotFoundError extends MeshError {
+  static {
+    brandError(NatsServerNotFoundError, "NatsServerNotFoundError");
+  }
+
   /** The paths that were tried. */
   readonly searched: readonly string[];
 
@@ -57,7 +59,11 @@ export class NatsServerNotFoundError extends Error {
     const looked = origin
       ? `${origin}=${searched.join(", ")} is not an executable file`
       : `looked on PATH and at ${NATS_SERVER_LOOKUP.fallback}`;
-    super(`nats-server not found: ${NATS_SERVER_INSTALL_HINT} (${looked})`);
+    super(
+      ErrorCode.NatsServerNotFound,
+      500,
+      `nats-server not found: ${NATS_SERVER_INSTALL_HINT} (${looked})`,
+    );
     this.searched = [...searched];
   }
 }

@@ -13,24 +13,11 @@
  *
  * @module
  */
+export { type EnsuredNats, type EnsureNatsOptions, ensureNats } from "./ensure-nats.js";
+export { NatsServerNotFoundError } from "./find-binary.js";
 export {
-  ENSURE_NATS_DEFAULTS,
-  type EnsuredNats,
-  type EnsureNatsOptions,
-  ensureNats,
-} from "./ensure-nats.js";
-export {
-  type FindNatsServerOptions,
-  findNatsServer,
-  NATS_SERVER_INSTALL_HINT,
-  NATS_SERVER_LOOKUP,
-  NatsServerNotFoundError,
-} from "./find-binary.js";
-export {
-  LOCAL_SERVER_DEFAULTS,
   type LocalServer,
   type LocalServerExit,
   type LocalServerOptions,
   startLocalServer,
 } from "./local-server.js";
-export { acceptsTcp } from "./tcp-probe.js";

@@ -12,28 +12,14 @@
  * @module
  */
 export {
-  controlSubject,
-  describeInstance,
-  ENDPOINT_NAME,
-  type EndpointCounters,
-  type InstanceFacts,
-  infoResponse,
   MetadataKey,
-  type MicroDescription,
   type MicroEndpointInfo,
   type MicroEndpointStats,
   type MicroIdentity,
   type MicroInfoResponse,
   type MicroPingResponse,
   type MicroResponses,
-  MicroResponseType,
   type MicroStatsResponse,
   MicroVerb,
-  pingResponse,
-  SRV_PREFIX,
-  serviceNameOf,
-  statsResponse,
 } from "./documents.js";
-export { assertMicroId, assertVersion, DEFAULT_VERSION, MICRO_NAME, microName, SEMVER } from "./names.js";
 export { DEFAULT_QUERY_TIMEOUT, type QueryOptions, type QueryReply, queryServices } from "./query.js";
-export { answerDiscovery, type DiscoveryResponder } from "./responder.js";

@@ -6,7 +6,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { ErrorCode } from "../protocol/index.js";
+import { GatewayErrorCode } from "./errors.js";
 import { requestId } from "./request-id.js";
 
 /** A parser error, as Node reports it to `clientError`. */
@@ -49,7 +49,7 @@ export function clientErrorAnswer(err: ParserError): ClientErrorAnswer | undefin
   const code = err.code ?? "";
   let status: number;
   let message: string;
-  let errorCode: string = ErrorCode.BadRequest;
+  let errorCode: string = GatewayErrorCode.BadRequest;
   if (code === "HPE_HEADER_OVERFLOW") {
     status = 431;
     message = "request head too large";
@@ -59,7 +59,7 @@ export function clientErrorAnswer(err: ParserError): ClientErrorAnswer | undefin
   } else if (code === "ERR_HTTP_REQUEST_TIMEOUT") {
     status = 408;
     message = "request not received in time";
-    errorCode = ErrorCode.RequestTimeout;
+    errorCode = GatewayErrorCode.RequestTimeout;
   } else if (code.startsWith("HPE_")) {
     status = 400;
     message = err.reason ? `malformed request: ${err.reason}` : "malformed request";

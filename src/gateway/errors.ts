@@ -1,9 +1,38 @@
 /**
- * Typed errors of the gateway. Each carries the HTTP status the gateway answers with and a stable code.
+ * Typed errors of the gateway and its codes. Each carries the HTTP status the gateway answers with
+ * and a stable code.
  *
  * @module
  */
-import { ErrorCode, MeshError } from "../protocol/index.js";
+import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
+
+/**
+ * Stable codes of the gateway's own answers and errors, beside {@link ErrorCode}: the gateway sends
+ * them in the `mesh-error` header of the answers it makes itself (docs/GATEWAY.md).
+ */
+export const GatewayErrorCode = {
+  /** The gateway configuration, or a route's policy configuration (CORS, rate limit, auth), is invalid (500). */
+  GatewayConfig: "NM_ERR_GATEWAY_CONFIG",
+  /** The gateway refused a request without valid credentials (401). */
+  Unauthorized: "NM_ERR_UNAUTHORIZED",
+  /** The gateway refused a request over the route's rate limit (429). */
+  RateLimited: "NM_ERR_RATE_LIMITED",
+  /** The gateway refused a CORS preflight: origin or method not allowed (403). */
+  CorsRejected: "NM_ERR_CORS_REJECTED",
+  /** A policy (an auth hook) refused the request without naming a code; the status is the policy's. */
+  Policy: "NM_ERR_POLICY",
+  /** The gateway has no route for the request's host and path (404). */
+  NoRoute: "NM_ERR_NO_ROUTE",
+  /** The request body exceeds the gateway route's `maxBody` (413). */
+  BodyTooLarge: "NM_ERR_BODY_TOO_LARGE",
+  /** The gateway refused a malformed public request: bad target, method or header (400). */
+  BadRequest: "NM_ERR_BAD_REQUEST",
+  /** The client did not send the whole request within the gateway's `requestTimeout` (408). */
+  RequestTimeout: "NM_ERR_REQUEST_TIMEOUT",
+  /** An unexpected failure inside the gateway (500); the details stay in its log. */
+  Internal: "NM_ERR_INTERNAL",
+} as const;
+export type GatewayErrorCode = (typeof GatewayErrorCode)[keyof typeof GatewayErrorCode];
 
 /**
  * No route matches the request's host and path (and the default rule did not apply). Maps to 404.
@@ -14,7 +43,9 @@ import { ErrorCode, MeshError } from "../protocol/index.js";
  * ```
  */
 export class NoRouteError extends MeshError {
-  override readonly name = "NoRouteError";
+  static {
+    brandError(NoRouteError, "NoRouteError");
+  }
 
   /**
    * @param method - the request method
@@ -26,7 +57,7 @@ export class NoRouteError extends MeshError {
    * ```
    */
   constructor(method: string, path: string) {
-    super(ErrorCode.NoRoute, 404, `no route for ${method} ${path}`);
+    super(GatewayErrorCode.NoRoute, 404, `no route for ${method} ${path}`);
   }
 }
 
@@ -39,7 +70,10 @@ export class NoRouteError extends MeshError {
  * ```
  */
 export class BodyTooLargeError extends MeshError {
-  override readonly name = "BodyTooLargeError";
+  static {
+    brandError(BodyTooLargeError, "BodyTooLargeError");
+  }
+
   /** The route's limit, in bytes. */
   readonly limit: number;
 
@@ -52,7 +86,7 @@ export class BodyTooLargeError extends MeshError {
    * ```
    */
   constructor(limit: number) {
-    super(ErrorCode.BodyTooLarge, 413, `request body exceeds the limit of ${limit} bytes`);
+    super(GatewayErrorCode.BodyTooLarge, 413, `request body exceeds the limit of ${limit} bytes`);
     this.limit = limit;
   }
 }
@@ -68,7 +102,9 @@ export class BodyTooLargeError extends MeshError {
  * ```
  */
 export class BadRequestError extends MeshError {
-  override readonly name = "BadRequestError";
+  static {
+    brandError(BadRequestError, "BadRequestError");
+  }
 
   /**
    * @param message - what is wrong with the request, safe to show the caller
@@ -79,7 +115,7 @@ export class BadRequestError extends MeshError {
    * ```
    */
   constructor(message: string) {
-    super(ErrorCode.BadRequest, 400, message);
+    super(GatewayErrorCode.BadRequest, 400, message);
   }
 }
 
@@ -93,7 +129,9 @@ export class BadRequestError extends MeshError {
  * ```
  */
 export class RequestTimeoutError extends MeshError {
-  override readonly name = "RequestTimeoutError";
+  static {
+    brandError(RequestTimeoutError, "RequestTimeoutError");
+  }
 
   /**
    * @param timeout - the limit that passed, in milliseconds
@@ -104,7 +142,7 @@ export class RequestTimeoutError extends MeshError {
    * ```
    */
   constructor(timeout: number) {
-    super(ErrorCode.RequestTimeout, 408, `request not received within ${timeout} ms`);
+    super(GatewayErrorCode.RequestTimeout, 408, `request not received within ${timeout} ms`);
   }
 }
 
@@ -120,7 +158,10 @@ export class RequestTimeoutError extends MeshError {
  * ```
  */
 export class GatewayConfigError extends MeshError {
-  override readonly name = "GatewayConfigError";
+  static {
+    brandError(GatewayConfigError, "GatewayConfigError");
+  }
+
   /** Where the problem is, e.g. `gateway.yaml: routes[2] (name 'billing')`. */
   readonly where: string;
   /** What is wrong, e.g. `service 'Bad Name' is not a valid service name`. */
@@ -137,7 +178,7 @@ export class GatewayConfigError extends MeshError {
    * ```
    */
   constructor(where: string, problem: string, options: { cause?: unknown } = {}) {
-    super(ErrorCode.GatewayConfig, 500, `${where}: ${problem}`, options);
+    super(GatewayErrorCode.GatewayConfig, 500, `${where}: ${problem}`, options);
     this.where = where;
     this.problem = problem;
   }
@@ -157,7 +198,7 @@ export interface GatewayWorkerErrorOptions {
   status?: number | undefined;
 }
 
-const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
+const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.values(GatewayErrorCode)]);
 
 /**
  * A gateway worker process failed to start (NATS unreachable, a TLS file unreadable, the port taken)
@@ -171,7 +212,10 @@ const KNOWN_CODES = new Set<string>(Object.values(ErrorCode));
  * ```
  */
 export class GatewayWorkerError extends MeshError {
-  override readonly name = "GatewayWorkerError";
+  static {
+    brandError(GatewayWorkerError, "GatewayWorkerError");
+  }
+
   /** The worker's number, from 1. */
   readonly worker: number;
   /** The worker's process id, if it started. */
@@ -191,7 +235,7 @@ export class GatewayWorkerError extends MeshError {
    */
   constructor(message: string, options: GatewayWorkerErrorOptions) {
     const code = options.code !== undefined && KNOWN_CODES.has(options.code) ? options.code : undefined;
-    super((code ?? ErrorCode.Internal) as ErrorCode, options.status ?? 500, message);
+    super(code ?? GatewayErrorCode.Internal, options.status ?? 500, message);
     this.worker = options.worker;
     this.pid = options.pid;
     this.errorName = options.errorName;

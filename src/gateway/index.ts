@@ -14,7 +14,6 @@
  * @module
  */
 
-export { IDEMPOTENT_METHODS, isIdempotent } from "../traffic/idempotency.js";
 export {
   backoffDelay,
   NO_RETRY,
@@ -23,22 +22,20 @@ export {
   type RetryPolicy,
   withRetry,
 } from "../traffic/retry.js";
-export { readConfigFile } from "./config-file.js";
-export {
-  type BreakerConfig,
-  type GatewayConfig,
-  LIMIT_DEFAULTS,
-  type LimitsConfig,
-  type RetryConfig,
-  ROUTE_DEFAULTS,
-  type RouteConfig,
-  type RouteSettings,
-  type TlsConfig,
+export type {
+  BreakerConfig,
+  GatewayConfig,
+  LimitsConfig,
+  RetryConfig,
+  RouteConfig,
+  RouteSettings,
+  TlsConfig,
 } from "./config-types.js";
 export {
   BadRequestError,
   BodyTooLargeError,
   GatewayConfigError,
+  GatewayErrorCode,
   GatewayWorkerError,
   type GatewayWorkerErrorOptions,
   NoRouteError,
@@ -56,19 +53,18 @@ export {
   type GatewayClusterAddresses,
   type GatewayClusterOptions,
 } from "./gateway-cluster.js";
-export { type HostPort, parseHostPort } from "./host-port.js";
 export {
   type AuthHook,
   buildPolicies,
+  type CorsOptions,
   cors,
+  type JwtAuthOptions,
   jwtAuth,
   type Policy,
   PolicyConfigError,
   type PolicyDecision,
   type PolicyRequest,
+  type RateLimitOptions,
   rateLimit,
 } from "./policies/index.js";
 export type { GatewayRetryEvent, GatewayRetryHook } from "./request-handler.js";
-export { REQUEST_ID_PATTERN, requestId } from "./request-id.js";
-export { parseSize } from "./size.js";
-export { MAX_WORKERS, parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "./workers.js";

@@ -18,7 +18,13 @@ import {
   TimeoutError,
 } from "../protocol/index.js";
 import { CircuitOpenError } from "../traffic/breaker.js";
-import { BadRequestError, BodyTooLargeError, NoRouteError, RequestTimeoutError } from "./errors.js";
+import {
+  BadRequestError,
+  BodyTooLargeError,
+  GatewayErrorCode,
+  NoRouteError,
+  RequestTimeoutError,
+} from "./errors.js";
 
 /** A failure as the caller sees it. */
 export interface PublicError {
@@ -73,11 +79,11 @@ export function publicError(err: unknown, timeout = 0): PublicError {
   if (err instanceof TimeoutError)
     return { status: 504, code: err.code, message: `the service did not answer within ${timeout} ms` };
   if (err instanceof PayloadTooLargeError)
-    return { status: 413, code: ErrorCode.BodyTooLarge, message: "request too large to forward" };
+    return { status: 413, code: GatewayErrorCode.BodyTooLarge, message: "request too large to forward" };
   if (err instanceof BadResponseError)
     return { status: 502, code: err.code, message: "the service sent a malformed response" };
   if (err instanceof InvalidServiceError || err instanceof MalformedMessageError)
-    return { status: 400, code: ErrorCode.BadRequest, message: "malformed request" };
+    return { status: 400, code: GatewayErrorCode.BadRequest, message: "malformed request" };
   if (
     err instanceof NoRouteError ||
     err instanceof BodyTooLargeError ||
@@ -87,5 +93,5 @@ export function publicError(err: unknown, timeout = 0): PublicError {
     return { status: err.status, code: err.code, message: err.message };
   if (err instanceof MeshError && err.status === 502)
     return { status: 502, code: err.code, message: "bad gateway" };
-  return { status: 500, code: ErrorCode.Internal, message: "internal gateway error" };
+  return { status: 500, code: GatewayErrorCode.Internal, message: "internal gateway error" };
 }

@@ -11,11 +11,4 @@
  *
  * @module
  */
-export {
-  type CreateLoggerOptions,
-  createLogger,
-  DEFAULT_LOG_LEVEL,
-  envLogLevel,
-  LOG_LEVELS,
-  type LogLevel,
-} from "./logger.js";
+export { type CreateLoggerOptions, createLogger, LOG_LEVELS, type LogLevel } from "./logger.js";

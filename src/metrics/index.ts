@@ -12,9 +12,7 @@
  *
  * @module
  */
-export { METRIC_NAMES } from "./collectors.js";
 export { type MetricsHttpOptions, type MetricsHttpServer, serveMetricsHttp } from "./http.js";
-export { METHOD_LABELS, type MethodLabel, methodIndex } from "./labels.js";
 export {
   createMetrics,
   DEFAULT_BUCKETS,
@@ -22,11 +20,3 @@ export {
   type MeshMetrics,
   type MetricsOptions,
 } from "./metrics.js";
-export {
-  exposeMetricsOverNats,
-  INSTANCES_HEADER,
-  METRICS_SUBJECT,
-  type MetricsExposure,
-  metricsSubject,
-} from "./nats.js";
-export { ServiceRecorder } from "./recorder.js";

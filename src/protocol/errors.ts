@@ -1,46 +1,48 @@
 /**
  * Typed errors. Each knows its stable `code` and the HTTP `status` it maps to, so the client, the
- * server and the gateway report the same failure the same way.
+ * server and the gateway report the same failure the same way. Every error natsmesh throws to a user
+ * is a {@link MeshError}; the gateway's own codes are `GatewayErrorCode` (`natsmesh/gateway`).
  */
 
-/** Stable error codes; the string values are part of the public API. */
+/**
+ * Stable error codes; the string values are part of the public API and travel on the wire in the
+ * `mesh-error` header. With `GatewayErrorCode` (`natsmesh/gateway`) this is every code a natsmesh
+ * error carries, except {@link MeshError} subclasses that document their own (`TlsHandshakeError`
+ * carries the OpenSSL code of the failed handshake).
+ */
 export const ErrorCode = {
   /** A streamed body broke: a chunk lost or out of order, credit exceeded, or the peer aborted (502). */
   Stream: "NM_ERR_STREAM",
   /** The instance went silent past its heartbeat deadline: it died, or the request was lost (503). */
   InstanceLost: "NM_ERR_INSTANCE_LOST",
+  /** Nobody serves the service's subject: NATS answered "no responders" at once (503). */
   NoResponders: "NM_ERR_NO_RESPONDERS",
+  /** No answer within the deadline: the caller's timeout, or the instance's handler timeout (504). */
   Timeout: "NM_ERR_TIMEOUT",
+  /** The NATS connection closed before the answer came (503). */
   ConnectionClosed: "NM_ERR_CONNECTION_CLOSED",
+  /** A request message that does not follow the wire protocol reached an instance (400). */
   Malformed: "NM_ERR_MALFORMED",
+  /** A reply that does not follow the wire protocol (502). */
   BadResponse: "NM_ERR_BAD_RESPONSE",
+  /** A message larger than the NATS server's `max_payload`, where it cannot be streamed (413). */
   PayloadTooLarge: "NM_ERR_PAYLOAD_TOO_LARGE",
+  /** A service name, prefix, method or URL that cannot name a NATS subject (400). */
   InvalidService: "NM_ERR_INVALID_SERVICE",
+  /** The handler threw, or its response could not be sent; the details stay in the instance's log (500). */
   Handler: "NM_ERR_HANDLER",
+  /** A setting is invalid: an option, a `NATS_*` variable, a natscli context, a canary split (500). */
   Config: "NM_ERR_CONFIG",
+  /** The connection to the NATS servers failed: refused, timed out, not authorized (503). */
   Connect: "NM_ERR_CONNECT",
-  /** A gateway route's policy configuration (CORS, rate limit, auth) is invalid. */
-  GatewayConfig: "NM_ERR_GATEWAY_CONFIG",
-  /** The gateway refused a request without valid credentials (401). */
-  Unauthorized: "NM_ERR_UNAUTHORIZED",
-  /** The gateway refused a request over the route's rate limit (429). */
-  RateLimited: "NM_ERR_RATE_LIMITED",
-  /** The gateway refused a CORS preflight: origin or method not allowed (403). */
-  CorsRejected: "NM_ERR_CORS_REJECTED",
-  /** The gateway has no route for the request's host and path (404). */
-  NoRoute: "NM_ERR_NO_ROUTE",
-  /** The request body exceeds the gateway route's `maxBody` (413). */
-  BodyTooLarge: "NM_ERR_BODY_TOO_LARGE",
-  /** The gateway refused a malformed public request: bad target, method or header (400). */
-  BadRequest: "NM_ERR_BAD_REQUEST",
-  /** The client did not send the whole request within the gateway's `requestTimeout` (408). */
-  RequestTimeout: "NM_ERR_REQUEST_TIMEOUT",
-  /** An unexpected failure inside the gateway (500); the details stay in its log. */
-  Internal: "NM_ERR_INTERNAL",
   /** NATS refused a publish or subscribe the connection's user is not permitted (403). */
   PermissionDenied: "NM_ERR_PERMISSION_DENIED",
   /** A service's circuit breaker is open: the call failed fast without being sent (503). */
   CircuitOpen: "NM_ERR_CIRCUIT_OPEN",
+  /** No executable `nats-server` was found to start a local server (`natsmesh/dev`, `natsmesh dev`) (500). */
+  NatsServerNotFound: "NM_ERR_NATS_SERVER_NOT_FOUND",
+  /** A `natsmesh` command failed on its input: a bad flag or argument, an unreadable file (400). */
+  Cli: "NM_ERR_CLI",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -54,11 +56,60 @@ export interface CallTarget {
 
 /** Options common to every {@link MeshError}. */
 export interface MeshErrorOptions extends CallTarget {
+  /** The underlying error, if any. */
   cause?: unknown;
 }
 
+/** The brand every natsmesh error carries, whichever copy of natsmesh made it. */
+const kMeshError = Symbol.for("natsmesh.error");
+/** Each branded class's brand symbol (`natsmesh.error.<name>`). */
+const brands = new WeakMap<object, symbol>();
+/** Each branded class's `name`. */
+const names = new WeakMap<object, string>();
+
 /**
- * Base class of every natsmesh error.
+ * Registers an error class of the family: its instances are named `name` and carry the symbol
+ * `Symbol.for("natsmesh.error.<name>")`, which `instanceof` checks, so that an error made by another
+ * installed copy of natsmesh passes `instanceof` of this copy's class (as undici's `kUndiciError`).
+ * Call it once per class, in a `static {}` block, with a name unique in natsmesh.
+ *
+ * @param cls - the class, a {@link MeshError} or a subclass
+ * @param name - its `name`, e.g. `TimeoutError`
+ * @example
+ * ```ts
+ * class TimeoutError extends MeshError {
+ *   static { brandError(TimeoutError, "TimeoutError"); }
+ * }
+ * ```
+ */
+export function brandError(cls: abstract new (...args: never[]) => Error, name: string): void {
+  const brand = name === "MeshError" ? kMeshError : Symbol.for(`natsmesh.error.${name}`);
+  Object.defineProperty(cls.prototype, brand, { value: true });
+  brands.set(cls, brand);
+  names.set(cls, name);
+}
+
+/** The registered name of `cls`, or of its nearest registered ancestor (a user's own subclass). */
+function nameOf(cls: object): string {
+  for (let c: object | null = cls; c !== null; c = Object.getPrototypeOf(c)) {
+    const name = names.get(c);
+    if (name !== undefined) return name;
+  }
+  return "MeshError";
+}
+
+/** `instanceof` of the family: the class's brand, or the prototype chain for an unregistered subclass. */
+function isInstance(cls: object, value: unknown): boolean {
+  const brand = brands.get(cls);
+  if (brand === undefined) return Function.prototype[Symbol.hasInstance].call(cls, value);
+  return typeof value === "object" && value !== null && (value as Record<symbol, unknown>)[brand] === true;
+}
+
+/**
+ * Base class of every natsmesh error: a stable `code` (from {@link ErrorCode} or `GatewayErrorCode`),
+ * the HTTP `status` the failure maps to, and the call's `service` and `subject` when known.
+ * `instanceof` holds across two installed copies of natsmesh: it checks a `Symbol.for` brand, not
+ * the prototype chain (a subclass checks its own brand, so `instanceof TimeoutError` stays specific).
  *
  * @example
  * ```ts
@@ -67,8 +118,24 @@ export interface MeshErrorOptions extends CallTarget {
  * ```
  */
 export class MeshError extends Error {
-  /** Stable machine-readable code, e.g. `NM_ERR_TIMEOUT`. */
-  readonly code: ErrorCode;
+  static {
+    brandError(MeshError, "MeshError");
+  }
+
+  /**
+   * Whether `value` is an error of this class, made by any copy of natsmesh.
+   *
+   * @param value - anything
+   * @returns true when `value` carries this class's brand; for a subclass that did not register
+   *   itself with {@link brandError}, the ordinary prototype check
+   */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of `instanceof`, a subclass too
+    return isInstance(this, value);
+  }
+
+  /** Stable machine-readable code, e.g. `NM_ERR_TIMEOUT`: an {@link ErrorCode} or a `GatewayErrorCode`. */
+  readonly code: string;
   /** HTTP status this failure maps to. */
   readonly status: number;
   /** Service the call was for, when known. */
@@ -76,9 +143,19 @@ export class MeshError extends Error {
   /** NATS subject the call was published to, when known. */
   readonly subject: string | undefined;
 
-  constructor(code: ErrorCode, status: number, message: string, options: MeshErrorOptions = {}) {
+  /**
+   * @param code - the stable code
+   * @param status - the HTTP status the failure maps to
+   * @param message - what went wrong
+   * @param options - the call's service and subject, and the cause
+   * @example
+   * ```ts
+   * new MeshError(ErrorCode.Handler, 500, "the handler failed", { service: "weather" });
+   * ```
+   */
+  constructor(code: string, status: number, message: string, options: MeshErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.name = "MeshError";
+    this.name = nameOf(new.target);
     this.code = code;
     this.status = status;
     this.service = options.service;
@@ -88,6 +165,10 @@ export class MeshError extends Error {
 
 /** Nobody serves the subject: NATS answered "no responders" at once. Maps to 503. */
 export class NoRespondersError extends MeshError {
+  static {
+    brandError(NoRespondersError, "NoRespondersError");
+  }
+
   constructor(target: CallTarget, options: MeshErrorOptions = {}) {
     super(
       ErrorCode.NoResponders,
@@ -95,12 +176,15 @@ export class NoRespondersError extends MeshError {
       `no responders for service '${target.service}' on subject '${target.subject}'`,
       { ...options, ...target },
     );
-    this.name = "NoRespondersError";
   }
 }
 
 /** No answer within the deadline. Maps to 504. */
 export class TimeoutError extends MeshError {
+  static {
+    brandError(TimeoutError, "TimeoutError");
+  }
+
   /** The deadline that passed, in milliseconds. */
   readonly timeout: number;
   constructor(target: CallTarget, timeout: number, options: MeshErrorOptions = {}) {
@@ -110,13 +194,16 @@ export class TimeoutError extends MeshError {
       `service '${target.service}' timed out after ${timeout} ms on subject '${target.subject}'`,
       { ...options, ...target },
     );
-    this.name = "TimeoutError";
     this.timeout = timeout;
   }
 }
 
 /** The NATS connection closed before an answer came. Maps to 503. */
 export class ConnectionClosedError extends MeshError {
+  static {
+    brandError(ConnectionClosedError, "ConnectionClosedError");
+  }
+
   constructor(target: CallTarget, options: MeshErrorOptions = {}) {
     super(
       ErrorCode.ConnectionClosed,
@@ -124,28 +211,37 @@ export class ConnectionClosedError extends MeshError {
       `NATS connection closed before service '${target.service}' answered on subject '${target.subject}'`,
       { ...options, ...target },
     );
-    this.name = "ConnectionClosedError";
   }
 }
 
 /** A message that does not follow the wire protocol. Maps to 400 (a bad request reached a server). */
 export class MalformedMessageError extends MeshError {
+  static {
+    brandError(MalformedMessageError, "MalformedMessageError");
+  }
+
   constructor(message: string, options: MeshErrorOptions = {}) {
     super(ErrorCode.Malformed, 400, `malformed message: ${message}`, options);
-    this.name = "MalformedMessageError";
   }
 }
 
 /** A reply that does not follow the wire protocol. Maps to 502 (a bad gateway answer). */
 export class BadResponseError extends MeshError {
+  static {
+    brandError(BadResponseError, "BadResponseError");
+  }
+
   constructor(message: string, options: MeshErrorOptions = {}) {
     super(ErrorCode.BadResponse, 502, `malformed response: ${message}`, options);
-    this.name = "BadResponseError";
   }
 }
 
 /** A body larger than one NATS message can carry. Maps to 413. */
 export class PayloadTooLargeError extends MeshError {
+  static {
+    brandError(PayloadTooLargeError, "PayloadTooLargeError");
+  }
+
   /** Size that was attempted, in bytes. */
   readonly size: number;
   /** The connection's max_payload, in bytes. */
@@ -157,7 +253,6 @@ export class PayloadTooLargeError extends MeshError {
       `message of ${size} bytes exceeds the NATS server's max_payload of ${limit} bytes`,
       options,
     );
-    this.name = "PayloadTooLargeError";
     this.size = size;
     this.limit = limit;
   }
@@ -168,9 +263,12 @@ export class PayloadTooLargeError extends MeshError {
  * its credit, the body's length contradicts its `content-length`, or the other side aborted. Maps to 502.
  */
 export class StreamError extends MeshError {
+  static {
+    brandError(StreamError, "StreamError");
+  }
+
   constructor(message: string, options: MeshErrorOptions = {}) {
     super(ErrorCode.Stream, 502, `stream failed: ${message}`, options);
-    this.name = "StreamError";
   }
 }
 
@@ -179,6 +277,10 @@ export class StreamError extends MeshError {
  * cut off) while working, or the request never reached one. Maps to 503; safe to retry when idempotent.
  */
 export class InstanceLostError extends MeshError {
+  static {
+    brandError(InstanceLostError, "InstanceLostError");
+  }
+
   /** Milliseconds of silence that were tolerated. */
   readonly silence: number;
   constructor(target: CallTarget, silence: number, options: MeshErrorOptions = {}) {
@@ -188,16 +290,18 @@ export class InstanceLostError extends MeshError {
       `service '${target.service}' went silent for ${silence} ms on subject '${target.subject}' (instance lost)`,
       { ...options, ...target },
     );
-    this.name = "InstanceLostError";
     this.silence = silence;
   }
 }
 
 /** A service name, prefix, method or URL that cannot name a NATS subject. Maps to 400. */
 export class InvalidServiceError extends MeshError {
+  static {
+    brandError(InvalidServiceError, "InvalidServiceError");
+  }
+
   constructor(message: string, options: MeshErrorOptions = {}) {
     super(ErrorCode.InvalidService, 400, message, options);
-    this.name = "InvalidServiceError";
   }
 }
 
@@ -215,6 +319,10 @@ export class InvalidServiceError extends MeshError {
  * ```
  */
 export class PermissionDeniedError extends MeshError {
+  static {
+    brandError(PermissionDeniedError, "PermissionDeniedError");
+  }
+
   /** What NATS refused: `publish` (the request subject) or `subscribe` (the reply inbox). */
   readonly operation: "publish" | "subscribe";
   /** The subject NATS refused, e.g. `mesh.weather.post` or `_INBOX.abc.*`. */
@@ -244,16 +352,7 @@ export class PermissionDeniedError extends MeshError {
           ? `permission denied: NATS does not allow this connection to publish to '${denied}', the subject an instance of service '${target.service}' handed over for a streamed body (allow publish on '_INBOX.>')`
           : `permission denied: NATS does not allow this connection to subscribe to its reply inbox '${denied}' (needed for service '${target.service}'; allow subscribe on '_INBOX.>')`;
     super(ErrorCode.PermissionDenied, 403, message, { ...options, ...target });
-    this.name = "PermissionDeniedError";
     this.operation = operation;
     this.denied = denied;
   }
-}
-
-/** Rebuilds a typed error from a reply natsmesh itself produced (the `mesh-error` header carries the code). */
-export function errorFromCode(code: string, status: number, message: string, target: CallTarget): MeshError {
-  const known = (Object.values(ErrorCode) as string[]).includes(code)
-    ? (code as ErrorCode)
-    : ErrorCode.Handler;
-  return new MeshError(known, status, message, target);
 }

@@ -20,10 +20,10 @@ export {
 } from "./codec.js";
 export {
   BadResponseError,
+  brandError,
   type CallTarget,
   ConnectionClosedError,
   ErrorCode,
-  errorFromCode,
   InstanceLostError,
   InvalidServiceError,
   MalformedMessageError,

@@ -37,13 +37,6 @@ export class ConcurrencyLimiter {
     return this.#queue.length;
   }
 
-  /** Runs `task` when a slot is free; a rejected task frees its slot like a resolved one. */
-  run(task: () => Promise<void>): void {
-    this.runWithRelease((release) => {
-      task().then(release, release);
-    });
-  }
-
   /**
    * Runs `task` when a slot is free and hands it `release`, which frees the slot (later calls do
    * nothing). No promise per task: this is what `serve()` uses on every request. A task that throws

@@ -22,7 +22,7 @@ export type GateCallback = (err: Error | null, msg: Msg) => void;
  * ```ts
  * let gate: QueueGate;
  * const limiter = new ConcurrencyLimiter(8, (saturated) => (saturated ? gate.pause() : gate.resume()));
- * gate = new QueueGate(nc, "mesh.weather.*", "weather", (err, msg) => { if (!err) limiter.run(() => handle(msg)); });
+ * gate = new QueueGate(nc, "mesh.weather.*", "weather", (err, msg) => { if (!err) limiter.runWithRelease((release) => handle(msg, release)); });
  * // ...
  * await gate.drain();
  * ```

@@ -4,21 +4,13 @@ import { type Msg, type NatsConnection, nuid } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
-import {
-  answerDiscovery,
-  assertMicroId,
-  assertVersion,
-  DEFAULT_VERSION,
-  describeInstance,
-  type EndpointCounters,
-} from "../discovery/index.js";
+import { describeInstance, type EndpointCounters } from "../discovery/documents.js";
+import { assertMicroId, assertVersion, DEFAULT_VERSION } from "../discovery/names.js";
+import { answerDiscovery } from "../discovery/responder.js";
 import { createLogger } from "../log/index.js";
-import {
-  defaultMetrics,
-  exposeMetricsOverNats,
-  type MeshMetrics,
-  type ServiceRecorder,
-} from "../metrics/index.js";
+import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
+import { exposeMetricsOverNats } from "../metrics/nats.js";
+import type { ServiceRecorder } from "../metrics/recorder.js";
 import {
   assertServiceName,
   ErrorCode,

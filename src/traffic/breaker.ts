@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { type CallTarget, ErrorCode, MeshError } from "../protocol/index.js";
+import { brandError, type CallTarget, ErrorCode, MeshError } from "../protocol/index.js";
 
 /** The states of a {@link CircuitBreaker}, with the value its metrics gauge shows. */
 export const CircuitState = {
@@ -49,6 +49,10 @@ export interface BreakerPermit {
 
 /** A call refused because the service's circuit is open. Code `NM_ERR_CIRCUIT_OPEN`, status 503. */
 export class CircuitOpenError extends MeshError {
+  static {
+    brandError(CircuitOpenError, "CircuitOpenError");
+  }
+
   /** Milliseconds until the circuit lets a probe through (0 when half-open with probes busy). */
   readonly retryAfterMs: number;
 
@@ -68,7 +72,6 @@ export class CircuitOpenError extends MeshError {
       `circuit open for service '${target.service}': recent calls failed, not sending (retry in ${Math.ceil(retryAfterMs)} ms)`,
       target,
     );
-    this.name = "CircuitOpenError";
     this.retryAfterMs = retryAfterMs;
   }
 }
@@ -231,6 +234,3 @@ export class CircuitBreaker {
     if (changed) this.#onChange?.(state);
   }
 }
-
-/** A permit that counts nothing, for calls no breaker watches. */
-export const UNGUARDED: BreakerPermit = { success() {}, failure() {}, release() {} };

@@ -17,16 +17,8 @@ export {
   CircuitBreaker,
   CircuitOpenError,
   CircuitState,
-  UNGUARDED,
 } from "./breaker.js";
-export { CLIENT_CIRCUIT_GAUGE, circuitGauge, GATEWAY_CIRCUIT_GAUGE } from "./breaker-metrics.js";
-export {
-  CallGuard,
-  type CallGuardOptions,
-  DEFAULT_RETRY,
-  isRetryableFailure,
-  type RetrySettings,
-} from "./call-guard.js";
+export type { RetrySettings } from "./call-guard.js";
 export { IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
 export {
   type CanaryMapping,
@@ -48,4 +40,4 @@ export {
   type RetryPolicy,
   withRetry,
 } from "./retry.js";
-export { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
+export type { BreakerSettings } from "./service-breakers.js";

@@ -12,6 +12,7 @@
  */
 import {
   assertServiceName,
+  brandError,
   ErrorCode,
   MeshError,
   PREFIX_PATTERN,
@@ -86,6 +87,10 @@ export const DEFAULT_FAULT_PREFIX = "natsmesh-fault";
  * ```
  */
 export class MappingError extends MeshError {
+  static {
+    brandError(MappingError, "MappingError");
+  }
+
   /**
    * @param message - what is wrong
    * @throws never
@@ -96,7 +101,6 @@ export class MappingError extends MeshError {
    */
   constructor(message: string) {
     super(ErrorCode.Config, 500, message);
-    this.name = "MappingError";
   }
 }
 

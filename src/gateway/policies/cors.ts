@@ -1,7 +1,7 @@
 /**
  * The CORS policy: answers preflights and adds the Access-Control-* headers to actual requests.
  */
-import { ErrorCode } from "../../protocol/errors.js";
+import { GatewayErrorCode } from "../errors.js";
 import { type CorsOptions, type CorsSettings, corsSettings } from "./cors-settings.js";
 import { headerValue } from "./header-value.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
@@ -104,5 +104,5 @@ class CorsPolicy implements Policy {
 
 function rejected(message: string, vary: readonly string[]): PolicyDecision {
   const headers: HeaderPairs = vary.length > 0 ? [["Vary", vary.join(", ")]] : [];
-  return { action: "respond", status: 403, headers, message, code: ErrorCode.CorsRejected };
+  return { action: "respond", status: 403, headers, message, code: GatewayErrorCode.CorsRejected };
 }

@@ -4,6 +4,7 @@
 import { errors, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { ErrorCode } from "../../protocol/errors.js";
 import { isHopByHop, RESERVED_PREFIX } from "../../protocol/headers.js";
+import { GatewayErrorCode } from "../errors.js";
 import { ConfigFields, describeValue } from "./config-fields.js";
 import { headerValue } from "./header-value.js";
 import { HMAC_ALGORITHMS, type JwtVerify, jwtVerifier, PUBLIC_KEY_ALGORITHMS } from "./jwt-verifier.js";
@@ -167,7 +168,7 @@ function unauthorized(challenge: string, message: string): PolicyDecision {
     status: 401,
     headers: [["WWW-Authenticate", challenge]],
     message,
-    code: ErrorCode.Unauthorized,
+    code: GatewayErrorCode.Unauthorized,
   };
 }
 

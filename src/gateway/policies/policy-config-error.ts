@@ -1,7 +1,8 @@
 /**
  * The error raised for an invalid policy configuration (CORS, rate limit, auth).
  */
-import { ErrorCode, MeshError } from "../../protocol/errors.js";
+import { brandError, MeshError } from "../../protocol/errors.js";
+import { GatewayErrorCode } from "../errors.js";
 
 /**
  * A policy block of the gateway configuration (or the options of a policy factory) is invalid.
@@ -19,7 +20,10 @@ import { ErrorCode, MeshError } from "../../protocol/errors.js";
  * ```
  */
 export class PolicyConfigError extends MeshError {
-  override readonly name = "PolicyConfigError";
+  static {
+    brandError(PolicyConfigError, "PolicyConfigError");
+  }
+
   /** Where the configuration comes from, e.g. `gateway.yaml: routes[1] (name 'api')` or `cors()`. */
   readonly where: string;
   /** Dotted path of the faulty field from the place, e.g. `rateLimit.per`; empty for the whole object. */
@@ -39,7 +43,7 @@ export class PolicyConfigError extends MeshError {
    * ```
    */
   constructor(where: string, field: string, problem: string, options: { cause?: unknown } = {}) {
-    super(ErrorCode.GatewayConfig, 500, `${where}: ${field || "options"} ${problem}`, options);
+    super(GatewayErrorCode.GatewayConfig, 500, `${where}: ${field || "options"} ${problem}`, options);
     this.where = where;
     this.field = field;
     this.problem = problem;

@@ -1,7 +1,7 @@
 /**
  * The rate limit policy: a token bucket per client IP, header value or route.
  */
-import { ErrorCode } from "../../protocol/errors.js";
+import { GatewayErrorCode } from "../errors.js";
 import { ConfigFields, describeValue } from "./config-fields.js";
 import { headerValue } from "./header-value.js";
 import { type Take, TokenBuckets } from "./token-buckets.js";
@@ -98,7 +98,7 @@ class RateLimitPolicy implements Policy {
       status: 429,
       headers: [["Retry-After", String(retryAfter)], ...headers],
       message: `rate limit exceeded; retry in ${retryAfter} s`,
-      code: ErrorCode.RateLimited,
+      code: GatewayErrorCode.RateLimited,
     };
   }
 
