@@ -6,6 +6,7 @@
 import { once } from "node:events";
 import type { Command } from "commander";
 import type { Logger } from "pino";
+import { bufferedStdout } from "../gateway/front-door/stdout-log.js";
 import {
   createGatewayCluster,
   parseHostPort,
@@ -13,7 +14,6 @@ import {
   type RouteConfig,
   WORKERS_EXPECTED,
 } from "../gateway/index.js";
-import { bufferedStdout } from "../gateway/stdout-log.js";
 import { createLogger } from "../log/index.js";
 import { assertServiceName } from "../protocol/index.js";
 import { CLI_NAME, CliError } from "./cli-error.js";

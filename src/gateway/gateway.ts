@@ -13,22 +13,27 @@ import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection
 import { createLogger } from "../log/index.js";
 import { GATEWAY_CIRCUIT_GAUGE } from "../traffic/breaker-metrics.js";
 import { type BreakerSettings, ServiceBreakers } from "../traffic/service-breakers.js";
-import { logAccess } from "./access-log.js";
-import { createAdminServer } from "./admin-server.js";
-import { answerClientError } from "./client-error.js";
-import { readConfigFile } from "./config-file.js";
-import type { GatewayConfig, RouteConfig, TlsConfig } from "./config-types.js";
-import { ConnectionTracker } from "./connection-tracker.js";
+import { createAdminServer } from "./admin/admin-server.js";
+import { GatewayMetrics } from "./admin/metrics.js";
+import { Readiness } from "./admin/readiness.js";
+import { readConfigFile } from "./config/config-file.js";
+import type { GatewayConfig, RouteConfig, TlsConfig } from "./config/config-types.js";
+import { formatOrigin, type HostPort, parseHostPort } from "./config/host-port.js";
+import {
+  type ResolvedConfig,
+  type ResolveOptions,
+  resolveConfig,
+  resolveRoute,
+} from "./config/resolve-config.js";
 import { GatewayConfigError } from "./errors.js";
-import { formatOrigin, type HostPort, parseHostPort } from "./host-port.js";
-import { GatewayMetrics } from "./metrics.js";
+import { logAccess } from "./front-door/access-log.js";
+import { answerClientError } from "./front-door/client-error.js";
+import { ConnectionTracker } from "./front-door/connection-tracker.js";
+import { createPublicServer, listen, type PublicServer } from "./front-door/public-server.js";
+import { type GatewayRetryHook, RequestHandler } from "./front-door/request-handler.js";
+import { Router } from "./front-door/router.js";
+import { TrustedProxies } from "./front-door/trusted-proxies.js";
 import type { AuthHook } from "./policies/types.js";
-import { createPublicServer, listen, type PublicServer } from "./public-server.js";
-import { Readiness } from "./readiness.js";
-import { type GatewayRetryHook, RequestHandler } from "./request-handler.js";
-import { type ResolvedConfig, type ResolveOptions, resolveConfig, resolveRoute } from "./resolve-config.js";
-import { Router } from "./router.js";
-import { TrustedProxies } from "./trusted-proxies.js";
 
 /** Options of {@link createGateway}. The NATS connection comes from `nc`, `connection` or the NATS_* environment. */
 export interface GatewayOptions extends ConnectionSourceOptions {

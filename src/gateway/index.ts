@@ -23,7 +23,7 @@ export {
   type RetryPolicy,
   withRetry,
 } from "../traffic/retry.js";
-export { readConfigFile } from "./config-file.js";
+export { readConfigFile } from "./config/config-file.js";
 export {
   type BreakerConfig,
   type GatewayConfig,
@@ -34,7 +34,15 @@ export {
   type RouteConfig,
   type RouteSettings,
   type TlsConfig,
-} from "./config-types.js";
+} from "./config/config-types.js";
+export { type HostPort, parseHostPort } from "./config/host-port.js";
+export { parseSize } from "./config/size.js";
+export {
+  MAX_WORKERS,
+  parseWorkers,
+  WORKERS_EXPECTED,
+  type WorkersSetting,
+} from "./config/workers-setting.js";
 export {
   BadRequestError,
   BodyTooLargeError,
@@ -44,19 +52,14 @@ export {
   NoRouteError,
   RequestTimeoutError,
 } from "./errors.js";
+export type { GatewayRetryEvent, GatewayRetryHook } from "./front-door/request-handler.js";
+export { REQUEST_ID_PATTERN, requestId } from "./front-door/request-id.js";
 export {
   createGateway,
   type Gateway,
   type GatewayAddresses,
   type GatewayOptions,
 } from "./gateway.js";
-export {
-  createGatewayCluster,
-  type GatewayCluster,
-  type GatewayClusterAddresses,
-  type GatewayClusterOptions,
-} from "./gateway-cluster.js";
-export { type HostPort, parseHostPort } from "./host-port.js";
 export {
   type AuthHook,
   buildPolicies,
@@ -68,7 +71,9 @@ export {
   type PolicyRequest,
   rateLimit,
 } from "./policies/index.js";
-export type { GatewayRetryEvent, GatewayRetryHook } from "./request-handler.js";
-export { REQUEST_ID_PATTERN, requestId } from "./request-id.js";
-export { parseSize } from "./size.js";
-export { MAX_WORKERS, parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "./workers.js";
+export {
+  createGatewayCluster,
+  type GatewayCluster,
+  type GatewayClusterAddresses,
+  type GatewayClusterOptions,
+} from "./workers/gateway-cluster.js";

@@ -3,7 +3,7 @@
  */
 import { ErrorCode } from "../../protocol/errors.js";
 import { type CorsOptions, type CorsSettings, corsSettings } from "./cors-settings.js";
-import { headerValue } from "./header-value.js";
+import { headerValue } from "./incoming-header.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 
 /**

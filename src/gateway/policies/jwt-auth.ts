@@ -5,7 +5,7 @@ import { errors, type JWTPayload, type JWTVerifyOptions } from "jose";
 import { ErrorCode } from "../../protocol/errors.js";
 import { isHopByHop, RESERVED_PREFIX } from "../../protocol/headers.js";
 import { ConfigFields, describeValue } from "./config-fields.js";
-import { headerValue } from "./header-value.js";
+import { headerValue } from "./incoming-header.js";
 import { HMAC_ALGORITHMS, type JwtVerify, jwtVerifier, PUBLIC_KEY_ALGORITHMS } from "./jwt-verifier.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 

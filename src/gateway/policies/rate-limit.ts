@@ -3,7 +3,7 @@
  */
 import { ErrorCode } from "../../protocol/errors.js";
 import { ConfigFields, describeValue } from "./config-fields.js";
-import { headerValue } from "./header-value.js";
+import { headerValue } from "./incoming-header.js";
 import { type Take, TokenBuckets } from "./token-buckets.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 

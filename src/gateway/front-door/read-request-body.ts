@@ -4,7 +4,7 @@
  * @module
  */
 import type { Readable } from "node:stream";
-import { BadRequestError, BodyTooLargeError, RequestTimeoutError } from "./errors.js";
+import { BadRequestError, BodyTooLargeError, RequestTimeoutError } from "../errors.js";
 
 const EMPTY = new Uint8Array(0);
 

@@ -6,7 +6,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { ErrorCode } from "../protocol/index.js";
+import { ErrorCode } from "../../protocol/index.js";
 import { requestId } from "./request-id.js";
 
 /** A parser error, as Node reports it to `clientError`. */

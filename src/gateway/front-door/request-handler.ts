@@ -7,8 +7,8 @@
 import { constants as http2 } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { callService } from "../client/index.js";
-import type { ResolvedConnection } from "../connect/index.js";
+import { callService } from "../../client/index.js";
+import type { ResolvedConnection } from "../../connect/index.js";
 import {
   headerValue,
   MeshHeader,
@@ -16,21 +16,21 @@ import {
   TimeoutError,
   type WireRequest,
   type WireResponse,
-} from "../protocol/index.js";
-import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
-import { isRetryableFailure } from "../traffic/call-guard.js";
-import { IDEMPOTENCY_KEY, isIdempotent } from "../traffic/idempotency.js";
-import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../traffic/recently-served.js";
-import { NO_RETRY, type RetryEvent, withRetry } from "../traffic/retry.js";
-import { ServiceBreakers } from "../traffic/service-breakers.js";
+} from "../../protocol/index.js";
+import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../../tracing/index.js";
+import { isRetryableFailure } from "../../traffic/call-guard.js";
+import { IDEMPOTENCY_KEY, isIdempotent } from "../../traffic/idempotency.js";
+import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../../traffic/recently-served.js";
+import { NO_RETRY, type RetryEvent, withRetry } from "../../traffic/retry.js";
+import { ServiceBreakers } from "../../traffic/service-breakers.js";
+import type { GatewayMetrics } from "../admin/metrics.js";
+import { BadRequestError, NoRouteError } from "../errors.js";
+import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
-import { BadRequestError, NoRouteError } from "./errors.js";
 import { forwardHeaders } from "./forward-headers.js";
-import type { GatewayMetrics } from "./metrics.js";
-import type { HeaderPairs, PolicyRequest } from "./policies/types.js";
 import { type PublicError, publicError } from "./public-error.js";
-import { bodyStream, checkContentLength, readBody, streamsBody } from "./read-body.js";
+import { bodyStream, checkContentLength, readBody, streamsBody } from "./read-request-body.js";
 import { requestId } from "./request-id.js";
 import { checkRequestLine } from "./request-target.js";
 import {

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { assertServiceName } from "../protocol/index.js";
-import type { RetryPolicy } from "../traffic/retry.js";
-import type { Policy } from "./policies/types.js";
+import { assertServiceName } from "../../protocol/index.js";
+import type { RetryPolicy } from "../../traffic/retry.js";
+import type { Policy } from "../policies/types.js";
 
 /** A validated route, ready to serve. */
 export interface Route {
