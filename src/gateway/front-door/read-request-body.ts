@@ -43,10 +43,10 @@ export function checkContentLength(contentLength: string | undefined, limit: num
  * @throws the stream's error when the client went away
  * @example
  * ```ts
- * const body = await readBody(req, 1024 * 1024, 30_000);
+ * const body = await readRequestBody(req, 1024 * 1024, 30_000);
  * ```
  */
-export function readBody(
+export function readRequestBody(
   body: Readable,
   limit: number,
   timeoutMs: number,

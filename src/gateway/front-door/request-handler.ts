@@ -30,7 +30,7 @@ import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
 import { forwardHeaders } from "./forward-headers.js";
 import { type PublicError, publicError } from "./public-error.js";
-import { bodyStream, checkContentLength, readBody, streamsBody } from "./read-request-body.js";
+import { bodyStream, checkContentLength, readRequestBody, streamsBody } from "./read-request-body.js";
 import { requestId } from "./request-id.js";
 import { checkRequestLine } from "./request-target.js";
 import {
@@ -89,7 +89,7 @@ export interface HandlerDeps {
 }
 
 /** The state of one request, for its answer, log line and metrics. */
-interface Exchange {
+interface GatewayCall {
   readonly started: number;
   readonly method: string;
   readonly path: string;
@@ -202,7 +202,7 @@ export class RequestHandler {
     const q = url.indexOf("?");
     const method = req.method ?? "";
     const path = q < 0 ? url : url.slice(0, q);
-    const x: Exchange = {
+    const x: GatewayCall = {
       started: performance.now(),
       method,
       path,
@@ -223,7 +223,7 @@ export class RequestHandler {
     });
   }
 
-  #finish(key: ConnectionKey, res: PublicResponse, x: Exchange): void {
+  #finish(key: ConnectionKey, res: PublicResponse, x: GatewayCall): void {
     const d = this.#d;
     if (!res.writableFinished) {
       x.gone = true;
@@ -253,7 +253,12 @@ export class RequestHandler {
     if (x.trace) endGatewaySpan(x.trace.span, x.method, x.status, x.route, x.service, x.code);
   }
 
-  async #serve(req: PublicRequest, res: PublicResponse, x: Exchange, expectContinue: boolean): Promise<void> {
+  async #serve(
+    req: PublicRequest,
+    res: PublicResponse,
+    x: GatewayCall,
+    expectContinue: boolean,
+  ): Promise<void> {
     const d = this.#d;
     try {
       const target = checkRequestLine(req.method, req.url);
@@ -295,7 +300,9 @@ export class RequestHandler {
           })
         : undefined;
       const body =
-        hasBody(req) && !streamed ? await readBody(req, match.route.maxBody, left, d.requestTimeout) : EMPTY;
+        hasBody(req) && !streamed
+          ? await readRequestBody(req, match.route.maxBody, left, d.requestTimeout)
+          : EMPTY;
       const wire: WireRequest = {
         method: x.method,
         path: match.path,
@@ -369,7 +376,7 @@ export class RequestHandler {
     match: RouteMatch,
     wire: WireRequest,
     idempotencyKey: string | string[] | undefined,
-    x: Exchange,
+    x: GatewayCall,
   ): Promise<WireResponse> {
     const d = this.#d;
     const { nc, prefix } = d.mesh();
@@ -444,7 +451,7 @@ export class RequestHandler {
     );
   }
 
-  #fail(req: PublicRequest, res: PublicResponse, x: Exchange, error: PublicError, cause: unknown): void {
+  #fail(req: PublicRequest, res: PublicResponse, x: GatewayCall, error: PublicError, cause: unknown): void {
     const d = this.#d;
     if (error.status === 500) d.logger.error({ err: cause, requestId: x.ctx.requestId }, "internal error");
     if (error.status === 504)
