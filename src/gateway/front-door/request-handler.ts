@@ -24,6 +24,7 @@ import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../../traffic/recently-ser
 import { NO_RETRY, type RetryEvent, withRetry } from "../../traffic/retry.js";
 import { ServiceBreakers } from "../../traffic/service-breakers.js";
 import type { GatewayMetrics } from "../admin/metrics.js";
+import { DEFAULT_ROUTE_NAME } from "../config/route.js";
 import { BadRequestError, NoRouteError } from "../errors.js";
 import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
@@ -43,7 +44,7 @@ import {
   sendStream,
   sendWire,
 } from "./respond.js";
-import { DEFAULT_ROUTE_NAME, hostName, type RouteMatch, type Router } from "./router.js";
+import { hostName, type RouteMatch, type Router } from "./router.js";
 import { type PolicyOutcome, runPolicies } from "./run-policies.js";
 import { plainIp, type TrustedProxies } from "./trusted-proxies.js";
 

@@ -13,20 +13,17 @@ import type { MeshConnectOptions } from "../../connect/index.js";
 import { createLogger } from "../../log/index.js";
 import { createAdminServer, type ReadinessReport } from "../admin/admin-server.js";
 import { formatOrigin, type HostPort } from "../config/host-port.js";
+import { type ConfigSource, loadConfig, readConfigSource, readTls } from "../config/load-config.js";
 import type { ResolvedConfig } from "../config/resolve-config.js";
 import { parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "../config/workers-setting.js";
 import { GatewayConfigError } from "../errors.js";
 import {
   bind,
-  type ConfigSource,
   closeServer,
   createGatewayFrom,
   type Gateway,
   type GatewayAddresses,
   type GatewayOptions,
-  loadConfig,
-  readConfigSource,
-  readTls,
 } from "../gateway.js";
 import type { WorkerGatewayOptions } from "./cluster-messages.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
