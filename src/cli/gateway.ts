@@ -6,10 +6,10 @@
 import { once } from "node:events";
 import type { Command } from "commander";
 import type { Logger } from "pino";
-import { parseHostPort } from "../gateway/host-port.js";
+import { parseHostPort } from "../gateway/config/host-port.js";
+import { parseWorkers, WORKERS_EXPECTED } from "../gateway/config/workers-setting.js";
+import { bufferedStdout } from "../gateway/front-door/stdout-log.js";
 import { createGatewayCluster, type RouteConfig } from "../gateway/index.js";
-import { bufferedStdout } from "../gateway/stdout-log.js";
-import { parseWorkers, WORKERS_EXPECTED } from "../gateway/workers.js";
 import { createLogger } from "../log/index.js";
 import { assertServiceName } from "../protocol/index.js";
 import { CLI_NAME, CliError } from "./cli-error.js";

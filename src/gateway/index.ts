@@ -30,7 +30,7 @@ export type {
   RouteConfig,
   RouteSettings,
   TlsConfig,
-} from "./config-types.js";
+} from "./config/config-types.js";
 export {
   BadRequestError,
   BodyTooLargeError,
@@ -41,18 +41,13 @@ export {
   NoRouteError,
   RequestTimeoutError,
 } from "./errors.js";
+export type { GatewayRetryEvent, GatewayRetryHook } from "./front-door/request-handler.js";
 export {
   createGateway,
   type Gateway,
   type GatewayAddresses,
   type GatewayOptions,
 } from "./gateway.js";
-export {
-  createGatewayCluster,
-  type GatewayCluster,
-  type GatewayClusterAddresses,
-  type GatewayClusterOptions,
-} from "./gateway-cluster.js";
 export {
   type AuthHook,
   buildPolicies,
@@ -67,4 +62,9 @@ export {
   type RateLimitOptions,
   rateLimit,
 } from "./policies/index.js";
-export type { GatewayRetryEvent, GatewayRetryHook } from "./request-handler.js";
+export {
+  createGatewayCluster,
+  type GatewayCluster,
+  type GatewayClusterAddresses,
+  type GatewayClusterOptions,
+} from "./workers/gateway-cluster.js";

@@ -3,7 +3,7 @@
  */
 import { GatewayErrorCode } from "../errors.js";
 import { type CorsOptions, type CorsSettings, corsSettings } from "./cors-settings.js";
-import { headerValue } from "./header-value.js";
+import { incomingHeader } from "./incoming-header.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 
 /**
@@ -47,8 +47,8 @@ class CorsPolicy implements Policy {
   }
 
   check(req: PolicyRequest): PolicyDecision {
-    const origin = headerValue(req.headers, "origin");
-    const method = headerValue(req.headers, "access-control-request-method");
+    const origin = incomingHeader(req.headers, "origin");
+    const method = incomingHeader(req.headers, "access-control-request-method");
     if (req.method === "OPTIONS" && origin !== undefined && method !== undefined)
       return this.#preflight(req, origin, method.trim());
     const headers: HeaderPairs = this.#varies ? [["Vary", "Origin"]] : [];
@@ -75,7 +75,7 @@ class CorsPolicy implements Policy {
       "Access-Control-Allow-Methods",
       methods !== "*" ? methods.join(", ") : credentials ? upper : "*",
     ]);
-    const requested = headerValue(req.headers, "access-control-request-headers")?.trim();
+    const requested = incomingHeader(req.headers, "access-control-request-headers")?.trim();
     if (allowHeaders === undefined || (allowHeaders === "*" && credentials)) {
       vary.push("Access-Control-Request-Headers");
       if (requested) headers.push(["Access-Control-Allow-Headers", requested]);

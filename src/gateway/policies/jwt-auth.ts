@@ -6,7 +6,7 @@ import { ErrorCode } from "../../protocol/errors.js";
 import { isHopByHop, RESERVED_PREFIX } from "../../protocol/headers.js";
 import { GatewayErrorCode } from "../errors.js";
 import { ConfigFields, describeValue } from "./config-fields.js";
-import { headerValue } from "./header-value.js";
+import { incomingHeader } from "./incoming-header.js";
 import { HMAC_ALGORITHMS, type JwtVerify, jwtVerifier, PUBLIC_KEY_ALGORITHMS } from "./jwt-verifier.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 
@@ -130,7 +130,7 @@ class JwtAuthPolicy implements Policy {
         message: `header '${spoofed[1]}' is set by the gateway and cannot be sent`,
         code: ErrorCode.Malformed,
       };
-    const token = bearerToken(headerValue(req.headers, "authorization"));
+    const token = bearerToken(incomingHeader(req.headers, "authorization"));
     if (token === undefined) return unauthorized(CHALLENGE, "missing bearer token");
     if (token === MALFORMED) return invalidToken("malformed bearer credentials");
     let payload: JWTPayload;

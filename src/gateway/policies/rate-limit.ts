@@ -3,7 +3,7 @@
  */
 import { GatewayErrorCode } from "../errors.js";
 import { ConfigFields, describeValue } from "./config-fields.js";
-import { headerValue } from "./header-value.js";
+import { incomingHeader } from "./incoming-header.js";
 import { type Take, TokenBuckets } from "./token-buckets.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 
@@ -128,7 +128,7 @@ function keyOf(fields: ConfigFields, value: unknown): (req: PolicyRequest) => st
       .token(value.slice("header:".length), "key", "header name after 'header:'")
       .toLowerCase();
     return (req) => {
-      const id = headerValue(req.headers, name);
+      const id = incomingHeader(req.headers, name);
       return id === undefined ? `ip:${req.clientIp}` : `header:${id}`;
     };
   }

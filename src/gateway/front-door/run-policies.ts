@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { HeaderPairs, Policy, PolicyRequest, Respond } from "./policies/types.js";
+import type { HeaderPairs, Policy, PolicyRequest, Respond } from "../policies/types.js";
 
 /** What the policies decided. */
 export interface PolicyOutcome {

@@ -7,8 +7,8 @@
 import { constants as http2 } from "node:http2";
 import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
-import { callService } from "../client/index.js";
-import type { ResolvedConnection } from "../connect/index.js";
+import { callService } from "../../client/index.js";
+import type { ResolvedConnection } from "../../connect/index.js";
 import {
   headerValue,
   MeshHeader,
@@ -16,21 +16,22 @@ import {
   TimeoutError,
   type WireRequest,
   type WireResponse,
-} from "../protocol/index.js";
-import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../tracing/index.js";
-import { isRetryableFailure } from "../traffic/call-guard.js";
-import { IDEMPOTENCY_KEY, isIdempotent } from "../traffic/idempotency.js";
-import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../traffic/recently-served.js";
-import { NO_RETRY, type RetryEvent, withRetry } from "../traffic/retry.js";
-import { ServiceBreakers } from "../traffic/service-breakers.js";
+} from "../../protocol/index.js";
+import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../../tracing/index.js";
+import { isRetryableFailure } from "../../traffic/call-guard.js";
+import { IDEMPOTENCY_KEY, isIdempotent } from "../../traffic/idempotency.js";
+import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../../traffic/recently-served.js";
+import { NO_RETRY, type RetryEvent, withRetry } from "../../traffic/retry.js";
+import { ServiceBreakers } from "../../traffic/service-breakers.js";
+import type { GatewayMetrics } from "../admin/metrics.js";
+import { DEFAULT_ROUTE_NAME } from "../config/route.js";
+import { BadRequestError, NoRouteError } from "../errors.js";
+import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
-import { BadRequestError, NoRouteError } from "./errors.js";
 import { forwardHeaders } from "./forward-headers.js";
-import type { GatewayMetrics } from "./metrics.js";
-import type { HeaderPairs, PolicyRequest } from "./policies/types.js";
 import { type PublicError, publicError } from "./public-error.js";
-import { bodyStream, checkContentLength, readBody, streamsBody } from "./read-body.js";
+import { bodyStream, checkContentLength, readRequestBody, streamsBody } from "./read-request-body.js";
 import { requestId } from "./request-id.js";
 import { checkRequestLine } from "./request-target.js";
 import {
@@ -43,7 +44,7 @@ import {
   sendStream,
   sendWire,
 } from "./respond.js";
-import { DEFAULT_ROUTE_NAME, hostName, type RouteMatch, type Router } from "./router.js";
+import { hostName, type RouteMatch, type Router } from "./router.js";
 import { type PolicyOutcome, runPolicies } from "./run-policies.js";
 import { plainIp, type TrustedProxies } from "./trusted-proxies.js";
 
@@ -89,7 +90,7 @@ export interface HandlerDeps {
 }
 
 /** The state of one request, for its answer, log line and metrics. */
-interface Exchange {
+interface GatewayCall {
   readonly started: number;
   readonly method: string;
   readonly path: string;
@@ -202,7 +203,7 @@ export class RequestHandler {
     const q = url.indexOf("?");
     const method = req.method ?? "";
     const path = q < 0 ? url : url.slice(0, q);
-    const x: Exchange = {
+    const x: GatewayCall = {
       started: performance.now(),
       method,
       path,
@@ -223,7 +224,7 @@ export class RequestHandler {
     });
   }
 
-  #finish(key: ConnectionKey, res: PublicResponse, x: Exchange): void {
+  #finish(key: ConnectionKey, res: PublicResponse, x: GatewayCall): void {
     const d = this.#d;
     if (!res.writableFinished) {
       x.gone = true;
@@ -253,7 +254,12 @@ export class RequestHandler {
     if (x.trace) endGatewaySpan(x.trace.span, x.method, x.status, x.route, x.service, x.code);
   }
 
-  async #serve(req: PublicRequest, res: PublicResponse, x: Exchange, expectContinue: boolean): Promise<void> {
+  async #serve(
+    req: PublicRequest,
+    res: PublicResponse,
+    x: GatewayCall,
+    expectContinue: boolean,
+  ): Promise<void> {
     const d = this.#d;
     try {
       const target = checkRequestLine(req.method, req.url);
@@ -295,7 +301,9 @@ export class RequestHandler {
           })
         : undefined;
       const body =
-        hasBody(req) && !streamed ? await readBody(req, match.route.maxBody, left, d.requestTimeout) : EMPTY;
+        hasBody(req) && !streamed
+          ? await readRequestBody(req, match.route.maxBody, left, d.requestTimeout)
+          : EMPTY;
       const wire: WireRequest = {
         method: x.method,
         path: match.path,
@@ -369,7 +377,7 @@ export class RequestHandler {
     match: RouteMatch,
     wire: WireRequest,
     idempotencyKey: string | string[] | undefined,
-    x: Exchange,
+    x: GatewayCall,
   ): Promise<WireResponse> {
     const d = this.#d;
     const { nc, prefix } = d.mesh();
@@ -444,7 +452,7 @@ export class RequestHandler {
     );
   }
 
-  #fail(req: PublicRequest, res: PublicResponse, x: Exchange, error: PublicError, cause: unknown): void {
+  #fail(req: PublicRequest, res: PublicResponse, x: GatewayCall, error: PublicError, cause: unknown): void {
     const d = this.#d;
     if (error.status === 500) d.logger.error({ err: cause, requestId: x.ctx.requestId }, "internal error");
     if (error.status === 504)

@@ -6,6 +6,7 @@
  * @module
  */
 import cluster, { type Worker } from "node:cluster";
+import { GatewayConfigError, GatewayWorkerError } from "../errors.js";
 import {
   type AnswerMessage,
   type AskMessage,
@@ -16,7 +17,6 @@ import {
   type WireError,
   type WorkerMessage,
 } from "./cluster-messages.js";
-import { GatewayConfigError, GatewayWorkerError } from "./errors.js";
 
 /** How a worker process ended. */
 export interface WorkerExit {

@@ -3,9 +3,9 @@
  *
  * @module
  */
-import { type HeaderList, HOP_BY_HOP, MeshHeader, RESERVED_PREFIX } from "../protocol/index.js";
-import { BadRequestError } from "./errors.js";
-import type { HeaderPairs } from "./policies/types.js";
+import { type HeaderList, HOP_BY_HOP, MeshHeader, RESERVED_PREFIX } from "../../protocol/index.js";
+import { BadRequestError } from "../errors.js";
+import type { HeaderPairs } from "../policies/types.js";
 
 /** What the forwarded headers are built from. */
 export interface ForwardInput {

@@ -4,7 +4,7 @@
  * @module
  */
 import type { Readable } from "node:stream";
-import { BadRequestError, BodyTooLargeError, RequestTimeoutError } from "./errors.js";
+import { BadRequestError, BodyTooLargeError, RequestTimeoutError } from "../errors.js";
 
 const EMPTY = new Uint8Array(0);
 
@@ -43,10 +43,10 @@ export function checkContentLength(contentLength: string | undefined, limit: num
  * @throws the stream's error when the client went away
  * @example
  * ```ts
- * const body = await readBody(req, 1024 * 1024, 30_000);
+ * const body = await readRequestBody(req, 1024 * 1024, 30_000);
  * ```
  */
-export function readBody(
+export function readRequestBody(
   body: Readable,
   limit: number,
   timeoutMs: number,

@@ -6,7 +6,7 @@
  */
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
-import { GatewayErrorCode } from "./errors.js";
+import { GatewayErrorCode } from "../errors.js";
 import { requestId } from "./request-id.js";
 
 /** A parser error, as Node reports it to `clientError`. */

@@ -13,10 +13,10 @@ import type { IncomingHttpHeaders } from "node:http";
  * @throws never
  * @example
  * ```ts
- * headerValue({ origin: "https://app.example.com" }, "origin"); // "https://app.example.com"
+ * incomingHeader({ origin: "https://app.example.com" }, "origin"); // "https://app.example.com"
  * ```
  */
-export function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+export function incomingHeader(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
   return Array.isArray(value) ? value.join(", ") : value;
 }

@@ -6,7 +6,7 @@
  * @module
  */
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
-import { GATEWAY_CIRCUIT_GAUGE } from "../traffic/breaker-metrics.js";
+import { GATEWAY_CIRCUIT_GAUGE } from "../../traffic/breaker-metrics.js";
 
 /**
  * Metrics whose workers' values are not summed: each worker keeps its own circuit breakers, and the

@@ -3,31 +3,8 @@
  *
  * @module
  */
-import { assertServiceName } from "../protocol/index.js";
-import type { RetryPolicy } from "../traffic/retry.js";
-import type { Policy } from "./policies/types.js";
-
-/** A validated route, ready to serve. */
-export interface Route {
-  /** Name in errors, logs and metrics. */
-  readonly name: string;
-  /** Service that answers; empty for the default rule (the path names it). */
-  readonly service: string;
-  /** Path prefix without a trailing slash (`/` matches everything), or none. */
-  readonly prefix: string | undefined;
-  /** Lower-case host, or `*.domain` for sub-domains, or none. */
-  readonly host: string | undefined;
-  /** Whether the prefix is removed from the path sent to the service. */
-  readonly strip: boolean;
-  /** Deadline of the call in milliseconds, retries included; 0 for none. */
-  readonly timeout: number;
-  /** Retries of idempotent requests. */
-  readonly retry: RetryPolicy;
-  /** Largest request body in bytes. */
-  readonly maxBody: number;
-  /** Policies run, in order, before the request is sent. */
-  readonly policies: readonly Policy[];
-}
+import { assertServiceName } from "../../protocol/index.js";
+import type { Route } from "../config/route.js";
 
 /** The route a request takes. */
 export interface RouteMatch {
@@ -38,9 +15,6 @@ export interface RouteMatch {
   /** The path (with query) to send to the service. */
   readonly path: string;
 }
-
-/** Name of the default rule in logs and metrics. */
-export const DEFAULT_ROUTE_NAME = "default";
 
 function hostRank(route: Route): number {
   if (route.host === undefined) return 2;

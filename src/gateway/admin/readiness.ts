@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { NatsConnection } from "../connect/index.js";
+import type { NatsConnection } from "../../connect/index.js";
 
 /**
  * Follows a NATS connection's status events: not ready from a disconnect until the reconnect, after

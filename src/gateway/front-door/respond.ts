@@ -6,8 +6,8 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
-import { type HeaderList, HOP_BY_HOP, MeshHeader, type WireResponse } from "../protocol/index.js";
-import type { HeaderPairs, Respond } from "./policies/types.js";
+import { type HeaderList, HOP_BY_HOP, MeshHeader, type WireResponse } from "../../protocol/index.js";
+import type { HeaderPairs, Respond } from "../policies/types.js";
 import type { PublicError } from "./public-error.js";
 
 /** A public request: HTTP/1.1 (`node:http`, or HTTP/1.1 over TLS) or HTTP/2 (compatibility API). */

@@ -9,28 +9,25 @@ import type { Server } from "node:http";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { MeshConnectOptions } from "../connect/index.js";
-import { createLogger } from "../log/index.js";
-import { createAdminServer, type ReadinessReport } from "./admin-server.js";
-import type { WorkerGatewayOptions } from "./cluster-messages.js";
-import { ClusterMetrics } from "./cluster-metrics.js";
-import { GatewayConfigError } from "./errors.js";
+import type { MeshConnectOptions } from "../../connect/index.js";
+import { createLogger } from "../../log/index.js";
+import { createAdminServer, type ReadinessReport } from "../admin/admin-server.js";
+import { formatOrigin, type HostPort } from "../config/host-port.js";
+import { type ConfigSource, loadConfig, readConfigSource, readTls } from "../config/load-config.js";
+import type { ResolvedConfig } from "../config/resolve-config.js";
+import { parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "../config/workers-setting.js";
+import { GatewayConfigError } from "../errors.js";
 import {
   bind,
-  type ConfigSource,
   closeServer,
   createGatewayFrom,
   type Gateway,
   type GatewayAddresses,
   type GatewayOptions,
-  loadConfig,
-  readConfigSource,
-  readTls,
-} from "./gateway.js";
-import { formatOrigin, type HostPort } from "./host-port.js";
-import type { ResolvedConfig } from "./resolve-config.js";
+} from "../gateway.js";
+import type { WorkerGatewayOptions } from "./cluster-messages.js";
+import { ClusterMetrics } from "./cluster-metrics.js";
 import { WorkerSlot } from "./worker-slot.js";
-import { parseWorkers, WORKERS_EXPECTED, type WorkersSetting } from "./workers.js";
 
 /** Options of {@link createGatewayCluster}: those of `createGateway` that can cross to another process. */
 export interface GatewayClusterOptions

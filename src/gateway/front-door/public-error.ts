@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { ConnectError } from "../connect/index.js";
+import { ConnectError } from "../../connect/index.js";
 import {
   BadResponseError,
   ConnectionClosedError,
@@ -16,15 +16,15 @@ import {
   PayloadTooLargeError,
   PermissionDeniedError,
   TimeoutError,
-} from "../protocol/index.js";
-import { CircuitOpenError } from "../traffic/breaker.js";
+} from "../../protocol/index.js";
+import { CircuitOpenError } from "../../traffic/breaker.js";
 import {
   BadRequestError,
   BodyTooLargeError,
   GatewayErrorCode,
   NoRouteError,
   RequestTimeoutError,
-} from "./errors.js";
+} from "../errors.js";
 
 /** A failure as the caller sees it. */
 export interface PublicError {

@@ -9,10 +9,10 @@ import { createSecureServer, type Http2SecureServer, constants as h2 } from "nod
 import type { Socket } from "node:net";
 import type { Duplex } from "node:stream";
 import type { TLSSocket } from "node:tls";
+import type { Limits } from "../config/config-types.js";
+import type { HostPort } from "../config/host-port.js";
 import { HEADER_COUNT_CODE } from "./client-error.js";
-import type { Limits } from "./config-types.js";
 import type { ConnectionTracker } from "./connection-tracker.js";
-import type { HostPort } from "./host-port.js";
 import type { PublicRequest, PublicResponse } from "./respond.js";
 
 /** The public server, plain or TLS. */

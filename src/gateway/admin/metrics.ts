@@ -4,8 +4,8 @@
  * @module
  */
 import { Counter, Gauge, type Histogram, Registry } from "prom-client";
-import { registerRequestCollectors } from "../metrics/collectors.js";
-import { ServiceRecorder } from "../metrics/recorder.js";
+import { registerRequestCollectors } from "../../metrics/collectors.js";
+import { ServiceRecorder } from "../../metrics/recorder.js";
 
 /** Request duration buckets, in seconds. */
 const DURATION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];

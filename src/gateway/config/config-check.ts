@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { GatewayConfigError } from "./errors.js";
+import { GatewayConfigError } from "../errors.js";
 
 /**
  * Describes a value for an error message.

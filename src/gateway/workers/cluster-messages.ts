@@ -5,10 +5,10 @@
  *
  * @module
  */
-import type { MeshConnectOptions } from "../connect/index.js";
-import type { RouteConfig, TlsConfig } from "./config-types.js";
-import type { ConfigSource } from "./gateway.js";
-import type { HostPort } from "./host-port.js";
+import type { MeshConnectOptions } from "../../connect/index.js";
+import type { RouteConfig, TlsConfig } from "../config/config-types.js";
+import type { HostPort } from "../config/host-port.js";
+import type { ConfigSource } from "../config/load-config.js";
 
 /** The gateway options a worker is started with: JSON values only. */
 export interface WorkerGatewayOptions {

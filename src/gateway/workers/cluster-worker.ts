@@ -3,13 +3,15 @@
  * configuration the primary checked, serves it with its own NATS connection on the port node:cluster
  * shares, answers the primary's readiness and metrics questions, and on `stop` (or its own SIGTERM or
  * SIGINT) closes gracefully and exits 0. Its access log goes to stdout, which it shares with the
- * primary and the other workers (whole lines per write, see stdout-log.ts). Not imported by anything:
+ * primary and the other workers (whole lines per write, see front-door/stdout-log.ts). Not imported by anything:
  * it is the file node:cluster runs.
  *
  * @module
  */
 import cluster from "node:cluster";
-import { createLogger } from "../log/index.js";
+import { createLogger } from "../../log/index.js";
+import { bufferedStdout } from "../front-door/stdout-log.js";
+import { createGatewayFrom, type Gateway } from "../gateway.js";
 import {
   type AskMessage,
   isGatewayMessage,
@@ -18,8 +20,6 @@ import {
   toWireError,
   type WorkerMessage,
 } from "./cluster-messages.js";
-import { createGatewayFrom, type Gateway } from "./gateway.js";
-import { bufferedStdout } from "./stdout-log.js";
 
 const out = bufferedStdout();
 let gateway: Gateway | undefined;

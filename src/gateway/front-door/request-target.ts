@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { BadRequestError } from "./errors.js";
+import { BadRequestError } from "../errors.js";
 
 /** Printable ASCII without space, `#` and `%`; `%` must start a `%XX` escape. */
 const TARGET_RE = /^\/(?:[!"$&-~]|%[0-9A-Fa-f]{2})*$/;

@@ -6,16 +6,16 @@
  */
 import { isIP } from "node:net";
 import { resolve } from "node:path";
-import { assertPrefix, assertServiceName } from "../protocol/index.js";
-import { NO_RETRY, type RetryPolicy } from "../traffic/retry.js";
-import type { BreakerSettings } from "../traffic/service-breakers.js";
+import { assertPrefix, assertServiceName } from "../../protocol/index.js";
+import { NO_RETRY, type RetryPolicy } from "../../traffic/retry.js";
+import type { BreakerSettings } from "../../traffic/service-breakers.js";
+import { type BuildPoliciesOptions, buildPolicies } from "../policies/index.js";
 import { ConfigCheck, describe } from "./config-check.js";
 import { DEFAULT_LISTEN, LIMIT_DEFAULTS, type Limits, ROUTE_DEFAULTS } from "./config-types.js";
 import { type HostPort, parseHostPort } from "./host-port.js";
-import { type BuildPoliciesOptions, buildPolicies } from "./policies/index.js";
-import { DEFAULT_ROUTE_NAME, type Route } from "./router.js";
+import { DEFAULT_ROUTE_NAME, type Route } from "./route.js";
 import { parseSize } from "./size.js";
-import { parseWorkers, WORKERS_EXPECTED } from "./workers.js";
+import { parseWorkers, WORKERS_EXPECTED } from "./workers-setting.js";
 
 /** A configuration resolved and checked, ready to serve. */
 export interface ResolvedConfig {

@@ -5,7 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseDocument } from "yaml";
-import { GatewayConfigError } from "./errors.js";
+import { GatewayConfigError } from "../errors.js";
 
 /**
  * Reads and parses a configuration file. Only the syntax is checked here; `resolveConfig` checks the

@@ -1,0 +1,32 @@
+/**
+ * A route as the configuration resolves it: what the router matches and the request handler serves.
+ *
+ * @module
+ */
+import type { RetryPolicy } from "../../traffic/retry.js";
+import type { Policy } from "../policies/types.js";
+
+/** A validated route, ready to serve. */
+export interface Route {
+  /** Name in errors, logs and metrics. */
+  readonly name: string;
+  /** Service that answers; empty for the default rule (the path names it). */
+  readonly service: string;
+  /** Path prefix without a trailing slash (`/` matches everything), or none. */
+  readonly prefix: string | undefined;
+  /** Lower-case host, or `*.domain` for sub-domains, or none. */
+  readonly host: string | undefined;
+  /** Whether the prefix is removed from the path sent to the service. */
+  readonly strip: boolean;
+  /** Deadline of the call in milliseconds, retries included; 0 for none. */
+  readonly timeout: number;
+  /** Retries of idempotent requests. */
+  readonly retry: RetryPolicy;
+  /** Largest request body in bytes. */
+  readonly maxBody: number;
+  /** Policies run, in order, before the request is sent. */
+  readonly policies: readonly Policy[];
+}
+
+/** Name of the default rule in logs and metrics. */
+export const DEFAULT_ROUTE_NAME = "default";
