@@ -6,10 +6,10 @@ import { DEFAULT_WINDOW, declaredLength, StreamReceiver } from "../stream/index.
 import { startServerSpan } from "../tracing/index.js";
 import type { Answerer } from "./answer.js";
 import type { ServerExchange } from "./exchange.js";
-import type { Exchanges } from "./exchanges.js";
 import type { InFlight } from "./in-flight.js";
 import type { ConcurrencyLimiter } from "./limiter.js";
 import { MalformedAnswers } from "./malformed.js";
+import type { OpenExchanges } from "./open-exchanges.js";
 import type { InstanceStats } from "./stats.js";
 
 const EMPTY = new Uint8Array(0);
@@ -29,7 +29,7 @@ export interface IntakeParts {
   service: string;
   instance: string;
   nc: NatsConnection;
-  exchanges: Exchanges;
+  exchanges: OpenExchanges;
   limiter: ConcurrencyLimiter;
   answerer: Answerer;
   /** Generates a request id for the 400 answer to a malformed request. */
@@ -48,7 +48,7 @@ export interface IntakeParts {
 export class Intake {
   readonly #service: string;
   readonly #nc: NatsConnection;
-  readonly #exchanges: Exchanges;
+  readonly #exchanges: OpenExchanges;
   readonly #limiter: ConcurrencyLimiter;
   readonly #answerer: Answerer;
   readonly #nextRequestId: () => string;

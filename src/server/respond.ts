@@ -6,8 +6,8 @@ import type { PublishBatcher } from "../connect/publish-batcher.js";
 import { ErrorCode, encodeResponse, headerValue, MeshHeader, type WireResponse } from "../protocol/index.js";
 import { ChunkReader, chunkSizeFor, StreamSender } from "../stream/index.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
-import type { Exchanges } from "./exchanges.js";
 import type { InFlight } from "./in-flight.js";
+import type { OpenExchanges } from "./open-exchanges.js";
 import { addProvenance } from "./provenance.js";
 import type { InstanceStats } from "./stats.js";
 
@@ -19,7 +19,7 @@ export interface ResponderParts {
   instance: string;
   nc: NatsConnection;
   batcher: PublishBatcher;
-  exchanges: Exchanges;
+  exchanges: OpenExchanges;
   stats: InstanceStats;
   log: Logger;
 }
@@ -43,7 +43,7 @@ export class Responder {
   readonly #instance: string;
   readonly #nc: NatsConnection;
   readonly #batcher: PublishBatcher;
-  readonly #exchanges: Exchanges;
+  readonly #exchanges: OpenExchanges;
   readonly #stats: InstanceStats;
   readonly #log: Logger;
   #seq = 0;

@@ -7,9 +7,9 @@ import type { ServiceRecorder } from "../metrics/index.js";
 import { QueueGate } from "../traffic/queue-gate.js";
 import type { WireHandler } from "./adapters/types.js";
 import { Answerer } from "./answer.js";
-import { Exchanges } from "./exchanges.js";
 import { Intake } from "./intake.js";
 import { ConcurrencyLimiter } from "./limiter.js";
+import { OpenExchanges } from "./open-exchanges.js";
 import { Responder } from "./respond.js";
 import { InstanceStats, type ServiceStats } from "./stats.js";
 
@@ -72,7 +72,7 @@ export class ServiceInstance implements ServiceHandle {
   readonly #gate: QueueGate;
   readonly #stats = new InstanceStats();
   /** Exchanges that outlive one message: heartbeats, streamed bodies (PROTOCOL.md §8). */
-  readonly #exchanges: Exchanges;
+  readonly #exchanges: OpenExchanges;
   /** Discovery and metrics responders, stopped first on stop(). */
   readonly #attached: Array<{ stop(): void }> = [];
   #stopping: Promise<void> | undefined;
@@ -92,7 +92,7 @@ export class ServiceInstance implements ServiceHandle {
     );
     // Exchange messages (heartbeats, streamed heads and chunks) go out at once, not batched: they are
     // few per request, and a batch of large chunks would only grow nats.js's buffer (measured).
-    this.#exchanges = new Exchanges(
+    this.#exchanges = new OpenExchanges(
       nc,
       (subject, data, reply) => {
         try {
