@@ -11,13 +11,19 @@ import type { InstanceStats } from "./stats.js";
 
 /** What an {@link Answerer} runs and reports to. */
 export interface AnswererParts {
+  /** Service name, given to the handler's adapter. */
   service: string;
   /** Milliseconds a handler may take; 0 for no limit. */
   timeout: number;
+  /** The handler, behind its adapter. */
   wire: WireHandler;
+  /** Sends the answers. */
   responder: Responder;
+  /** Counts handler time. */
   stats: InstanceStats;
+  /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
+  /** The instance's logger. */
   log: Logger;
 }
 

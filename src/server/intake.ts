@@ -26,16 +26,25 @@ export const MALFORMED_LOG_INTERVAL_MS = 1000;
 
 /** What an {@link Intake} reads from and hands requests to. */
 export interface IntakeParts {
+  /** Service name (spans, streamed-body errors, the 400 answer's provenance). */
   service: string;
+  /** Instance id (the 400 answer's provenance). */
   instance: string;
+  /** The connection the 400 answers go out on. */
   nc: NatsConnection;
+  /** Opens an exchange for a request that asks for heartbeats or streams its body. */
   exchanges: OpenExchanges;
+  /** Queues accepted requests behind the instance's concurrency limit. */
   limiter: ConcurrencyLimiter;
+  /** Runs the handler for accepted requests. */
   answerer: Answerer;
   /** Generates a request id for the 400 answer to a malformed request. */
   nextRequestId: () => string;
+  /** Counts malformed and dropped messages and 400 answers. */
   stats: InstanceStats;
+  /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
+  /** The instance's logger. */
   log: Logger;
 }
 

@@ -15,12 +15,19 @@ const EMPTY = new Uint8Array(0);
 
 /** What a {@link Responder} sends through and counts in. */
 export interface ResponderParts {
+  /** Service name, for the provenance headers. */
   service: string;
+  /** Instance id, for the provenance headers and generated request ids. */
   instance: string;
+  /** The connection: its `info` gives max_payload and the server's names. */
   nc: NatsConnection;
+  /** Publishes one-message answers. */
   batcher: PublishBatcher;
+  /** Opens an exchange for a streamed answer to a request that has none. */
   exchanges: OpenExchanges;
+  /** Counts answers and errors. */
   stats: InstanceStats;
+  /** The instance's logger. */
   log: Logger;
 }
 

@@ -40,16 +40,23 @@ export interface ServiceHandle {
 
 /** What {@link serve} settled for an instance. */
 export interface InstanceSettings {
+  /** Service name. */
   service: string;
+  /** Subject the instance listens on, `<prefix>.<service>.*`. */
   subject: string;
+  /** Queue group. */
   queue: string;
+  /** Instance id. */
   instance: string;
+  /** Requests handled at once. */
   concurrency: number;
   /** Milliseconds a handler may take; 0 for no limit. */
   timeout: number;
   /** Milliseconds a streamed body may wait on a caller without heartbeats. */
   streamIdle: number;
+  /** The logger; the instance logs through a child naming the service and instance. */
   logger: Logger;
+  /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
 }
 
