@@ -7,7 +7,7 @@ import type { WireRequest } from "../src/internal.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import { lazyRequest } from "../src/server/adapters/lazy-request.js";
 import { nodeAdapter } from "../src/server/adapters/node.js";
-import { readBody } from "../src/server/adapters/response-body.js";
+import { readResponseBytes } from "../src/server/adapters/response-body.js";
 
 const wire = (over: Partial<WireRequest> = {}): WireRequest => ({
   method: "POST",
@@ -196,8 +196,10 @@ describe("adapters - Node listener sockets", () => {
 
 describe("adapters - response bodies", () => {
   it("adapters - string, bytes, stream, empty and used bodies are all read whole", async () => {
-    expect(Buffer.from(await readBody(new Response("héllo"))).toString()).toBe("héllo");
-    expect(await readBody(new Response(new Uint8Array([1, 2, 3])))).toEqual(new Uint8Array([1, 2, 3]));
+    expect(Buffer.from(await readResponseBytes(new Response("héllo"))).toString()).toBe("héllo");
+    expect(await readResponseBytes(new Response(new Uint8Array([1, 2, 3])))).toEqual(
+      new Uint8Array([1, 2, 3]),
+    );
     const stream = new ReadableStream({
       start(c) {
         c.enqueue(new TextEncoder().encode("ab"));
@@ -205,12 +207,12 @@ describe("adapters - response bodies", () => {
         c.close();
       },
     });
-    expect(Buffer.from(await readBody(new Response(stream))).toString()).toBe("abc");
-    expect((await readBody(new Response(null))).byteLength).toBe(0);
-    expect(Buffer.from(await readBody(new Response(new Blob(["blob"])))).toString()).toBe("blob");
+    expect(Buffer.from(await readResponseBytes(new Response(stream))).toString()).toBe("abc");
+    expect((await readResponseBytes(new Response(null))).byteLength).toBe(0);
+    expect(Buffer.from(await readResponseBytes(new Response(new Blob(["blob"])))).toString()).toBe("blob");
     const used = new Response("x");
     await used.text();
-    await expect(readBody(used)).rejects.toThrow(TypeError);
+    await expect(readResponseBytes(used)).rejects.toThrow(TypeError);
   });
 });
 

@@ -10,7 +10,7 @@ import {
 } from "../protocol/index.js";
 import { ChunkReader, chunkSizeFor, DEFAULT_WINDOW } from "../stream/index.js";
 import { endSpan, failSpan, startClientSpan } from "../tracing/index.js";
-import { Exchange } from "./exchange.js";
+import { CallExchange } from "./call-exchange.js";
 import { muxFor } from "./mux.js";
 
 /** Default heartbeat interval asked of services, in ms: a silent instance is given up after twice that. */
@@ -131,7 +131,7 @@ function exchange(
     body?.cancel();
     return Promise.reject(new PayloadTooLargeError(head.byteLength, limit, target));
   }
-  return new Exchange(muxFor(nc), subject, head, {
+  return new CallExchange(muxFor(nc), subject, head, {
     timeout: options.timeout,
     signal: options.signal,
     target,

@@ -17,10 +17,10 @@ import {
 import { type PermissionWatch, watchPublishDenials } from "./permission-watch.js";
 
 /**
- * What the mux hands a reply subject's messages to: one call in flight (see exchange.ts). The mux
+ * What the mux hands a reply subject's messages to: one call in flight (see call-exchange.ts). The mux
  * routes, watches for silence and fails routes when the connection goes; the route does the rest.
  */
-export interface Route {
+export interface PendingCall {
   /** Takes one message sent to this route's reply subject (called synchronously, in order). */
   deliver(msg: Msg): void;
   /** Ends the route with an error: the connection closed, the inbox was lost, or the peer went silent. */
@@ -34,10 +34,10 @@ export interface Route {
   readonly heartbeat: number;
   /**
    * Set when a message arrives (by the mux, on every delivery; true when the route opens). The sweep
-   * reads and clears it, stamping {@link Route.heardAt}: no clock read per message.
+   * reads and clears it, stamping {@link PendingCall.heardAt}: no clock read per message.
    */
   heard: boolean;
-  /** `performance.now()` of the sweep that last found {@link Route.heard} set (0 until then). */
+  /** `performance.now()` of the sweep that last found {@link PendingCall.heard} set (0 until then). */
   heardAt: number;
   /** Called on each sweep of a route with a heartbeat: a chance to send this side's own heartbeat. */
   tick?(now: number): void;
@@ -56,7 +56,7 @@ export class RequestMux {
   readonly #sub: Subscription;
   readonly #batcher: PublishBatcher;
   /** Routes by the number their reply subject ends in (base 36). */
-  readonly #routes = new Map<number, Route>();
+  readonly #routes = new Map<number, PendingCall>();
   /** Fails the calls whose publish NATS refused (see {@link watchPublishDenials}). */
   readonly #denials: PermissionWatch;
   #seq = 0;
@@ -97,7 +97,7 @@ export class RequestMux {
    *
    * @throws {@link ConnectionClosedError} when the connection or the mux is closed.
    */
-  open(route: Route): string {
+  open(route: PendingCall): string {
     if (!this.usable) throw new ConnectionClosedError(route.target);
     const id = ++this.#seq;
     this.#routes.set(id, route);
@@ -106,7 +106,7 @@ export class RequestMux {
   }
 
   /** Removes the route of a reply subject from {@link RequestMux.open}; later messages to it are dropped. */
-  release(reply: string, route: Route): void {
+  release(reply: string, route: PendingCall): void {
     const id = lastTokenNumber(reply);
     if (this.#routes.get(id) !== route) return;
     this.#routes.delete(id);

@@ -15,12 +15,8 @@ export type {
   WireHandler,
 } from "./adapters/types.js";
 export { type HandlerKind, toWireHandler } from "./handler.js";
+export { MALFORMED_LOG_INTERVAL_MS } from "./intake.js";
 export { ConcurrencyLimiter } from "./limiter.js";
-export {
-  DEFAULT_CONCURRENCY,
-  MALFORMED_LOG_INTERVAL_MS,
-  type ServeOptions,
-  type ServiceHandle,
-  type ServiceStats,
-  serve,
-} from "./serve.js";
+export { DEFAULT_CONCURRENCY, type ServeOptions, serve } from "./serve.js";
+export type { ServiceHandle } from "./service-instance.js";
+export type { ServiceStats } from "./stats.js";

@@ -36,12 +36,12 @@ interface OutgoingInternals {
 /** Node's `kNeedDrain` symbol (behind `writableNeedDrain`), found on the first response that needs it. */
 let kNeedDrain: symbol | undefined;
 
-const EXCHANGE = Symbol("natsmesh.node-exchange");
-type CapturedResponse = ServerResponse & { [EXCHANGE]: NodeExchange };
+const NODE_CALL = Symbol("natsmesh.node-call");
+type CapturedResponse = ServerResponse & { [NODE_CALL]: NodeCall };
 
 /**
  * node:http's write path (`OutgoingMessage.prototype._writeRaw`, where every serialised chunk goes
- * to the socket), set on each response: its bytes go to the exchange's {@link BodySink} instead. The
+ * to the socket), set on each response: its bytes go to the call's {@link BodySink} instead. The
  * head comes first; status and headers are read from the response object, so those bytes are
  * skipped, and the body follows as written. Informational answers (`100 Continue`, early hints)
  * have no place on the wire and are dropped. Set on the response itself, not on a subclass, because
@@ -59,7 +59,7 @@ function writeRaw(
   }
   if (this.destroyed) return false;
   const self = this as unknown as OutgoingInternals;
-  const x = this[EXCHANGE];
+  const x = this[NODE_CALL];
   if (!self._headerSent) {
     if (callback) x.defer(callback);
     return true;
@@ -84,7 +84,7 @@ function writeRaw(
 
 /** `res.end()`, set on each response: notes that what it writes is the last chunk. */
 function end(this: CapturedResponse, ...args: unknown[]): CapturedResponse {
-  this[EXCHANGE].ending = true;
+  this[NODE_CALL].ending = true;
   const protoEnd = (Object.getPrototypeOf(this) as ServerResponse).end as (
     ...a: unknown[]
   ) => CapturedResponse;
@@ -104,7 +104,7 @@ function storeHeader(this: CapturedResponse, ...args: unknown[]): void {
 
 /** The response's 'finish' listener. */
 function onFinish(this: CapturedResponse): void {
-  this[EXCHANGE].finished();
+  this[NODE_CALL].finished();
 }
 
 /** As node:http's emitCloseNT: a finished response is closed once. */
@@ -117,7 +117,7 @@ function emitClose(res: ServerResponse): void {
 }
 
 /** Runs a response's deferred write callbacks, in the order they were written. */
-function runDeferred(x: NodeExchange): void {
+function runDeferred(x: NodeCall): void {
   const callbacks = x.deferred;
   x.deferred = [];
   for (const cb of callbacks) cb();
@@ -127,7 +127,7 @@ function runDeferred(x: NodeExchange): void {
  * One request through the adapter: its request and response objects, the socket lent to them, the
  * body sink, and the settling of the answer. One object per request instead of a closure per event.
  */
-class NodeExchange implements SinkOwner, SocketUser {
+class NodeCall implements SinkOwner, SocketUser {
   readonly sink: BodySink;
   readonly req: IncomingMessage;
   readonly res: CapturedResponse;
@@ -171,7 +171,7 @@ class NodeExchange implements SinkOwner, SocketUser {
     }
     this.req = req;
     const res = new ServerResponse(req) as CapturedResponse;
-    res[EXCHANGE] = this;
+    res[NODE_CALL] = this;
     const internals = res as unknown as { _writeRaw: typeof writeRaw; _storeHeader: typeof storeHeader };
     internals._writeRaw = writeRaw;
     internals._storeHeader = storeHeader;
@@ -368,7 +368,7 @@ export function nodeAdapter(listener: NodeListener): WireHandler {
   const pool = new SocketPool();
   return (wreq: WireRequest, ctx: RequestContext, control?: RequestControl): Promise<WireResponse> =>
     new Promise<WireResponse>((resolve) => {
-      const x = new NodeExchange(wreq, ctx, pool, resolve);
+      const x = new NodeCall(wreq, ctx, pool, resolve);
       control?.onAbort(() => x.callerLeft());
       try {
         const result = listener(x.req, x.res);

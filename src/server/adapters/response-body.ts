@@ -63,7 +63,7 @@ export function takeBody(res: Response): Uint8Array | ReadableStream<Uint8Array>
  *
  * @throws TypeError when the body was already used.
  */
-export async function readBody(res: Response): Promise<Uint8Array> {
+export async function readResponseBytes(res: Response): Promise<Uint8Array> {
   const body = takeBody(res);
   return body instanceof Uint8Array ? body : new Uint8Array(await new Response(body).arrayBuffer());
 }

@@ -7,7 +7,7 @@ import { type Publish, ServerExchange } from "./exchange.js";
  * callers' frames arrive on. An unref'd interval sends heartbeats and gives up on silent callers; it
  * runs only while exchanges are open.
  */
-export class Exchanges {
+export class OpenExchanges {
   readonly #inbox: string;
   readonly #sub: Subscription;
   readonly #publish: Publish;

@@ -19,14 +19,14 @@ import {
 } from "../protocol/index.js";
 import { type ChunkReader, declaredLength, StreamReceiver, StreamSender } from "../stream/index.js";
 import { type DeadlineHandle, DeadlineLanes } from "../util/deadline-lanes.js";
-import type { RequestMux, Route } from "./mux.js";
+import type { PendingCall, RequestMux } from "./mux.js";
 
 const EMPTY = new Uint8Array(0);
 /** The head deadlines of every call in this process: a timer per timeout step (DeadlineLanes), not per call. */
 const deadlines = new DeadlineLanes();
 
-/** Settings of one {@link Exchange}. */
-export interface ExchangeOptions {
+/** Settings of one {@link CallExchange}. */
+export interface CallExchangeOptions {
   /** Milliseconds until the response head must arrive; 0 for none. */
   timeout: number;
   /** Aborts the call; after the head arrived, it fails the body. */
@@ -53,14 +53,14 @@ export interface ExchangeOptions {
  * its body in memory, or a `ReadableStream` fed by chunk frames. While the call lasts it heartbeats
  * the instance (once it knows the instance's subject) and fails when the instance goes silent.
  */
-export class Exchange implements Route {
+export class CallExchange implements PendingCall {
   readonly target: CallTarget;
   readonly heartbeat: number;
   heard = true;
   heardAt = 0;
   readonly response: Promise<WireResponse>;
   readonly #mux: RequestMux;
-  readonly #o: ExchangeOptions;
+  readonly #o: CallExchangeOptions;
   #reply = "";
   #resolve!: (res: WireResponse) => void;
   #reject!: (err: unknown) => void;
@@ -85,7 +85,7 @@ export class Exchange implements Route {
    * @param subject - the request subject.
    * @param head - the encoded request head message.
    */
-  constructor(mux: RequestMux, subject: string, head: Uint8Array, options: ExchangeOptions) {
+  constructor(mux: RequestMux, subject: string, head: Uint8Array, options: CallExchangeOptions) {
     this.#mux = mux;
     this.#o = options;
     this.target = options.target;

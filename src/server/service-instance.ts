@@ -1,0 +1,190 @@
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Logger } from "pino";
+import type { ConnectionSource } from "../connect/index.js";
+import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
+import type { EndpointCounters } from "../discovery/documents.js";
+import type { ServiceRecorder } from "../metrics/recorder.js";
+import type { WireHandler } from "./adapters/types.js";
+import { Answerer } from "./answer.js";
+import { Intake } from "./intake.js";
+import { ConcurrencyLimiter } from "./limiter.js";
+import { OpenExchanges } from "./open-exchanges.js";
+import { QueueGate } from "./queue-gate.js";
+import { Responder } from "./respond.js";
+import { InstanceStats, type ServiceStats } from "./stats.js";
+
+/** A running service instance. */
+export interface ServiceHandle {
+  /** Service name. */
+  readonly service: string;
+  /** Subject the instance listens on, e.g. `mesh.weather.*`. */
+  readonly subject: string;
+  /** Queue group. */
+  readonly queue: string;
+  /** Instance id (provenance header `mesh-instance`). */
+  readonly instance: string;
+  /** The connection in use. */
+  readonly nc: NatsConnection;
+  /** When the instance started serving. */
+  readonly started: Date;
+  /** A snapshot of the instance's counters. */
+  stats(): ServiceStats;
+  /**
+   * Drains: stops answering discovery (`$SRV.*`) and metrics (`$NM.METRICS`) requests, leaves the
+   * queue group (no new requests), finishes every accepted request, then closes the connection if
+   * `serve` opened it.
+   */
+  stop(): Promise<void>;
+  [Symbol.asyncDispose](): Promise<void>;
+}
+
+/** What {@link serve} settled for an instance. */
+export interface InstanceSettings {
+  /** Service name. */
+  service: string;
+  /** Subject the instance listens on, `<prefix>.<service>.*`. */
+  subject: string;
+  /** Queue group. */
+  queue: string;
+  /** Instance id. */
+  instance: string;
+  /** Requests handled at once. */
+  concurrency: number;
+  /** Milliseconds a handler may take; 0 for no limit. */
+  timeout: number;
+  /** Milliseconds a streamed body may wait on a caller without heartbeats. */
+  streamIdle: number;
+  /** The logger; the instance logs through a child naming the service and instance. */
+  logger: Logger;
+  /** Prometheus metrics of the service, if any. */
+  recorder: ServiceRecorder | undefined;
+}
+
+/**
+ * One instance's lifecycle: it puts the request path together (queue subscription → {@link Intake}
+ * → concurrency limit → {@link Answerer} → {@link Responder}), keeps the counters, and drains on
+ * {@link stop}.
+ */
+export class ServiceInstance implements ServiceHandle {
+  readonly service: string;
+  readonly subject: string;
+  readonly queue: string;
+  readonly instance: string;
+  readonly nc: NatsConnection;
+  readonly started = new Date();
+  readonly #source: ConnectionSource;
+  readonly #log: Logger;
+  readonly #batcher: PublishBatcher;
+  readonly #limiter: ConcurrencyLimiter;
+  readonly #gate: QueueGate;
+  readonly #stats = new InstanceStats();
+  /** Exchanges that outlive one message: heartbeats, streamed bodies (PROTOCOL.md §8). */
+  readonly #exchanges: OpenExchanges;
+  /** Discovery and metrics responders, stopped first on stop(). */
+  readonly #attached: Array<{ stop(): void }> = [];
+  #stopping: Promise<void> | undefined;
+
+  constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
+    this.service = s.service;
+    this.subject = s.subject;
+    this.queue = s.queue;
+    this.instance = s.instance;
+    this.nc = nc;
+    this.#source = source;
+    const log = s.logger.child({ service: s.service, instance: s.instance });
+    this.#log = log;
+    this.#batcher = batcherFor(nc);
+    this.#limiter = new ConcurrencyLimiter(s.concurrency, (saturated) =>
+      saturated ? this.#gate.pause() : this.#gate.resume(),
+    );
+    // Exchange messages (heartbeats, streamed heads and chunks) go out at once, not batched: they are
+    // few per request, and a batch of large chunks would only grow nats.js's buffer (measured).
+    this.#exchanges = new OpenExchanges(
+      nc,
+      (subject, data, reply) => {
+        try {
+          nc.publish(subject, data, reply === undefined ? undefined : { reply });
+        } catch (err) {
+          log.error({ err }, "could not publish");
+        }
+      },
+      (err) => log.error({ err }, "exchange subscription error"),
+      s.streamIdle,
+    );
+    const stats = this.#stats;
+    const responder = new Responder({
+      service: s.service,
+      instance: s.instance,
+      nc,
+      batcher: this.#batcher,
+      exchanges: this.#exchanges,
+      stats,
+      log,
+    });
+    const answerer = new Answerer({
+      service: s.service,
+      timeout: s.timeout,
+      wire,
+      responder,
+      stats,
+      recorder: s.recorder,
+      log,
+    });
+    const intake = new Intake({
+      service: s.service,
+      instance: s.instance,
+      nc,
+      exchanges: this.#exchanges,
+      limiter: this.#limiter,
+      answerer,
+      nextRequestId: responder.nextRequestId,
+      stats,
+      recorder: s.recorder,
+      log,
+    });
+    // A saturated instance steps out of the queue group, so nats-server gives new requests to
+    // members with capacity; what was routed here before that still arrives and waits its turn.
+    this.#gate = new QueueGate(nc, s.subject, s.queue, (err, msg) => intake.onMessage(err, msg));
+  }
+
+  stats(): ServiceStats {
+    return this.#stats.snapshot(this.#limiter.active, this.#limiter.queued);
+  }
+
+  /** The endpoint counters of the micro protocol's `$SRV.STATS`. */
+  counters(): EndpointCounters {
+    return this.#stats.endpoint();
+  }
+
+  /** Adds a responder that lives as long as the instance and is stopped first by {@link stop}. */
+  attach(responder: { stop(): void }): void {
+    this.#attached.push(responder);
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= this.#drain();
+    return this.#stopping;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.stop();
+  }
+
+  async #drain(): Promise<void> {
+    for (const responder of this.#attached.splice(0)) {
+      try {
+        responder.stop();
+      } catch (err) {
+        this.#log.warn({ err }, "could not stop a responder");
+      }
+    }
+    if (!this.nc.isClosed()) {
+      await this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
+    }
+    await this.#limiter.idle();
+    this.#exchanges.close(new Error("the instance stopped"));
+    await this.#batcher.sent();
+    if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);
+    await this.#source.close();
+  }
+}
