@@ -31,6 +31,7 @@ export { TlsHandshakeError } from "./connect/tls-diagnosis.js";
 export {
   BadResponseError,
   type CallTarget,
+  ClosedError,
   ConnectionClosedError,
   ErrorCode,
   InstanceLostError,

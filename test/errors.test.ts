@@ -2,11 +2,14 @@
  * The error family without a server: one base class, codes from the two registries, one naming
  * mechanism, and `instanceof` by a `Symbol.for` brand that holds across two copies of natsmesh.
  */
+import { request } from "undici";
 import { describe, expect, it } from "vitest";
 import { CliError } from "../src/cli/cli-error.js";
+import { MeshDispatcher } from "../src/client/dispatcher.js";
 import { ConfigError, ConnectError } from "../src/connect/errors.js";
 import { TlsHandshakeError } from "../src/connect/tls-diagnosis.js";
 import { NatsServerNotFoundError } from "../src/dev/find-binary.js";
+import { NatsServerStartError } from "../src/dev/local-server.js";
 import {
   BadRequestError,
   BodyTooLargeError,
@@ -19,6 +22,7 @@ import {
 import { PolicyConfigError } from "../src/gateway/policies/policy-config-error.js";
 import {
   BadResponseError,
+  ClosedError,
   ConnectionClosedError,
   ErrorCode,
   InstanceLostError,
@@ -61,7 +65,9 @@ const samples: Record<string, MeshError> = {
   CircuitOpenError: new CircuitOpenError(target, 1000),
   MappingError: new MappingError("weights sum to 110%"),
   NatsServerNotFoundError: new NatsServerNotFoundError(["/nonexistent"], "NATS_SERVER_BIN"),
+  NatsServerStartError: new NatsServerStartError("nats-server exited with code 1 before it was ready"),
   CliError: new CliError("bad header 'foo'"),
+  ClosedError: new ClosedError("the gateway"),
   NoRouteError: new NoRouteError("GET", "/nowhere"),
   BodyTooLargeError: new BodyTooLargeError(1024),
   BadRequestError: new BadRequestError("bad target"),
@@ -89,7 +95,9 @@ const classes: Record<string, abstract new (...args: never[]) => MeshError> = {
   CircuitOpenError,
   MappingError,
   NatsServerNotFoundError,
+  NatsServerStartError,
   CliError,
+  ClosedError,
   NoRouteError,
   BodyTooLargeError,
   BadRequestError,
@@ -132,6 +140,9 @@ describe("errors - one family", () => {
     expect(new Set([...protocol, ...gateway]).size).toBe(protocol.length + gateway.length);
     expect(samples.NatsServerNotFoundError!.code).toBe("NM_ERR_NATS_SERVER_NOT_FOUND");
     expect(samples.CliError!.code).toBe("NM_ERR_CLI");
+    expect(samples.NatsServerStartError!.code).toBe("NM_ERR_NATS_SERVER_START");
+    expect(samples.ClosedError!.code).toBe("NM_ERR_CLOSED");
+    expect(samples.ClosedError!.status).toBe(503);
     expect(samples.PolicyConfigError!.code).toBe("NM_ERR_GATEWAY_CONFIG");
   });
 
@@ -189,5 +200,15 @@ describe("errors - the brand across copies", () => {
     expect(slow instanceof MeshError).toBe(true);
     expect(slow.name).toBe("TimeoutError");
     expect(new TimeoutError(target, 100) instanceof SlowError).toBe(false);
+  });
+});
+
+describe("errors - where they are raised", () => {
+  it("errors - a request through a closed MeshDispatcher rejects with ClosedError, before any connection", async () => {
+    const dispatcher = new MeshDispatcher({ connection: { servers: "nats://127.0.0.1:1" } });
+    await dispatcher.close();
+    const err = await request("http://weather/", { dispatcher }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ClosedError);
+    expect((err as ClosedError).message).toBe("MeshDispatcher is closed");
   });
 });

@@ -16,6 +16,7 @@ describe("exports - public entry points", () => {
       [
         "BadResponseError",
         "CircuitOpenError",
+        "ClosedError",
         "ConfigError",
         "ConnectError",
         "ConnectionClosedError",
@@ -118,6 +119,7 @@ describe("exports - public entry points", () => {
     expect(await names(import("../src/dev/index.js"))).toMatchInlineSnapshot(`
       [
         "NatsServerNotFoundError",
+        "NatsServerStartError",
         "ensureNats",
         "startLocalServer",
       ]
@@ -147,6 +149,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "CircuitBreaker",
         "CircuitOpenError",
         "CircuitState",
+        "ClosedError",
         "ConcurrencyLimiter",
         "ConfigError",
         "ConnectError",
@@ -204,6 +207,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "NATS_SERVER_LOOKUP",
         "NO_RETRY",
         "NatsServerNotFoundError",
+        "NatsServerStartError",
         "NoRespondersError",
         "PREFIX_PATTERN",
         "PREFIX_SIZE",

@@ -1,7 +1,13 @@
 import { Readable } from "node:stream";
 import { Dispatcher } from "undici";
 import { ConnectionSource } from "../connect/index.js";
-import { type HeaderList, isHopByHop, serviceFromHost, type WireRequest } from "../protocol/index.js";
+import {
+  ClosedError,
+  type HeaderList,
+  isHopByHop,
+  serviceFromHost,
+  type WireRequest,
+} from "../protocol/index.js";
 import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
@@ -135,7 +141,7 @@ export class MeshDispatcher extends Dispatcher {
     const controller = new AbortController();
     sink.start((reason) => controller.abort(reason ?? new Error("request aborted")));
     if (this.#closed) {
-      sink.error(new Error("MeshDispatcher is closed"));
+      sink.error(new ClosedError("MeshDispatcher"));
       return false;
     }
     this.#run(options, controller.signal)

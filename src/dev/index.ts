@@ -19,5 +19,6 @@ export {
   type LocalServer,
   type LocalServerExit,
   type LocalServerOptions,
+  NatsServerStartError,
   startLocalServer,
 } from "./local-server.js";

@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Env } from "../connect/index.js";
+import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
 import { findNatsServer } from "./find-binary.js";
 import { acceptsTcp } from "./tcp-probe.js";
 
@@ -35,6 +36,30 @@ export const LOCAL_SERVER_DEFAULTS = {
 } as const;
 
 /** Options of {@link startLocalServer}. */
+/**
+ * A local `nats-server` could not be started: the spawn failed, it exited before it was ready, or it did
+ * not accept connections in time. The message ends with the tail of the server's log. Code
+ * `NM_ERR_NATS_SERVER_START`, status 500.
+ *
+ * @example
+ * ```ts
+ * try { await startLocalServer(); } catch (err) { if (err instanceof NatsServerStartError) console.error(err.message); }
+ * ```
+ */
+export class NatsServerStartError extends MeshError {
+  static {
+    brandError(NatsServerStartError, "NatsServerStartError");
+  }
+
+  /**
+   * @param message - what went wrong, with the server's last log lines
+   * @param cause - the spawn error, when there was one
+   */
+  constructor(message: string, cause?: unknown) {
+    super(ErrorCode.NatsServerStart, 500, message, { cause });
+  }
+}
+
 export interface LocalServerOptions {
   /** Client port (default: a free port chosen by the server). */
   port?: number;
@@ -171,7 +196,9 @@ class LocalNatsServer implements LocalServer {
       if (this.#port && (await acceptsTcp(LOCAL_SERVER_DEFAULTS.host, this.#port, 250))) return;
       await sleep(LOCAL_SERVER_DEFAULTS.pollInterval);
     }
-    throw new Error(`nats-server did not accept connections within ${timeout} ms${this.#logTail()}`);
+    throw new NatsServerStartError(
+      `nats-server did not accept connections within ${timeout} ms${this.#logTail()}`,
+    );
   }
 
   stop(): Promise<void> {
@@ -211,12 +238,15 @@ class LocalNatsServer implements LocalServer {
     }
   }
 
-  #diedError(): Error {
+  #diedError(): NatsServerStartError {
     if (this.#spawnError) {
-      return new Error(`cannot start nats-server: ${this.#spawnError.message}`, { cause: this.#spawnError });
+      return new NatsServerStartError(
+        `cannot start nats-server: ${this.#spawnError.message}`,
+        this.#spawnError,
+      );
     }
     const how = describeExit(this.#exit ?? { code: null, signal: null });
-    return new Error(`nats-server exited with ${how} before it was ready${this.#logTail()}`);
+    return new NatsServerStartError(`nats-server exited with ${how} before it was ready${this.#logTail()}`);
   }
 
   #keepLog(text: string): void {

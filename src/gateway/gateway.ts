@@ -9,6 +9,7 @@ import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "../connect/index.js";
 import { createLogger } from "../log/index.js";
+import { ClosedError } from "../protocol/index.js";
 import { GATEWAY_CIRCUIT_GAUGE } from "../traffic/breaker-metrics.js";
 import { type BreakerSettings, ServiceBreakers } from "../traffic/service-breakers.js";
 import { createAdminServer } from "./admin/admin-server.js";
@@ -238,7 +239,7 @@ class GatewayImpl implements Gateway {
   }
 
   listen(): Promise<GatewayAddresses> {
-    if (this.#closing) return Promise.reject(new Error("the gateway is closed"));
+    if (this.#closing) return Promise.reject(new ClosedError("the gateway"));
     this.#listening ??= this.#start();
     return this.#listening;
   }

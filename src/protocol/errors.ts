@@ -41,8 +41,12 @@ export const ErrorCode = {
   CircuitOpen: "NM_ERR_CIRCUIT_OPEN",
   /** No executable `nats-server` was found to start a local server (`natsmesh/dev`, `natsmesh dev`) (500). */
   NatsServerNotFound: "NM_ERR_NATS_SERVER_NOT_FOUND",
+  /** A local `nats-server` (`natsmesh/dev`, `natsmesh dev`) could not be started or exited before it was ready (500). */
+  NatsServerStart: "NM_ERR_NATS_SERVER_START",
   /** A `natsmesh` command failed on its input: a bad flag or argument, an unreadable file (400). */
   Cli: "NM_ERR_CLI",
+  /** A call on an object that was closed: a gateway, a `MeshDispatcher` (503). */
+  Closed: "NM_ERR_CLOSED",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -211,6 +215,29 @@ export class ConnectionClosedError extends MeshError {
       `NATS connection closed before service '${target.service}' answered on subject '${target.subject}'`,
       { ...options, ...target },
     );
+  }
+}
+
+/**
+ * A call on an object that was already closed, e.g. `listen()` on a closed gateway or a request through a
+ * closed `MeshDispatcher`. Maps to 503.
+ *
+ * @example
+ * ```ts
+ * await dispatcher.close();
+ * await request("http://weather/", { dispatcher }); // rejects with ClosedError
+ * ```
+ */
+export class ClosedError extends MeshError {
+  static {
+    brandError(ClosedError, "ClosedError");
+  }
+
+  /**
+   * @param what - what was closed, as the message names it, e.g. `the gateway`
+   */
+  constructor(what: string) {
+    super(ErrorCode.Closed, 503, `${what} is closed`);
   }
 }
 

@@ -22,6 +22,7 @@ export {
   BadResponseError,
   brandError,
   type CallTarget,
+  ClosedError,
   ConnectionClosedError,
   ErrorCode,
   InstanceLostError,

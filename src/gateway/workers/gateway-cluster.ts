@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
 import type { MeshConnectOptions } from "../../connect/index.js";
 import { createLogger } from "../../log/index.js";
+import { ClosedError } from "../../protocol/index.js";
 import { createAdminServer, type ReadinessReport } from "../admin/admin-server.js";
 import { formatOrigin, type HostPort } from "../config/host-port.js";
 import { type ConfigSource, loadConfig, readConfigSource, readTls } from "../config/load-config.js";
@@ -217,7 +218,7 @@ class ClusterPrimary implements GatewayCluster {
   }
 
   listen(): Promise<GatewayClusterAddresses> {
-    if (this.#closing) return Promise.reject(new Error("the gateway is closed"));
+    if (this.#closing) return Promise.reject(new ClosedError("the gateway"));
     this.#listening ??= this.#start();
     return this.#listening;
   }
