@@ -17,7 +17,7 @@ import {
   serve,
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { ensureBuilt } from "./support/build.js";
+import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
 import { closedPort } from "./support/helpers.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
@@ -98,7 +98,7 @@ afterAll(async () => {
   for (const svc of [...(weather ?? []), invoices, maps]) await svc?.stop();
   await server?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+}, BUILD_TIMEOUT_MS);
 
 describe("cli - natsmesh services", () => {
   it("cli services - ls lists each service with its version, instances and description", async () => {

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acceptsTcp } from "../src/dev/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { ensureBuilt } from "./support/build.js";
+import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
 import { closedPort } from "./support/helpers.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
@@ -108,7 +108,7 @@ afterAll(async () => {
   await Promise.all([svc?.stop(), prefixed?.stop()]);
   await server?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+}, BUILD_TIMEOUT_MS);
 
 describe("cli - behaviour: natsmesh request", () => {
   it("cli - GET prints the body and exits 0", async () => {

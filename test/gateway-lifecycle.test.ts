@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
+import { BUILD_TIMEOUT_MS } from "./support/build.js";
 import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
 import { closedPort } from "./support/helpers.js";
 import { check, generateCerts, NatsServer, REPO_ROOT } from "./support/nats-server.js";
@@ -30,7 +31,7 @@ let childEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw", "silent"));
-}, 60_000);
+}, BUILD_TIMEOUT_MS);
 
 afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
 

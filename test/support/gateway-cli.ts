@@ -23,7 +23,7 @@ export interface GatewayCliEnv {
 }
 
 /**
- * Builds dist/ if needed, starts a nats-server and the `echo` service (fetchApp) on it.
+ * Builds dist/ if needed (call it in a `beforeAll` with `BUILD_TIMEOUT_MS`), starts a nats-server and the `echo` service (fetchApp) on it.
  *
  * @param name - part of the temporary directory's name
  * @param logLevel - the child's NATSMESH_LOG_LEVEL
