@@ -6,17 +6,18 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type GatewayConfig, GatewayConfigError } from "../src/gateway/index.js";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { CircuitOpenError } from "../src/traffic/index.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
 
 describe("breaker - circuit breakers against a failing service", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
   const state = { healthy: false, calls: 0 };
   let svc: ServiceHandle;
 
   beforeAll(async () => {
+    nats = await natsFixture();
     svc = await serve(
       () => {
         state.calls++;
@@ -27,6 +28,7 @@ describe("breaker - circuit breakers against a failing service", () => {
   });
   afterAll(async () => {
     await svc?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("breaker - client: 503 answers open the circuit, calls then fail fast without reaching the service; after the pause a good probe closes it", async () => {

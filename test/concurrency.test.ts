@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
 import { QueueGate } from "../src/traffic/index.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -143,7 +143,11 @@ describe("limit - a saturated member and the queue group", () => {
 });
 
 describe("limit - every instance saturated", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   it("limit - requests routed to it before it stepped out wait in its queue (504 past the caller's deadline, still run); a request after that gets no responders, retried until it gives up with 503", async () => {
     let ran = 0;

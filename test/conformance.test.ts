@@ -12,7 +12,7 @@ import {
   TimeoutError,
 } from "../src/index.js";
 import { bytes, fetchApp, nodeApp, SECRET } from "./support/apps.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 
 const MAX_PAYLOAD = 64 * 1024;
 const silent = pino({ level: "silent" });
@@ -22,18 +22,20 @@ describe.each([
   { kind: "fetch", app: () => fetchApp() },
   { kind: "node", app: () => nodeApp() },
 ])("$kind adapter - conformance", ({ kind, app }) => {
-  const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+  let nats: NatsFixture;
   let svc: ServiceHandle;
   let fetch: MeshFetch;
   const service = `conf-${kind}`;
   const base = `http://${service}.nats`;
 
   beforeAll(async () => {
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
     svc = await serve(app(), { service, nc: nats.nc, logger: silent });
     fetch = createFetch({ nc: nats.nc });
   });
   afterAll(async () => {
     await svc?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("round trip - every method reaches the handler with its name", async () => {
@@ -228,7 +230,11 @@ describe.each([
 });
 
 describe("client - failures without an HTTP response", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   it("client - no responders rejects at once, not after the timeout", async () => {
     const fetch = createFetch({ nc: nats.nc, timeout: 60_000 });

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExpressApp } from "../examples/weather/express-app.js";
 import { createHonoApp } from "../examples/weather/hono-app.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -14,17 +14,19 @@ describe.each([
   { name: "express", make: () => createExpressApp() },
   { name: "hono", make: () => createHonoApp() },
 ])("examples - weather API on $name, unchanged", ({ name, make }) => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
   let svc: ServiceHandle;
   let fetch: MeshFetch;
   const base = `http://weather-${name}.nats`;
 
   beforeAll(async () => {
+    nats = await natsFixture();
     svc = await serve(make(), { service: `weather-${name}`, nc: nats.nc, logger: silent });
     fetch = createFetch({ nc: nats.nc });
   });
   afterAll(async () => {
     await svc?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("examples - GET /city answers JSON", async () => {

@@ -1,9 +1,9 @@
 import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { createFetch, serve } from "../src/index.js";
 import { takeBody } from "../src/server/adapters/response-body.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 
 const silent = pino({ level: "silent" });
 
@@ -42,7 +42,11 @@ describe("adapters - a handler that answers with a Response from the mesh client
 });
 
 describe("server - a Fetch handler that proxies another service over the mesh", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   it("answers with the upstream's Response as it came: status, headers and body", async () => {
     const upstream = await serve(

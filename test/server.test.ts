@@ -13,7 +13,7 @@ import {
   serve,
 } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
 const silent = pino({ level: "silent" });
@@ -237,7 +237,11 @@ describe("server - values the Fetch API refuses", () => {
 });
 
 describe("server - handlers that misbehave", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   it("server - a handler slower than the instance's timeout gets a 504 for it; stop() does not wait for it", async () => {
     let calls = 0;

@@ -23,7 +23,7 @@ import {
   StreamError,
   serve,
 } from "../src/index.js";
-import { natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
 import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const MAX_PAYLOAD = 64 * 1024;
@@ -107,15 +107,17 @@ const apps = {
 
 for (const kind of ["fetch", "node"] as const) {
   describe(`streaming - ${kind} adapter`, () => {
-    const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+    let nats: NatsFixture;
     let svc: ServiceHandle;
     let fetch: MeshFetch;
     beforeAll(async () => {
+      nats = await natsFixture({ max_payload: MAX_PAYLOAD });
       svc = await serve(apps[kind], { service: `big-${kind}`, nc: nats.nc, logger: silent, kind });
       fetch = createFetch({ nc: nats.nc });
     });
     afterAll(async () => {
       await svc?.stop();
+      await nats?.[Symbol.asyncDispose]();
     });
 
     const sizes = [0, 1, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 1, MB50];
@@ -158,14 +160,16 @@ for (const kind of ["fetch", "node"] as const) {
 }
 
 describe("streaming - behaviour", () => {
-  const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+  let nats: NatsFixture;
   let fetch: MeshFetch;
   const services: ServiceHandle[] = [];
-  beforeAll(() => {
+  beforeAll(async () => {
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
     fetch = createFetch({ nc: nats.nc, heartbeat: 200 });
   });
   afterAll(async () => {
     for (const s of services) await s.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("streaming - each event of a Node handler's res.write() reaches the caller before the next is written", async () => {
