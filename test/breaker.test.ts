@@ -1,15 +1,12 @@
 /** Circuit breakers in the client and the gateway, against a real nats-server and a service that fails on demand. */
 
-import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type GatewayConfig, GatewayConfigError } from "../src/gateway/index.js";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { CircuitOpenError } from "../src/traffic/index.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 describe("breaker - circuit breakers against a failing service", () => {
   let nats: NatsFixture;

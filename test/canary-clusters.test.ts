@@ -5,14 +5,13 @@
  * their cluster's split, whichever cluster the instances are in.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, MeshError, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { canaryMapping } from "../src/traffic/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, raw, superCluster } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const N = 2000;
 
 /** The nats-server config of a weather split v1/v2, built by the canary builder. */

@@ -7,15 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, runFault } from "../src/cli/index.js";
 import { createFetch, MeshError, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { FAULT_HEADER, serveFault } from "../src/traffic/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, include, NatsServer, TMP_PREFIX } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const N = 2000;
 
 /** Runs `natsmesh <args>` in this process; resolves to its exit code and output. */

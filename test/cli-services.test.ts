@@ -6,7 +6,6 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
@@ -18,11 +17,10 @@ import {
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
-import { closedPort } from "./support/helpers.js";
+import { closedPort, silentLogger as silent } from "./support/helpers.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
-const silent = pino({ level: "silent" });
 
 let baseEnv: NodeJS.ProcessEnv = {};
 

@@ -4,15 +4,13 @@
  */
 import type { Msg } from "@nats-io/nats-core";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
 import { QueueGate } from "../src/traffic/index.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** Requests sent one every {@link PACE_MS}, each taking {@link WORK_MS} to serve. */
 const REQUESTS = 30;
 const PACE_MS = 5;

@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { connect } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   ConnectionClosedError,
@@ -13,10 +12,9 @@ import {
   TimeoutError,
 } from "../src/index.js";
 import { bytes, fetchApp, nodeApp, SECRET } from "./support/apps.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 const MAX_PAYLOAD = 64 * 1024;
-const silent = pino({ level: "silent" });
 
 /** One suite, run for each adapter: the same API written as a Fetch handler and as a Node listener. */
 describe.each([

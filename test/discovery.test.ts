@@ -5,7 +5,6 @@
  */
 import { type ServiceClient, Svcm } from "@nats-io/services";
 import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -20,9 +19,8 @@ import {
   serve,
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 let server: NatsServer;
 let nc: NatsConnection;

@@ -1,13 +1,11 @@
 import { Readable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { request, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshDispatcher, NoRespondersError, type ServiceHandle, serve, TimeoutError } from "../src/index.js";
 import { bytes, nodeApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 describe("dispatcher - undici over NATS", () => {
   let server: NatsServer;

@@ -1,14 +1,11 @@
 import type { AddressInfo } from "node:net";
 import { connect } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExpressApp } from "../examples/weather/express-app.js";
 import { createHonoApp } from "../examples/weather/hono-app.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 describe.each([
   { name: "express", make: () => createExpressApp() },

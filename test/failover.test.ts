@@ -1,12 +1,10 @@
 import { connect } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { steadyLoad } from "./support/load.js";
 import { check, cluster } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 describe("failover - 3-node cluster", () => {
   it("failover - the node a service is connected to is killed; the service reconnects and serves again", async () => {

@@ -16,7 +16,6 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { connect, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import fc from "fast-check";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
@@ -28,9 +27,9 @@ import {
   type ServiceHandle,
   serve,
 } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const MAX_PAYLOAD = 4 << 20;
 
 setFlagsFromString("--expose_gc");

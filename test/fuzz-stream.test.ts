@@ -10,7 +10,6 @@
  */
 import { connect, createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   decodeFrame,
@@ -21,9 +20,9 @@ import {
   StreamError,
   serve,
 } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** The handler's deadline: a stream without heartbeats that never ends is answered 504 by then. */
 const HANDLER_TIMEOUT = 600;
 /** The longest any exchange may take to reach its outcome. */

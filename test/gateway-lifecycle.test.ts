@@ -10,7 +10,6 @@ import http2 from "node:http2";
 import https from "node:https";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { pino } from "pino";
 import { Agent, Pool, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway } from "../src/gateway/index.js";
@@ -18,10 +17,9 @@ import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
 import { BUILD_TIMEOUT_MS } from "./support/build.js";
 import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
-import { closedPort } from "./support/helpers.js";
+import { closedPort, silentLogger as silent } from "./support/helpers.js";
 import { check, generateCerts, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
 let server: NatsServer;

@@ -4,15 +4,14 @@
  * cluster when the local members are gone.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { steadyLoad } from "./support/load.js";
 import { check, superCluster } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** Loops of the steady load: at most this many requests are in flight when something changes. */
 const CONCURRENCY = 4;
 

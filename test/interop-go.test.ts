@@ -13,7 +13,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BadResponseError,
@@ -24,6 +23,7 @@ import {
   serve,
 } from "../src/index.js";
 import { bytes, fetchApp, nodeApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const GOPATH = "/usr/share/gocode";
@@ -65,7 +65,6 @@ interface Run {
   stderr: string;
 }
 
-const silent = pino({ level: "silent" });
 const enc = new TextEncoder();
 
 /** Values of header `name` (case-insensitive), one per line, in order. */

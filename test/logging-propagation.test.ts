@@ -4,14 +4,13 @@
  * the undici dispatcher, for both adapters; the response adds none of them on its own.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, MeshDispatcher, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TRACESTATE = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
 

@@ -6,7 +6,6 @@
  * with `mesh-server` and `mesh-cluster` from the connected server.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   decodeRequest,
@@ -19,9 +18,8 @@ import {
   type ServiceHandle,
   serve,
 } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 function frame(head: string, opts: { kind?: number; version?: number; headLen?: number } = {}): Uint8Array {
   const h = Buffer.from(head);

@@ -3,7 +3,6 @@
  * HTTP (`serveMetricsHttp`) and over NATS (`$NM.METRICS`), against a real nats-server.
  */
 import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { Registry, register } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -19,9 +18,8 @@ import {
   serveMetricsHttp,
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 /** One sample of the Prometheus text format. */
 interface Sample {

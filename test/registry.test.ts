@@ -6,16 +6,15 @@
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryApp, type Horse, type Ownership } from "../examples/registry/app.js";
 import { type Db, migrate, openDb } from "../examples/registry/db.js";
 import { todayIso } from "../examples/registry/validate.js";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const BASE = "http://registry.nats";
 const today = todayIso();
 const DAY = 86_400_000;

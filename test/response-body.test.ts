@@ -1,11 +1,8 @@
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { createFetch, serve } from "../src/index.js";
 import { takeBody } from "../src/server/adapters/response-body.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 // Its own file: the module's state must be fresh, so that the first Response it sees is the client's.
 describe("adapters - a handler that answers with a Response from the mesh client (a proxy)", () => {

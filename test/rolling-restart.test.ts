@@ -4,14 +4,12 @@
  * request fails.
  */
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { steadyLoad } from "./support/load.js";
 import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 describe("rolling restart - replacing every instance under load", () => {
   it("rolling restart - 3 instances replaced one by one while 8 callers send GETs: 0 failures, the new generation serves", async () => {

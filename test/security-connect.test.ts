@@ -8,7 +8,6 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch } from "../src/client/index.js";
 import {
@@ -19,6 +18,7 @@ import {
   serve,
   TlsHandshakeError,
 } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { operatorConfig, TestOperator, userCreds } from "./support/jwt.js";
 import {
   type CertPair,
@@ -81,7 +81,7 @@ describe("security - TLS to NATS (server certificate checked by the client)", ()
     const svc = await serve(() => new Response("over tls"), {
       service: "tlsping",
       nc: mesh.nc,
-      logger: pino({ level: "silent" }),
+      logger: silent,
       metrics: false,
     });
     const fetch = createFetch({ nc: mesh.nc });
@@ -202,7 +202,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
     const svc = await serve(() => new Response("jwt ok"), {
       service: "jwt",
       nc: mesh.nc,
-      logger: pino({ level: "silent" }),
+      logger: silent,
       metrics: false,
     });
     const fetch = createFetch({ nc: mesh.nc });
@@ -222,7 +222,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
     const svc = await serve(() => new Response("sunny"), {
       service: "weather",
       nc: svcMesh.nc,
-      logger: pino({ level: "silent" }),
+      logger: silent,
       metrics: false,
     });
     const fetch = createFetch({ nc: mesh.nc, timeout: 10_000 });

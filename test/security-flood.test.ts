@@ -20,9 +20,9 @@ import {
   type ServiceHandle,
   serve,
 } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const SUBJECT = "mesh.flood.get";
 
 const GARBAGE = Array.from({ length: 64 }, (_, i) => {

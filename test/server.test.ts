@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
@@ -13,10 +12,8 @@ import {
   serve,
 } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 /** A frame with the natsmesh prefix and an arbitrary head, for hand-made malformed messages. */
 function frame(head: string | Uint8Array, kind = 1, version = 1, headLen?: number): Uint8Array {

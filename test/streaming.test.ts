@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -23,12 +22,11 @@ import {
   StreamError,
   serve,
 } from "../src/index.js";
-import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const MAX_PAYLOAD = 64 * 1024;
 const MB50 = 50 * 1024 * 1024;
-const silent = pino({ level: "silent" });
 
 /** `n` deterministic bytes, produced in pieces of at most 256 KiB as the reader pulls. */
 function generated(n: number, piece = 256 * 1024): ReadableStream<Uint8Array> {

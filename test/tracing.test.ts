@@ -12,7 +12,6 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
@@ -26,9 +25,9 @@ import {
   TimeoutError,
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
