@@ -194,15 +194,14 @@ describe("limit - every instance saturated", () => {
 });
 
 describe("limit - where the limit comes from", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    nc = nats.nc;
   });
   afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function peakWith(env: string | undefined, option: number | undefined): Promise<number> {

@@ -14,7 +14,7 @@
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { connect, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -27,8 +27,8 @@ import {
   type ServiceHandle,
   serve,
 } from "../src/index.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
 const MAX_PAYLOAD = 4 << 20;
 
@@ -162,7 +162,7 @@ const message = fc.oneof(
 type FuzzMessage = { token: string; data: Uint8Array; nats: Array<[string, string]> | null; reply: boolean };
 
 describe("fuzz serve - random NATS messages on a real server", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let svcConn: NatsConnection;
   let svc: ServiceHandle;
@@ -176,8 +176,9 @@ describe("fuzz serve - random NATS messages on a real server", () => {
 
   beforeAll(async () => {
     process.on("unhandledRejection", onUnhandled);
-    server = await NatsServer.start({ max_payload: MAX_PAYLOAD });
-    [nc, svcConn] = await Promise.all([connect({ servers: server.url }), connect({ servers: server.url })]);
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
+    nc = nats.nc;
+    svcConn = await nats.connect();
     svc = await serve(echo, { service: "fuzz", nc: svcConn, logger: silent, metrics: false, timeout: 1000 });
     fetch = createFetch({ nc });
   });
@@ -185,9 +186,7 @@ describe("fuzz serve - random NATS messages on a real server", () => {
     process.off("unhandledRejection", onUnhandled);
     await svc?.stop();
     await fetch?.close();
-    await nc?.close();
-    await svcConn?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   /**

@@ -12,7 +12,7 @@ import { accessSync, existsSync, constants as fsConstants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   BadResponseError,
@@ -23,8 +23,8 @@ import {
   serve,
 } from "../src/index.js";
 import { bytes, fetchApp, nodeApp } from "./support/apps.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const GOPATH = "/usr/share/gocode";
 const NATS_GO = path.join(GOPATH, "src", "github.com", "nats-io", "nats.go");
@@ -182,6 +182,7 @@ const VALID: FrameCase[] = [
 describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${skipReason})` : title, () => {
   let tmp: string;
   let peerBin: string;
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   let meshFetch: MeshFetch;
@@ -289,8 +290,8 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
       );
     });
 
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    ({ server, nc } = nats);
     const common = { nc, logger: silent, metrics: false as const };
     svcs.fetch = await serve(fetchApp(), {
       ...common,
@@ -320,8 +321,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
       ),
     );
     for (const s of Object.values(svcs)) await s.stop();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 

@@ -18,8 +18,8 @@ import {
   serveMetricsHttp,
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, type NatsServer } from "./support/nats-server.js";
 
 /** One sample of the Prometheus text format. */
 interface Sample {
@@ -47,6 +47,7 @@ function value(text: string, name: string, labels: Record<string, string>): numb
     ?.value;
 }
 
+let nats: NatsFixture;
 let server: NatsServer;
 let nc: NatsConnection;
 let fetch: MeshFetch;
@@ -54,8 +55,8 @@ let metrics: MeshMetrics;
 let svc: ServiceHandle;
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nats = await natsFixture();
+  ({ server, nc } = nats);
   fetch = createFetch({ nc });
   metrics = createMetrics({ registry: new Registry() });
   svc = await serve(fetchApp(), { service: "weather", nc, logger: silent, metrics });
@@ -73,8 +74,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  await nc?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 function expectKnownTraffic(text: string): void {

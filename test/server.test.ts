@@ -26,21 +26,20 @@ function frame(head: string | Uint8Array, kind = 1, version = 1, headLen?: numbe
 }
 
 describe("server - hostile input", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let svc: ServiceHandle;
   let fetch: MeshFetch;
 
   beforeAll(async () => {
-    server = await NatsServer.start({ max_payload: 4 << 20 });
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture({ max_payload: 4 << 20 });
+    nc = nats.nc;
     svc = await serve(nodeApp(), { service: "target", nc, logger: silent });
     fetch = createFetch({ nc });
   });
   afterAll(async () => {
     await svc?.stop();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   const cases: Array<[string, Uint8Array]> = [
@@ -109,18 +108,18 @@ describe("server - hostile input", () => {
 });
 
 describe("server - instances, limits and drain", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   const conns: NatsConnection[] = [];
 
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    ({ server, nc } = nats);
   });
   afterAll(async () => {
     for (const c of conns) await c.close();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function instance(service: string, label: string, concurrency?: number): Promise<ServiceHandle> {

@@ -541,17 +541,17 @@ describe("streaming - behaviour", () => {
 });
 
 describe("streaming - an instance killed mid-stream", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   let child: ChildProcess | undefined;
   beforeAll(async () => {
-    server = await NatsServer.start({ max_payload: MAX_PAYLOAD });
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
+    ({ server, nc } = nats);
   });
   afterAll(async () => {
     child?.kill("SIGKILL");
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function startChild(service: string): Promise<ChildProcess> {
@@ -603,17 +603,17 @@ describe("streaming - an instance killed mid-stream", () => {
 });
 
 describe("failover - an instance killed mid-request", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   let child: ChildProcess | undefined;
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    ({ server, nc } = nats);
   });
   afterAll(async () => {
     child?.kill("SIGKILL");
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("failover - an idempotent request whose instance is SIGKILLed mid-request is answered by another instance, the loss detected by heartbeats", async () => {
