@@ -3,13 +3,13 @@
  * keeps taking work from the queue group while another member has capacity.
  */
 import type { Msg } from "@nats-io/nats-core";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
 import { QueueGate } from "../src/traffic/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { check } from "./support/nats-server.js";
 
 /** Requests sent one every {@link PACE_MS}, each taking {@link WORK_MS} to serve. */
 const REQUESTS = 30;
@@ -29,20 +29,13 @@ async function paced(nc: NatsConnection, subject: string): Promise<string[]> {
 }
 
 describe("limit - a saturated member and the queue group", () => {
-  let server: NatsServer;
-  const conns: NatsConnection[] = [];
-  const open = async () => {
-    const nc = await connect({ servers: server.url });
-    conns.push(nc);
-    return nc;
-  };
+  let nats: NatsFixture;
+  /** A connection of its own; the fixture closes it. */
+  const open = () => nats.connect();
   beforeAll(async () => {
-    server = await NatsServer.start();
+    nats = await natsFixture();
   });
-  afterAll(async () => {
-    for (const nc of conns) await nc.close();
-    await server?.stop();
-  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   /** A queue member answering its name after WORK_MS, `limit` at a time; gated: it steps out while saturated. */
   async function member(subject: string, name: string, limit: number, gated: boolean) {

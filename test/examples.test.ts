@@ -1,11 +1,9 @@
 import type { AddressInfo } from "node:net";
-import { connect } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExpressApp } from "../examples/weather/express-app.js";
 import { createHonoApp } from "../examples/weather/hono-app.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
-import { NatsServer } from "./support/nats-server.js";
 
 describe.each([
   { name: "express", make: () => createExpressApp() },
@@ -64,8 +62,8 @@ describe.each([
 
 describe("examples - gradual migration", () => {
   it("examples - one express app serves a real HTTP port and NATS at the same time", async () => {
-    await using server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
+    await using nats = await natsFixture();
+    const { nc } = nats;
     const app = createExpressApp();
     const http = app.listen(0, "127.0.0.1");
     await new Promise<void>((resolve) => http.once("listening", resolve));
@@ -92,7 +90,6 @@ describe("examples - gradual migration", () => {
     } finally {
       await svc.stop();
       await new Promise((r) => http.close(r));
-      await nc.close();
     }
   });
 });
@@ -100,8 +97,8 @@ describe("examples - gradual migration", () => {
 describe("examples - fastify", () => {
   it("examples - a fastify app's routing handler is served unchanged", async () => {
     const { default: Fastify } = await import("fastify");
-    await using server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
+    await using nats = await natsFixture();
+    const { nc } = nats;
     const app = Fastify();
     app.get("/city", async (req) => ({ q: (req.query as { q?: string }).q }));
     app.post("/reports", async (req, reply) => reply.code(201).send({ got: req.body }));
@@ -126,7 +123,6 @@ describe("examples - fastify", () => {
     } finally {
       await svc.stop();
       await app.close();
-      await nc.close();
     }
   });
 });

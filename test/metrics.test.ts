@@ -2,7 +2,7 @@
  * Prometheus metrics of services: counts and the duration histogram after known traffic, read over
  * HTTP (`serveMetricsHttp`) and over NATS (`$NM.METRICS`), against a real nats-server.
  */
-import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
+import { type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
 import { Registry, register } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -19,7 +19,7 @@ import {
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
-import { check, type NatsServer } from "./support/nats-server.js";
+import { check, } from "./support/nats-server.js";
 
 /** One sample of the Prometheus text format. */
 interface Sample {
@@ -48,7 +48,6 @@ function value(text: string, name: string, labels: Record<string, string>): numb
 }
 
 let nats: NatsFixture;
-let server: NatsServer;
 let nc: NatsConnection;
 let fetch: MeshFetch;
 let metrics: MeshMetrics;
@@ -56,7 +55,7 @@ let svc: ServiceHandle;
 
 beforeAll(async () => {
   nats = await natsFixture();
-  ({ server, nc } = nats);
+  nc = nats.nc;
   fetch = createFetch({ nc });
   metrics = createMetrics({ registry: new Registry() });
   svc = await serve(fetchApp(), { service: "weather", nc, logger: silent, metrics });
@@ -155,7 +154,7 @@ describe("metrics - $NM.METRICS across instances and processes", () => {
 
   it("metrics - $NM.METRICS is answered once per registry and connection, naming the instances it covers", async () => {
     const shared = createMetrics({ registry: new Registry() });
-    const other = await connect({ servers: server.url });
+    const other = await nats.connect();
     const a = await serve(fetchApp(), { service: "maps", nc, logger: silent, metrics: shared });
     const b = await serve(fetchApp(), { service: "maps", nc, logger: silent, metrics: shared });
     const c = await serve(fetchApp(), { service: "tiles", nc: other, logger: silent, metrics: shared });
@@ -176,7 +175,6 @@ describe("metrics - $NM.METRICS across instances and processes", () => {
       expect(await answers(`$NM.METRICS.maps.${a.instance}`)).toEqual([]);
     } finally {
       await Promise.all([a.stop(), b.stop(), c.stop()]);
-      await other.close();
     }
     expect(await answers("$NM.METRICS")).toEqual([`weather/${svc.instance}`]);
   });

@@ -23,7 +23,7 @@ import {
   serve,
 } from "../src/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const MAX_PAYLOAD = 64 * 1024;
 const MB50 = 50 * 1024 * 1024;
@@ -655,29 +655,32 @@ describe("failover - an instance killed mid-request", () => {
 });
 
 describe("streaming - across an account import", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let a: NatsConnection;
   let b: NatsConnection;
   let svc: ServiceHandle;
   beforeAll(async () => {
-    server = await NatsServer.start({
-      max_payload: MAX_PAYLOAD,
-      accounts: {
-        A: {
-          users: [{ user: "a", password: "a" }],
-          exports: [{ service: "mesh.files.*", response_type: "stream" }, { service: "mesh.once.*" }],
-        },
-        B: {
-          users: [{ user: "b", password: "b" }],
-          imports: [
-            { service: { account: "A", subject: "mesh.files.*" } },
-            { service: { account: "A", subject: "mesh.once.*" } },
-          ],
+    nats = await natsFixture(
+      {
+        max_payload: MAX_PAYLOAD,
+        accounts: {
+          A: {
+            users: [{ user: "a", password: "a" }],
+            exports: [{ service: "mesh.files.*", response_type: "stream" }, { service: "mesh.once.*" }],
+          },
+          B: {
+            users: [{ user: "b", password: "b" }],
+            imports: [
+              { service: { account: "A", subject: "mesh.files.*" } },
+              { service: { account: "A", subject: "mesh.once.*" } },
+            ],
+          },
         },
       },
-    });
-    a = await connect({ servers: server.url, user: "a", pass: "a" });
-    b = await connect({ servers: server.url, user: "b", pass: "b" });
+      { user: "a", pass: "a" },
+    );
+    a = nats.nc;
+    b = await nats.connect({ user: "b", pass: "b" });
     svc = await serve(apps.fetch, {
       service: "files",
       nc: a,
@@ -689,9 +692,7 @@ describe("streaming - across an account import", () => {
   });
   afterAll(async () => {
     await svc?.stop();
-    await a?.close();
-    await b?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("streaming - with response_type stream, a 5 MB upload and download cross from account B to A", async () => {

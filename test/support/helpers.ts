@@ -8,6 +8,7 @@ import {
   type NatsCluster,
   NatsServer,
   type ServerConfig,
+  type StartOptions,
   type SuperClusterOptions,
   superCluster,
 } from "./nats-server.js";
@@ -102,8 +103,9 @@ async function withConnections(
 }
 
 /**
- * Starts a nats-server with `config` and connects to it with `opts` (after nats.js `nst` `setup()`);
- * `[Symbol.asyncDispose]` closes the connections and stops the server (nats.js `cleanup()`).
+ * Starts a nats-server with `config` (and the launcher's `start` options) and connects to it with
+ * `opts` (after nats.js `nst` `setup()`); `[Symbol.asyncDispose]` closes the connections and stops
+ * the server (nats.js `cleanup()`).
  *
  * @example A server per test:
  * ```ts
@@ -120,8 +122,9 @@ async function withConnections(
 export async function natsFixture(
   config: ServerConfig = {},
   opts: NodeConnectionOptions = {},
+  start: StartOptions = {},
 ): Promise<NatsFixture> {
-  const server = await NatsServer.start(config);
+  const server = await NatsServer.start(config, start);
   const fixture = await withConnections({ servers: [server], stop: () => server.stop() }, opts);
   return { ...fixture, server };
 }
