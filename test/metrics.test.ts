@@ -19,7 +19,7 @@ import {
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
-import { check, } from "./support/nats-server.js";
+import { check } from "./support/nats-server.js";
 
 /** One sample of the Prometheus text format. */
 interface Sample {
