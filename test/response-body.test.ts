@@ -6,7 +6,7 @@ import { type NatsFixture, natsFixture, silentLogger as silent } from "./support
 
 // Its own file: the module's state must be fresh, so that the first Response it sees is the client's.
 describe("adapters - a handler that answers with a Response from the mesh client (a proxy)", () => {
-  it("sends the client's MeshResponse body, and the platform Responses after it still skip the stream", async () => {
+  it("adapters - sends the client's MeshResponse body, and the platform Responses after it still skip the stream", async () => {
     const proxied = toResponse(
       {
         status: 200,
@@ -45,7 +45,7 @@ describe("server - a Fetch handler that proxies another service over the mesh", 
   });
   afterAll(() => nats?.[Symbol.asyncDispose]());
 
-  it("answers with the upstream's Response as it came: status, headers and body", async () => {
+  it("server - answers with the upstream's Response as it came: status, headers and body", async () => {
     const upstream = await serve(
       () => new Response("upstream body", { status: 201, headers: { "x-from": "upstream" } }),
       { service: "upstream", nc: nats.nc, logger: silent },
