@@ -13,7 +13,7 @@ import {
 } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { check, type NatsServer } from "./support/nats-server.js";
 
 /** A frame with the natsmesh prefix and an arbitrary head, for hand-made malformed messages. */
 function frame(head: string | Uint8Array, kind = 1, version = 1, headLen?: number): Uint8Array {
@@ -217,8 +217,8 @@ describe("server - instances, limits and drain", () => {
 
 describe("server - values the Fetch API refuses", () => {
   it("server - a header value above U+00FF is a 400 for a Fetch handler, passed through to a Node listener", async () => {
-    await using server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
+    await using nats = await natsFixture();
+    const { nc } = nats;
     const f = await serve(fetchApp(), { service: "fetch-side", nc, logger: silent });
     const n = await serve(nodeApp(), { service: "node-side", nc, logger: silent });
     const req = { method: "GET", path: "/echo", headers: ["x-city", "東京"], body: new Uint8Array() };
@@ -228,7 +228,6 @@ describe("server - values the Fetch API refuses", () => {
     expect(fromNode.status).toBe(200);
     await f.stop();
     await n.stop();
-    await nc.close();
   });
 });
 
