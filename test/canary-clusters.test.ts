@@ -4,15 +4,13 @@
  * of their own. A mapping is applied where a request is published, so callers in each cluster see
  * their cluster's split, whichever cluster the instances are in.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, MeshError, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { canaryMapping } from "../src/traffic/index.js";
 import { fetchApp } from "./support/apps.js";
-import { check, raw, superCluster } from "./support/nats-server.js";
+import { silentLogger as silent, superClusterFixture } from "./support/helpers.js";
+import { check, raw } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const N = 2000;
 
 /** The nats-server config of a weather split v1/v2, built by the canary builder. */
@@ -49,7 +47,7 @@ async function share(fetch: MeshFetch, label: string): Promise<number> {
 
 describe("canary - per-cluster splits on nats-server 2.9 (a mapping file per cluster)", () => {
   it("canary - east's servers map 90/10 and west's 10/90: each cluster's callers get their own split, the instances all in east", async () => {
-    await using sc = await superCluster();
+    await using sc = await superClusterFixture();
     const east = sc.clusters.east!.servers;
     const west = sc.clusters.west!.servers;
     // Each cluster's servers restart with their own mapping (a gateway block cannot be reloaded).
@@ -76,12 +74,7 @@ describe("canary - per-cluster splits on nats-server 2.9 (a mapping file per clu
       10_000,
       { name: "gateways formed again" },
     );
-    const conns: NatsConnection[] = [];
-    const open = async (url: string) => {
-      const nc = await connect({ servers: url });
-      conns.push(nc);
-      return nc;
-    };
+    const open = (url: string) => sc.connect({ servers: url });
     const services: ServiceHandle[] = [];
     try {
       const instances = await open(east[0]!.url);
@@ -107,7 +100,6 @@ describe("canary - per-cluster splits on nats-server 2.9 (a mapping file per clu
       expect(Math.abs(westV1 - 10), `west v1 ${westV1}%`).toBeLessThanOrEqual(3);
     } finally {
       for (const s of services) await s.stop();
-      for (const nc of conns) await nc.close();
     }
   });
 });

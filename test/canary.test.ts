@@ -6,16 +6,15 @@ import { mkdtemp, readFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough } from "node:stream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, runFault } from "../src/cli/index.js";
 import { FAULT_HEADER, serveFault } from "../src/fault/index.js";
 import { createFetch, MeshError, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { check, include, NatsServer, TMP_PREFIX } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, include, type NatsServer, TMP_PREFIX } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const N = 2000;
 
 /** Runs `natsmesh <args>` in this process; resolves to its exit code and output. */
@@ -76,6 +75,7 @@ function expectSplit(counts: Map<string, number>, weights: Record<string, number
 }
 
 describe("canary - weighted subject mappings on a real nats-server", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let file: string;
   let nc: NatsConnection;
@@ -87,11 +87,8 @@ describe("canary - weighted subject mappings on a real nats-server", () => {
     file = join(dir, "mesh-mappings.conf");
     const written = await cli(["canary", "weather", "--split", "v1=90", "--split", "v2=10", "--write", file]);
     expect(written).toMatchObject({ code: 0, stderr: "" });
-    server = await NatsServer.start(
-      { mesh_mappings: include("mesh-mappings.conf") },
-      { dir, removeDir: true },
-    );
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture({ mesh_mappings: include("mesh-mappings.conf") }, {}, { dir, removeDir: true });
+    ({ server, nc } = nats);
     for (const prefix of ["v1", "v2"])
       services.push(await serve(fetchApp(prefix), { service: "weather", prefix, nc, logger: silent }));
     // Dropped shares must show as 503s here, not be hidden by the client's retries.
@@ -100,8 +97,7 @@ describe("canary - weighted subject mappings on a real nats-server", () => {
 
   afterAll(async () => {
     for (const s of services) await s.stop();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("canary - 2000 requests split 90/10 within 3 points between the v1 and v2 instances", async () => {

@@ -6,17 +6,15 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import type { MicroInfoResponse, MicroStatsResponse } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
-import { ensureBuilt } from "./support/build.js";
-import { closedPort } from "./support/helpers.js";
+import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
+import { closedPort, silentLogger as silent } from "./support/helpers.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
-const silent = pino({ level: "silent" });
 
 let baseEnv: NodeJS.ProcessEnv = {};
 
@@ -92,7 +90,7 @@ afterAll(async () => {
   for (const svc of [...(weather ?? []), invoices, maps]) await svc?.stop();
   await server?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+}, BUILD_TIMEOUT_MS);
 
 describe("cli - natsmesh services", () => {
   it("cli services - ls lists each service with its version, instances and description", async () => {

@@ -6,17 +6,15 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { acceptsTcp } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
-import { ensureBuilt } from "./support/build.js";
-import { closedPort } from "./support/helpers.js";
+import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
+import { closedPort, silentLogger as silent } from "./support/helpers.js";
 import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
-const silent = pino({ level: "silent" });
 
 interface Run {
   code: number | null;
@@ -108,7 +106,7 @@ afterAll(async () => {
   await Promise.all([svc?.stop(), prefixed?.stop()]);
   await server?.stop();
   if (tmp) await rm(tmp, { recursive: true, force: true });
-});
+}, BUILD_TIMEOUT_MS);
 
 describe("cli - behaviour: natsmesh request", () => {
   it("cli - GET prints the body and exits 0", async () => {

@@ -3,16 +3,14 @@
  * keeps taking work from the queue group while another member has capacity.
  */
 import type { Msg } from "@nats-io/nats-core";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { QueueGate } from "../src/internal.js";
 import { ConcurrencyLimiter } from "../src/server/index.js";
-import { natsFixture } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** Requests sent one every {@link PACE_MS}, each taking {@link WORK_MS} to serve. */
 const REQUESTS = 30;
 const PACE_MS = 5;
@@ -38,20 +36,13 @@ async function paced(nc: NatsConnection, subject: string): Promise<string[]> {
 }
 
 describe("limit - a saturated member and the queue group", () => {
-  let server: NatsServer;
-  const conns: NatsConnection[] = [];
-  const open = async () => {
-    const nc = await connect({ servers: server.url });
-    conns.push(nc);
-    return nc;
-  };
+  let nats: NatsFixture;
+  /** A connection of its own; the fixture closes it. */
+  const open = () => nats.connect();
   beforeAll(async () => {
-    server = await NatsServer.start();
+    nats = await natsFixture();
   });
-  afterAll(async () => {
-    for (const nc of conns) await nc.close();
-    await server?.stop();
-  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   /** A queue member answering its name after WORK_MS, `limit` at a time; gated: it steps out while saturated. */
   async function member(subject: string, name: string, limit: number, gated: boolean) {
@@ -150,7 +141,11 @@ describe("limit - a saturated member and the queue group", () => {
 });
 
 describe("limit - every instance saturated", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   it("limit - requests routed to it before it stepped out wait in its queue (504 past the caller's deadline, still run); a request after that gets no responders, retried until it gives up with 503", async () => {
     let ran = 0;
@@ -199,15 +194,14 @@ describe("limit - every instance saturated", () => {
 });
 
 describe("limit - where the limit comes from", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    nc = nats.nc;
   });
   afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function peakWith(env: string | undefined, option: number | undefined): Promise<number> {

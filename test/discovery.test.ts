@@ -4,8 +4,7 @@
  * client as the peer.
  */
 import { type ServiceClient, Svcm } from "@nats-io/services";
-import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
-import { pino } from "pino";
+import { type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
@@ -17,11 +16,10 @@ import {
   queryServices,
 } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
-
-let server: NatsServer;
+let nats: NatsFixture;
 let nc: NatsConnection;
 let fetch: MeshFetch;
 const running: ServiceHandle[] = [];
@@ -57,8 +55,8 @@ function start(service: string, options: Record<string, unknown> = {}): Promise<
 const ids = (docs: Array<{ id: string }>) => docs.map((d) => d.id).sort();
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nats = await natsFixture();
+  nc = nats.nc;
   fetch = createFetch({ nc });
   weather = [
     await start("weather", { version: "1.2.3", description: "the weather API", metadata: { team: "sky" } }),
@@ -69,8 +67,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const svc of running) await svc.stop();
-  await nc?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe("discovery - $SRV subjects", () => {

@@ -1,31 +1,27 @@
 import { Readable } from "node:stream";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { request, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MeshDispatcher, NoRespondersError, type ServiceHandle, serve, TimeoutError } from "../src/index.js";
 import { bytes, nodeApp } from "./support/apps.js";
-import { NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 describe("dispatcher - undici over NATS", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let svc: ServiceHandle;
   let dispatcher: MeshDispatcher;
 
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    nc = nats.nc;
     svc = await serve(nodeApp(), { service: "echo", nc, logger: silent });
     dispatcher = new MeshDispatcher({ nc, timeout: 5000 });
   });
   afterAll(async () => {
     await dispatcher?.close();
     await svc?.stop();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   const echoed = (headers: Record<string, string | string[] | undefined>) =>

@@ -1,30 +1,27 @@
 import type { AddressInfo } from "node:net";
-import { connect } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createExpressApp } from "../examples/weather/express-app.js";
 import { createHonoApp } from "../examples/weather/hono-app.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
-import { natsFixture } from "./support/helpers.js";
-import { NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 describe.each([
   { name: "express", make: () => createExpressApp() },
   { name: "hono", make: () => createHonoApp() },
 ])("examples - weather API on $name, unchanged", ({ name, make }) => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
   let svc: ServiceHandle;
   let fetch: MeshFetch;
   const base = `http://weather-${name}.nats`;
 
   beforeAll(async () => {
+    nats = await natsFixture();
     svc = await serve(make(), { service: `weather-${name}`, nc: nats.nc, logger: silent });
     fetch = createFetch({ nc: nats.nc });
   });
   afterAll(async () => {
     await svc?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("examples - GET /city answers JSON", async () => {
@@ -65,8 +62,8 @@ describe.each([
 
 describe("examples - gradual migration", () => {
   it("examples - one express app serves a real HTTP port and NATS at the same time", async () => {
-    await using server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
+    await using nats = await natsFixture();
+    const { nc } = nats;
     const app = createExpressApp();
     const http = app.listen(0, "127.0.0.1");
     await new Promise<void>((resolve) => http.once("listening", resolve));
@@ -93,7 +90,6 @@ describe("examples - gradual migration", () => {
     } finally {
       await svc.stop();
       await new Promise((r) => http.close(r));
-      await nc.close();
     }
   });
 });
@@ -101,8 +97,8 @@ describe("examples - gradual migration", () => {
 describe("examples - fastify", () => {
   it("examples - a fastify app's routing handler is served unchanged", async () => {
     const { default: Fastify } = await import("fastify");
-    await using server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
+    await using nats = await natsFixture();
+    const { nc } = nats;
     const app = Fastify();
     app.get("/city", async (req) => ({ q: (req.query as { q?: string }).q }));
     app.post("/reports", async (req, reply) => reply.code(201).send({ got: req.body }));
@@ -127,7 +123,6 @@ describe("examples - fastify", () => {
     } finally {
       await svc.stop();
       await app.close();
-      await nc.close();
     }
   });
 });

@@ -1,24 +1,21 @@
-import { connect } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { clusterFixture, silentLogger as silent } from "./support/helpers.js";
 import { steadyLoad } from "./support/load.js";
-import { check, cluster } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { check } from "./support/nats-server.js";
 
 describe("failover - 3-node cluster", () => {
   it("failover - the node a service is connected to is killed; the service reconnects and serves again", async () => {
-    await using nodes = await cluster(3);
+    await using nodes = await clusterFixture(3);
     const [a, b, c] = nodes.servers as [
       (typeof nodes.servers)[0],
       (typeof nodes.servers)[0],
       (typeof nodes.servers)[0],
     ];
     // The service knows only node A; it learns the others from the cluster's INFO updates.
-    const svcConn = await connect({ servers: a.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
-    const callerConn = await connect({ servers: c.url });
+    const svcConn = await nodes.connect({ servers: a.url, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
+    const callerConn = await nodes.connect({ servers: c.url });
     const svc = await serve(fetchApp("svc"), { service: "resilient", nc: svcConn, logger: silent });
     const fetch = createFetch({ nc: callerConn, timeout: 1000 });
     try {
@@ -42,26 +39,24 @@ describe("failover - 3-node cluster", () => {
 
       // Node A comes back on the same port and the cluster keeps serving.
       await a.restart();
-      await nodes.waitForMesh();
+      await nodes.cluster.waitForMesh();
       expect((await fetch("http://resilient/whoami")).status).toBe(200);
     } finally {
       await svc.stop();
-      await svcConn.close();
-      await callerConn.close();
     }
   });
 
   it("failover - SIGKILL of the node an instance is connected to, under a steady load of GETs: 0 failures; the node comes back and traffic goes on", async () => {
-    await using nodes = await cluster(3);
+    await using nodes = await clusterFixture(3);
     const [a, b, c] = nodes.servers as [
       (typeof nodes.servers)[0],
       (typeof nodes.servers)[0],
       (typeof nodes.servers)[0],
     ];
     const opts = { reconnectTimeWait: 100, maxReconnectAttempts: -1 };
-    const connA = await connect({ servers: a.url, ...opts });
-    const connB = await connect({ servers: b.url, ...opts });
-    const callerConn = await connect({ servers: c.url, ...opts });
+    const connA = await nodes.connect({ servers: a.url, ...opts });
+    const connB = await nodes.connect({ servers: b.url, ...opts });
+    const callerConn = await nodes.connect({ servers: c.url, ...opts });
     const onA = await serve(fetchApp("on-a"), {
       service: "steady",
       nc: connA,
@@ -102,7 +97,7 @@ describe("failover - 3-node cluster", () => {
 
       // Node A comes back on the same port; the load goes on.
       await a.restart();
-      await nodes.waitForMesh();
+      await nodes.cluster.waitForMesh();
       await load.successes(100);
       const result = await load.stop();
       expect(result.failures).toEqual([]);
@@ -116,7 +111,6 @@ describe("failover - 3-node cluster", () => {
       await onA.stop();
       await onB.stop();
       await fetch.close();
-      for (const nc of [connA, connB, callerConn]) await nc.close();
     }
   });
 });

@@ -14,15 +14,14 @@
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { connect, type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { type Msg, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
 import fc from "fast-check";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { decodeRequest, decodeResponse, encodeRequest, MAX_HEAD_SIZE } from "../src/internal.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const MAX_PAYLOAD = 4 << 20;
 
 setFlagsFromString("--expose_gc");
@@ -155,7 +154,7 @@ const message = fc.oneof(
 type FuzzMessage = { token: string; data: Uint8Array; nats: Array<[string, string]> | null; reply: boolean };
 
 describe("fuzz serve - random NATS messages on a real server", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let svcConn: NatsConnection;
   let svc: ServiceHandle;
@@ -169,8 +168,9 @@ describe("fuzz serve - random NATS messages on a real server", () => {
 
   beforeAll(async () => {
     process.on("unhandledRejection", onUnhandled);
-    server = await NatsServer.start({ max_payload: MAX_PAYLOAD });
-    [nc, svcConn] = await Promise.all([connect({ servers: server.url }), connect({ servers: server.url })]);
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
+    nc = nats.nc;
+    svcConn = await nats.connect();
     svc = await serve(echo, { service: "fuzz", nc: svcConn, logger: silent, metrics: false, timeout: 1000 });
     fetch = createFetch({ nc });
   });
@@ -178,9 +178,7 @@ describe("fuzz serve - random NATS messages on a real server", () => {
     process.off("unhandledRejection", onUnhandled);
     await svc?.stop();
     await fetch?.close();
-    await nc?.close();
-    await svcConn?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   /**

@@ -8,15 +8,14 @@
  * body it sent; anything else ends in an error answer or an abort frame, never silence; no slot stays
  * taken and nothing leaks. Plus the stream frame decoder on random bytes.
  */
-import { connect, createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
+import { createInbox, type Msg, type NatsConnection } from "@nats-io/transport-node";
 import fc from "fast-check";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServiceHandle, StreamError, serve } from "../src/index.js";
 import { decodeFrame, decodeResponse, encodeFrame, FrameKind } from "../src/internal.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** The handler's deadline: a stream without heartbeats that never ends is answered 504 by then. */
 const HANDLER_TIMEOUT = 600;
 /** The longest any exchange may take to reach its outcome. */
@@ -172,7 +171,7 @@ function encodeOp(o: Op, next: number): Uint8Array {
   return o.bytes;
 }
 
-let server: NatsServer;
+let nats: NatsFixture;
 let nc: NatsConnection;
 let svcConn: NatsConnection;
 let svc: ServiceHandle;
@@ -183,8 +182,9 @@ async function echoLength(req: Request): Promise<Response> {
 }
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  [nc, svcConn] = await Promise.all([connect({ servers: server.url }), connect({ servers: server.url })]);
+  nats = await natsFixture();
+  nc = nats.nc;
+  svcConn = await nats.connect();
   svc = await serve(echoLength, {
     service: "upload",
     nc: svcConn,
@@ -196,9 +196,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  await nc?.close();
-  await svcConn?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 type Outcome = { kind: "response"; status: number; text: string } | { kind: "abort" } | { kind: "none" };

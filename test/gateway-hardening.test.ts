@@ -11,15 +11,14 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
-import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway, GatewayConfigError } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { generateCerts, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const MAX_FIELDS = 10;
 
 let server: NatsServer;

@@ -10,17 +10,16 @@ import http2 from "node:http2";
 import https from "node:https";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { pino } from "pino";
 import { Agent, Pool, request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
+import { BUILD_TIMEOUT_MS } from "./support/build.js";
 import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
-import { closedPort } from "./support/helpers.js";
+import { closedPort, silentLogger as silent } from "./support/helpers.js";
 import { check, generateCerts, NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
 let server: NatsServer;
@@ -30,7 +29,7 @@ let childEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw", "silent"));
-}, 60_000);
+}, BUILD_TIMEOUT_MS);
 
 afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
 

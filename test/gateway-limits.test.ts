@@ -13,14 +13,12 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import tls from "node:tls";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway, type LimitsConfig } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, generateCerts, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
 
 const LIMITS = {
   headersTimeout: 300,

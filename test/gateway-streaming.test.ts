@@ -6,13 +6,12 @@
 import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import http from "node:http";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { check, NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const MB50 = 50 * 1024 * 1024;
 
 let server: NatsServer;

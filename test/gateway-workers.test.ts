@@ -17,6 +17,7 @@ import { resolveConfig } from "../src/gateway/config/resolve-config.js";
 import { MAX_WORKERS, parseWorkers } from "../src/gateway/config/workers-setting.js";
 import { ClusterMetrics } from "../src/gateway/workers/cluster-metrics.js";
 import type { ServiceHandle } from "../src/index.js";
+import { BUILD_TIMEOUT_MS } from "./support/build.js";
 import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
 import { closedPort } from "./support/helpers.js";
 import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
@@ -31,7 +32,7 @@ let childEnv: NodeJS.ProcessEnv;
 beforeAll(async () => {
   // Access lines at info: they name the worker (pid) that answered.
   ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw-workers", "info"));
-}, 60_000);
+}, BUILD_TIMEOUT_MS);
 
 afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
 

@@ -11,9 +11,9 @@ import { createGateway, type Gateway, type GatewayRetryEvent } from "../src/gate
 import type { PolicyDecision, PolicyRequest } from "../src/gateway/policies/types.js";
 import { connect, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** The shared gateway's log lines, parsed. */
 const logLines: Array<Record<string, unknown>> = [];
 const capture = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });

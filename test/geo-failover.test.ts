@@ -3,30 +3,23 @@
  * each. nats-server prefers queue members in the caller's own cluster and fails over to the other
  * cluster when the local members are gone.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
+import { silentLogger as silent, superClusterFixture } from "./support/helpers.js";
 import { steadyLoad } from "./support/load.js";
-import { check, superCluster } from "./support/nats-server.js";
+import { check } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** Loops of the steady load: at most this many requests are in flight when something changes. */
 const CONCURRENCY = 4;
 
 describe("geo failover - east/west super-cluster", () => {
   it("geo failover - a caller in east is served by east; east's instance SIGKILLed, by west with 0 failures; started again, by east", async () => {
-    await using sc = await superCluster();
+    await using sc = await superClusterFixture();
     const east = sc.clusters.east!.servers;
     const west = sc.clusters.west!.servers;
-    const conns: NatsConnection[] = [];
-    const open = async (url: string) => {
-      const nc = await connect({ servers: url });
-      conns.push(nc);
-      return nc;
-    };
+    const open = (url: string) => sc.connect({ servers: url });
     // East's instance runs in a process of its own, so that it can be SIGKILLed.
     const startEast = () => startChildInstance("geo", "east", east[0]!.url);
     let eastSvc: ChildInstance | undefined;
@@ -73,7 +66,6 @@ describe("geo failover - east/west super-cluster", () => {
     } finally {
       await eastSvc?.kill();
       await westSvc?.stop();
-      for (const nc of conns) await nc.close();
     }
   });
 });

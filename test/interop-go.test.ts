@@ -12,13 +12,13 @@ import { accessSync, existsSync, constants as fsConstants } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BadResponseError, createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { decodeResponse } from "../src/internal.js";
 import { bytes, fetchApp, nodeApp } from "./support/apps.js";
-import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const GOPATH = "/usr/share/gocode";
 const NATS_GO = path.join(GOPATH, "src", "github.com", "nats-io", "nats.go");
@@ -59,7 +59,6 @@ interface Run {
   stderr: string;
 }
 
-const silent = pino({ level: "silent" });
 const enc = new TextEncoder();
 
 /** Values of header `name` (case-insensitive), one per line, in order. */
@@ -177,6 +176,7 @@ const VALID: FrameCase[] = [
 describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${skipReason})` : title, () => {
   let tmp: string;
   let peerBin: string;
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   let meshFetch: MeshFetch;
@@ -284,8 +284,8 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
       );
     });
 
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    ({ server, nc } = nats);
     const common = { nc, logger: silent, metrics: false as const };
     svcs.fetch = await serve(fetchApp(), {
       ...common,
@@ -315,8 +315,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
       ),
     );
     for (const s of Object.values(svcs)) await s.stop();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 

@@ -3,15 +3,13 @@
  * (`traceparent`, `tracestate`) reach the handler exactly as the client sent them, through `fetch` and
  * the undici dispatcher, for both adapters; the response adds none of them on its own.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, MeshDispatcher, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
-import { NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
-const silent = pino({ level: "silent" });
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TRACESTATE = "congo=t61rcWkgMzE,rojo=00f067aa0ba902b7";
 
@@ -23,15 +21,15 @@ function seen(raw: string | null): Array<[string, string]> {
   return out;
 }
 
-let server: NatsServer;
+let nats: NatsFixture;
 let nc: NatsConnection;
 let fetch: MeshFetch;
 let dispatcher: MeshDispatcher;
 const services: ServiceHandle[] = [];
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nats = await natsFixture();
+  nc = nats.nc;
   fetch = createFetch({ nc });
   dispatcher = new MeshDispatcher({ nc });
   services.push(await serve(fetchApp(), { service: "trace-fetch", nc, logger: silent, metrics: false }));
@@ -54,8 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const svc of services) await svc.stop();
   await dispatcher?.close();
-  await nc?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe.each(["trace-fetch", "trace-node"])("propagation - %s", (service) => {

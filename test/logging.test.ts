@@ -2,12 +2,13 @@
  * pino logs: the logger factory (redaction, level from NATSMESH_LOG_LEVEL) and serve()'s per-request
  * debug line.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, serve } from "../src/index.js";
 import { createLogger, envLogLevel } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
 /** A pino destination keeping the parsed JSON lines. */
 function capture(): { lines: Array<Record<string, unknown>>; write(line: string): void } {
@@ -57,14 +58,14 @@ describe("logging - createLogger", () => {
 });
 
 describe("logging - serve()", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let fetch: MeshFetch;
   const saved = process.env.NATSMESH_LOG_LEVEL;
 
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    nc = nats.nc;
     fetch = createFetch({ nc });
   });
   afterEach(() => {
@@ -72,8 +73,7 @@ describe("logging - serve()", () => {
     else process.env.NATSMESH_LOG_LEVEL = saved;
   });
   afterAll(async () => {
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("logging - serve()'s default logger takes its level from NATSMESH_LOG_LEVEL", async () => {

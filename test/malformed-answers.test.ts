@@ -5,8 +5,7 @@
  * message>)` with the provenance headers of PROTOCOL.md §6 — for cached and uncached reasons alike,
  * with `mesh-server` and `mesh-cluster` from the connected server.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ServiceHandle, serve } from "../src/index.js";
 import {
@@ -18,9 +17,8 @@ import {
   headerValue,
   MeshHeader,
 } from "../src/internal.js";
-import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
 function frame(head: string, opts: { kind?: number; version?: number; headLen?: number } = {}): Uint8Array {
   const h = Buffer.from(head);
@@ -42,17 +40,18 @@ function refusal(payload: Uint8Array): string {
 }
 
 describe("malformed answers - byte for byte the general path's 400", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let svcConn: NatsConnection;
   let svc: ServiceHandle;
 
   beforeAll(async () => {
-    server = await NatsServer.start({
+    nats = await natsFixture({
       server_name: "nm-malformed-test",
       cluster: { name: "nm-c1", listen: "127.0.0.1:-1" },
     });
-    [nc, svcConn] = await Promise.all([connect({ servers: server.url }), connect({ servers: server.url })]);
+    nc = nats.nc;
+    svcConn = await nats.connect();
     svc = await serve(() => new Response("ok"), {
       service: "bad.answers",
       nc: svcConn,
@@ -63,9 +62,7 @@ describe("malformed answers - byte for byte the general path's 400", () => {
   });
   afterAll(async () => {
     await svc?.stop();
-    await nc?.close();
-    await svcConn?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   /** What the general path encodes for `message`, with the request id the answer carries. */

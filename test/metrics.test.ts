@@ -2,8 +2,7 @@
  * Prometheus metrics of services: counts and the duration histogram after known traffic, read over
  * HTTP (`serveMetricsHttp`) and over NATS (`$NM.METRICS`), against a real nats-server.
  */
-import { connect, type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
-import { pino } from "pino";
+import { type NatsConnection, NoRespondersError } from "@nats-io/transport-node";
 import { Registry, register } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
@@ -16,9 +15,8 @@ import {
   serveMetricsHttp,
 } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
-import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
 /** One sample of the Prometheus text format. */
 interface Sample {
@@ -46,15 +44,15 @@ function value(text: string, name: string, labels: Record<string, string>): numb
     ?.value;
 }
 
-let server: NatsServer;
+let nats: NatsFixture;
 let nc: NatsConnection;
 let fetch: MeshFetch;
 let metrics: MeshMetrics;
 let svc: ServiceHandle;
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nats = await natsFixture();
+  nc = nats.nc;
   fetch = createFetch({ nc });
   metrics = createMetrics({ registry: new Registry() });
   svc = await serve(fetchApp(), { service: "weather", nc, logger: silent, metrics });
@@ -72,8 +70,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await svc?.stop();
-  await nc?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 function expectKnownTraffic(text: string): void {
@@ -154,7 +151,7 @@ describe("metrics - $NM.METRICS across instances and processes", () => {
 
   it("metrics - $NM.METRICS is answered once per registry and connection, naming the instances it covers", async () => {
     const shared = createMetrics({ registry: new Registry() });
-    const other = await connect({ servers: server.url });
+    const other = await nats.connect();
     const a = await serve(fetchApp(), { service: "maps", nc, logger: silent, metrics: shared });
     const b = await serve(fetchApp(), { service: "maps", nc, logger: silent, metrics: shared });
     const c = await serve(fetchApp(), { service: "tiles", nc: other, logger: silent, metrics: shared });
@@ -175,7 +172,6 @@ describe("metrics - $NM.METRICS across instances and processes", () => {
       expect(await answers(`$NM.METRICS.maps.${a.instance}`)).toEqual([]);
     } finally {
       await Promise.all([a.stop(), b.stop(), c.stop()]);
-      await other.close();
     }
     expect(await answers("$NM.METRICS")).toEqual([`weather/${svc.instance}`]);
   });

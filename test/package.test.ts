@@ -1,9 +1,12 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
+import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
 import { REPO_ROOT } from "./support/nats-server.js";
 
 describe("package - what a user imports", () => {
+  beforeAll(() => ensureBuilt(), BUILD_TIMEOUT_MS);
+
   it("package - import('natsmesh') and its subpaths resolve from the repo root to the built dist", async () => {
     const script = `
       const m = await import("natsmesh");

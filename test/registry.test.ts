@@ -4,18 +4,15 @@
  * always, and on PostgreSQL (a fresh database per run) when DATABASE_URL is set.
  */
 import { randomBytes } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import pg from "pg";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRegistryApp, type Horse, type Ownership } from "../examples/registry/app.js";
 import { type Db, migrate, openDb } from "../examples/registry/db.js";
 import { todayIso } from "../examples/registry/validate.js";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
-import { NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
-const silent = pino({ level: "silent" });
 const BASE = "http://registry.nats";
 const today = todayIso();
 const DAY = 86_400_000;
@@ -75,9 +72,8 @@ interface Answer<T = unknown> {
 }
 
 function registrySuite(open: () => Promise<SharedDb>): void {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let shared: SharedDb | undefined;
-  const conns: NatsConnection[] = [];
   const services: ServiceHandle[] = [];
   let fetch: MeshFetch;
   const failures: unknown[] = [];
@@ -110,28 +106,25 @@ function registrySuite(open: () => Promise<SharedDb>): void {
   });
 
   beforeAll(async () => {
-    server = await NatsServer.start();
+    nats = await natsFixture();
     shared = await open();
     // Both instances migrate at once, as two processes starting together would.
     await Promise.all(shared.dbs.map((db) => migrate(db)));
     for (const [i, db] of shared.dbs.entries()) {
-      const nc = await connect({ servers: server.url });
-      conns.push(nc);
+      const nc = await nats.connect();
       const app = createRegistryApp(db, { onError: (err) => failures.push(err) });
       services.push(
         await serve(app, { service: "registry", nc, instance: `registry-${"ab"[i]}`, logger: silent }),
       );
     }
-    const client = await connect({ servers: server.url });
-    conns.push(client);
+    const client = await nats.connect();
     fetch = createFetch({ nc: client });
   });
 
   afterAll(async () => {
     await Promise.all(services.map((s) => s.stop()));
-    await Promise.all(conns.map((nc) => nc.close()));
     await shared?.dispose();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("registry - behaviour: migrations are idempotent and tolerate concurrent runs", async () => {
@@ -463,20 +456,18 @@ describe.skipIf(!databaseUrl)("registry - behaviour on PostgreSQL (DATABASE_URL)
 
 /** The demo's set-up (`npm start`): two registry instances on one database, behind the gateway. */
 function gatewaySuite(open: () => Promise<SharedDb>): void {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let shared: SharedDb | undefined;
   let gateway: Gateway | undefined;
-  const conns: NatsConnection[] = [];
   const services: ServiceHandle[] = [];
   let base = "";
 
   beforeAll(async () => {
-    server = await NatsServer.start();
+    nats = await natsFixture();
     shared = await open();
     await migrate(shared.dbs[0]);
     for (const [i, db] of shared.dbs.entries()) {
-      const nc = await connect({ servers: server.url });
-      conns.push(nc);
+      const nc = await nats.connect();
       services.push(
         await serve(createRegistryApp(db), {
           service: "registry",
@@ -486,8 +477,7 @@ function gatewaySuite(open: () => Promise<SharedDb>): void {
         }),
       );
     }
-    const gnc = await connect({ servers: server.url });
-    conns.push(gnc);
+    const gnc = await nats.connect();
     gateway = createGateway({
       nc: gnc,
       listen: "127.0.0.1:0",
@@ -499,9 +489,8 @@ function gatewaySuite(open: () => Promise<SharedDb>): void {
   afterAll(async () => {
     await gateway?.close();
     for (const s of services) await s.stop();
-    for (const c of conns) await c.close();
     await shared?.dispose();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   const json = (method: string, body: unknown) => ({

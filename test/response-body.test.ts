@@ -1,15 +1,12 @@
-import { pino } from "pino";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { createFetch, serve } from "../src/index.js";
 import { takeBody } from "../src/server/adapters/response-body.js";
-import { natsFixture } from "./support/helpers.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 // Its own file: the module's state must be fresh, so that the first Response it sees is the client's.
 describe("adapters - a handler that answers with a Response from the mesh client (a proxy)", () => {
-  it("sends the client's MeshResponse body, and the platform Responses after it still skip the stream", async () => {
+  it("adapters - sends the client's MeshResponse body, and the platform Responses after it still skip the stream", async () => {
     const proxied = toResponse(
       {
         status: 200,
@@ -42,9 +39,13 @@ describe("adapters - a handler that answers with a Response from the mesh client
 });
 
 describe("server - a Fetch handler that proxies another service over the mesh", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
-  it("answers with the upstream's Response as it came: status, headers and body", async () => {
+  it("server - answers with the upstream's Response as it came: status, headers and body", async () => {
     const upstream = await serve(
       () => new Response("upstream body", { status: 201, headers: { "x-from": "upstream" } }),
       { service: "upstream", nc: nats.nc, logger: silent },

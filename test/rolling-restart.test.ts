@@ -3,23 +3,18 @@
  * idempotent requests; `stop()` drains (leaves the queue group, finishes what it accepted), so no
  * request fails.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { describe, expect, it } from "vitest";
 import { createFetch, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
+import { natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { steadyLoad } from "./support/load.js";
-import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { check } from "./support/nats-server.js";
 
 describe("rolling restart - replacing every instance under load", () => {
   it("rolling restart - 3 instances replaced one by one while 8 callers send GETs: 0 failures, the new generation serves", async () => {
-    await using server = await NatsServer.start();
-    const conns: NatsConnection[] = [];
+    await using nats = await natsFixture();
     const start = async (id: string) => {
-      const nc = await connect({ servers: server.url });
-      conns.push(nc);
+      const nc = await nats.connect();
       // The instance id doubles as the /whoami answer; the load tallies mesh-instance.
       return serve(fetchApp(id), { service: "rolling", nc, logger: silent, instance: id });
     };
@@ -27,8 +22,7 @@ describe("rolling restart - replacing every instance under load", () => {
     const fresh: ServiceHandle[] = [];
     try {
       for (const id of ["old-1", "old-2", "old-3"]) old.push(await start(id));
-      const callerConn = await connect({ servers: server.url });
-      conns.push(callerConn);
+      const callerConn = await nats.connect();
       // Requests of 20 ms, so that each stop() finds some in flight.
       await using fetch = createFetch({ nc: callerConn, timeout: 2000 });
       const load = steadyLoad(fetch, "http://rolling/slow?ms=20", { concurrency: 8 });
@@ -50,7 +44,6 @@ describe("rolling restart - replacing every instance under load", () => {
       expect(old.map((s) => s.stats().requests).every((n) => n > 0)).toBe(true);
     } finally {
       for (const s of [...old, ...fresh]) await s.stop();
-      for (const nc of conns) await nc.close();
     }
   });
 });

@@ -8,7 +8,6 @@
  *   `NM_ERR_PERMISSION_DENIED` at the gateway, without naming the subject;
  * - a user without subscribe permission on `_INBOX.>` gets a PermissionDeniedError naming the inbox.
  */
-import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
@@ -22,9 +21,9 @@ import {
   type ServiceHandle,
   serve,
 } from "../src/index.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 /** Long enough that a call that waited for it could not pass the "at once" checks below. */
 const TIMEOUT = 10_000;
 const AT_ONCE = 2_000;

@@ -8,11 +8,11 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch } from "../src/client/index.js";
 import { ConnectError, connect, PermissionDeniedError, serve, TlsHandshakeError } from "../src/index.js";
 import type { Env } from "../src/internal.js";
+import { silentLogger as silent } from "./support/helpers.js";
 import { operatorConfig, TestOperator, userCreds } from "./support/jwt.js";
 import {
   type CertPair,
@@ -75,7 +75,7 @@ describe("security - TLS to NATS (server certificate checked by the client)", ()
     const svc = await serve(() => new Response("over tls"), {
       service: "tlsping",
       nc: mesh.nc,
-      logger: pino({ level: "silent" }),
+      logger: silent,
       metrics: false,
     });
     const fetch = createFetch({ nc: mesh.nc });
@@ -196,7 +196,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
     const svc = await serve(() => new Response("jwt ok"), {
       service: "jwt",
       nc: mesh.nc,
-      logger: pino({ level: "silent" }),
+      logger: silent,
       metrics: false,
     });
     const fetch = createFetch({ nc: mesh.nc });
@@ -216,7 +216,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
     const svc = await serve(() => new Response("sunny"), {
       service: "weather",
       nc: svcMesh.nc,
-      logger: pino({ level: "silent" }),
+      logger: silent,
       metrics: false,
     });
     const fetch = createFetch({ nc: mesh.nc, timeout: 10_000 });

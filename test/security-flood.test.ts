@@ -10,14 +10,14 @@
  * - a flood does not become a flood of log lines: one "malformed message" line per second at most.
  */
 import { randomBytes } from "node:crypto";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { MALFORMED_LOG_INTERVAL_MS } from "../src/internal.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const SUBJECT = "mesh.flood.get";
 
 const GARBAGE = Array.from({ length: 64 }, (_, i) => {
@@ -27,17 +27,15 @@ const GARBAGE = Array.from({ length: 64 }, (_, i) => {
   return frame;
 });
 
-let server: NatsServer;
+let nats: NatsFixture;
 let svcConn: NatsConnection;
 let svc: ServiceHandle;
 let fetch: MeshFetch;
 let disconnects = 0;
-const conns: NatsConnection[] = [];
 
-async function user(name: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: server.url, user: name, pass: name, noAsyncTraces: true });
-  conns.push(nc);
-  return nc;
+/** A connection as user `name`; the fixture closes it. */
+function user(name: string): Promise<NatsConnection> {
+  return nats.connect({ user: name, pass: name, noAsyncTraces: true });
 }
 
 /**
@@ -85,21 +83,24 @@ async function goodCalls(ms: number, callers = 8): Promise<{ ok: number; failed:
 }
 
 beforeAll(async () => {
-  server = await NatsServer.start({
-    authorization: {
-      users: [
-        { user: "svc", password: "svc" },
-        { user: "caller", password: "caller" },
-        { user: "rogue", password: "rogue" },
-        {
-          user: "outsider",
-          password: "outsider",
-          permissions: { publish: { deny: ["mesh.>"] }, subscribe: { allow: ["_INBOX.>"] } },
-        },
-      ],
+  nats = await natsFixture(
+    {
+      authorization: {
+        users: [
+          { user: "svc", password: "svc" },
+          { user: "caller", password: "caller" },
+          { user: "rogue", password: "rogue" },
+          {
+            user: "outsider",
+            password: "outsider",
+            permissions: { publish: { deny: ["mesh.>"] }, subscribe: { allow: ["_INBOX.>"] } },
+          },
+        ],
+      },
     },
-  });
-  svcConn = await user("svc");
+    { user: "svc", pass: "svc", noAsyncTraces: true },
+  );
+  svcConn = nats.nc;
   (async () => {
     for await (const s of svcConn.status()) if (s.type === "disconnect") disconnects++;
   })();
@@ -115,8 +116,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await fetch?.close();
   await svc?.stop();
-  for (const nc of conns) await nc.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe("security - rogue publisher flood", () => {

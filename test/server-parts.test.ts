@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { ConcurrencyLimiter } from "../src/server/limiter.js";
 import { DeadlineLanes, Deadlines } from "../src/util/deadline-lanes.js";
 import { check } from "./support/nats-server.js";
@@ -23,20 +23,26 @@ describe("server parts - deadlines", () => {
     expect(d.settle(a)).toBe(false);
   });
 
-  it("deadlines - an entry never expires early, and a settled oldest entry does not hold up the next", async () => {
-    const d = new Deadlines(40);
-    const added = performance.now();
-    const first = d.add(() => undefined);
-    let expiredAfter = 0;
-    await new Promise((r) => setTimeout(r, 5));
-    const secondAdded = performance.now();
-    d.add(() => {
-      expiredAfter = performance.now() - secondAdded;
-    });
-    d.settle(first);
-    await check(() => expiredAfter > 0, 2000, { name: "second expired" });
-    expect(expiredAfter).toBeGreaterThanOrEqual(39);
-    expect(performance.now() - added).toBeGreaterThanOrEqual(44);
+  it("deadlines - an entry never expires early, and a settled oldest entry does not hold up the next", () => {
+    vi.useFakeTimers();
+    try {
+      const d = new Deadlines(40);
+      const first = d.add(() => undefined);
+      vi.advanceTimersByTime(5);
+      let expired = false;
+      d.add(() => {
+        expired = true;
+      });
+      d.settle(first);
+      // The lane's timer fires at 40 ms for the settled first entry and re-arms for the second.
+      vi.advanceTimersByTime(39);
+      expect(expired).toBe(false);
+      vi.advanceTimersByTime(1);
+      expect(expired).toBe(true);
+      expect(d.size).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("deadline lanes - each duration expires on its own; a lane is dropped once its timer finds it empty", async () => {
@@ -53,20 +59,26 @@ describe("server parts - deadlines", () => {
     await check(() => lanes.lanes === 0, 2000, { name: "lanes dropped" });
   });
 
-  it("deadline lanes - retries' odd durations share a few lanes, and none expires early", async () => {
-    const lanes = new DeadlineLanes();
-    const early: number[] = [];
-    let expired = 0;
-    for (let ms = 200; ms < 240; ms++) {
-      const at = performance.now() + ms;
-      lanes.add(ms, () => {
-        expired++;
-        if (performance.now() < at - 0.5) early.push(ms);
-      });
+  it("deadline lanes - retries' odd durations share a few lanes, and none expires early", () => {
+    vi.useFakeTimers();
+    try {
+      const lanes = new DeadlineLanes();
+      const early: number[] = [];
+      let expired = 0;
+      for (let ms = 200; ms < 240; ms++) {
+        const at = performance.now() + ms;
+        lanes.add(ms, () => {
+          expired++;
+          if (performance.now() < at) early.push(ms);
+        });
+      }
+      expect(lanes.lanes).toBe(20); // 40 durations in 2 ms steps (1/64 of 128–255 ms)
+      vi.runAllTimers();
+      expect(expired).toBe(40);
+      expect(early).toEqual([]);
+    } finally {
+      vi.useRealTimers();
     }
-    expect(lanes.lanes).toBe(20); // 40 durations in 2 ms steps (1/64 of 128–255 ms)
-    await check(() => expired === 40, 3000, { name: "all expired" });
-    expect(early).toEqual([]);
   });
 });
 

@@ -1,6 +1,5 @@
 import { randomBytes } from "node:crypto";
 import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
@@ -12,10 +11,8 @@ import {
 } from "../src/index.js";
 import { decodeResponse, encodeRequest } from "../src/internal.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
-import { natsFixture } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, type NatsServer } from "./support/nats-server.js";
 
 /** A frame with the natsmesh prefix and an arbitrary head, for hand-made malformed messages. */
 function frame(head: string | Uint8Array, kind = 1, version = 1, headLen?: number): Uint8Array {
@@ -28,21 +25,20 @@ function frame(head: string | Uint8Array, kind = 1, version = 1, headLen?: numbe
 }
 
 describe("server - hostile input", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let nc: NatsConnection;
   let svc: ServiceHandle;
   let fetch: MeshFetch;
 
   beforeAll(async () => {
-    server = await NatsServer.start({ max_payload: 4 << 20 });
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture({ max_payload: 4 << 20 });
+    nc = nats.nc;
     svc = await serve(nodeApp(), { service: "target", nc, logger: silent });
     fetch = createFetch({ nc });
   });
   afterAll(async () => {
     await svc?.stop();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   const cases: Array<[string, Uint8Array]> = [
@@ -111,18 +107,18 @@ describe("server - hostile input", () => {
 });
 
 describe("server - instances, limits and drain", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   const conns: NatsConnection[] = [];
 
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    ({ server, nc } = nats);
   });
   afterAll(async () => {
     for (const c of conns) await c.close();
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function instance(service: string, label: string, concurrency?: number): Promise<ServiceHandle> {
@@ -220,8 +216,8 @@ describe("server - instances, limits and drain", () => {
 
 describe("server - values the Fetch API refuses", () => {
   it("server - a header value above U+00FF is a 400 for a Fetch handler, passed through to a Node listener", async () => {
-    await using server = await NatsServer.start();
-    const nc = await connect({ servers: server.url });
+    await using nats = await natsFixture();
+    const { nc } = nats;
     const f = await serve(fetchApp(), { service: "fetch-side", nc, logger: silent });
     const n = await serve(nodeApp(), { service: "node-side", nc, logger: silent });
     const req = { method: "GET", path: "/echo", headers: ["x-city", "東京"], body: new Uint8Array() };
@@ -231,12 +227,15 @@ describe("server - values the Fetch API refuses", () => {
     expect(fromNode.status).toBe(200);
     await f.stop();
     await n.stop();
-    await nc.close();
   });
 });
 
 describe("server - handlers that misbehave", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
 
   it("server - a handler slower than the instance's timeout gets a 504 for it; stop() does not wait for it", async () => {
     let calls = 0;

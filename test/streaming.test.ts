@@ -9,7 +9,6 @@ import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { Readable } from "node:stream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { pino } from "pino";
 import { request as undiciRequest } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
@@ -22,12 +21,11 @@ import {
   serve,
 } from "../src/index.js";
 import { encodeFrame, FrameKind } from "../src/internal.js";
-import { natsFixture } from "./support/helpers.js";
-import { check, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const MAX_PAYLOAD = 64 * 1024;
 const MB50 = 50 * 1024 * 1024;
-const silent = pino({ level: "silent" });
 
 /** `n` deterministic bytes, produced in pieces of at most 256 KiB as the reader pulls. */
 function generated(n: number, piece = 256 * 1024): ReadableStream<Uint8Array> {
@@ -106,15 +104,17 @@ const apps = {
 
 for (const kind of ["fetch", "node"] as const) {
   describe(`streaming - ${kind} adapter`, () => {
-    const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+    let nats: NatsFixture;
     let svc: ServiceHandle;
     let fetch: MeshFetch;
     beforeAll(async () => {
+      nats = await natsFixture({ max_payload: MAX_PAYLOAD });
       svc = await serve(apps[kind], { service: `big-${kind}`, nc: nats.nc, logger: silent, kind });
       fetch = createFetch({ nc: nats.nc });
     });
     afterAll(async () => {
       await svc?.stop();
+      await nats?.[Symbol.asyncDispose]();
     });
 
     const sizes = [0, 1, MAX_PAYLOAD - 1, MAX_PAYLOAD, MAX_PAYLOAD + 1, MB50];
@@ -157,14 +157,16 @@ for (const kind of ["fetch", "node"] as const) {
 }
 
 describe("streaming - behaviour", () => {
-  const nats = natsFixture({ max_payload: MAX_PAYLOAD });
+  let nats: NatsFixture;
   let fetch: MeshFetch;
   const services: ServiceHandle[] = [];
-  beforeAll(() => {
+  beforeAll(async () => {
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
     fetch = createFetch({ nc: nats.nc, heartbeat: 200 });
   });
   afterAll(async () => {
     for (const s of services) await s.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("streaming - each event of a Node handler's res.write() reaches the caller before the next is written", async () => {
@@ -538,17 +540,17 @@ describe("streaming - behaviour", () => {
 });
 
 describe("streaming - an instance killed mid-stream", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   let child: ChildProcess | undefined;
   beforeAll(async () => {
-    server = await NatsServer.start({ max_payload: MAX_PAYLOAD });
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture({ max_payload: MAX_PAYLOAD });
+    ({ server, nc } = nats);
   });
   afterAll(async () => {
     child?.kill("SIGKILL");
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function startChild(service: string): Promise<ChildProcess> {
@@ -600,17 +602,17 @@ describe("streaming - an instance killed mid-stream", () => {
 });
 
 describe("failover - an instance killed mid-request", () => {
+  let nats: NatsFixture;
   let server: NatsServer;
   let nc: NatsConnection;
   let child: ChildProcess | undefined;
   beforeAll(async () => {
-    server = await NatsServer.start();
-    nc = await connect({ servers: server.url });
+    nats = await natsFixture();
+    ({ server, nc } = nats);
   });
   afterAll(async () => {
     child?.kill("SIGKILL");
-    await nc?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("failover - an idempotent request whose instance is SIGKILLed mid-request is answered by another instance, the loss detected by heartbeats", async () => {
@@ -652,29 +654,32 @@ describe("failover - an instance killed mid-request", () => {
 });
 
 describe("streaming - across an account import", () => {
-  let server: NatsServer;
+  let nats: NatsFixture;
   let a: NatsConnection;
   let b: NatsConnection;
   let svc: ServiceHandle;
   beforeAll(async () => {
-    server = await NatsServer.start({
-      max_payload: MAX_PAYLOAD,
-      accounts: {
-        A: {
-          users: [{ user: "a", password: "a" }],
-          exports: [{ service: "mesh.files.*", response_type: "stream" }, { service: "mesh.once.*" }],
-        },
-        B: {
-          users: [{ user: "b", password: "b" }],
-          imports: [
-            { service: { account: "A", subject: "mesh.files.*" } },
-            { service: { account: "A", subject: "mesh.once.*" } },
-          ],
+    nats = await natsFixture(
+      {
+        max_payload: MAX_PAYLOAD,
+        accounts: {
+          A: {
+            users: [{ user: "a", password: "a" }],
+            exports: [{ service: "mesh.files.*", response_type: "stream" }, { service: "mesh.once.*" }],
+          },
+          B: {
+            users: [{ user: "b", password: "b" }],
+            imports: [
+              { service: { account: "A", subject: "mesh.files.*" } },
+              { service: { account: "A", subject: "mesh.once.*" } },
+            ],
+          },
         },
       },
-    });
-    a = await connect({ servers: server.url, user: "a", pass: "a" });
-    b = await connect({ servers: server.url, user: "b", pass: "b" });
+      { user: "a", pass: "a" },
+    );
+    a = nats.nc;
+    b = await nats.connect({ user: "b", pass: "b" });
     svc = await serve(apps.fetch, {
       service: "files",
       nc: a,
@@ -686,9 +691,7 @@ describe("streaming - across an account import", () => {
   });
   afterAll(async () => {
     await svc?.stop();
-    await a?.close();
-    await b?.close();
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("streaming - with response_type stream, a 5 MB upload and download cross from account B to A", async () => {

@@ -3,7 +3,7 @@
  * fetch and through the gateway; a provider registered later is seen at the next request, and
  * disabling it turns tracing off again. With a provider from the start: test/tracing.test.ts.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { context, propagation, SpanKind, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import {
@@ -11,20 +11,20 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { meshTracer } from "../src/tracing/index.js";
 import { fetchApp } from "./support/apps.js";
-import { NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import type { NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TRACESTATE = "congo=t61rcWkgMzE";
 const TRACE_HEADERS = ["traceparent", "tracestate", "baggage"];
 
+let nats: NatsFixture;
 let server: NatsServer;
 let nc: NatsConnection;
 let fetch: MeshFetch;
@@ -44,8 +44,8 @@ function traceHeadersSeen(raw: string | string[] | null | undefined): Array<[str
 }
 
 beforeAll(async () => {
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nats = await natsFixture();
+  ({ server, nc } = nats);
   fetch = createFetch({ nc });
   service = await serve(fetchApp("plain"), { service: "plain", nc, logger: silent, metrics: false });
   gateway = createGateway({
@@ -60,8 +60,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   await service?.stop();
-  await nc?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe("tracing off - no provider registered", () => {

@@ -3,7 +3,7 @@
  * client, the undici dispatcher, the gateway and `serve()` create spans that form one trace across
  * NATS, with W3C trace context in the request headers. Without a provider: test/tracing-off.test.ts.
  */
-import { connect, type NatsConnection } from "@nats-io/transport-node";
+import type { NatsConnection } from "@nats-io/transport-node";
 import { context, propagation, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import {
@@ -12,7 +12,6 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
@@ -26,15 +25,16 @@ import {
   TimeoutError,
 } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, type NatsServer } from "./support/nats-server.js";
 
-const silent = pino({ level: "silent" });
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CALLER_SPAN = "00f067aa0ba902b7";
 const TRACESTATE = "congo=t61rcWkgMzE";
 
+let nats: NatsFixture;
 let server: NatsServer;
 let nc: NatsConnection;
 let fetch: MeshFetch;
@@ -88,8 +88,8 @@ function traceparentOf(span: ReadableSpan): string {
 
 beforeAll(async () => {
   provider.register({ contextManager: new AsyncLocalStorageContextManager() });
-  server = await NatsServer.start();
-  nc = await connect({ servers: server.url });
+  nats = await natsFixture();
+  ({ server, nc } = nats);
   // One CLIENT span per call; retried calls (a span per attempt) are checked through the gateway below.
   fetch = createFetch({ nc, retry: false });
   dispatcher = new MeshDispatcher({ nc });
@@ -112,8 +112,7 @@ afterAll(async () => {
   await gateway?.close();
   for (const svc of services) await svc.stop();
   await dispatcher?.close();
-  await nc?.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
   await provider.shutdown();
   trace.disable();
   context.disable();

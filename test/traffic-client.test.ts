@@ -1,15 +1,16 @@
 /** The retry policy wired into createFetch and MeshDispatcher, against a real nats-server. */
-import { pino } from "pino";
 import { request } from "undici";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, MeshDispatcher, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { natsFixture } from "./support/helpers.js";
-
-const silent = pino({ level: "silent" });
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 describe("retry - client retry policy over NATS", () => {
-  const nats = natsFixture();
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(() => nats?.[Symbol.asyncDispose]());
   let svc: ServiceHandle | undefined;
   afterEach(async () => {
     await svc?.stop();

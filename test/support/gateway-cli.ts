@@ -6,10 +6,10 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pino } from "pino";
 import { type ServiceHandle, serve } from "../../src/index.js";
 import { fetchApp } from "./apps.js";
 import { ensureBuilt } from "./build.js";
+import { silentLogger } from "./helpers.js";
 import { NatsServer } from "./nats-server.js";
 
 /** The running pieces; stop them with {@link stopGatewayCliEnv}. */
@@ -23,7 +23,7 @@ export interface GatewayCliEnv {
 }
 
 /**
- * Builds dist/ if needed, starts a nats-server and the `echo` service (fetchApp) on it.
+ * Builds dist/ if needed (call it in a `beforeAll` with `BUILD_TIMEOUT_MS`), starts a nats-server and the `echo` service (fetchApp) on it.
  *
  * @param name - part of the temporary directory's name
  * @param logLevel - the child's NATSMESH_LOG_LEVEL
@@ -34,7 +34,7 @@ export async function startGatewayCliEnv(name: string, logLevel: string): Promis
   const echo = await serve(fetchApp("echo"), {
     service: "echo",
     connection: { servers: server.url },
-    logger: pino({ level: "silent" }),
+    logger: silentLogger,
   });
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
   const childEnv = { ...clean, HOME: tmp, XDG_CONFIG_HOME: join(tmp, "xdg"), NATSMESH_LOG_LEVEL: logLevel };

@@ -1,9 +1,10 @@
 /**
- * vitest globalSetup: makes sure nats-server is installed and that no nats-server processes
- * spawned by the test harness outlive a run (see PID_DIR in ./nats-server.ts).
+ * vitest globalSetup: makes sure that no nats-server processes spawned by the test harness outlive a
+ * run (see PID_DIR in ./nats-server.ts). It does nothing else, so that a file that needs no server
+ * runs alone at once: what a test needs it asks for itself (`NatsServer.start` looks for the binary,
+ * `ensureBuilt` in ./build.ts builds dist/).
  */
-import { ensureBuilt } from "./build.js";
-import { findNatsServerBinary, isAlive, type PidRecord, procCmdline, reapRecorded } from "./nats-server.js";
+import { isAlive, type PidRecord, procCmdline, reapRecorded } from "./nats-server.js";
 
 /** True when `pid` looks like a live node (vitest) process, i.e. a possibly concurrent run. */
 function isLiveNode(pid: number): boolean {
@@ -15,21 +16,11 @@ function isOrphan(r: PidRecord): boolean {
   return !isLiveNode(r.owner) && !isLiveNode(r.ownerParent);
 }
 
-/**
- * Fails fast without nats-server; kills servers left behind by an interrupted earlier run; builds
- * dist/ for the tests that run the CLI or import the package.
- */
-export async function setup(): Promise<void> {
-  if (!findNatsServerBinary()) {
-    throw new Error(
-      "nats-server binary not found (looked at $NATS_SERVER_BIN, /usr/sbin/nats-server and PATH); " +
-        "install nats-server: apt-get install -y nats-server",
-    );
-  }
+/** Kills servers left behind by an interrupted earlier run. */
+export function setup(): void {
   const killed = reapRecorded(isOrphan);
   if (killed.length)
     console.warn(`[natsmesh] killed ${killed.length} leftover nats-server(s): ${killed.join(", ")}`);
-  await ensureBuilt();
 }
 
 /** Kills any nats-server still registered by this run (or orphaned). */

@@ -286,7 +286,10 @@ export function findNatsServerBinary(): string | undefined {
 function natsServerBinary(): string {
   const bin = findNatsServerBinary();
   if (!bin)
-    throw new Error("nats-server binary not found; install nats-server: apt-get install -y nats-server");
+    throw new Error(
+      "nats-server binary not found (looked at $NATS_SERVER_BIN, /usr/sbin/nats-server and PATH); " +
+        "install nats-server: apt-get install -y nats-server",
+    );
   return bin;
 }
 
