@@ -48,7 +48,6 @@ export class GatewayMetrics {
   readonly timeouts: Counter<RouteLabels>;
 
   /**
-   * @throws never
    * @example
    * ```ts
    * new GatewayMetrics().registry.contentType;
@@ -105,8 +104,6 @@ export class GatewayMetrics {
    * @param method - request method (unknown methods are counted as `OTHER`)
    * @param status - status answered (499 when the client went away first)
    * @param seconds - duration
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * metrics.observe("default", "weather", "GET", 200, 0.003);

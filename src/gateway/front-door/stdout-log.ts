@@ -24,7 +24,6 @@ export interface BufferedStdout {
  * interleave.
  *
  * @returns the destination and its flush
- * @throws never
  * @example
  * ```ts
  * const out = bufferedStdout();
