@@ -10,7 +10,6 @@ import { readFileSync } from "node:fs";
  * `dist/` alike).
  *
  * @returns the version, or `"unknown"` when package.json cannot be read
- * @throws never
  * @example
  * ```ts
  * program.version(packageVersion());

@@ -166,7 +166,6 @@ async function replaceFile(file: string, text: string): Promise<void> {
  * @param program - the root command
  * @param context - streams, environment and exit code of the run
  * @returns the `canary` command
- * @throws never
  * @example
  * ```ts
  * addCanaryCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });

@@ -27,7 +27,6 @@ export class CliError extends MeshError {
   /**
    * @param message - what went wrong, one line, without the `natsmesh:` prefix
    * @param options - exit code (default {@link EXIT_CODES.failure}) and cause
-   * @throws never
    * @example
    * ```ts
    * new CliError("cannot read -d @body.json: no such file", { cause: err });
@@ -49,7 +48,6 @@ export const CLI_NAME = "natsmesh";
  * @param err - the error
  * @param io - where to write
  * @returns the exit code to use
- * @throws never
  * @example
  * ```ts
  * process.exitCode = reportError(new CliError("bad URL 'x'"), processIo());

@@ -129,7 +129,6 @@ export async function runDev(options: DevOptions, io: CliIo): Promise<ExitCode> 
  * @param program - the root command
  * @param context - streams, environment and exit code of the run
  * @returns the `dev` command
- * @throws never
  * @example
  * ```ts
  * addDevCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });

@@ -119,7 +119,6 @@ export async function runFault(
  * @param program - the root command
  * @param context - streams, environment and exit code of the run
  * @returns the `fault` command
- * @throws never
  * @example
  * ```ts
  * addFaultCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });

@@ -184,7 +184,6 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
  * @param program - the root command
  * @param context - streams, environment and exit code of the run
  * @returns the `gateway` command
- * @throws never
  * @example
  * ```ts
  * addGatewayCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });

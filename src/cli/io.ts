@@ -18,7 +18,6 @@ export interface CliIo {
  * Returns the streams and environment of this process.
  *
  * @returns `process.stdout`, `process.stderr`, `process.stdin` and `process.env`
- * @throws never
  * @example
  * ```ts
  * const code = await runCli(process.argv, processIo());

@@ -49,7 +49,6 @@ export function parsePort(text: string): number {
  * @param value - this occurrence's value
  * @param previous - the values so far (none for the first occurrence)
  * @returns the values, in order
- * @throws never
  * @example
  * ```ts
  * command.option("-H, --header <header>", "repeatable", collect);

@@ -22,7 +22,6 @@ import { addServicesCommand } from "./services.js";
  *
  * @param context - streams, environment and exit code of the run
  * @returns the commander program
- * @throws never
  * @example
  * ```ts
  * const context = { io: processIo(), exitCode: EXIT_CODES.ok };
@@ -56,7 +55,6 @@ export function createProgram(context: CliContext): Command {
  * @param argv - `process.argv`: node, the script, then the arguments
  * @param io - streams and environment (default: this process's)
  * @returns the exit code: 0 ok, 1 HTTP status ≥ 400, 2 failure or usage error
- * @throws never
  * @example
  * ```ts
  * process.exitCode = await runCli(process.argv);

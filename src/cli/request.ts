@@ -104,7 +104,6 @@ export async function runRequest(url: string, options: RequestOptions, io: CliIo
  * @param program - the root command
  * @param context - streams, environment and exit code of the run
  * @returns the `request` command
- * @throws never
  * @example
  * ```ts
  * addRequestCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });

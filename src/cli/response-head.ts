@@ -12,7 +12,6 @@ import { STATUS_CODES } from "node:http";
  *
  * @param res - the response
  * @returns the head, ending with an empty line
- * @throws never
  * @example
  * ```ts
  * formatHead(new Response("x", { status: 404 })); // "HTTP/1.1 404 Not Found\r\ncontent-type: ...\r\n\r\n"

@@ -63,7 +63,6 @@ function parseWindow(text: string): number {
  *
  * @param ns - nanoseconds
  * @returns the text
- * @throws never
  * @example
  * ```ts
  * formatNanos(1_250_000); // "1.25 ms"
@@ -82,7 +81,6 @@ export function formatNanos(ns: number): string {
  * @param header - column titles
  * @param rows - cells, as text
  * @returns the table, one line per row, ending with a newline
- * @throws never
  * @example
  * ```ts
  * formatTable(["NAME", "ID"], [["weather", "a1"]]); // "NAME     ID\nweather  a1\n"
@@ -293,7 +291,6 @@ const DESCRIPTIONS: Record<ServicesAction, string> = {
  * @param program - the root command
  * @param context - streams, environment and exit code of the run
  * @returns the `services` command
- * @throws never
  * @example
  * ```ts
  * addServicesCommand(new Command("natsmesh"), { io: processIo(), exitCode: EXIT_CODES.ok });

@@ -1,11 +1,11 @@
 /**
  * A standard `Response` whose body is bytes already in memory. Constructing a platform `Response`
- * from bytes builds a ReadableStream at once, and reading it back goes through that stream: measured
- * here at about 10 µs of the 22 µs the client spent per request (bench/run.ts). This subclass is
+ * from bytes builds a ReadableStream at once, and reading it back goes through that stream: a cost on
+ * every call for bytes already in memory (BENCHMARKS.md). This subclass is
  * constructed without a body and serves `text()`, `json()`, `arrayBuffer()`, `bytes()` and `blob()`
  * straight from the bytes; `body` builds the stream only when someone asks for it. Its `Headers` too
- * are built on first use, from the wire's list (copying them into the platform's Headers took about
- * 3 µs per request, bench/profile.ts); {@link assertFetchHeaders} checks up front what they would
+ * are built on first use, from the wire's list (a platform Headers is a copy most callers never
+ * read); {@link assertFetchHeaders} checks up front what they would
  * refuse.
  */
 import { Buffer } from "node:buffer";
@@ -38,8 +38,8 @@ export function toHeaders(list: HeaderList): Headers {
 
 /**
  * A base class whose instances inherit `Response.prototype` without running the platform's
- * constructor (its WebIDL conversions and internal state were 2.3% of the client's time per call,
- * bench/profile.ts). Every member of `Response.prototype` is overridden below, so none of the
+ * constructor (its WebIDL conversions and internal state showed in the client's profile). Every
+ * member of `Response.prototype` is overridden below, so none of the
  * platform's getters, which check for that internal state, is ever reached.
  */
 class ResponseShell {}

@@ -48,7 +48,8 @@ export interface PendingCall {
 /**
  * Correlates requests and replies over one wildcard inbox subscription per connection: a call
  * publishes with reply subject `<inbox>.<id>` and its messages are routed back to it by `<id>`.
- * Measured in bench/wire: several times cheaper than a subscription per request.
+ * Cheaper than `nc.request`'s subscription-less request object, timer and stack per call (bench/wire,
+ * BENCHMARKS.md "Wire choices").
  */
 export class RequestMux {
   readonly #nc: NatsConnection;

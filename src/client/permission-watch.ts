@@ -15,7 +15,6 @@ export interface PermissionWatch {
  * @param nc - the connection to watch
  * @param onDenied - called with the refused subject and nats.js's `PermissionViolationError`
  * @returns a handle whose `stop()` ends the listener (it also ends when the connection closes)
- * @throws never
  * @example
  * ```ts
  * const watch = watchPublishDenials(nc, (subject) => console.error(`may not publish to ${subject}`));

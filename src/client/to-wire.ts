@@ -151,7 +151,7 @@ const PLAIN_URL =
 
 /**
  * The parts `new URL(href)` would give for a plain URL (see {@link PLAIN_URL}), without building one:
- * `new URL()` was 3.5% of the client's time per call (bench/profile.ts). Undefined for any other URL.
+ * `new URL()` per call showed in the client's profile (BENCHMARKS.md). Undefined for any other URL.
  */
 export function plainUrl(href: string): { href: string; hostname: string; path: string } | undefined {
   const m = PLAIN_URL.exec(href);

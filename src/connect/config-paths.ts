@@ -12,7 +12,6 @@ import { ENV_VARS, type Env } from "./defaults.js";
  *
  * @param env - the environment to read
  * @returns the directory, or `undefined` when neither `XDG_CONFIG_HOME` nor `HOME` is set
- * @throws never
  * @example
  * ```ts
  * natsConfigDir({ HOME: "/home/me" }); // "/home/me/.config/nats"
@@ -31,7 +30,6 @@ export function natsConfigDir(env: Env): string | undefined {
  * @param path - a file path, possibly starting with `~/`
  * @param env - the environment providing `HOME`
  * @returns the absolute path
- * @throws never
  * @example
  * ```ts
  * expandPath("~/nats/user.creds", { HOME: "/home/me" }); // "/home/me/nats/user.creds"
@@ -49,7 +47,6 @@ export function expandPath(path: string, env: Env): string {
  * @param path - an absolute path
  * @param env - the environment providing `HOME`
  * @returns the display form of the path
- * @throws never
  * @example
  * ```ts
  * displayPath("/home/me/.config/nats/context/a.json", { HOME: "/home/me" }); // "~/.config/nats/context/a.json"

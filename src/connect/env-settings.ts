@@ -26,7 +26,6 @@ const ENV_BY_SETTING = {
  *
  * @param env - the environment to read, e.g. `process.env`
  * @returns the env layer
- * @throws never
  * @example
  * ```ts
  * const layer = envSettings({ NATS_URL: "nats://a:4222,nats://b:4222" });

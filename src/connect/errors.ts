@@ -44,7 +44,6 @@ export class ConfigError extends MeshError {
    * @param variable - the environment variable or option name at fault
    * @param problem - what is wrong, without the variable name
    * @param options - optional underlying cause
-   * @throws never
    * @example
    * ```ts
    * new ConfigError("NATS_URL", "malformed URL 'nats://:::'", { cause: err });
@@ -76,7 +75,6 @@ export class ConnectError extends MeshError {
   /**
    * @param servers - the server URLs that were tried (credentials stripped)
    * @param cause - the underlying error
-   * @throws never
    * @example
    * ```ts
    * new ConnectError(["nats://127.0.0.1:4223"], new Error("connection refused"));

@@ -72,7 +72,6 @@ class MeshConnectionImpl implements MeshConnection {
  * @param nc - an open connection
  * @param prefix - the mesh subject prefix (already validated)
  * @returns the mesh connection
- * @throws never
  * @example
  * ```ts
  * const mesh = wrapConnection(nc, "mesh");

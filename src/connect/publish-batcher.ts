@@ -5,7 +5,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
  *
  * nats.js flushes its outbound buffer in a microtask after the first publish of a burst, so requests
  * that arrive in separate I/O callbacks (one per HTTP connection at the gateway) each cost a write
- * syscall: 13.8% of the gateway's busy CPU in a `--cpu-prof` profile under wrk load, 3.2% with this.
+ * syscall (BENCHMARKS.md, "Measured reasons for fast paths").
  * Deferring the publishes to `setImmediate` — the check phase of the same loop turn, right after the
  * I/O callbacks — lets all of that turn's messages leave in one write, at the cost of a few
  * microseconds of latency. Where requests come in bursts from one callback (a fetch client reading

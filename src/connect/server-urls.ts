@@ -36,7 +36,6 @@ const SCHEME = /^[a-z][a-z0-9+.-]*:\/\//i;
  *
  * @param raw - a server URL as given
  * @returns the URL with userinfo replaced by `***`
- * @throws never
  * @example
  * ```ts
  * redactUrl("nats://u:secret@h:4222"); // "nats://***@h:4222"

@@ -72,7 +72,6 @@ export interface PickedSetting<T> {
  * @param layers - layers ordered from highest to lowest priority
  * @param key - the setting to look up
  * @returns the picked setting, or `undefined` when no layer defines it
- * @throws never
  * @example
  * ```ts
  * const creds = pickSetting([optionLayer, envLayer, contextLayer], "creds");
@@ -98,7 +97,6 @@ export function pickSetting<K extends SettingKey>(
  * @param problem - what is wrong
  * @param cause - optional underlying error
  * @returns the error, ready to throw
- * @throws never
  * @example
  * ```ts
  * throw settingError({ variable: "NATS_CA" }, "cannot read CA certificate /ca.pem (ENOENT)");
@@ -115,7 +113,6 @@ export function settingError(subject: SettingSubject, problem: string, cause?: u
  *
  * @param value - a raw string value
  * @returns the value, or `undefined` when missing, empty or blank
- * @throws never
  * @example
  * ```ts
  * nonEmpty("  "); // undefined
@@ -131,7 +128,6 @@ export function nonEmpty(value: unknown): string | undefined {
  *
  * @param value - a string like `"nats://a:4222, nats://b:4222"` or an array of such strings
  * @returns the list, or `undefined` when it is empty
- * @throws never
  * @example
  * ```ts
  * splitServers("a:1,b:2"); // ["a:1", "b:2"]

@@ -33,7 +33,6 @@ export class TlsHandshakeError extends MeshError {
    * @param code - the Node/OpenSSL error code
    * @param message - what is wrong and what to check
    * @param cause - the underlying error
-   * @throws never
    * @example
    * ```ts
    * new TlsHandshakeError("client", "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED", "the client certificate has expired");
@@ -79,7 +78,6 @@ const CLIENT_CERT: Record<string, string> = {
  *
  * @param err - the error nats.js (or {@link diagnoseTls}) raised
  * @returns a {@link TlsHandshakeError} naming whose certificate failed and why
- * @throws never
  * @example
  * ```ts
  * explainTlsError(Object.assign(new Error("certificate has expired"), { code: "CERT_HAS_EXPIRED" }));
@@ -123,7 +121,6 @@ function hostPort(server: string): { host: string; port: number } | undefined {
  * @param options - the TLS options of the failed attempt (`caFile`, `certFile`, `keyFile`, Node TLS options)
  * @param timeoutMs - how long to wait in all
  * @returns the explained failure, or `undefined` when the handshake works or fails some other way
- * @throws never
  * @example
  * ```ts
  * const why = await diagnoseTls("nats://127.0.0.1:4443", { caFile: "ca.pem", certFile: "c.pem", keyFile: "k.pem" });

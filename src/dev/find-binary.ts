@@ -49,7 +49,6 @@ export class NatsServerNotFoundError extends MeshError {
   /**
    * @param searched - the paths that were tried
    * @param origin - what named the binary (`NATS_SERVER_BIN`, `bin`), when it was named explicitly
-   * @throws never
    * @example
    * ```ts
    * new NatsServerNotFoundError(["/nonexistent"], "NATS_SERVER_BIN");

@@ -84,7 +84,6 @@ export interface LocalServerExit {
  *
  * @param exit - how it ended
  * @returns the text
- * @throws never
  * @example
  * ```ts
  * describeExit({ code: 1, signal: null }); // "code 1"

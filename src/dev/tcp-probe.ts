@@ -12,7 +12,6 @@ import { connect } from "node:net";
  * @param port - TCP port
  * @param timeout - how long to wait for the connection, in milliseconds
  * @returns `true` when the connection was accepted within `timeout`, `false` otherwise
- * @throws never
  * @example
  * ```ts
  * if (await acceptsTcp("127.0.0.1", 4222, 500)) console.log("something listens on 4222");

@@ -147,7 +147,6 @@ export interface EndpointCounters {
  *
  * @param facts - the instance's settings
  * @returns the description the responses are built from
- * @throws never
  * @example
  * ```ts
  * const d = describeInstance({ service: "weather", prefix: "mesh", subject: "mesh.weather.*",

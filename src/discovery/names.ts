@@ -23,7 +23,6 @@ export const DEFAULT_VERSION = "0.0.0";
  *
  * @param service - a valid natsmesh service name
  * @returns the micro name
- * @throws never
  * @example
  * ```ts
  * microName("billing.invoices"); // "billing_invoices"

@@ -50,7 +50,6 @@ export class NoRouteError extends MeshError {
   /**
    * @param method - the request method
    * @param path - the request path, without its query
-   * @throws never
    * @example
    * ```ts
    * new NoRouteError("GET", "/x").status; // 404
@@ -79,7 +78,6 @@ export class BodyTooLargeError extends MeshError {
 
   /**
    * @param limit - the route's limit, in bytes
-   * @throws never
    * @example
    * ```ts
    * new BodyTooLargeError(65_536).message; // "request body exceeds the limit of 65536 bytes"
@@ -108,7 +106,6 @@ export class BadRequestError extends MeshError {
 
   /**
    * @param message - what is wrong with the request, safe to show the caller
-   * @throws never
    * @example
    * ```ts
    * new BadRequestError("bad percent-encoding in path").status; // 400
@@ -135,7 +132,6 @@ export class RequestTimeoutError extends MeshError {
 
   /**
    * @param timeout - the limit that passed, in milliseconds
-   * @throws never
    * @example
    * ```ts
    * new RequestTimeoutError(30_000).status; // 408
@@ -171,7 +167,6 @@ export class GatewayConfigError extends MeshError {
    * @param where - the source and the place in it
    * @param problem - what is wrong
    * @param options - the underlying cause, if any
-   * @throws never
    * @example
    * ```ts
    * new GatewayConfigError("gateway.yaml: limits", "maxConnections must be a positive integer");
@@ -226,7 +221,6 @@ export class GatewayWorkerError extends MeshError {
   /**
    * @param message - what went wrong, as the worker said it
    * @param options - which worker, and the error's name, code and status there
-   * @throws never
    * @example
    * ```ts
    * new GatewayWorkerError("cannot connect to NATS at nats://127.0.0.1:4999: connection refused",

@@ -37,8 +37,8 @@ function redactHeaders(headers: Record<string, unknown>): Record<string, unknown
 /**
  * Redacts the secret headers of a `headers` object at the top of a log line, one level down
  * (`req.headers`, `res.headers`) and two levels down (`err.response.headers`), copying only what
- * changes. pino's own `redact` with the equivalent wildcard paths measured 21 µs per line against
- * 1 µs without (an access line); this walks the line's own keys and costs next to nothing.
+ * changes. Not pino's own `redact`: its wildcard paths cost many times the line itself (figures in
+ * BENCHMARKS.md, "Measured reasons for fast paths"); this walks the line's own keys.
  */
 function redactLine(obj: Record<string, unknown>, depth = 2): Record<string, unknown> {
   let out = obj;

@@ -35,7 +35,6 @@ function upperIndex(method: string): number {
  *
  * @param method - the request method as sent (`GET`, `patch`, `PROPFIND`)
  * @returns an index into {@link METHOD_LABELS}
- * @throws never
  * @example
  * ```ts
  * METHOD_LABELS[methodIndex("PROPFIND")]; // "OTHER"

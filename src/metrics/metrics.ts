@@ -115,7 +115,8 @@ export function createMetrics({ registry = globalRegistry, buckets }: MetricsOpt
  * global `register`, so an app that already serves `register.metrics()` shows natsmesh's too.
  *
  * @returns the shared metrics object
- * @throws never (after the first successful call)
+ * @throws prom-client's Error when the global `register` already has another metric of one of
+ *   natsmesh's names (never once a call has succeeded)
  * @example
  * ```ts
  * const text = await defaultMetrics().text();

@@ -64,7 +64,6 @@ function answer(msg: Msg, metrics: MeshMetrics, instances: () => Iterable<string
  * @param metrics - the metrics the instance records into
  * @param exposure - service, instance and logger
  * @returns a handle whose `stop()` unsubscribes (the shared subscription goes with its last instance)
- * @throws never
  * @example
  * ```ts
  * const exposed = exposeMetricsOverNats(nc, createMetrics(), { service: "weather", instance: "a1" });

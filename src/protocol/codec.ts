@@ -17,8 +17,8 @@ import type { HeaderList, WireRequest, WireResponse } from "./records.js";
  *                        then one line per header: NAME ": " VALUE
  * offset 8+H           body bytes, to the end of the payload
  * ```
- * No NATS headers are used: measured in bench/wire, a text head in the payload costs about a third
- * of what NATS headers cost in nats.js, and a JSON head about 1.5× a text head (PROTOCOL.md).
+ * No NATS headers are used: a text head in the payload is the cheapest of the layouts measured in
+ * bench/wire, NATS headers and a JSON head included (PROTOCOL.md; figures in BENCHMARKS.md).
  */
 
 /** First two bytes of every natsmesh payload. */
@@ -63,7 +63,7 @@ const TOKEN_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /**
  * Whether bytes `start`–`end` hold a control character other than HTAB and the line separator (never
  * valid in a head). Checked on the bytes, before decoding: in UTF-8 a byte below 0x80 is always that
- * character, and this loop measured 3× faster than a regular expression over the decoded head.
+ * character, and this loop is cheaper than a regular expression over the decoded head.
  */
 function hasControl(data: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
@@ -124,8 +124,8 @@ export function encodeResponse(res: WireResponse, streamed = res.stream !== unde
 /**
  * Builds an error without capturing a stack trace. A message that breaks the protocol is the
  * sender's fault, not a place in this code: its stack says nothing, and capturing it was most of the
- * cost of rejecting a malformed message (measured: 12.9 µs → 4.1 µs per decode of random bytes under
- * tsx), which is what a flood of garbage makes a service do all day.
+ * cost of rejecting a malformed message, which is what a flood of garbage makes a service do all day
+ * (BENCHMARKS.md, "Flood").
  */
 function withoutStack<E extends Error>(make: () => E): E {
   const limit = Error.stackTraceLimit;

@@ -360,7 +360,6 @@ export class PermissionDeniedError extends MeshError {
    * @param operation - what NATS refused
    * @param denied - the subject it refused
    * @param options - the nats.js `PermissionViolationError` as `cause`
-   * @throws never
    * @example
    * ```ts
    * new PermissionDeniedError({ service: "weather", subject: "mesh.weather.post" }, "publish", "mesh.weather.post");

@@ -93,7 +93,6 @@ export class QueueGate {
    * Leaves the queue group for good; resolves once every message routed here was delivered.
    *
    * @returns when the subscriptions are drained
-   * @throws never
    * @example
    * ```ts
    * await gate.drain();

@@ -41,9 +41,9 @@ export interface ServeOptions extends ConnectionSourceOptions {
   kind?: HandlerKind;
   /**
    * For a Fetch handler: make `globalThis.Response` natsmesh's light Response, which builds no body
-   * stream for a string or bytes answer (default true; about a quarter of the instance's CPU per
-   * request on Node 20, see docs/ARCHITECTURE.md). It behaves as the real one for every use and
-   * `instanceof Response` holds; `false` leaves the global alone.
+   * stream for a string or bytes answer (default true; on Node 20 that stream is the largest single
+   * cost of an instance: docs/ARCHITECTURE.md, BENCHMARKS.md). It behaves as the real one for every
+   * use and `instanceof Response` holds; `false` leaves the global alone.
    */
   overrideGlobalResponse?: boolean;
   /** Instance id reported in provenance headers (default: a random NUID). */

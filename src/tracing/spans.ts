@@ -98,7 +98,6 @@ function meshAttributes(request: WireRequest, service: string, subject: string):
  * @param request - the request to send; not changed
  * @param parent - the parent context (default `context.active()`)
  * @returns the span and the request to send, or `undefined` when no provider is registered
- * @throws never
  * @example
  * ```ts
  * const call = startClientSpan("weather", "mesh.weather.get", request);
@@ -136,7 +135,6 @@ export function startClientSpan(
  * @param subject - the subject the request came on
  * @param request - the decoded request
  * @returns the span and its context, or `undefined` when no provider is registered
- * @throws never
  * @example
  * ```ts
  * const s = startServerSpan("weather", msg.subject, req);
@@ -167,7 +165,6 @@ export function startServerSpan(
  * @param scheme - `http` or `https`
  * @param headers - the request's headers (Node's lower-case object)
  * @returns the span and its context, or `undefined` when no provider is registered
- * @throws never
  * @example
  * ```ts
  * const s = startGatewaySpan(req.method, req.url, "http", req.headers);
@@ -195,7 +192,6 @@ export function startGatewaySpan(
  * @param span - the span
  * @param status - the HTTP status
  * @param code - the `mesh-error` code of the answer, if any
- * @throws never
  * @example
  * ```ts
  * endSpan(call.span, res.status);
@@ -216,7 +212,6 @@ export function endSpan(span: Span, status: number, code?: string): void {
  *
  * @param span - the span
  * @param err - what the call rejected with
- * @throws never
  * @example
  * ```ts
  * failSpan(call.span, err);
@@ -240,7 +235,6 @@ export function failSpan(span: Span, err: unknown): void {
  * @param route - the route name (`none` when none matched)
  * @param service - the service routed to, `""` when none
  * @param code - the natsmesh error code answered, if any
- * @throws never
  * @example
  * ```ts
  * endGatewaySpan(x.trace.span, "GET", 200, "api", "weather", undefined);
@@ -283,7 +277,6 @@ export function runInSpan<T>(active: ActiveSpan, fn: () => T): T {
  * runs (with a context manager registered); nothing without a provider.
  *
  * @param err - what the handler threw
- * @throws never
  * @example
  * ```ts
  * onError: (err) => recordHandlerError(err),

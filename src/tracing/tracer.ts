@@ -29,7 +29,6 @@ function isNoop(provider: TracerProvider): boolean {
  * request. Without one the cost is a global lookup and a method call: no span object, no context.
  *
  * @returns the `natsmesh` tracer, or `undefined`
- * @throws never
  * @example
  * ```ts
  * const tracer = meshTracer();

@@ -20,7 +20,6 @@ const gauges = new WeakMap<Registry, Map<string, Gauge<"service">>>();
  * @param registry - where the gauge lives (default prom-client's global registry)
  * @param name - {@link CLIENT_CIRCUIT_GAUGE} or {@link GATEWAY_CIRCUIT_GAUGE}
  * @returns a function that sets a service's state
- * @throws never
  * @example
  * ```ts
  * const report = circuitGauge(registry, CLIENT_CIRCUIT_GAUGE);

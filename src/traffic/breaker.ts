@@ -59,7 +59,6 @@ export class CircuitOpenError extends MeshError {
   /**
    * @param target - the service (and subject) refused
    * @param retryAfterMs - milliseconds until a probe may go through
-   * @throws never
    * @example
    * ```ts
    * throw new CircuitOpenError({ service: "weather" }, 4000);
@@ -152,7 +151,6 @@ export class CircuitBreaker {
    * Asks to make a call.
    *
    * @returns a permit to report the call's outcome on, or undefined when the call must fail fast
-   * @throws never
    * @example
    * ```ts
    * const permit = breaker.acquire() ?? fail();

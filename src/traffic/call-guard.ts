@@ -63,7 +63,6 @@ export const DEFAULT_RETRY: Readonly<
  *
  * @param err - the attempt's error
  * @returns true for {@link NoRespondersError}, {@link ConnectionClosedError} and {@link InstanceLostError}
- * @throws never
  * @example
  * ```ts
  * isRetryableFailure(new NoRespondersError({ service: "weather" })); // true

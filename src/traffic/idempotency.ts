@@ -17,7 +17,6 @@ export const IDEMPOTENCY_KEY = "idempotency-key";
  * @param method - the request method, upper-case
  * @param idempotencyKey - the `Idempotency-Key` header's value, if any
  * @returns true when a retry cannot apply the request twice
- * @throws never
  * @example
  * ```ts
  * isIdempotent("GET", undefined);   // true

@@ -93,7 +93,6 @@ export class MappingError extends MeshError {
 
   /**
    * @param message - what is wrong
-   * @throws never
    * @example
    * ```ts
    * new MappingError("weights sum to 110%, more than 100%");
@@ -226,7 +225,6 @@ function block(sections: readonly string[][]): string {
  *
  * @param mappings - the mappings, one per source subject
  * @returns configuration text (top level), ending with a newline
- * @throws never
  * @example
  * ```ts
  * renderMappings([canaryMapping({ service: "weather", splits: [{ prefix: "v2", weight: 10 }] })]);

@@ -63,7 +63,6 @@ export interface RetryOptions {
  * @param policy - the backoff settings
  * @param random - a random number in [0, 1)
  * @returns milliseconds to wait, a whole number
- * @throws never
  * @example
  * ```ts
  * backoffDelay(1, { attempts: 3, backoffMs: 100, maxBackoffMs: 1000 }, () => 0.5); // 75

@@ -69,7 +69,6 @@ export class ServiceBreakers {
    *
    * @param service - the service
    * @returns its breaker
-   * @throws never
    * @example
    * ```ts
    * breakers.of("weather")?.state; // CircuitState.Closed

@@ -3,8 +3,8 @@
  * order they were added, so they sit in insertion order (a Map) and one timer, armed for the oldest
  * entry, serves them all: adding and settling cost a Map insert and delete. A settled entry leaves its
  * timer armed; when it fires it finds nothing due, re-arms for the oldest live entry or, with nothing
- * left, stops. Measured: a `setTimeout`/`clearTimeout` pair per call was 1.7% of the client's time
- * (bench/profile.ts), a start and stop of an interval per request at c=1 about as much on a service.
+ * left, stops. A timer pair per call, or an interval started and stopped per request, showed in the
+ * client's and the service's profiles (BENCHMARKS.md, "Measured reasons for fast paths").
  *
  * @module
  */

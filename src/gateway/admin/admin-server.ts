@@ -56,7 +56,6 @@ async function route(req: IncomingMessage, res: ServerResponse, sources: AdminSo
  *
  * @param sources - the metrics and the readiness check
  * @returns an HTTP server, not yet listening
- * @throws never
  * @example
  * ```ts
  * const registry = new Registry();

@@ -23,7 +23,6 @@ export class Readiness {
 
   /**
    * @param nc - the gateway's NATS connection
-   * @throws never
    * @example
    * ```ts
    * new Readiness(nc);
@@ -50,8 +49,6 @@ export class Readiness {
   /**
    * Marks the gateway as shutting down (not ready) and stops following the connection.
    *
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * readiness.close();

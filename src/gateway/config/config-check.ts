@@ -10,7 +10,6 @@ import { GatewayConfigError } from "../errors.js";
  *
  * @param value - any value from the configuration
  * @returns `-1`, `'abc'`, `a list`, `a mapping`, `null`...
- * @throws never
  * @example
  * ```ts
  * describe([1]); // "a list"
@@ -39,7 +38,6 @@ export class ConfigCheck {
 
   /**
    * @param where - the place reported in errors
-   * @throws never
    * @example
    * ```ts
    * new ConfigCheck("gateway.yaml");

@@ -20,7 +20,6 @@ const HOST_PORT_RE = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]\s]*)):(\d{1,5})$/;
  *
  * @param text - the address, e.g. `127.0.0.1:8080`
  * @returns the host and port, or `undefined` when `text` is not an address
- * @throws never
  * @example
  * ```ts
  * parseHostPort("127.0.0.1:8080"); // { host: "127.0.0.1", port: 8080 }
@@ -44,7 +43,6 @@ export function parseHostPort(text: string): HostPort | undefined {
  * @param scheme - `http` or `https`
  * @param address - the bound address
  * @returns e.g. `http://127.0.0.1:8080` or `https://[::1]:8443`
- * @throws never
  * @example
  * ```ts
  * formatOrigin("http", { host: "127.0.0.1", port: 8080 }); // "http://127.0.0.1:8080"

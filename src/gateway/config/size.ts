@@ -16,7 +16,6 @@ const SIZE_RE = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/;
  *
  * @param value - `65536`, `"64kb"`, `"1.5mb"`
  * @returns the number of bytes (whole), or `undefined` when `value` is not a size
- * @throws never
  * @example
  * ```ts
  * parseSize("64kb"); // 65536

@@ -20,7 +20,6 @@ export const WORKERS_EXPECTED = `a whole number from 1 to ${MAX_WORKERS}, or 'au
  *
  * @param value - the untyped setting
  * @returns the number of workers, or `undefined` when `value` is not a worker count
- * @throws never
  * @example
  * ```ts
  * parseWorkers(2);       // 2

@@ -32,8 +32,6 @@ export interface AccessEntry {
  *
  * @param logger - the gateway's pino logger
  * @param entry - the line's fields
- * @returns nothing
- * @throws never
  * @example
  * ```ts
  * logAccess(logger, { method: "GET", path: "/weather/city", status: 200, durationMs: 3.1, route: "default",

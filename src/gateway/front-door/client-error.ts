@@ -36,7 +36,6 @@ export interface ClientErrorAnswer {
  *
  * @param err - the parser error
  * @returns the raw response, or `undefined` to just close the socket
- * @throws never
  * @example
  * ```ts
  * server.on("clientError", (err, socket) => {
@@ -85,7 +84,6 @@ export const HEADER_COUNT_CODE = "ERR_NATSMESH_HEADER_COUNT";
  * @param socket - the client's socket
  * @param busy - whether a request is in flight on it (then nothing is written: an answer may be under way)
  * @returns the answer written, if any
- * @throws never
  * @example
  * ```ts
  * server.on("clientError", (err, socket) => answerClientError(err, socket, tracker.isBusy(socket)));

@@ -39,8 +39,6 @@ export class ConnectionTracker {
    * Tracks a connection until it closes.
    *
    * @param socket - a TCP socket, or a TLS socket once its handshake is done
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * server.on("secureConnection", (s) => tracker.addSocket(s));
@@ -59,8 +57,6 @@ export class ConnectionTracker {
    * {@link destroyAll} also ends handshakes that never complete.
    *
    * @param socket - the TCP socket
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * tlsServer.on("connection", (s) => tracker.addRawSocket(s));
@@ -75,8 +71,6 @@ export class ConnectionTracker {
    * Tracks an HTTP/2 session until it closes.
    *
    * @param session - the session
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * server.on("session", (s) => tracker.addSession(s));
@@ -94,8 +88,6 @@ export class ConnectionTracker {
    * Counts a request starting on a connection.
    *
    * @param key - the request's socket (HTTP/1.1) or session (HTTP/2)
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * tracker.begin(req.socket);
@@ -110,8 +102,6 @@ export class ConnectionTracker {
    * Counts a request finished (answered, or its client gone).
    *
    * @param key - the same key given to {@link begin}
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * res.once("close", () => tracker.end(req.socket));
@@ -128,7 +118,6 @@ export class ConnectionTracker {
   /**
    * @param key - a socket or session
    * @returns whether a request is in flight on it
-   * @throws never
    * @example
    * ```ts
    * if (!tracker.isBusy(socket)) socket.end();
@@ -142,7 +131,6 @@ export class ConnectionTracker {
    * Resolves once no request is in flight.
    *
    * @returns a promise resolved at once when nothing is in flight
-   * @throws never
    * @example
    * ```ts
    * await tracker.idle();
@@ -157,8 +145,6 @@ export class ConnectionTracker {
    * Ends what is idle: HTTP/2 sessions get a GOAWAY (their open streams finish), idle HTTP/1.1
    * connections are ended.
    *
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * server.close(); tracker.closeIdle();
@@ -175,8 +161,6 @@ export class ConnectionTracker {
   /**
    * Destroys every connection still open.
    *
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * tracker.destroyAll();

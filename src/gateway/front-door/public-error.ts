@@ -50,7 +50,6 @@ const UNAVAILABLE = "service unavailable: no instance is serving it";
  * @param timeout - the route's deadline in milliseconds, for the 504 message
  * @returns status, code, message and `Retry-After` seconds for 503s; 500 `NM_ERR_INTERNAL` for
  *   anything unexpected
- * @throws never
  * @example
  * ```ts
  * publicError(new NoRespondersError({ service: "weather" }), 5000);

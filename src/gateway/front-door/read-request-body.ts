@@ -13,7 +13,6 @@ const EMPTY = new Uint8Array(0);
  *
  * @param contentLength - the header's value, if any
  * @param limit - the route's `maxBody`, in bytes
- * @returns nothing
  * @throws {@link BodyTooLargeError} when the announced body is over the limit
  * @throws {@link BadRequestError} for a value that is not a length
  * @example

@@ -13,7 +13,6 @@ export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
  *
  * @param incoming - the request's `x-request-id` header (a repeated header counts as invalid)
  * @returns the id to use
- * @throws never
  * @example
  * ```ts
  * requestId("abc-123");     // "abc-123"

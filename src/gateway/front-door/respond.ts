@@ -30,7 +30,6 @@ export interface AnswerContext {
  *
  * @param res - a public response
  * @returns true for an `Http2ServerResponse`
- * @throws never
  * @example
  * ```ts
  * if (isHttp2(res)) res.stream.close();
@@ -191,7 +190,6 @@ function sendJson(
  * @param error - what the caller is told (see `publicError`)
  * @param ctx - request id, policy headers, connection close
  * @returns the status written
- * @throws never
  * @example
  * ```ts
  * sendError(res, publicError(err, 5000), ctx);
@@ -214,7 +212,6 @@ export function sendError(res: PublicResponse, error: PublicError, ctx: AnswerCo
  * @param decision - the policy's `respond` decision
  * @param ctx - request id, headers of the policies that ran before, connection close
  * @returns the status written
- * @throws never
  * @example
  * ```ts
  * sendDecision(res, { action: "respond", status: 401, message: "missing token" }, ctx);

@@ -40,7 +40,6 @@ function prefixRest(prefix: string, path: string): string | undefined {
  *
  * @param host - the `Host` header or HTTP/2 `:authority`
  * @returns the host name, or `undefined` without one
- * @throws never
  * @example
  * ```ts
  * hostName("Example.com:8080"); // "example.com"
@@ -71,7 +70,6 @@ export class Router {
   /**
    * @param routes - the configured routes, in file order
    * @param fallback - the default rule, or `undefined` when disabled
-   * @throws never
    * @example
    * ```ts
    * new Router([], defaultRoute);
@@ -96,7 +94,6 @@ export class Router {
    * @param host - the request's host name (see {@link hostName}), if any
    * @param path - the request path with query, starting with `/`
    * @returns the route, service and path to send, or `undefined` when nothing matches
-   * @throws never
    * @example
    * ```ts
    * router.match(undefined, "/weather/city?q=x"); // default rule: service "weather", path "/city?q=x"

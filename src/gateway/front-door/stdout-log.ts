@@ -18,13 +18,12 @@ export interface BufferedStdout {
 }
 
 /**
- * A buffered destination on fd 1: one write per ~3.5 KiB of lines rather than one per line
- * (measured: the per-line write was 4% of the gateway's CPU under load). Each write holds whole lines
+ * A buffered destination on fd 1: one write per ~3.5 KiB of lines rather than one per line (a write
+ * per access line showed in the gateway's profile under load). Each write holds whole lines
  * and at most {@link PIPE_BUF} bytes, so the lines of worker processes writing to one pipe never
  * interleave.
  *
  * @returns the destination and its flush
- * @throws never
  * @example
  * ```ts
  * const out = bufferedStdout();

@@ -21,7 +21,6 @@ export class ConfigFields {
 
   /**
    * @param where - the place reported in errors, e.g. `rateLimit()`
-   * @throws never
    * @example
    * ```ts
    * new ConfigFields("jwtAuth()");
@@ -186,7 +185,6 @@ export class ConfigFields {
  *
  * @param value - any value
  * @returns e.g. `"hour"`, `0`, `a list`, `a mapping`, `nothing`
- * @throws never
  * @example
  * ```ts
  * describeValue("hour"); // '"hour"'

@@ -10,7 +10,6 @@ import type { IncomingHttpHeaders } from "node:http";
  * @param headers - the request headers (lower-case names)
  * @param name - a lower-case header name
  * @returns the value, or `undefined` when the header is absent
- * @throws never
  * @example
  * ```ts
  * incomingHeader({ origin: "https://app.example.com" }, "origin"); // "https://app.example.com"

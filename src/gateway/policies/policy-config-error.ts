@@ -36,7 +36,6 @@ export class PolicyConfigError extends MeshError {
    * @param field - dotted path of the faulty field; empty for the whole object
    * @param problem - what is wrong, phrased to follow the field name
    * @param options - optional underlying cause (e.g. the file system error of an unreadable JWKS file)
-   * @throws never
    * @example
    * ```ts
    * new PolicyConfigError("gateway.yaml: routes[0]", "cors.maxAge", "must be a non-negative integer");
@@ -55,7 +54,6 @@ export class PolicyConfigError extends MeshError {
    * @param where - the new place, e.g. `gateway.yaml: routes[1] (name 'api')`
    * @param block - the block the field belongs to, e.g. `rateLimit`
    * @returns a new error whose field is prefixed with `block` and whose cause is this error's cause
-   * @throws never
    * @example
    * ```ts
    * try { rateLimit(input); } catch (err) { if (err instanceof PolicyConfigError) throw err.relocate(where, "rateLimit"); throw err; }

@@ -54,7 +54,6 @@ export class TokenBuckets {
 
   /**
    * @param options - capacity, refill rate and key bound
-   * @throws never
    * @example
    * ```ts
    * new TokenBuckets({ capacity: 5, ratePerMs: 1 / 1000, maxKeys: 100 });
@@ -77,7 +76,6 @@ export class TokenBuckets {
    * @param key - the bucket's key (client IP, header value...)
    * @param now - the current time in milliseconds (any monotonic origin)
    * @returns whether a token was taken, what is left and when more comes
-   * @throws never
    * @example
    * ```ts
    * const { allowed, retryAfterMs } = buckets.take("k", 1000);

@@ -107,7 +107,6 @@ export type WorkerMessage = HelloMessage | ListeningMessage | FailedMessage | An
  *
  * @param message - anything received on the channel
  * @returns true for a gateway message
- * @throws never
  * @example
  * ```ts
  * process.on("message", (m) => { if (isGatewayMessage<PrimaryMessage>(m)) handle(m); });
@@ -126,7 +125,6 @@ export function isGatewayMessage<T extends PrimaryMessage | WorkerMessage>(messa
  *
  * @param err - any thrown value
  * @returns its wire form
- * @throws never
  * @example
  * ```ts
  * process.send?.({ natsmeshGateway: "failed", error: toWireError(err) });

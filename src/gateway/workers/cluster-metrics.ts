@@ -33,7 +33,6 @@ export class ClusterMetrics {
   readonly restarts: Counter;
 
   /**
-   * @throws never
    * @example
    * ```ts
    * new ClusterMetrics().restarts.inc();
@@ -64,7 +63,6 @@ export class ClusterMetrics {
    *
    * @param workers - each worker's `registry.getMetricsAsJSON()`
    * @returns the Prometheus text format
-   * @throws never
    * @example
    * ```ts
    * res.end(await metrics.aggregate(parts));

@@ -74,7 +74,6 @@ export class WorkerSlot {
   /**
    * @param index - the worker's number, from 1
    * @param start - what its processes are started with
-   * @throws never
    * @example
    * ```ts
    * new WorkerSlot(2, { worker: 2, options: { listen: "127.0.0.1:8080" }, from });
@@ -210,8 +209,6 @@ export class WorkerSlot {
    * Tells the live process (and any forked later) to close gracefully and exit; {@link WorkerSlot.exited}
    * settles then.
    *
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * slot.stop();
@@ -226,8 +223,6 @@ export class WorkerSlot {
   /**
    * Ends the live process at once (SIGKILL).
    *
-   * @returns nothing
-   * @throws never
    * @example
    * ```ts
    * slot.kill();

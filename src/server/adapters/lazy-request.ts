@@ -4,8 +4,8 @@ import type { RequestControl } from "../exchange.js";
 /**
  * A `Request` for Fetch handlers that builds the platform object only when the handler needs more
  * than the method, URL and headers. `new Request()` creates an AbortSignal and a body stream each
- * time: measured at about a third of the Fetch adapter's cost (bench/run.ts profile). Routers such
- * as Hono read only `method`, `url` and `headers` for most requests.
+ * time, a large part of the Fetch adapter's cost (BENCHMARKS.md). Routers such as Hono read only
+ * `method`, `url` and `headers` for most requests.
  *
  * `instanceof Request` holds; every other property and method is answered by the real `Request`,
  * created on first use. One difference remains: the platform `fetch(request)` and

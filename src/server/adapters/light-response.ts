@@ -1,8 +1,9 @@
 /**
  * A `Response` that costs nothing until something reads it like a stream. On Node 20, every
- * `new Response(body)` builds a ReadableStream for its body, and building one is expensive
- * (`makeTransferable` alone took 17% of the service's CPU per request, bench/profile.ts), although a
- * handler that answers `new Response("text")` never needs that stream: the adapter sends the bytes.
+ * `new Response(body)` builds a ReadableStream for its body, and building one (`makeTransferable`) is
+ * the largest single cost of a Fetch handler's instance (BENCHMARKS.md, "Measured reasons for fast
+ * paths"), although a handler that answers `new Response("text")` never needs that stream: the
+ * adapter sends the bytes.
  *
  * {@link installLightResponse} replaces `globalThis.Response` with {@link LightResponse}, a subclass
  * in the prototype chain only: it keeps the checked status, headers and body (bytes copied), and

@@ -1,8 +1,8 @@
 /**
  * Takes a handler's `Response` body for the wire. A `new Response("text")` keeps its source in
- * undici's internal state; taking it from there skips the ReadableStream round trip, which cost about
- * 4.5 µs per request here (bench/run.ts). Any other body (a stream, another undici's Response) is
- * handed over as its stream, read as it is produced.
+ * undici's internal state; taking it from there skips a ReadableStream round trip per answer
+ * (BENCHMARKS.md, "Measured reasons for fast paths"). Any other body (a stream, another undici's
+ * Response) is handed over as its stream, read as it is produced.
  */
 import { Buffer } from "node:buffer";
 import { TAKE_BYTES } from "../../protocol/index.js";
