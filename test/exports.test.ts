@@ -115,6 +115,15 @@ describe("exports - public entry points", () => {
     `);
   });
 
+  it("exports - natsmesh/fault", async () => {
+    expect(await names(import("../src/fault/index.js"))).toMatchInlineSnapshot(`
+      [
+        "FAULT_HEADER",
+        "serveFault",
+      ]
+    `);
+  });
+
   it("exports - natsmesh/dev", async () => {
     expect(await names(import("../src/dev/index.js"))).toMatchInlineSnapshot(`
       [
@@ -128,15 +137,6 @@ describe("exports - public entry points", () => {
 });
 
 describe("exports - natsmesh/internal (unstable)", () => {
-  it("exports - natsmesh/fault", async () => {
-    expect(await names(import("../src/fault/index.js"))).toMatchInlineSnapshot(`
-      [
-        "FAULT_HEADER",
-        "serveFault",
-      ]
-    `);
-  });
-
   it("exports - natsmesh/internal: the machinery, and every public name below the gateway", async () => {
     expect(await names(import("../src/internal.js"))).toMatchInlineSnapshot(`
       [
