@@ -16,7 +16,10 @@ import type { NodeTlsOptions } from "./tls-files.js";
 /** What went wrong in a TLS handshake with a NATS server, with the advice that fixes it. */
 export class TlsHandshakeError extends Error {
   override readonly name = "TlsHandshakeError";
-  /** Node's or OpenSSL's error code, e.g. `CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`. */
+  /**
+   * Node's or OpenSSL's error code, e.g. `CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`; an SSLv3
+   * alert keeps OpenSSL 3.0's spelling (`ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE`) on every OpenSSL.
+   */
   readonly code: string;
   /** Whose certificate failed: the server's (the client refused it) or the client's (the server did). */
   readonly certificate: "server" | "client";
@@ -80,8 +83,10 @@ const CLIENT_CERT: Record<string, string> = {
  * ```
  */
 export function explainTlsError(err: unknown): TlsHandshakeError | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code !== "string") return undefined;
+  const raw = (err as { code?: unknown } | undefined)?.code;
+  if (typeof raw !== "string") return undefined;
+  // OpenSSL 3.2+ (in current Node 22, 24 and 26) spells the SSLv3 alerts "ssl/tls alert ...": one code
+  const code = raw.replace("ERR_SSL_SSL/TLS_ALERT_", "ERR_SSL_SSLV3_ALERT_");
   const server = SERVER_CERT[code];
   if (server) return new TlsHandshakeError("server", code, `${server} (${code})`, err);
   const client = CLIENT_CERT[code];
