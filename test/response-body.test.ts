@@ -5,8 +5,16 @@ import { takeBody } from "../src/server/adapters/response-body.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 // Its own file: the module's state must be fresh, so that the first Response it sees is the client's.
+/**
+ * Where the fast path reads a platform Response's body source: undici 6 (Node 20, 22) keeps it in a
+ * symbol-keyed state; undici 7+ (Node 24, 26) in a private field no code can reach, so there every
+ * platform Response's body goes through its stream. Stated per Node version, not probed, so that an
+ * upgrade that silently turns the fast path off fails here.
+ */
+const PLATFORM_STATE_READABLE = Number(process.versions.node.split(".")[0]) <= 22;
+
 describe("adapters - a handler that answers with a Response from the mesh client (a proxy)", () => {
-  it("adapters - sends the client's MeshResponse body, and the platform Responses after it still skip the stream", async () => {
+  it("adapters - sends the client's MeshResponse body; a platform Response after it still skips its stream on Node 20 and 22 and streams on 24+", async () => {
     const proxied = toResponse(
       {
         status: 200,
@@ -33,8 +41,14 @@ describe("adapters - a handler that answers with a Response from the mesh client
     // Had the MeshResponse (which has no platform state) been taken as the model, every platform
     // Response after it would go through its ReadableStream.
     const own = takeBody(new Response("own answer"));
-    expect(own).toBeInstanceOf(Uint8Array);
-    expect(Buffer.from(own as Uint8Array).toString()).toBe("own answer");
+    if (PLATFORM_STATE_READABLE) {
+      expect(own).toBeInstanceOf(Uint8Array);
+      expect(Buffer.from(own as Uint8Array).toString()).toBe("own answer");
+    } else {
+      // the fallback: the body's own stream, with the same bytes
+      expect(own).toBeInstanceOf(ReadableStream);
+      expect(await new Response(own as ReadableStream<Uint8Array>).text()).toBe("own answer");
+    }
   });
 });
 

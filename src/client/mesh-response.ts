@@ -176,6 +176,21 @@ export class MeshResponse extends ResponseBase {
     return new Blob([b as Uint8Array<ArrayBuffer>], { type: this.headers.get("content-type") ?? "" });
   }
 
+  /**
+   * The body as text chunks decoded as UTF-8, as the `textStream()` that Node 26's `Response` added
+   * (the platform's would throw here: it reads a state this Response does not have).
+   *
+   * @returns the decoded body; an empty stream for a response without one
+   * @throws TypeError when the body was already used
+   */
+  textStream(): ReadableStream<string> {
+    if (this.#used || this.#stream?.locked)
+      throw new TypeError("Body is unusable: Body has already been read");
+    const body = this.body;
+    if (body === null) return new ReadableStream<string>({ start: (controller) => controller.close() });
+    return body.pipeThrough(new TextDecoderStream());
+  }
+
   override async formData(): Promise<FormData> {
     const b = this.#take();
     return new Response(b as Uint8Array<ArrayBuffer>, { headers: this.headers }).formData();

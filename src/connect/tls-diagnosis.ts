@@ -11,14 +11,13 @@
 import { readFile } from "node:fs/promises";
 import net from "node:net";
 import tls from "node:tls";
-import { brandError, MeshError } from "../protocol/index.js";
+import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
 import type { NodeTlsOptions } from "./tls-files.js";
 
 /**
  * What went wrong in a TLS handshake with a NATS server, with the advice that fixes it; the `cause`
- * of the {@link ConnectError} that `connect()` raises. Status 503, as the connection failure's.
- * Unlike other natsmesh errors its `code` is not an `ErrorCode` but Node's or OpenSSL's code of the
- * failure, e.g. `CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`.
+ * of the {@link ConnectError} that `connect()` raises. Code `NM_ERR_TLS_HANDSHAKE`, status 503, as the
+ * connection failure's; {@link TlsHandshakeError.tlsCode} names the failure as Node or OpenSSL did.
  */
 export class TlsHandshakeError extends MeshError {
   static {
@@ -27,10 +26,15 @@ export class TlsHandshakeError extends MeshError {
 
   /** Whose certificate failed: the server's (the client refused it) or the client's (the server did). */
   readonly certificate: "server" | "client";
+  /**
+   * Node's or OpenSSL's code of the failure, e.g. `CERT_HAS_EXPIRED`, `ERR_SSL_TLSV1_ALERT_UNKNOWN_CA`; an
+   * SSLv3 alert keeps OpenSSL 3.0's spelling (`ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE`) on every OpenSSL.
+   */
+  readonly tlsCode: string;
 
   /**
    * @param certificate - whose certificate failed
-   * @param code - the Node/OpenSSL error code
+   * @param tlsCode - the Node/OpenSSL error code
    * @param message - what is wrong and what to check
    * @param cause - the underlying error
    * @example
@@ -38,9 +42,10 @@ export class TlsHandshakeError extends MeshError {
    * new TlsHandshakeError("client", "ERR_SSL_SSLV3_ALERT_CERTIFICATE_EXPIRED", "the client certificate has expired");
    * ```
    */
-  constructor(certificate: "server" | "client", code: string, message: string, cause?: unknown) {
-    super(code, 503, `TLS: ${message}`, { cause });
+  constructor(certificate: "server" | "client", tlsCode: string, message: string, cause?: unknown) {
+    super(ErrorCode.TlsHandshake, 503, `TLS: ${message}`, { cause });
     this.certificate = certificate;
+    this.tlsCode = tlsCode;
   }
 }
 
@@ -84,8 +89,10 @@ const CLIENT_CERT: Record<string, string> = {
  * ```
  */
 export function explainTlsError(err: unknown): TlsHandshakeError | undefined {
-  const code = (err as { code?: unknown } | undefined)?.code;
-  if (typeof code !== "string") return undefined;
+  const raw = (err as { code?: unknown } | undefined)?.code;
+  if (typeof raw !== "string") return undefined;
+  // OpenSSL 3.2+ (in current Node 22, 24 and 26) spells the SSLv3 alerts "ssl/tls alert ...": one code
+  const code = raw.replace("ERR_SSL_SSL/TLS_ALERT_", "ERR_SSL_SSLV3_ALERT_");
   const server = SERVER_CERT[code];
   if (server) return new TlsHandshakeError("server", code, `${server} (${code})`, err);
   const client = CLIENT_CERT[code];
@@ -155,7 +162,7 @@ export async function diagnoseTls(
       clearTimeout(timer);
       const why = err === undefined ? undefined : explainTlsError(err);
       // without a certificate of ours, any refusal of it means one is required
-      resolve(why?.certificate === "client" && !certFile ? certificateRequired(why.code, err) : why);
+      resolve(why?.certificate === "client" && !certFile ? certificateRequired(why.tlsCode, err) : why);
       raw.destroy();
       secure?.destroy();
     };

@@ -7,8 +7,7 @@
 /**
  * Stable error codes; the string values are part of the public API and travel on the wire in the
  * `mesh-error` header. With `GatewayErrorCode` (`natsmesh/gateway`) this is every code a natsmesh
- * error carries, except {@link MeshError} subclasses that document their own (`TlsHandshakeError`
- * carries the OpenSSL code of the failed handshake).
+ * error carries.
  */
 export const ErrorCode = {
   /** A streamed body broke: a chunk lost or out of order, credit exceeded, or the peer aborted (502). */
@@ -35,6 +34,8 @@ export const ErrorCode = {
   Config: "NM_ERR_CONFIG",
   /** The connection to the NATS servers failed: refused, timed out, not authorized (503). */
   Connect: "NM_ERR_CONNECT",
+  /** A TLS handshake with a NATS server failed: whose certificate, and why, is in the error (503). */
+  TlsHandshake: "NM_ERR_TLS_HANDSHAKE",
   /** NATS refused a publish or subscribe the connection's user is not permitted (403). */
   PermissionDenied: "NM_ERR_PERMISSION_DENIED",
   /** A service's circuit breaker is open: the call failed fast without being sent (503). */
