@@ -11,8 +11,13 @@ import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/i
 import type { MicroInfoResponse, MicroStatsResponse } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
 import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
-import { closedPort, silentLogger as silent } from "./support/helpers.js";
-import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import {
+  closedPort,
+  type NatsServerFixture,
+  natsFixture,
+  silentLogger as silent,
+} from "./support/helpers.js";
+import { type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
@@ -49,6 +54,7 @@ function rows(stdout: string): string[][] {
     .map((line) => line.split(/ {2,}/));
 }
 
+let nats: NatsServerFixture;
 let server: NatsServer;
 let tmp: string;
 let fetch: MeshFetch;
@@ -59,8 +65,8 @@ let maps: ServiceHandle;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "natsmesh-cli-services-"));
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
-  const [, started] = await Promise.all([ensureBuilt(), NatsServer.start()]);
-  server = started;
+  [, nats] = await Promise.all([ensureBuilt(), natsFixture({}, { connect: false })]);
+  ({ server } = nats);
   baseEnv = { ...clean, XDG_CONFIG_HOME: join(tmp, "xdg"), HOME: tmp, NATS_URL: server.url };
   const connection = { servers: server.url };
   const common = { connection, logger: silent, metrics: false as const };
@@ -88,7 +94,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await fetch?.close();
   for (const svc of [...(weather ?? []), invoices, maps]) await svc?.stop();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 }, BUILD_TIMEOUT_MS);
 

@@ -11,8 +11,13 @@ import { type ServiceHandle, serve } from "../src/index.js";
 import { acceptsTcp } from "../src/internal.js";
 import { fetchApp } from "./support/apps.js";
 import { BUILD_TIMEOUT_MS, ensureBuilt } from "./support/build.js";
-import { closedPort, silentLogger as silent } from "./support/helpers.js";
-import { NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import {
+  closedPort,
+  type NatsServerFixture,
+  natsFixture,
+  silentLogger as silent,
+} from "./support/helpers.js";
+import { type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
@@ -68,6 +73,7 @@ function echoedHeaders(lines: readonly string[]): string[] {
   return JSON.parse(decodeURIComponent(raw ?? "[]")) as string[];
 }
 
+let nats: NatsServerFixture;
 let server: NatsServer;
 let svc: ServiceHandle;
 let prefixed: ServiceHandle;
@@ -78,8 +84,8 @@ let slowAnswered = 0;
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "natsmesh-cli-test-"));
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
-  const [, started] = await Promise.all([ensureBuilt(), NatsServer.start()]);
-  server = started;
+  [, nats] = await Promise.all([ensureBuilt(), natsFixture({}, { connect: false })]);
+  ({ server } = nats);
   // No natscli context of the developer's machine can leak in.
   baseEnv = { ...clean, XDG_CONFIG_HOME: join(tmp, "xdg"), HOME: tmp, NATS_URL: server.url };
   const app = fetchApp();
@@ -104,7 +110,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([svc?.stop(), prefixed?.stop()]);
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 }, BUILD_TIMEOUT_MS);
 

@@ -12,7 +12,7 @@ import {
   type MeshConnectOptions,
   resolveOptions,
 } from "../src/connect/index.js";
-import { NatsServer } from "./support/nats-server.js";
+import { natsFixture } from "./support/helpers.js";
 
 type AuthFn = (nonce?: string) => Record<string, unknown> | undefined;
 
@@ -439,68 +439,65 @@ async function connectError(promise: Promise<unknown>): Promise<ConnectError> {
 
 describe("connect - behaviour: against a real nats-server", () => {
   it("connects with nats://user:pass@ to a user/password server", async () => {
-    const server = await NatsServer.start({ authorization: { user: "a", password: "b c" } });
-    try {
-      await using mesh = await connect({
-        env: { ...baseEnv, NATS_URL: `nats://a:b%20c@127.0.0.1:${server.port}`, NATS_PREFIX: "it" },
-      });
-      expect(mesh.prefix).toBe("it");
-      await mesh.nc.flush();
-      expect(mesh.nc.getServer()).toContain(String(server.port));
+    await using nats = await natsFixture(
+      { authorization: { user: "a", password: "b c" } },
+      { connect: false },
+    );
+    const { server } = nats;
+    await using mesh = await connect({
+      env: { ...baseEnv, NATS_URL: `nats://a:b%20c@127.0.0.1:${server.port}`, NATS_PREFIX: "it" },
+    });
+    expect(mesh.prefix).toBe("it");
+    await mesh.nc.flush();
+    expect(mesh.nc.getServer()).toContain(String(server.port));
 
-      const err = await connectError(
-        connect({ env: { ...baseEnv, NATS_URL: `nats://a:wrong@127.0.0.1:${server.port}` } }),
-      );
-      expect(err.message).toMatch(
-        new RegExp(`^cannot connect to NATS at nats://127\\.0\\.0\\.1:${server.port}: .*[Aa]uthorization`),
-      );
-      expect(err.message).not.toContain("wrong");
-    } finally {
-      await server.stop();
-    }
+    const err = await connectError(
+      connect({ env: { ...baseEnv, NATS_URL: `nats://a:wrong@127.0.0.1:${server.port}` } }),
+    );
+    expect(err.message).toMatch(
+      new RegExp(`^cannot connect to NATS at nats://127\\.0\\.0\\.1:${server.port}: .*[Aa]uthorization`),
+    );
+    expect(err.message).not.toContain("wrong");
   });
 
   it("connects with nats://token@ to a token server", async () => {
-    const server = await NatsServer.start({ authorization: { token: "t/k" } });
-    try {
-      const mesh = await connect({ env: { ...baseEnv, NATS_URL: `nats://t%2Fk@127.0.0.1:${server.port}` } });
-      await mesh.nc.flush();
-      await mesh.close();
-      await mesh.close();
-      expect(mesh.nc.isClosed()).toBe(true);
-    } finally {
-      await server.stop();
-    }
+    await using nats = await natsFixture({ authorization: { token: "t/k" } }, { connect: false });
+    const { server } = nats;
+    const mesh = await connect({ env: { ...baseEnv, NATS_URL: `nats://t%2Fk@127.0.0.1:${server.port}` } });
+    await mesh.nc.flush();
+    await mesh.close();
+    await mesh.close();
+    expect(mesh.nc.isClosed()).toBe(true);
   });
 
   it("connects with a NATS_NKEY seed to an nkey server", async () => {
     const user = seedOf();
-    const server = await NatsServer.start({ authorization: { users: [{ nkey: user.publicKey }] } });
-    try {
-      const mesh = await connect({
-        env: { ...baseEnv, NATS_URL: `127.0.0.1:${server.port}`, NATS_NKEY: user.seed },
-      });
-      const sub = mesh.nc.subscribe("it.echo", {
-        max: 1,
-        callback: (_e, m) => {
-          m.respond(m.data);
-        },
-      });
-      const reply = await mesh.nc.request("it.echo", "hi", { timeout: 2000 });
-      expect(reply.string()).toBe("hi");
-      await sub.closed;
-      await mesh.drain();
-      await mesh.drain();
-      expect(mesh.nc.isClosed()).toBe(true);
+    await using nats = await natsFixture(
+      { authorization: { users: [{ nkey: user.publicKey }] } },
+      { connect: false },
+    );
+    const { server } = nats;
+    const mesh = await connect({
+      env: { ...baseEnv, NATS_URL: `127.0.0.1:${server.port}`, NATS_NKEY: user.seed },
+    });
+    const sub = mesh.nc.subscribe("it.echo", {
+      max: 1,
+      callback: (_e, m) => {
+        m.respond(m.data);
+      },
+    });
+    const reply = await mesh.nc.request("it.echo", "hi", { timeout: 2000 });
+    expect(reply.string()).toBe("hi");
+    await sub.closed;
+    await mesh.drain();
+    await mesh.drain();
+    expect(mesh.nc.isClosed()).toBe(true);
 
-      const other = seedOf();
-      const err = await connectError(
-        connect({ env: { ...baseEnv, NATS_URL: `127.0.0.1:${server.port}`, NATS_NKEY: other.seed } }),
-      );
-      expect(err.servers).toEqual([`127.0.0.1:${server.port}`]);
-    } finally {
-      await server.stop();
-    }
+    const other = seedOf();
+    const err = await connectError(
+      connect({ env: { ...baseEnv, NATS_URL: `127.0.0.1:${server.port}`, NATS_NKEY: other.seed } }),
+    );
+    expect(err.servers).toEqual([`127.0.0.1:${server.port}`]);
   });
 
   it("fails fast with ConnectError when nothing listens", async () => {

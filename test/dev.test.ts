@@ -5,8 +5,7 @@ import { describe, expect, it } from "vitest";
 import { connect } from "../src/connect/index.js";
 import { ensureNats, NatsServerNotFoundError, startLocalServer } from "../src/dev/index.js";
 import { acceptsTcp, NATS_SERVER_INSTALL_HINT } from "../src/internal.js";
-import { closedPort, stopAfterEach } from "./support/helpers.js";
-import { NatsServer } from "./support/nats-server.js";
+import { closedPort, natsFixture, stopAfterEach } from "./support/helpers.js";
 
 const track = stopAfterEach();
 
@@ -67,7 +66,8 @@ describe("dev - behaviour: startLocalServer", () => {
 
 describe("dev - behaviour: ensureNats", () => {
   it("dev - uses a server that answers, without starting one", async () => {
-    const server = track(await NatsServer.start());
+    await using nats = await natsFixture({}, { connect: false });
+    const { server } = nats;
     const fromOption = await ensureNats({ url: server.url });
     expect(fromOption).toMatchObject({ url: server.url, started: false, server: undefined });
     await fromOption.stop(); // no-op

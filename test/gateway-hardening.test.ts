@@ -16,12 +16,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway, GatewayConfigError } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { generateCerts, NatsServer } from "./support/nats-server.js";
+import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { generateCerts } from "./support/nats-server.js";
 
 const MAX_FIELDS = 10;
 
-let server: NatsServer;
+let nats: NatsServerFixture;
 let svc: ServiceHandle;
 let tmp: string;
 let ca: Buffer;
@@ -33,8 +33,12 @@ let plainUrl: string;
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "natsmesh-test-hardening-"));
-  const [started, certs] = await Promise.all([NatsServer.start(), generateCerts(join(tmp, "certs"))]);
-  server = started;
+  const [started, certs] = await Promise.all([
+    natsFixture({}, { connect: false }),
+    generateCerts(join(tmp, "certs")),
+  ]);
+  nats = started;
+  const { server } = nats;
   ca = await readFile(certs.ca);
   certFiles = { cert: certs.serverCert, key: certs.serverKey };
   svc = await serve(fetchApp("echo"), {
@@ -70,7 +74,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([https?.close(), plain?.close()]);
   await svc?.stop();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 

@@ -17,21 +17,27 @@ import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
 import { BUILD_TIMEOUT_MS } from "./support/build.js";
 import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
-import { closedPort, silentLogger as silent } from "./support/helpers.js";
-import { check, generateCerts, NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import {
+  closedPort,
+  type NatsServerFixture,
+  natsFixture,
+  silentLogger as silent,
+} from "./support/helpers.js";
+import { check, generateCerts, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
+let nats: NatsServerFixture;
 let server: NatsServer;
 let echo: ServiceHandle;
 let tmp: string;
 let childEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
-  ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw", "silent"));
+  ({ nats, server, echo, tmp, childEnv } = await startGatewayCliEnv("gw", "silent"));
 }, BUILD_TIMEOUT_MS);
 
-afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
+afterAll(() => stopGatewayCliEnv({ nats, echo, tmp }));
 
 /** Reads the child's stderr until the gateway says where it listens. */
 async function listeningUrl(child: ChildProcess): Promise<string> {
@@ -188,8 +194,8 @@ describe("gateway - graceful shutdown", () => {
 
 describe("gateway - admin", () => {
   it("gateway - /healthz, /readyz (503 once NATS is gone), /metrics counting known traffic", async () => {
-    const own = await NatsServer.start();
-    const connection = { servers: own.url };
+    await using own = await natsFixture({}, { connect: false });
+    const connection = { servers: own.server.url };
     const svc = await serve(fetchApp("m"), { service: "m", connection, logger: silent });
     await using gateway = createGateway({
       admin: "127.0.0.1:0",
@@ -198,56 +204,51 @@ describe("gateway - admin", () => {
       logger: silent,
       config: { routes: [{ name: "metered", prefix: "/metered", strip: true, service: "m", timeout: 250 }] },
     });
-    try {
-      const { url, adminUrl } = await gateway.listen();
-      const get = async (path: string) => {
-        const res = await request(`${adminUrl}${path}`);
-        return { status: res.statusCode, text: await res.body.text() };
-      };
-      expect(await get("/healthz")).toEqual({ status: 200, text: '{"status":"ok"}' });
-      expect((await get("/readyz")).status).toBe(200);
+    const { url, adminUrl } = await gateway.listen();
+    const get = async (path: string) => {
+      const res = await request(`${adminUrl}${path}`);
+      return { status: res.statusCode, text: await res.body.text() };
+    };
+    expect(await get("/healthz")).toEqual({ status: 200, text: '{"status":"ok"}' });
+    expect((await get("/readyz")).status).toBe(200);
 
-      for (const path of ["/metered/whoami", "/metered/whoami", "/metered/whoami", "/metered/status/404"]) {
-        await (await request(`${url}${path}`)).body.text();
-      }
-      await (await request(`${url}/absent/x`)).body.text();
-      await svc.stop();
-      await (await request(`${url}/metered/whoami`)).body.text();
-      const metrics = (await get("/metrics")).text;
-      const line = (name: string) =>
-        metrics
-          .split("\n")
-          .find((l) => l.startsWith(name))
-          ?.split(" ")[1];
-      const metered = 'route="metered",service="m"';
-      expect(line(`natsmesh_gateway_requests_total{${metered},method="GET",status="200"}`)).toBe("3");
-      expect(line(`natsmesh_gateway_requests_total{${metered},method="GET",status="404"}`)).toBe("1");
-      expect(line(`natsmesh_gateway_requests_total{${metered},method="GET",status="503"}`)).toBe("1");
-      expect(line(`natsmesh_gateway_request_duration_seconds_count{${metered},method="GET"}`)).toBe("5");
-      // The service answered lately, so no responders is retried until the route's 250 ms deadline:
-      // at least the policy's 3 attempts, each but the last followed by a retry.
-      const attempts = Number(line(`natsmesh_gateway_no_responders_total{${metered}}`));
-      expect(attempts).toBeGreaterThanOrEqual(3);
-      expect(Number(line(`natsmesh_gateway_retries_total{${metered}}`))).toBe(attempts - 1);
-      // the default rule does not label a service nobody answered for: made-up paths add no series
-      expect(
-        line('natsmesh_gateway_requests_total{route="default",service="",method="GET",status="503"}'),
-      ).toBe("1");
-      expect(line("natsmesh_gateway_in_flight")).toBe("0");
-
-      await own.stop();
-      await check(async () => (await get("/readyz")).status === 503, 5000, {
-        name: "/readyz 503 without NATS",
-      });
-      expect(JSON.parse((await get("/readyz")).text)).toMatchObject({ status: "not ready" });
-      expect((await get("/healthz")).status).toBe(200);
-      const res = await request(`${url}/metered/whoami`);
-      expect([503, 504]).toContain(res.statusCode);
-      await res.body.text();
-    } finally {
-      await gateway.close();
-      await own.stop();
+    for (const path of ["/metered/whoami", "/metered/whoami", "/metered/whoami", "/metered/status/404"]) {
+      await (await request(`${url}${path}`)).body.text();
     }
+    await (await request(`${url}/absent/x`)).body.text();
+    await svc.stop();
+    await (await request(`${url}/metered/whoami`)).body.text();
+    const metrics = (await get("/metrics")).text;
+    const line = (name: string) =>
+      metrics
+        .split("\n")
+        .find((l) => l.startsWith(name))
+        ?.split(" ")[1];
+    const metered = 'route="metered",service="m"';
+    expect(line(`natsmesh_gateway_requests_total{${metered},method="GET",status="200"}`)).toBe("3");
+    expect(line(`natsmesh_gateway_requests_total{${metered},method="GET",status="404"}`)).toBe("1");
+    expect(line(`natsmesh_gateway_requests_total{${metered},method="GET",status="503"}`)).toBe("1");
+    expect(line(`natsmesh_gateway_request_duration_seconds_count{${metered},method="GET"}`)).toBe("5");
+    // The service answered lately, so no responders is retried until the route's 250 ms deadline:
+    // at least the policy's 3 attempts, each but the last followed by a retry.
+    const attempts = Number(line(`natsmesh_gateway_no_responders_total{${metered}}`));
+    expect(attempts).toBeGreaterThanOrEqual(3);
+    expect(Number(line(`natsmesh_gateway_retries_total{${metered}}`))).toBe(attempts - 1);
+    // the default rule does not label a service nobody answered for: made-up paths add no series
+    expect(
+      line('natsmesh_gateway_requests_total{route="default",service="",method="GET",status="503"}'),
+    ).toBe("1");
+    expect(line("natsmesh_gateway_in_flight")).toBe("0");
+
+    await own.server.stop();
+    await check(async () => (await get("/readyz")).status === 503, 5000, {
+      name: "/readyz 503 without NATS",
+    });
+    expect(JSON.parse((await get("/readyz")).text)).toMatchObject({ status: "not ready" });
+    expect((await get("/healthz")).status).toBe(200);
+    const res = await request(`${url}/metered/whoami`);
+    expect([503, 504]).toContain(res.statusCode);
+    await res.body.text();
   });
 });
 

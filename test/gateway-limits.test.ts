@@ -17,8 +17,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway, type LimitsConfig } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp } from "./support/apps.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { check, generateCerts, NatsServer } from "./support/nats-server.js";
+import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check, generateCerts, type NatsServer } from "./support/nats-server.js";
 
 const LIMITS = {
   headersTimeout: 300,
@@ -38,6 +38,7 @@ const SLACK_MS = 400;
 type Kind = "plain" | "tls";
 const KINDS: Kind[] = ["plain", "tls"];
 
+let nats: NatsServerFixture;
 let server: NatsServer;
 let svc: ServiceHandle;
 let tmp: string;
@@ -59,8 +60,12 @@ async function startGateway(kind: Kind, limits: LimitsConfig): Promise<Gateway> 
 
 beforeAll(async () => {
   tmp = await mkdtemp(join(tmpdir(), "natsmesh-test-limits-"));
-  const [started, certs] = await Promise.all([NatsServer.start(), generateCerts(join(tmp, "certs"))]);
-  server = started;
+  const [started, certs] = await Promise.all([
+    natsFixture({}, { connect: false }),
+    generateCerts(join(tmp, "certs")),
+  ]);
+  nats = started;
+  ({ server } = nats);
   ca = await readFile(certs.ca);
   certFiles = { cert: certs.serverCert, key: certs.serverKey };
   svc = await serve(fetchApp("echo"), {
@@ -75,7 +80,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(Object.values(gateways).map((g) => g.close()));
   await svc?.stop();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 

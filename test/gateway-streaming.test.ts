@@ -9,12 +9,12 @@ import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { check, NatsServer } from "./support/nats-server.js";
+import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
 const MB50 = 50 * 1024 * 1024;
 
-let server: NatsServer;
+let nats: NatsServerFixture;
 let gateway: Gateway;
 let base: string;
 const services: ServiceHandle[] = [];
@@ -106,8 +106,8 @@ function send(
 }
 
 beforeAll(async () => {
-  server = await NatsServer.start({ max_payload: 64 * 1024 });
-  const connection = { servers: server.url };
+  nats = await natsFixture({ max_payload: 64 * 1024 }, { connect: false });
+  const connection = { servers: nats.server.url };
   services.push(await serve(app, { service: "files", connection, logger: silent }));
   gateway = createGateway({
     listen: "127.0.0.1:0",
@@ -126,7 +126,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   for (const s of services) await s.stop();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe("gateway - streamed bodies", () => {

@@ -19,11 +19,12 @@ import { ClusterMetrics } from "../src/gateway/workers/cluster-metrics.js";
 import type { ServiceHandle } from "../src/index.js";
 import { BUILD_TIMEOUT_MS } from "./support/build.js";
 import { startGatewayCliEnv, stopGatewayCliEnv } from "./support/gateway-cli.js";
-import { closedPort } from "./support/helpers.js";
+import { closedPort, type NatsServerFixture } from "./support/helpers.js";
 import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
+let nats: NatsServerFixture;
 let server: NatsServer;
 let echo: ServiceHandle;
 let tmp: string;
@@ -31,10 +32,10 @@ let childEnv: NodeJS.ProcessEnv;
 
 beforeAll(async () => {
   // Access lines at info: they name the worker (pid) that answered.
-  ({ server, echo, tmp, childEnv } = await startGatewayCliEnv("gw-workers", "info"));
+  ({ nats, server, echo, tmp, childEnv } = await startGatewayCliEnv("gw-workers", "info"));
 }, BUILD_TIMEOUT_MS);
 
-afterAll(() => stopGatewayCliEnv({ server, echo, tmp }));
+afterAll(() => stopGatewayCliEnv({ nats, echo, tmp }));
 
 interface Running {
   child: ChildProcess;

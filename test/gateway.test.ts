@@ -11,13 +11,14 @@ import { createGateway, type Gateway, type GatewayRetryEvent } from "../src/gate
 import type { PolicyDecision, PolicyRequest } from "../src/gateway/policies/types.js";
 import { connect, NoRespondersError, type ServiceHandle, serve } from "../src/index.js";
 import { fetchApp, nodeApp } from "./support/apps.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { NatsServer } from "./support/nats-server.js";
+import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import type { NatsServer } from "./support/nats-server.js";
 
 /** The shared gateway's log lines, parsed. */
 const logLines: Array<Record<string, unknown>> = [];
 const capture = pino({ level: "info" }, { write: (line: string) => logLines.push(JSON.parse(line)) });
 
+let nats: NatsServerFixture;
 let server: NatsServer;
 let echo: ServiceHandle;
 let other: ServiceHandle;
@@ -78,7 +79,8 @@ function rawBody(response: string): Record<string, unknown> {
 }
 
 beforeAll(async () => {
-  server = await NatsServer.start();
+  nats = await natsFixture({}, { connect: false });
+  ({ server } = nats);
   const connection = { servers: server.url };
   echo = await serve(fetchApp("echo"), { service: "echo", connection, logger: silent });
   other = await serve(nodeApp("other"), { service: "other", connection, logger: silent });
@@ -114,7 +116,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gateway?.close();
   for (const s of [echo, other, ...late]) await s?.stop();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe("gateway - routes", () => {

@@ -21,8 +21,7 @@ import {
   type ServiceHandle,
   serve,
 } from "../src/index.js";
-import { silentLogger as silent } from "./support/helpers.js";
-import { NatsServer } from "./support/nats-server.js";
+import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 /** Long enough that a call that waited for it could not pass the "at once" checks below. */
 const TIMEOUT = 10_000;
@@ -76,13 +75,13 @@ const ACCOUNTS = {
   },
 };
 
-let server: NatsServer;
+let nats: NatsServerFixture;
 const services: ServiceHandle[] = [];
 const conns: MeshConnection[] = [];
 const fetches: MeshFetch[] = [];
 
 async function as(user: string, pass: string): Promise<MeshConnection> {
-  const mesh = await connect({ servers: server.url, user, pass, env: {} });
+  const mesh = await connect({ servers: nats.server.url, user, pass, env: {} });
   conns.push(mesh);
   return mesh;
 }
@@ -109,7 +108,7 @@ const orders = (req: Request) =>
   Response.json({ order: new URL(req.url).pathname, method: req.method, account: "A" });
 
 beforeAll(async () => {
-  server = await NatsServer.start({ accounts: ACCOUNTS });
+  nats = await natsFixture({ accounts: ACCOUNTS }, { connect: false });
   const ordersConn = await as("orders-svc", "a");
   const weatherConn = await as("svc", "w");
   services.push(
@@ -133,7 +132,7 @@ afterAll(async () => {
   for (const f of fetches) await f.close();
   for (const s of services) await s.stop();
   for (const c of conns) await c.close();
-  await server?.stop();
+  await nats?.[Symbol.asyncDispose]();
 });
 
 describe("security - accounts: a service export and its import", () => {

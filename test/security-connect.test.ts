@@ -12,17 +12,17 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch } from "../src/client/index.js";
 import { ConnectError, connect, PermissionDeniedError, serve, TlsHandshakeError } from "../src/index.js";
 import type { Env } from "../src/internal.js";
-import { silentLogger as silent } from "./support/helpers.js";
+import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { operatorConfig, TestOperator, userCreds } from "./support/jwt.js";
 import {
+  type CertFiles,
   type CertPair,
   createCa,
   createCert,
   createExpiredClientCert,
   createWrongCaClientCert,
-  NatsServer,
-  type TlsServer,
-  tlsServer,
+  generateCerts,
+  tlsConfig,
 } from "./support/nats-server.js";
 
 let tmp: string;
@@ -61,16 +61,18 @@ function tlsCause(err: ConnectError, certificate: "server" | "client", code: str
 }
 
 describe("security - TLS to NATS (server certificate checked by the client)", () => {
-  let t: TlsServer;
+  let certs: CertFiles;
+  let nats: NatsServerFixture;
   beforeAll(async () => {
-    t = await tlsServer();
+    certs = await generateCerts(join(tmp, "tls"));
+    nats = await natsFixture(tlsConfig(certs), { connect: false });
   });
   afterAll(async () => {
-    await t?.server.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("security - NATS_CA of the server's CA: connects over TLS, requests work", async () => {
-    await using mesh = await connect({ servers: t.server.url, env: { ...baseEnv, NATS_CA: t.ca } });
+    await using mesh = await connect({ servers: nats.server.url, env: { ...baseEnv, NATS_CA: certs.ca } });
     expect(mesh.nc.info?.tls_required).toBe(true);
     const svc = await serve(() => new Response("over tls"), {
       service: "tlsping",
@@ -87,7 +89,7 @@ describe("security - TLS to NATS (server certificate checked by the client)", ()
   it("security - a wrong CA (or none) is refused at once: the server's certificate is not trusted", async () => {
     const rogue = await createCa(join(tmp, "rogue-ca"), "rogue");
     for (const env of [{ NATS_CA: rogue.cert }, {}]) {
-      const err = await connectError(env, t.server.url);
+      const err = await connectError(env, nats.server.url);
       tlsCause(err, "server", "UNABLE_TO_VERIFY_LEAF_SIGNATURE");
       expect(err.message).toMatch(
         /^cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: TLS: the server's certificate is not signed by a trusted CA \(check NATS_CA \/ ca\)/,
@@ -105,65 +107,70 @@ describe("security - TLS to NATS (server certificate checked by the client)", ()
       kind: "server",
       expired: true,
     });
-    const server = await NatsServer.start({ tls: { cert_file: cert.cert, key_file: cert.key, timeout: 2 } });
-    try {
-      const err = await connectError({ NATS_CA: ca.cert }, server.url);
-      tlsCause(err, "server", "CERT_HAS_EXPIRED");
-      expect(err.message).toContain("the server's certificate has expired");
-    } finally {
-      await server.stop();
-    }
+    await using own = await natsFixture(
+      { tls: { cert_file: cert.cert, key_file: cert.key, timeout: 2 } },
+      { connect: false },
+    );
+    const { server } = own;
+    const err = await connectError({ NATS_CA: ca.cert }, server.url);
+    tlsCause(err, "server", "CERT_HAS_EXPIRED");
+    expect(err.message).toContain("the server's certificate has expired");
   });
 });
 
 describe("security - mutual TLS (client certificate checked by the server)", () => {
-  let t: TlsServer;
+  let certs: CertFiles;
+  let nats: NatsServerFixture;
   beforeAll(async () => {
-    t = await tlsServer({ verify: true });
+    certs = await generateCerts(join(tmp, "mtls"));
+    nats = await natsFixture(tlsConfig(certs, true), { connect: false });
   });
   afterAll(async () => {
-    await t?.server.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   it("security - NATS_CERT and NATS_KEY of a certificate from the server's CA: connects", async () => {
     await using mesh = await connect({
-      servers: t.server.url,
-      env: { ...baseEnv, NATS_CA: t.ca, NATS_CERT: t.clientCert, NATS_KEY: t.clientKey },
+      servers: nats.server.url,
+      env: { ...baseEnv, NATS_CA: certs.ca, NATS_CERT: certs.clientCert, NATS_KEY: certs.clientKey },
     });
     await mesh.nc.flush();
-    expect((await t.server.connz({ auth: true })).num_connections).toBe(1);
+    expect((await nats.server.connz({ auth: true })).num_connections).toBe(1);
   });
 
   it("security - no client certificate, an expired one, or one from another CA: ConnectError naming why", async () => {
-    const [expired, rogue] = await Promise.all([createExpiredClientCert(t), createWrongCaClientCert(t.dir)]);
+    const [expired, rogue] = await Promise.all([
+      createExpiredClientCert(certs),
+      createWrongCaClientCert(certs.dir),
+    ]);
     // nats-server 2.9 (Go's crypto/tls) answers a missing, an expired and a foreign certificate with
     // the same "bad certificate" alert; its log names which (checked below)
     const refused = /refused the client certificate: expired, not signed by a CA the server trusts/;
     const cases: Array<[Env, string, RegExp]> = [
       [
-        { NATS_CA: t.ca },
+        { NATS_CA: certs.ca },
         "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
         /requires a client certificate and none was given/,
       ],
       [
-        { NATS_CA: t.ca, NATS_CERT: expired.cert, NATS_KEY: expired.key },
+        { NATS_CA: certs.ca, NATS_CERT: expired.cert, NATS_KEY: expired.key },
         "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
         refused,
       ],
       [
-        { NATS_CA: t.ca, NATS_CERT: rogue.cert, NATS_KEY: rogue.key },
+        { NATS_CA: certs.ca, NATS_CERT: rogue.cert, NATS_KEY: rogue.key },
         "ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE",
         refused,
       ],
     ];
-    const errors = await Promise.all(cases.map(([env]) => connectError(env, t.server.url)));
+    const errors = await Promise.all(cases.map(([env]) => connectError(env, nats.server.url)));
     errors.forEach((err, i) => {
       const [, code, message] = cases[i]!;
       tlsCause(err, "client", code);
       expect(err.message).toMatch(message);
       expect(err.message).toMatch(/^cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: TLS: /);
     });
-    const log = await t.server.logTail(40);
+    const log = await nats.server.logTail(40);
     expect(log).toMatch(/expired/);
     expect(log).toMatch(/unknown authority/);
   });
@@ -173,15 +180,15 @@ describe("security - creds file (operator, account and user JWTs)", () => {
   const operator = new TestOperator();
   const account = operator.account("app");
   const stranger = new TestOperator().account("elsewhere");
-  let server: NatsServer;
+  let nats: NatsServerFixture;
   let dir: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmp, "jwt-"));
-    server = await NatsServer.start(await operatorConfig(dir, operator, [account]));
+    nats = await natsFixture(await operatorConfig(dir, operator, [account]), { connect: false });
   });
   afterAll(async () => {
-    await server?.stop();
+    await nats?.[Symbol.asyncDispose]();
   });
 
   async function creds(name: string, text: string): Promise<string> {
@@ -192,7 +199,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
 
   it("security - NATS_CREDS of a user signed by a trusted account: connects, serves and calls", async () => {
     const file = await creds("svc", userCreds(account, "svc"));
-    await using mesh = await connect({ servers: server.url, env: { ...baseEnv, NATS_CREDS: file } });
+    await using mesh = await connect({ servers: nats.server.url, env: { ...baseEnv, NATS_CREDS: file } });
     const svc = await serve(() => new Response("jwt ok"), {
       service: "jwt",
       nc: mesh.nc,
@@ -211,8 +218,11 @@ describe("security - creds file (operator, account and user JWTs)", () => {
       "limited",
       userCreds(account, "limited", { pub: { allow: ["mesh.weather.get"] }, sub: { allow: ["_INBOX.>"] } }),
     );
-    await using svcMesh = await connect({ servers: server.url, env: { ...baseEnv, NATS_CREDS: svcFile } });
-    await using mesh = await connect({ servers: server.url, env: { ...baseEnv, NATS_CREDS: limited } });
+    await using svcMesh = await connect({
+      servers: nats.server.url,
+      env: { ...baseEnv, NATS_CREDS: svcFile },
+    });
+    await using mesh = await connect({ servers: nats.server.url, env: { ...baseEnv, NATS_CREDS: limited } });
     const svc = await serve(() => new Response("sunny"), {
       service: "weather",
       nc: svcMesh.nc,
@@ -233,7 +243,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
 
   it("security - a user signed by an account the operator does not know is refused: ConnectError says authorization", async () => {
     const file = await creds("stranger", userCreds(stranger, "mallory"));
-    const err = await connectError({ NATS_CREDS: file }, server.url);
+    const err = await connectError({ NATS_CREDS: file }, nats.server.url);
     expect(err.message).toMatch(/^cannot connect to NATS at nats:\/\/127\.0\.0\.1:\d+: .*[Aa]uthorization/);
   });
 
@@ -249,7 +259,7 @@ describe("security - creds file (operator, account and user JWTs)", () => {
       },
     );
     expect(tampered).not.toBe(good);
-    const err = await connectError({ NATS_CREDS: await creds("tampered", tampered) }, server.url);
+    const err = await connectError({ NATS_CREDS: await creds("tampered", tampered) }, nats.server.url);
     expect(err.message).toMatch(/[Aa]uthorization/);
   });
 });

@@ -9,11 +9,14 @@ import { join } from "node:path";
 import { type ServiceHandle, serve } from "../../src/index.js";
 import { fetchApp } from "./apps.js";
 import { ensureBuilt } from "./build.js";
-import { silentLogger } from "./helpers.js";
-import { NatsServer } from "./nats-server.js";
+import { type NatsServerFixture, natsFixture, silentLogger } from "./helpers.js";
+import type { NatsServer } from "./nats-server.js";
 
 /** The running pieces; stop them with {@link stopGatewayCliEnv}. */
 export interface GatewayCliEnv {
+  /** Owns the nats-server (no connection of its own). */
+  nats: NatsServerFixture;
+  /** `nats.server`: the one the child and the `echo` service connect to. */
   server: NatsServer;
   echo: ServiceHandle;
   /** The temporary directory: the child's HOME. */
@@ -30,7 +33,8 @@ export interface GatewayCliEnv {
  */
 export async function startGatewayCliEnv(name: string, logLevel: string): Promise<GatewayCliEnv> {
   const tmp = await mkdtemp(join(tmpdir(), `natsmesh-test-${name}-`));
-  const [, server] = await Promise.all([ensureBuilt(), NatsServer.start()]);
+  const [, nats] = await Promise.all([ensureBuilt(), natsFixture({}, { connect: false })]);
+  const { server } = nats;
   const echo = await serve(fetchApp("echo"), {
     service: "echo",
     connection: { servers: server.url },
@@ -38,12 +42,12 @@ export async function startGatewayCliEnv(name: string, logLevel: string): Promis
   });
   const clean = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
   const childEnv = { ...clean, HOME: tmp, XDG_CONFIG_HOME: join(tmp, "xdg"), NATSMESH_LOG_LEVEL: logLevel };
-  return { server, echo, tmp, childEnv };
+  return { nats, server, echo, tmp, childEnv };
 }
 
 /** Stops what {@link startGatewayCliEnv} started (whatever of it did start). */
 export async function stopGatewayCliEnv(env: Partial<GatewayCliEnv>): Promise<void> {
   await env.echo?.stop();
-  await env.server?.stop();
+  await env.nats?.[Symbol.asyncDispose]();
   if (env.tmp) await rm(env.tmp, { recursive: true, force: true });
 }

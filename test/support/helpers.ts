@@ -42,23 +42,30 @@ export function stopAfterEach(): <T extends Stoppable>(s: T) => T {
 /** A silent pino logger for everything a test starts. */
 export const silentLogger: Logger = pino({ level: "silent" });
 
-/** What every fixture has: a connection, a silent logger, more connections on demand, one cleanup. */
-export interface ConnectionsFixture extends AsyncDisposable {
-  /** A connection to what the fixture started (every node of a cluster). */
-  readonly nc: NatsConnection;
+/** What every fixture has: a silent logger, connections on demand, one cleanup. */
+export interface Fixture extends AsyncDisposable {
   /** {@link silentLogger}. */
   readonly logger: Logger;
   /**
-   * Opens another connection, by default to what the fixture started (`opts.servers` names others);
+   * Opens a connection, by default to what the fixture started (`opts.servers` names others);
    * the fixture's `[Symbol.asyncDispose]` closes it.
    */
   connect(opts?: NodeConnectionOptions): Promise<NatsConnection>;
 }
 
-/** A nats-server with a connection to it: see {@link natsFixture}. */
-export interface NatsFixture extends ConnectionsFixture {
+/** A fixture with a connection open to what it started. */
+export interface ConnectionsFixture extends Fixture {
+  /** A connection to what the fixture started (every node of a cluster). */
+  readonly nc: NatsConnection;
+}
+
+/** A nats-server the fixture owns, no connection opened: see {@link natsFixture} with `{ connect: false }`. */
+export interface NatsServerFixture extends Fixture {
   readonly server: NatsServer;
 }
+
+/** A nats-server with a connection to it: see {@link natsFixture}. */
+export interface NatsFixture extends NatsServerFixture, ConnectionsFixture {}
 
 /** A cluster with a connection to its nodes: see {@link clusterFixture}. */
 export interface ClusterFixture extends ConnectionsFixture {
@@ -74,30 +81,36 @@ export interface SuperClusterFixture extends ConnectionsFixture {
   readonly servers: NatsServer[];
 }
 
+type Started = { readonly servers: NatsServer[]; stop(): Promise<unknown> };
+
 /**
- * Connects to `started` and returns the connection, a `connect()` for more, and an
- * `[Symbol.asyncDispose]` that closes every connection it opened (last first) and then stops `started`.
+ * A `connect()` to `started` and an `[Symbol.asyncDispose]` that closes every connection it opened
+ * (last first) and then stops `started`.
  */
-async function withConnections(
-  started: { readonly servers: NatsServer[]; stop(): Promise<unknown> },
-  opts: NodeConnectionOptions,
-): Promise<ConnectionsFixture> {
+function owning(started: Started): Fixture {
   const open: NatsConnection[] = [];
   const servers = started.servers.map((s) => s.url);
-  const more = async (o: NodeConnectionOptions = {}) => {
-    const nc = await connect({ servers, ...o });
-    open.push(nc);
-    return nc;
+  return {
+    logger: silentLogger,
+    async connect(o: NodeConnectionOptions = {}) {
+      const nc = await connect({ servers, ...o });
+      open.push(nc);
+      return nc;
+    },
+    async [Symbol.asyncDispose]() {
+      for (const nc of open.splice(0).reverse()) await nc.close().catch(() => {});
+      await started.stop();
+    },
   };
-  const dispose = async () => {
-    for (const nc of open.splice(0).reverse()) await nc.close().catch(() => {});
-    await started.stop();
-  };
+}
+
+/** {@link owning} `started`, with a first connection opened with `opts` (`started` is stopped if that fails). */
+async function withConnections(started: Started, opts: NodeConnectionOptions): Promise<ConnectionsFixture> {
+  const fixture = owning(started);
   try {
-    const nc = await more(opts);
-    return { nc, logger: silentLogger, connect: more, [Symbol.asyncDispose]: dispose };
+    return { ...fixture, nc: await fixture.connect(opts) };
   } catch (err) {
-    await dispose();
+    await fixture[Symbol.asyncDispose]();
     throw err;
   }
 }
@@ -105,7 +118,9 @@ async function withConnections(
 /**
  * Starts a nats-server with `config` (and the launcher's `start` options) and connects to it with
  * `opts` (after nats.js `nst` `setup()`); `[Symbol.asyncDispose]` closes the connections and stops
- * the server (nats.js `cleanup()`).
+ * the server (nats.js `cleanup()`). With `{ connect: false }` no connection is opened: for a test
+ * that reaches the server through natsmesh's own `connection` option or connect paths (credentials,
+ * TLS, `NATS_URL`), with `nats.server.url`.
  *
  * @example A server per test:
  * ```ts
@@ -118,15 +133,31 @@ async function withConnections(
  * beforeAll(async () => { nats = await natsFixture(); });
  * afterAll(() => nats?.[Symbol.asyncDispose]());
  * ```
+ * @example A server natsmesh connects to itself:
+ * ```ts
+ * await using nats = await natsFixture({ authorization: { token: "t" } }, { connect: false });
+ * await using mesh = await connect({ servers: nats.server.url, token: "t" });
+ * ```
  */
+export function natsFixture(
+  config: ServerConfig,
+  opts: { connect: false },
+  start?: StartOptions,
+): Promise<NatsServerFixture>;
+export function natsFixture(
+  config?: ServerConfig,
+  opts?: NodeConnectionOptions,
+  start?: StartOptions,
+): Promise<NatsFixture>;
 export async function natsFixture(
   config: ServerConfig = {},
-  opts: NodeConnectionOptions = {},
+  opts: NodeConnectionOptions | { connect: false } = {},
   start: StartOptions = {},
-): Promise<NatsFixture> {
+): Promise<NatsServerFixture | NatsFixture> {
   const server = await NatsServer.start(config, start);
-  const fixture = await withConnections({ servers: [server], stop: () => server.stop() }, opts);
-  return { ...fixture, server };
+  const started = { servers: [server], stop: () => server.stop() };
+  if ("connect" in opts && opts.connect === false) return { ...owning(started), server };
+  return { ...(await withConnections(started, opts as NodeConnectionOptions)), server };
 }
 
 /**

@@ -1398,6 +1398,16 @@ export async function createWrongCaClientCert(
   return { ...pair, ca: ca.cert };
 }
 
+/**
+ * The `tls` block of a server presenting the server certificate of `certs` (see {@link generateCerts});
+ * with `verify`, clients must present a certificate from the same CA.
+ */
+export function tlsConfig(certs: CertFiles, verify = false): ServerConfig {
+  return {
+    tls: { cert_file: certs.serverCert, key_file: certs.serverKey, ca_file: certs.ca, verify, timeout: 2 },
+  };
+}
+
 /** Options of {@link tlsServer}. */
 export interface TlsServerOptions {
   /** require and verify client certificates */
@@ -1421,15 +1431,7 @@ export async function tlsServer(opts: TlsServerOptions = {}): Promise<TlsServer>
   const dir = await mkdtemp(path.join(os.tmpdir(), TMP_PREFIX));
   try {
     const certs = await generateCerts(path.join(dir, "certs"));
-    const config = mergeConfig(opts.config ?? {}, {
-      tls: {
-        cert_file: certs.serverCert,
-        key_file: certs.serverKey,
-        ca_file: certs.ca,
-        verify: opts.verify ?? false,
-        timeout: 2,
-      },
-    });
+    const config = mergeConfig(opts.config ?? {}, tlsConfig(certs, opts.verify));
     const server = await NatsServer.start(config, { dir, removeDir: true, name: opts.name });
     return { server, ...certs };
   } catch (err) {
