@@ -60,8 +60,8 @@ const rows: Array<[string, number]> = [
   ["express app — natsmesh nodeAdapter", await perOp(() => nodeExpress(req, ctx))],
   ["express app — light-my-request inject", await perOp(viaLmr(app))],
 ];
-// serve() gives Fetch handlers the light global Response (adapters/light-response.ts) unless told not
-// to: measured both ways.
+// serve() gives Fetch handlers the light global Response (adapters/light-response.ts) when asked to
+// (overrideGlobalResponse: true): measured both ways.
 const plainFetch = fetchAdapter(() => new Response(TEXT_100));
 const honoFetch = fetchAdapter((r) => hono.fetch(r));
 rows.push(
@@ -71,11 +71,11 @@ rows.push(
 installLightResponse();
 rows.push(
   [
-    "Fetch handler — natsmesh fetchAdapter, light Response (serve()'s default)",
+    "Fetch handler — natsmesh fetchAdapter, light Response (overrideGlobalResponse: true)",
     await perOp(() => plainFetch(req, ctx)),
   ],
   [
-    "Hono app.fetch — natsmesh fetchAdapter, light Response (serve()'s default)",
+    "Hono app.fetch — natsmesh fetchAdapter, light Response (overrideGlobalResponse: true)",
     await perOp(() => honoFetch(req, ctx)),
   ],
 );

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createFetch, serve } from "../src/index.js";
 import type { WireRequest, WireResponse } from "../src/internal.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import {
@@ -10,6 +11,7 @@ import {
   uninstallLightResponse,
 } from "../src/server/adapters/light-response.js";
 import { toWireHandler } from "../src/server/handler.js";
+import { type NatsFixture, natsFixture, silentLogger } from "./support/helpers.js";
 
 const NativeResponse = globalThis.Response;
 
@@ -184,18 +186,69 @@ describe("light Response - the global", () => {
 });
 
 describe("light Response - who installs it", () => {
-  afterAll(() => uninstallLightResponse());
-
-  it("light Response - a Fetch handler installs it, a Node listener or overrideGlobalResponse: false does not", () => {
+  let nats: NatsFixture;
+  beforeAll(async () => {
     uninstallLightResponse();
-    toWireHandler((_req: unknown, _res: unknown) => undefined);
-    expect(lightResponseInstalled()).toBe(false);
-    toWireHandler(() => new Response("x"), undefined, false);
-    expect(lightResponseInstalled()).toBe(false);
-    toWireHandler({ fetch: () => new Response("x") }, undefined, false);
+    nats = await natsFixture();
+  });
+  afterAll(async () => {
+    uninstallLightResponse();
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  const options = (service: string, overrideGlobalResponse?: boolean) => ({
+    service,
+    nc: nats.nc,
+    logger: silentLogger,
+    overrideGlobalResponse,
+  });
+
+  it("light Response - by default no global is touched: a Fetch handler, an app with fetch() and a Node listener leave globalThis.Response alone", async () => {
+    const before = globalThis.Response;
+    const services = [
+      await serve(() => new Response("x"), options("plain")),
+      await serve({ fetch: () => new Response("x") }, options("app")),
+      await serve((_req: unknown, res: { end(s: string): void }) => res.end("x"), options("node", true)),
+      await serve(() => new Response("x"), options("off", false)),
+    ];
+    expect(globalThis.Response).toBe(before);
     expect(lightResponseInstalled()).toBe(false);
     toWireHandler(() => new Response("x"));
+    expect(globalThis.Response).toBe(before);
+    for (const svc of services) await svc.stop();
+    expect(globalThis.Response).toBe(before);
+  });
+
+  it("light Response - overrideGlobalResponse: true installs it while an instance that asked runs; the last stop() puts the original back", async () => {
+    const original = globalThis.Response;
+    expect(original).toBe(NativeResponse);
+    const a = await serve(() => new Response("a"), options("light-a", true));
     expect(lightResponseInstalled()).toBe(true);
+    const b = await serve({ fetch: () => new Response("b") }, options("light-b", true));
+    const client = createFetch({ nc: nats.nc });
+    try {
+      expect(await (await client("http://light-b/")).text()).toBe("b");
+      await a.stop();
+      await a.stop(); // a second stop() gives nothing back twice
+      expect(lightResponseInstalled()).toBe(true);
+      expect(await (await client("http://light-b/")).text()).toBe("b");
+    } finally {
+      await client.close();
+      await b.stop();
+    }
+    expect(globalThis.Response).toBe(original);
+  });
+
+  it("light Response - a global another library put in place after natsmesh's is left alone at the last stop()", async () => {
+    const svc = await serve(() => new Response("x"), options("light-c", true));
+    const theirs = class extends NativeResponse {};
+    globalThis.Response = theirs;
+    try {
+      await svc.stop();
+      expect(globalThis.Response).toBe(theirs);
+    } finally {
+      globalThis.Response = NativeResponse;
+    }
   });
 });
 

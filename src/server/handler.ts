@@ -1,5 +1,4 @@
 import { fetchAdapter } from "./adapters/fetch.js";
-import { installLightResponse } from "./adapters/light-response.js";
 import { nodeAdapter } from "./adapters/node.js";
 import type { FetchApp, FetchHandler, Handler, NodeListener, WireHandler } from "./adapters/types.js";
 
@@ -11,31 +10,33 @@ function isFetchApp(handler: Handler): handler is FetchApp {
 }
 
 /**
- * Picks the adapter for a handler: an object with a `fetch` method (a Hono app) or a function of at
- * most one parameter is a Fetch handler; a function of two or more parameters (`(req, res)`,
- * express's `(req, res, next)`) is a Node listener. `kind` overrides the guess. For a Fetch handler,
- * `globalThis.Response` becomes the light one (adapters/light-response.ts) unless
- * `overrideGlobalResponse` is false.
+ * The calling convention of a handler: an object with a `fetch` method (a Hono app) or a function of
+ * at most one parameter is a Fetch handler; a function of two or more parameters (`(req, res)`,
+ * express's `(req, res, next)`) is a Node listener. `kind` overrides the guess for a function.
  *
  * @throws TypeError when the handler is neither.
  */
-export function toWireHandler(
-  handler: Handler,
-  kind?: HandlerKind,
-  overrideGlobalResponse = true,
-): WireHandler {
-  if (isFetchApp(handler)) {
-    const app = handler;
-    if (overrideGlobalResponse) installLightResponse();
-    return fetchAdapter((req) => app.fetch(req));
-  }
+export function handlerKind(handler: Handler, kind?: HandlerKind): HandlerKind {
+  if (isFetchApp(handler)) return "fetch";
   if (typeof handler !== "function") {
     throw new TypeError(
       "handler must be a (req, res) listener, a (Request) => Response function or an app with fetch()",
     );
   }
-  const chosen = kind ?? (handler.length >= 2 ? "node" : "fetch");
-  if (chosen === "node") return nodeAdapter(handler as NodeListener);
-  if (overrideGlobalResponse) installLightResponse();
+  return kind ?? (handler.length >= 2 ? "node" : "fetch");
+}
+
+/**
+ * Picks the adapter for a handler, by {@link handlerKind}. Replaces no global: serve() installs the
+ * light Response (adapters/light-response.ts) only for `overrideGlobalResponse: true`.
+ *
+ * @throws TypeError when the handler is neither.
+ */
+export function toWireHandler(handler: Handler, kind?: HandlerKind): WireHandler {
+  if (isFetchApp(handler)) {
+    const app = handler;
+    return fetchAdapter((req) => app.fetch(req));
+  }
+  if (handlerKind(handler, kind) === "node") return nodeAdapter(handler as NodeListener);
   return fetchAdapter(handler as FetchHandler);
 }

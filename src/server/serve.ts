@@ -8,9 +8,10 @@ import { createLogger } from "../log/index.js";
 import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
 import { exposeMetricsOverNats } from "../metrics/nats.js";
 import { assertServiceName, serviceSubject } from "../protocol/index.js";
+import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
-import { type HandlerKind, toWireHandler } from "./handler.js";
+import { type HandlerKind, handlerKind, toWireHandler } from "./handler.js";
 import { type ServiceHandle, ServiceInstance } from "./service-instance.js";
 
 /** Default number of requests one instance handles at once. */
@@ -40,10 +41,12 @@ export interface ServeOptions extends ConnectionSourceOptions {
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
   /**
-   * For a Fetch handler: make `globalThis.Response` natsmesh's light Response, which builds no body
-   * stream for a string or bytes answer (default true; on Node 20 that stream is the largest single
-   * cost of an instance: docs/ARCHITECTURE.md, BENCHMARKS.md). It behaves as the real one for every
-   * use and `instanceof Response` holds; `false` leaves the global alone.
+   * For a Fetch handler: make `globalThis.Response` natsmesh's light Response while this instance
+   * runs (default false: no global is replaced). The light Response builds no body stream for a
+   * string or bytes answer (on Node 20 that stream is the largest single cost of an instance:
+   * docs/ARCHITECTURE.md, BENCHMARKS.md); it behaves as the real one for every use and
+   * `instanceof Response` holds. It is replaced for the whole process, so every `new Response()`
+   * builds it; the last instance that asked for it puts the original back when it stops.
    */
   overrideGlobalResponse?: boolean;
   /** Instance id reported in provenance headers (default: a random NUID). */
@@ -89,7 +92,8 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
   if (options.discovery !== false) assertMicroId(id);
-  const wire = toWireHandler(handler, options.kind, options.overrideGlobalResponse ?? true);
+  const wire = toWireHandler(handler, options.kind);
+  const light = options.overrideGlobalResponse === true && handlerKind(handler, options.kind) === "fetch";
   const logger = options.logger ?? createLogger();
   const metrics = options.metrics === false ? undefined : (options.metrics ?? defaultMetrics());
   const source = new ConnectionSource(options);
@@ -106,6 +110,8 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     logger,
     recorder: metrics?.recorder(service),
+    // Last, once nothing above can throw: the instance's stop() gives it back.
+    release: light ? acquireLightResponse() : undefined,
   });
   try {
     if (options.discovery !== false) {

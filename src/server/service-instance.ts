@@ -58,6 +58,8 @@ export interface InstanceSettings {
   logger: Logger;
   /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
+  /** Called once when the instance has stopped: gives back what serve() took for it (the light Response). */
+  release?: (() => void) | undefined;
 }
 
 /**
@@ -83,6 +85,7 @@ export class ServiceInstance implements ServiceHandle {
   /** Discovery and metrics responders, stopped first on stop(). */
   readonly #attached: Array<{ stop(): void }> = [];
   #stopping: Promise<void> | undefined;
+  readonly #release: (() => void) | undefined;
 
   constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
     this.service = s.service;
@@ -91,6 +94,7 @@ export class ServiceInstance implements ServiceHandle {
     this.instance = s.instance;
     this.nc = nc;
     this.#source = source;
+    this.#release = s.release;
     const log = s.logger.child({ service: s.service, instance: s.instance });
     this.#log = log;
     this.#batcher = batcherFor(nc);
@@ -162,7 +166,7 @@ export class ServiceInstance implements ServiceHandle {
   }
 
   stop(): Promise<void> {
-    this.#stopping ??= this.#drain();
+    this.#stopping ??= this.#drain().finally(this.#release);
     return this.#stopping;
   }
 

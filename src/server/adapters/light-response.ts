@@ -5,7 +5,7 @@
  * paths"), although a handler that answers `new Response("text")` never needs that stream: the
  * adapter sends the bytes.
  *
- * {@link installLightResponse} replaces `globalThis.Response` with {@link LightResponse}, a subclass
+ * {@link acquireLightResponse} replaces `globalThis.Response` with {@link LightResponse}, a subclass
  * in the prototype chain only: it keeps the checked status, headers and body (bytes copied), and
  * the adapter takes them from there ({@link lightParts}). Anything else — `body`, `text()`,
  * `clone()`, `bodyUsed`, any other member — builds the real Response once, from those parts, and
@@ -13,8 +13,9 @@
  * light responses alike; the statics (`Response.json`, `Response.error`, `Response.redirect`) are the
  * real ones. Arguments the real constructor would refuse are refused at once, with its error: only a
  * string, bytes or no body, a status in 200–599 and a plain status text stay light.
- * `serve({ overrideGlobalResponse: false })` keeps the global untouched (@hono/node-server makes the
- * same trade with its `overrideGlobalObjects`).
+ * Nothing global is replaced by default: `serve({ overrideGlobalResponse: true })` asks for it
+ * (@hono/node-server makes the same trade with its `overrideGlobalObjects`, on by default there), and
+ * the last such instance to stop puts the original back.
  */
 import { Buffer } from "node:buffer";
 
@@ -180,8 +181,35 @@ export function lightResponseInstalled(): boolean {
   return globalThis.Response === (LightResponse as unknown as typeof Response);
 }
 
+/** How many holders asked for the light Response through {@link acquireLightResponse}. */
+let holders = 0;
+/** `globalThis.Response` as the first holder found it, put back when the last one releases. */
+let previous: typeof Response | undefined;
+
 /**
- * Makes `new Response(...)` anywhere in this process build a {@link LightResponse}. Idempotent.
+ * Makes `globalThis.Response` the {@link LightResponse} for one holder (a service instance started
+ * with `overrideGlobalResponse: true`) and returns its release, which does nothing after its first
+ * call. The first holder installs it; the last release puts back the `Response` the first one found,
+ * unless something else has replaced the global since (that is left alone).
+ */
+export function acquireLightResponse(): () => void {
+  if (holders++ === 0) {
+    previous = lightResponseInstalled() ? NativeResponse : globalThis.Response;
+    globalThis.Response = LightResponse as unknown as typeof Response;
+  }
+  let held = true;
+  return () => {
+    if (!held) return;
+    held = false;
+    if (--holders > 0) return;
+    if (lightResponseInstalled()) globalThis.Response = previous ?? NativeResponse;
+    previous = undefined;
+  };
+}
+
+/**
+ * Makes `new Response(...)` anywhere in this process build a {@link LightResponse}, without a
+ * holder: for tests and bench/ (serve() uses {@link acquireLightResponse}). Idempotent.
  * {@link uninstallLightResponse} puts the real one back.
  */
 export function installLightResponse(): void {
