@@ -162,6 +162,34 @@ describe("gateway - workers", () => {
     }
   });
 
+  it("gateway - --workers 2 --drain-delay: on SIGTERM /readyz is 503 for every worker while requests are still answered (Connection: close), then it exits 0", async () => {
+    const gw = await startGateway(["--workers", "2", "--drain-delay", "3000"]);
+    try {
+      expect((await get(`${gw.adminUrl}/readyz`)).status).toBe(200);
+      gw.child.kill("SIGTERM");
+      await check(async () => (await get(`${gw.adminUrl}/readyz`)).status === 503, 5000, {
+        name: "/readyz 503 during the drain",
+      });
+      const ready = JSON.parse((await get(`${gw.adminUrl}/readyz`)).text) as {
+        workers: { ready: boolean }[];
+      };
+      expect(ready.workers.map((w) => w.ready)).toEqual([false, false]);
+      // Still served during the drain, each on a new connection (the primary hands them round-robin).
+      for (let i = 0; i < 2; i++) {
+        const res = await request(`${gw.url}/echo/whoami`, { reset: true });
+        expect([res.statusCode, res.headers.connection, await res.body.text()]).toEqual([
+          200,
+          "close",
+          "echo",
+        ]);
+      }
+      const { code, signal } = await gw.exited;
+      expect({ code, signal }).toEqual({ code: 0, signal: null });
+    } finally {
+      if (gw.child.exitCode === null) gw.child.kill("SIGKILL");
+    }
+  });
+
   it("gateway - workers: 2 in the config file; a killed worker is started again (logged) and traffic goes on", async () => {
     const file = join(tmp, "workers.yaml");
     await writeFile(file, "workers: 2\n");

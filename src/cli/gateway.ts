@@ -16,7 +16,7 @@ import { CLI_NAME, CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { type CliIo, writeAll } from "./io.js";
-import { collect } from "./option-parsers.js";
+import { collect, parseMillis } from "./option-parsers.js";
 
 /** Options of `natsmesh gateway`, as commander parses them. */
 export interface GatewayCliOptions {
@@ -38,6 +38,8 @@ export interface GatewayCliOptions {
   prefix?: string;
   /** `--workers`: worker processes, a count or `auto`. */
   workers?: string;
+  /** `--drain-delay`: milliseconds to stay up, unready, after SIGTERM before closing the listener. */
+  drainDelay?: number;
 }
 
 /** Signals that stop the gateway gracefully. */
@@ -53,7 +55,10 @@ With --workers N (or 'auto': one per CPU) N worker processes share the port, eac
 connection; this process then serves the admin port (metrics summed over the workers) and starts a
 worker again if one dies. Rate limits and circuit breakers are per worker.
 
-SIGTERM or Ctrl-C stops accepting connections, lets in-flight requests finish, and exits 0.
+SIGTERM or Ctrl-C turns /readyz unready and keeps serving for --drain-delay (default the config's
+limits.drainDelay, else 0), answering with Connection: close, so a load balancer stops sending first;
+then it stops accepting connections, lets in-flight requests finish (limits.shutdownTimeout), and
+exits 0. Set the drain delay to the time your load balancer needs to see /readyz fail.
 The NATS connection comes from --server, NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER, NATS_PASSWORD,
 NATS_TOKEN, NATS_CERT, NATS_KEY, NATS_CA, NATS_CONTEXT and NATS_PREFIX. Access logs (JSON, pino) go to
 stdout at NATSMESH_LOG_LEVEL (default info).
@@ -144,6 +149,7 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
       ...(options.admin !== undefined && { admin: options.admin }),
       ...(options.tlsCert !== undefined && { tls: { cert: options.tlsCert, key: options.tlsKey! } }),
       ...(options.prefix !== undefined && { prefix: options.prefix }),
+      ...(options.drainDelay !== undefined && { drainDelay: options.drainDelay }),
       routes,
       connection: { env: io.env, ...(options.server !== undefined && { servers: options.server }) },
       logger: log.logger,
@@ -204,6 +210,11 @@ export function addGatewayCommand(program: Command, context: CliContext): Comman
     .option(
       "--workers <n|auto>",
       "worker processes sharing the port (default 1, or the config's; auto: one per CPU)",
+    )
+    .option(
+      "--drain-delay <ms>",
+      "on SIGTERM, stay up unready (/readyz 503) this long before closing the listener (default the config's limits.drainDelay, else 0)",
+      parseMillis,
     )
     .addHelpText("after", HELP_AFTER)
     .action(async (options: GatewayCliOptions) => {

@@ -43,6 +43,11 @@ export interface GatewayOptions extends ConnectionSourceOptions {
   tls?: TlsConfig;
   /** Routes added after the configuration's (e.g. from `--route` flags). */
   routes?: RouteConfig[];
+  /**
+   * Milliseconds `close()` keeps serving while `/readyz` answers 503, before it stops accepting
+   * connections; overrides the configuration's `limits.drainDelay` (default 0).
+   */
+  drainDelay?: number;
   /** pino logger for access lines and errors (default: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
   logger?: Logger;
   /**
@@ -94,9 +99,10 @@ export interface Gateway {
   /** Why it is not ready (the reason `/readyz` gives), or `undefined` when {@link Gateway.ready}. */
   readonly notReady: string | undefined;
   /**
-   * Graceful close: stops accepting connections, lets in-flight requests finish (up to
-   * `limits.shutdownTimeout`), ends the connections, closes the admin port and the NATS connection
-   * it opened. Safe to call more than once.
+   * Graceful close: turns unready (`/readyz` 503) and keeps serving for `limits.drainDelay`, with
+   * HTTP/1.1 answers carrying `Connection: close`; then stops accepting connections, ends idle ones,
+   * lets in-flight requests finish (up to `limits.shutdownTimeout`), ends the rest, closes the admin
+   * port and the NATS connection it opened. Safe to call more than once.
    */
   close(): Promise<void>;
   /** Same as {@link Gateway.close}, for `await using`. */
@@ -332,6 +338,13 @@ class GatewayImpl implements Gateway {
 
   async #stop(): Promise<void> {
     await this.#listening?.catch(() => undefined);
+    // The drain: unready (`#closing` is set) while still serving, so that a load balancer stops
+    // sending before the listener closes; answers meanwhile carry `Connection: close`.
+    const { drainDelay } = this.#config.limits;
+    if (drainDelay > 0 && this.#public?.listening) {
+      this.#logger.info({ drainDelayMs: drainDelay }, "gateway draining: unready, still serving");
+      await sleep(drainDelay);
+    }
     await this.#teardown();
   }
 

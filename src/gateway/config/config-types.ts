@@ -64,6 +64,12 @@ export interface LimitsConfig {
   maxConnections?: number;
   /** Time `close()` waits for in-flight requests before closing connections, in milliseconds (default 30 000). */
   shutdownTimeout?: number;
+  /**
+   * Time `close()` keeps serving, with `/readyz` answering 503 and HTTP/1.1 answers carrying
+   * `Connection: close`, before it stops accepting connections: the time a load balancer needs to see
+   * the gateway unready and stop sending to it, in milliseconds (default 0: stop accepting at once).
+   */
+  drainDelay?: number;
 }
 
 /** A circuit breaker per service (docs/TRAFFIC.md §2). */
@@ -134,6 +140,7 @@ export const LIMIT_DEFAULTS = {
   maxHeaderCount: 128,
   maxConnections: 10_000,
   shutdownTimeout: 30_000,
+  drainDelay: 0,
 } as const;
 
 /** Resolved protection limits. */

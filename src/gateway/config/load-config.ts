@@ -30,6 +30,8 @@ export interface ConfigOverrides {
   tls?: TlsConfig;
   /** Routes added after the configuration's. */
   routes?: RouteConfig[];
+  /** `limits.drainDelay` in milliseconds. */
+  drainDelay?: number;
 }
 
 /**
@@ -107,6 +109,14 @@ export function loadConfig(
   };
   if (options.listen !== undefined) config.listen = address("listen", options.listen);
   if (options.admin !== undefined) config.admin = address("admin", options.admin);
+  if (options.drainDelay !== undefined) {
+    if (!Number.isInteger(options.drainDelay) || options.drainDelay < 0)
+      throw new GatewayConfigError(
+        "options",
+        `drainDelay must be an integer of milliseconds, 0 or more (got ${options.drainDelay})`,
+      );
+    config.limits.drainDelay = options.drainDelay;
+  }
   if (options.tls !== undefined) {
     if (!options.tls.cert || !options.tls.key)
       throw new GatewayConfigError("options", "tls needs both 'cert' and 'key'");

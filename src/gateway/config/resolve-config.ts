@@ -356,7 +356,7 @@ function limits(check: ConfigCheck, raw: unknown): Limits {
   const l = raw === undefined ? {} : check.mapping(raw, "limits", Object.keys(LIMIT_DEFAULTS));
   const out = { ...LIMIT_DEFAULTS } as Limits;
   for (const key of Object.keys(LIMIT_DEFAULTS) as (keyof Limits)[]) {
-    const min = key === "keepAliveTimeout" || key === "shutdownTimeout" ? 0 : 1;
+    const min = key === "keepAliveTimeout" || key === "shutdownTimeout" || key === "drainDelay" ? 0 : 1;
     out[key] = check.integer(l[key], `limits.${key}`, min) ?? out[key];
   }
   if (out.requestTimeout < out.headersTimeout)

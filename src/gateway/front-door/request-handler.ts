@@ -25,7 +25,7 @@ import { NO_RETRY, type RetryEvent, withRetry } from "../../traffic/retry.js";
 import { ServiceBreakers } from "../../traffic/service-breakers.js";
 import type { GatewayMetrics } from "../admin/metrics.js";
 import { DEFAULT_ROUTE_NAME } from "../config/route.js";
-import { BadRequestError, NoRouteError } from "../errors.js";
+import { BadRequestError, GatewayErrorCode, NoRouteError } from "../errors.js";
 import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
@@ -451,7 +451,10 @@ export class RequestHandler {
 
   #fail(req: PublicRequest, res: PublicResponse, x: GatewayCall, error: PublicError, cause: unknown): void {
     const d = this.#d;
-    if (error.status === 500) d.logger.error({ err: cause, requestId: x.ctx.requestId }, "internal error");
+    // A MeshError is an expected failure, told by its code in the access line (warn for 5xx); only
+    // the unexpected is logged with its stack.
+    if (error.code === GatewayErrorCode.Internal)
+      d.logger.error({ err: cause, requestId: x.ctx.requestId }, "internal error");
     if (error.status === 504)
       d.metrics.timeouts.inc({ route: x.route, service: serviceLabel(x.route, x.service, undefined) });
     x.code = error.code;

@@ -14,6 +14,8 @@ import type { ConfigSource } from "../config/load-config.js";
 export interface WorkerGatewayOptions {
   /** Public listen address override. */
   listen?: string;
+  /** `limits.drainDelay` override, in milliseconds. */
+  drainDelay?: number;
   /** TLS files override. */
   tls?: TlsConfig;
   /** Routes added after the configuration's. */

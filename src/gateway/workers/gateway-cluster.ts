@@ -32,7 +32,10 @@ import { WorkerSlot } from "./worker-slot.js";
 
 /** Options of {@link createGatewayCluster}: those of `createGateway` that can cross to another process. */
 export interface GatewayClusterOptions
-  extends Pick<GatewayOptions, "config" | "configFile" | "listen" | "admin" | "tls" | "routes" | "prefix"> {
+  extends Pick<
+    GatewayOptions,
+    "config" | "configFile" | "listen" | "admin" | "tls" | "routes" | "prefix" | "drainDelay"
+  > {
   /**
    * Worker processes: a whole number, or `auto` (`os.availableParallelism()`); overrides the
    * configuration's `workers` (default 1: the gateway serves in this process).
@@ -71,8 +74,9 @@ export interface GatewayCluster {
   /** Process ids of the live workers. */
   readonly pids: readonly number[];
   /**
-   * Graceful close of every worker: each stops accepting connections and lets its in-flight
-   * requests finish (up to `limits.shutdownTimeout`), then exits; then the admin port closes. Workers
+   * Graceful close of every worker: each turns unready and keeps serving for `limits.drainDelay`,
+   * then stops accepting connections and lets its in-flight requests finish (up to
+   * `limits.shutdownTimeout`), then exits; then the admin port closes. Workers
    * are not restarted once closing. Safe to call more than once.
    */
   close(): Promise<void>;
@@ -143,9 +147,10 @@ export function createGatewayCluster(options: GatewayClusterOptions = {}): Gatew
       `workers must be ${WORKERS_EXPECTED} (got ${JSON.stringify(options.workers)})`,
     );
   if (workers === 1) return new InProcess(createGatewayFrom({ ...options, logger }, from));
-  const { listen, tls, routes, prefix, connection } = options;
+  const { listen, tls, routes, prefix, connection, drainDelay } = options;
   const forWorkers: WorkerGatewayOptions = {
     ...(listen !== undefined && { listen }),
+    ...(drainDelay !== undefined && { drainDelay }),
     ...(tls !== undefined && { tls }),
     ...(routes !== undefined && { routes }),
     ...(prefix !== undefined && { prefix }),
@@ -369,7 +374,8 @@ class ClusterPrimary implements GatewayCluster {
     const slots = this.#slots;
     const alive = slots.map((slot) => slot.alive);
     for (const slot of slots) slot.stop();
-    const deadline = this.#config.limits.shutdownTimeout + STOP_GRACE_MS;
+    const { drainDelay, shutdownTimeout } = this.#config.limits;
+    const deadline = drainDelay + shutdownTimeout + STOP_GRACE_MS;
     const killer = setTimeout(() => {
       this.#log("error", { afterMs: deadline }, "gateway workers did not exit in time; killing them");
       for (const slot of slots) slot.kill();
