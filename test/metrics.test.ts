@@ -87,9 +87,8 @@ function expectKnownTraffic(text: string): void {
   const get = { ...w, method: "GET" };
   expect(value(text, `${h}_count`, get)).toBe(7);
   expect(value(text, `${h}_bucket`, { ...get, le: "+Inf" })).toBe(7);
-  // The 30 ms request is the only one above 25 ms.
-  expect(value(text, `${h}_bucket`, { ...get, le: "0.025" })).toBe(6);
-  expect(value(text, `${h}_bucket`, { ...get, le: "0.05" })).toBe(7);
+  // The 30 ms request is above 25 ms (a busy machine may slow the others too, never speed it up).
+  expect(value(text, `${h}_bucket`, { ...get, le: "0.025" })).toBeLessThanOrEqual(6);
   expect(value(text, `${h}_sum`, get)).toBeGreaterThanOrEqual(0.03);
   expect(value(text, `${h}_count`, { ...w, method: "POST" })).toBe(1);
   expect(value(text, `${h}_count`, { ...w, method: "OTHER" })).toBe(1);
