@@ -1,8 +1,10 @@
 import net from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
+import { errors, request, fetch as undiciFetch } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
+  MeshDispatcher,
   type MeshFetch,
   RedirectError,
   RedirectOutsideError,
@@ -245,6 +247,14 @@ describe("client - fetch standard - signal and timeout while connecting", () => 
     await fetch.close();
   });
 
+  it("client - fetch standard - MeshDispatcher: an abort during the connection rejects with the signal's reason", async () => {
+    const dispatcher = new MeshDispatcher({ connection: { servers: `127.0.0.1:${port}` }, timeout: 60_000 });
+    const signal = AbortSignal.timeout(300);
+    const err = await request("http://weather.nats/", { dispatcher, signal }).catch((e: unknown) => e);
+    expect(err).toBe(signal.reason);
+    await dispatcher.close();
+  });
+
   it("client - fetch standard - the call's timeout counts the connection: TimeoutError", async () => {
     const fetch = silentFetch();
     const err = await fetch("http://weather.nats/", { timeout: 300 }).catch((e: unknown) => e);
@@ -252,5 +262,93 @@ describe("client - fetch standard - signal and timeout while connecting", () => 
     expect((err as TimeoutError).code).toBe("NM_ERR_TIMEOUT");
     expect((err as TimeoutError).service).toBe("weather");
     await fetch.close();
+  });
+});
+
+describe("client - fetch standard - MeshDispatcher's headersTimeout and bodyTimeout (undici Client options)", () => {
+  let nats: NatsFixture;
+  let svc: ServiceHandle;
+  let release: () => void;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+
+  beforeAll(async () => {
+    nats = await natsFixture();
+    svc = await serve(
+      async (req: Request) => {
+        const path = new URL(req.url).pathname;
+        // No head until the test ends.
+        if (path === "/no-head") await gate;
+        if (path === "/stall") {
+          // A head and one chunk, then silence until the test ends.
+          let sent = false;
+          const body = new ReadableStream<Uint8Array>({
+            async pull(c) {
+              if (sent) {
+                await gate;
+                c.close();
+                return;
+              }
+              sent = true;
+              c.enqueue(new TextEncoder().encode("first"));
+            },
+          });
+          return new Response(body);
+        }
+        return new Response("ok");
+      },
+      { service: "slow", nc: nats.nc, logger: silent },
+    );
+  });
+  const dispatchers: MeshDispatcher[] = [];
+  const track = (d: MeshDispatcher) => {
+    dispatchers.push(d);
+    return d;
+  };
+  afterAll(async () => {
+    release();
+    for (const d of dispatchers) await d.close();
+    await svc?.stop();
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  it("client - fetch standard - headersTimeout per request fails with undici's HeadersTimeoutError", async () => {
+    const dispatcher = track(new MeshDispatcher({ nc: nats.nc, timeout: 60_000 }));
+    const err = await request("http://slow.nats/no-head", { dispatcher, headersTimeout: 200 }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(errors.HeadersTimeoutError);
+    expect((err as errors.HeadersTimeoutError).code).toBe("UND_ERR_HEADERS_TIMEOUT");
+  });
+
+  it("client - fetch standard - headersTimeout as the dispatcher's default applies to undici's fetch", async () => {
+    const dispatcher = track(new MeshDispatcher({ nc: nats.nc, timeout: 60_000, headersTimeout: 200 }));
+    const err = await undiciFetch("http://slow.nats/no-head", { dispatcher }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as TypeError).cause).toBeInstanceOf(errors.HeadersTimeoutError);
+  });
+
+  it("client - fetch standard - headersTimeout 0 disables it: natsmesh's timeout still applies", async () => {
+    const dispatcher = track(new MeshDispatcher({ nc: nats.nc, timeout: 200, headersTimeout: 0 }));
+    const err = await request("http://slow.nats/no-head", { dispatcher }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TimeoutError);
+  });
+
+  it("client - fetch standard - bodyTimeout fails a body silent that long with undici's BodyTimeoutError", async () => {
+    const dispatcher = track(new MeshDispatcher({ nc: nats.nc, timeout: 60_000 }));
+    const res = await request("http://slow.nats/stall", { dispatcher, bodyTimeout: 200 });
+    expect(res.statusCode).toBe(200);
+    const err = await res.body.text().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(errors.BodyTimeoutError);
+    expect((err as errors.BodyTimeoutError).code).toBe("UND_ERR_BODY_TIMEOUT");
+  });
+
+  it("client - fetch standard - bodyTimeout as the dispatcher's default applies to undici's fetch", async () => {
+    const dispatcher = track(new MeshDispatcher({ nc: nats.nc, timeout: 60_000, bodyTimeout: 200 }));
+    const res = await undiciFetch("http://slow.nats/stall", { dispatcher });
+    const err = await res.text().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TypeError);
+    expect((err as TypeError).cause).toBeInstanceOf(errors.BodyTimeoutError);
   });
 });
