@@ -81,6 +81,7 @@ describe("client - fetch standard - redirects (https://fetch.spec.whatwg.org/#ht
       const res = await post("/echo", status);
       expect(res.status).toBe(200);
       expect(res.redirected).toBe(true);
+      expect(res.clone().redirected).toBe(true);
       expect(res.url).toBe("http://alpha.nats/echo");
       const seen = (await res.json()) as Seen;
       expect(seen.method).toBe("GET");
