@@ -1,3 +1,4 @@
+import http from "node:http";
 import net from "node:net";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { errors, request, fetch as undiciFetch } from "undici";
@@ -209,6 +210,25 @@ describe("client - fetch standard - redirects (https://fetch.spec.whatwg.org/#ht
     expect(calls[0]![0]).toBe("https://example.com/x");
     expect(calls[0]![1]!.method).toBe("POST");
     expect(new TextDecoder().decode(calls[0]![1]!.body as Uint8Array)).toBe("payload");
+  });
+
+  it('client - fetch standard - externalRedirect: "platform" follows a redirect out of the mesh with the platform fetch', async () => {
+    const server = http.createServer((req, res) => res.end(`outside ${req.method} ${req.url}`));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      await using platform = createFetch({ nc, timeout: 5000, externalRedirect: "platform" });
+      const res = await platform(`http://alpha.nats/r/303?to=http://127.0.0.1:${port}/there`, {
+        method: "POST",
+        body: "payload",
+      });
+      expect(await res.text()).toBe("outside GET /there");
+      expect(res.redirected).toBe(true);
+      expect(res.url).toBe(`http://127.0.0.1:${port}/there`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   it("client - fetch standard - the chain of redirects runs within the call's timeout", async () => {

@@ -4,7 +4,6 @@ import {
   requestSubject,
   serviceFromHost,
   TimeoutError,
-  type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
 import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
@@ -100,30 +99,26 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const started = performance.now();
     const ready = source.ready;
     const { nc, prefix } = ready ?? (await connectWithin(source, service, deadline, call.signal));
-    /** What is left of the call's deadline: the connection and each redirect count against it. */
-    const remaining = (svc: string, method: string): number => {
-      if (deadline <= 0) return 0;
-      const left = deadline - (performance.now() - started);
-      if (left >= 1) return Math.floor(left);
-      throw new TimeoutError({ service: svc, subject: requestSubject(prefix, svc, method) }, deadline);
-    };
-    const send = (svc: string, request: WireRequest, t: number): Promise<WireResponse> =>
-      guard.run(svc, request, t, call.signal, (t2) =>
-        callService(nc, svc, request, { prefix, timeout: t2, signal: call.signal, heartbeat, window }),
-      );
-    const first = await send(
+    const { request, signal } = call;
+    const first = await guard.run(
       service,
-      call.request,
-      ready === undefined ? remaining(service, call.request.method) : deadline,
+      request,
+      ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
+      signal,
+      (t) => callService(nc, service, request, { prefix, timeout: t, signal, heartbeat, window }),
     );
-    if (!isRedirectStatus(first.status)) return finish(first, call.url, call.request.method, service);
-    const end = await followRedirects(first, call.url, call.request, service, {
+    if (!isRedirectStatus(first.status)) return finish(first, call.url, request.method, service);
+    // Only a redirect builds what following it needs.
+    const end = await followRedirects(first, call.url, request, service, {
       mode: init?.redirect ?? (input instanceof Request ? input.redirect : "follow"),
       suffixes,
       external: externalRedirect,
-      signal: call.signal,
-      remaining,
-      send,
+      signal,
+      remaining: (svc, method) => timeLeft(deadline, started, prefix, svc, method),
+      send: (svc, req, timeLeftNow) =>
+        guard.run(svc, req, timeLeftNow, signal, (t) =>
+          callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window }),
+        ),
     });
     if (end instanceof Response) return end;
     const res = finish(end.res, end.url, end.method, end.service);
@@ -133,6 +128,25 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     close: () => source.close(),
     [Symbol.asyncDispose]: () => source.close(),
   });
+}
+
+/**
+ * What is left of a call's deadline (0: none), in whole milliseconds: the connection's opening and
+ * each redirect count against it.
+ *
+ * @throws {@link TimeoutError} once it has passed.
+ */
+function timeLeft(
+  deadline: number,
+  started: number,
+  prefix: string,
+  service: string,
+  method: string,
+): number {
+  if (deadline <= 0) return 0;
+  const left = deadline - (performance.now() - started);
+  if (left >= 1) return Math.floor(left);
+  throw new TimeoutError({ service, subject: requestSubject(prefix, service, method) }, deadline);
 }
 
 /** The `Response` of a final wire response. */
