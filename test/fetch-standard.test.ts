@@ -235,6 +235,7 @@ describe("client - fetch standard - redirects (https://fetch.spec.whatwg.org/#ht
     // One hop fits in the timeout, the chain (20 hops) does not.
     const err = await fetch("http://alpha.nats/slow-loop/0", { timeout: 300 }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TimeoutError);
+    expect((err as TimeoutError).timeout).toBe(300);
   });
 });
 
@@ -282,6 +283,7 @@ describe("client - fetch standard - signal and timeout while connecting", () => 
     expect(err).toBeInstanceOf(TimeoutError);
     expect((err as TimeoutError).code).toBe("NM_ERR_TIMEOUT");
     expect((err as TimeoutError).service).toBe("weather");
+    expect((err as TimeoutError).timeout).toBe(300);
     await fetch.close();
   });
 });

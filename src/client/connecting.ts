@@ -49,3 +49,15 @@ export function connectWithin(
     );
   });
 }
+
+/**
+ * `call`, a part of a call given what was left of its deadline, failing as the whole call: a
+ * {@link TimeoutError} names the call's `deadline`, not what was left of it.
+ */
+export function asCallTimeout<T>(call: Promise<T>, deadline: number): Promise<T> {
+  return call.catch((err: unknown) => {
+    if (err instanceof TimeoutError && err.timeout !== deadline)
+      throw new TimeoutError({ service: err.service, subject: err.subject }, deadline);
+    throw err;
+  });
+}

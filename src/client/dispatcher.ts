@@ -11,7 +11,7 @@ import {
 } from "../protocol/index.js";
 import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
-import { connectWithin } from "./connecting.js";
+import { asCallTimeout, connectWithin } from "./connecting.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
 import { type HandlerSink, toSink } from "./undici-handler.js";
 
@@ -218,16 +218,17 @@ export class MeshDispatcher extends Dispatcher {
     // undici's headersTimeout and natsmesh's timeout both bound the wait for the head: the shorter decides.
     const headersTimeout = options.headersTimeout ?? this.#headersTimeout;
     const byHeaders = headersTimeout > 0 && (this.#timeout <= 0 || headersTimeout < this.#timeout);
-    let timeout = byHeaders ? headersTimeout : this.#timeout;
+    const deadline = byHeaders ? headersTimeout : this.#timeout;
     try {
       let ready = this.#source.ready;
+      let timeout = deadline;
       if (ready === undefined) {
         const started = performance.now();
-        ready = await connectWithin(this.#source, service, timeout, signal);
-        if (timeout > 0) timeout = Math.max(1, Math.floor(timeout - (performance.now() - started)));
+        ready = await connectWithin(this.#source, service, deadline, signal);
+        if (deadline > 0) timeout = Math.max(1, Math.floor(deadline - (performance.now() - started)));
       }
       const { nc, prefix } = ready;
-      return await this.#guard.run(service, request, timeout, signal, (t) =>
+      const head = this.#guard.run(service, request, timeout, signal, (t) =>
         callService(nc, service, request, {
           prefix,
           timeout: t,
@@ -236,6 +237,7 @@ export class MeshDispatcher extends Dispatcher {
           window: this.#window,
         }),
       );
+      return await (timeout === deadline ? head : asCallTimeout(head, deadline));
     } catch (err) {
       if (byHeaders && err instanceof TimeoutError) throw new errors.HeadersTimeoutError();
       throw err;

@@ -8,7 +8,7 @@ import {
 } from "../protocol/index.js";
 import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
-import { connectWithin } from "./connecting.js";
+import { asCallTimeout, connectWithin } from "./connecting.js";
 import { markRedirected, toResponse } from "./from-wire.js";
 import { type ExternalRedirect, followRedirects, isRedirectStatus } from "./redirect.js";
 import { toWire } from "./to-wire.js";
@@ -100,13 +100,14 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const ready = source.ready;
     const { nc, prefix } = ready ?? (await connectWithin(source, service, deadline, call.signal));
     const { request, signal } = call;
-    const first = await guard.run(
+    const head = guard.run(
       service,
       request,
       ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
       signal,
       (t) => callService(nc, service, request, { prefix, timeout: t, signal, heartbeat, window }),
     );
+    const first = await (ready === undefined ? asCallTimeout(head, deadline) : head);
     if (!isRedirectStatus(first.status)) return finish(first, call.url, request.method, service);
     // Only a redirect builds what following it needs.
     const end = await followRedirects(first, call.url, request, service, {
@@ -116,8 +117,11 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       signal,
       remaining: (svc, method) => timeLeft(deadline, started, prefix, svc, method),
       send: (svc, req, timeLeftNow) =>
-        guard.run(svc, req, timeLeftNow, signal, (t) =>
-          callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window }),
+        asCallTimeout(
+          guard.run(svc, req, timeLeftNow, signal, (t) =>
+            callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window }),
+          ),
+          deadline,
         ),
     });
     if (end instanceof Response) return end;
