@@ -22,7 +22,13 @@
  * @module
  */
 export { type DispatcherOptions, MeshDispatcher } from "./client/dispatcher.js";
-export { createFetch, type FetchOptions, type MeshFetch, type MeshRequestInit } from "./client/fetch.js";
+export {
+  createFetch,
+  type ExternalRedirect,
+  type FetchOptions,
+  type MeshFetch,
+  type MeshRequestInit,
+} from "./client/fetch.js";
 export { connect, type NatsConnection } from "./connect/connect.js";
 export { ConfigError, ConnectError } from "./connect/errors.js";
 export type { MeshConnection } from "./connect/mesh-connection.js";
@@ -42,6 +48,8 @@ export {
   NoRespondersError,
   PayloadTooLargeError,
   PermissionDeniedError,
+  RedirectError,
+  RedirectOutsideError,
   StreamError,
   TimeoutError,
 } from "./protocol/errors.js";

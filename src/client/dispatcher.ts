@@ -1,20 +1,40 @@
 import { Readable } from "node:stream";
-import { Dispatcher } from "undici";
+import { Dispatcher, errors } from "undici";
 import { ConnectionSource } from "../connect/index.js";
 import {
   ClosedError,
   type HeaderList,
   isHopByHop,
   serviceFromHost,
+  TimeoutError,
   type WireRequest,
 } from "../protocol/index.js";
 import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
+import { asCallTimeout, connectWithin } from "./connecting.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
 import { type HandlerSink, toSink } from "./undici-handler.js";
 
-/** Options of {@link MeshDispatcher}: the same as {@link createFetch}'s. */
-export type DispatcherOptions = FetchOptions;
+/** undici's default `headersTimeout` and `bodyTimeout` (Agent and Client options), in milliseconds. */
+const UNDICI_TIMEOUT = 300_000;
+
+/** Options of {@link MeshDispatcher}: {@link createFetch}'s, and undici's two timeouts. */
+export interface DispatcherOptions extends FetchOptions {
+  /**
+   * Time to wait for the response head, in milliseconds, as undici's Agent and Client option
+   * (default 300 000; 0 disables it); a request's own `headersTimeout` overrides it. When it is
+   * shorter than `timeout` and runs out first, the request fails with undici's
+   * `HeadersTimeoutError` (`UND_ERR_HEADERS_TIMEOUT`); `timeout` still bounds the wait either way.
+   */
+  headersTimeout?: number;
+  /**
+   * Longest silence between two chunks of a streamed response body, in milliseconds, as undici's
+   * option (default 300 000; 0 disables it); a request's own `bodyTimeout` overrides it. When it
+   * runs out the request fails with undici's `BodyTimeoutError` (`UND_ERR_BODY_TIMEOUT`) and the
+   * stream is cancelled. Time the handler spends paused does not count.
+   */
+  bodyTimeout?: number;
+}
 
 const EMPTY = new Uint8Array(0);
 
@@ -80,24 +100,42 @@ function pathWithQuery(path: string, query: Record<string, unknown> | undefined)
   return `${path}${path.includes("?") ? "&" : "?"}${qs}`;
 }
 
-/** Hands a streamed body to the handler piece by piece, waiting while the handler has paused. */
+/**
+ * Hands a streamed body to the handler piece by piece, waiting while the handler has paused. With a
+ * `bodyTimeout` (ms, 0 for none), a read that waits longer cancels the stream and rejects with
+ * undici's `BodyTimeoutError`.
+ */
 async function pump(
   stream: ReadableStream<Uint8Array>,
   sink: HandlerSink,
   signal: AbortSignal,
+  bodyTimeout: number,
 ): Promise<void> {
   const reader = stream.getReader();
   const stop = () => reader.cancel(signal.reason).catch(() => undefined);
   signal.addEventListener("abort", stop, { once: true });
+  let idle: NodeJS.Timeout | undefined;
+  let timedOut: Error | undefined;
+  const expire = () => {
+    timedOut = new errors.BodyTimeoutError();
+    reader.cancel(timedOut).catch(() => undefined);
+  };
   try {
     for (;;) {
       await sink.resumed();
       if (signal.aborted) return;
+      // One timer for the body, re-armed per read; none while the handler is paused.
+      if (bodyTimeout > 0) idle = idle === undefined ? setTimeout(expire, bodyTimeout) : idle.refresh();
       const { done, value } = await reader.read();
+      if (timedOut !== undefined) throw timedOut;
       if (done) return;
-      sink.data(Buffer.from(value.buffer, value.byteOffset, value.byteLength));
+      if (!sink.data(Buffer.from(value.buffer, value.byteOffset, value.byteLength))) {
+        clearTimeout(idle);
+        idle = undefined;
+      }
     }
   } finally {
+    clearTimeout(idle);
     signal.removeEventListener("abort", stop);
   }
 }
@@ -122,6 +160,8 @@ export class MeshDispatcher extends Dispatcher {
   readonly #guard: CallGuard;
   readonly #heartbeat: number | undefined;
   readonly #window: number | undefined;
+  readonly #headersTimeout: number;
+  readonly #bodyTimeout: number;
   #closed = false;
 
   /** @param options - a connection (`nc`) or connection options; NATS_* environment otherwise. */
@@ -133,6 +173,8 @@ export class MeshDispatcher extends Dispatcher {
     this.#guard = new CallGuard(options);
     this.#heartbeat = options.heartbeat;
     this.#window = options.window;
+    this.#headersTimeout = options.headersTimeout ?? UNDICI_TIMEOUT;
+    this.#bodyTimeout = options.bodyTimeout ?? UNDICI_TIMEOUT;
   }
 
   /** Starts one request; the handler gets the response. */
@@ -150,7 +192,7 @@ export class MeshDispatcher extends Dispatcher {
         sink.headers(res.status, res.headers, res.statusText);
         if (res.stream !== undefined) {
           if (options.method === "HEAD") await res.stream.cancel();
-          else await pump(res.stream, sink, controller.signal);
+          else await pump(res.stream, sink, controller.signal, options.bodyTimeout ?? this.#bodyTimeout);
         } else if (res.body.byteLength > 0 && options.method !== "HEAD") {
           sink.data(Buffer.from(res.body.buffer, res.body.byteOffset, res.body.byteLength));
         }
@@ -173,16 +215,33 @@ export class MeshDispatcher extends Dispatcher {
       body: body.bytes,
       stream: body.stream,
     };
-    const { nc, prefix } = await this.#source.get();
-    return this.#guard.run(service, request, this.#timeout, signal, (timeout) =>
-      callService(nc, service, request, {
-        prefix,
-        timeout,
-        signal,
-        heartbeat: this.#heartbeat,
-        window: this.#window,
-      }),
-    );
+    // undici's headersTimeout and natsmesh's timeout both bound the wait for the head: the shorter decides.
+    const headersTimeout = options.headersTimeout ?? this.#headersTimeout;
+    const byHeaders = headersTimeout > 0 && (this.#timeout <= 0 || headersTimeout < this.#timeout);
+    const deadline = byHeaders ? headersTimeout : this.#timeout;
+    try {
+      let ready = this.#source.ready;
+      let timeout = deadline;
+      if (ready === undefined) {
+        const started = performance.now();
+        ready = await connectWithin(this.#source, service, deadline, signal);
+        if (deadline > 0) timeout = Math.max(1, Math.floor(deadline - (performance.now() - started)));
+      }
+      const { nc, prefix } = ready;
+      const head = this.#guard.run(service, request, timeout, signal, (t) =>
+        callService(nc, service, request, {
+          prefix,
+          timeout: t,
+          signal,
+          heartbeat: this.#heartbeat,
+          window: this.#window,
+        }),
+      );
+      return await (timeout === deadline ? head : asCallTimeout(head, deadline));
+    } catch (err) {
+      if (byHeaders && err instanceof TimeoutError) throw new errors.HeadersTimeoutError();
+      throw err;
+    }
   }
 
   /** Closes the NATS connection if this dispatcher opened it. */

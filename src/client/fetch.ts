@@ -1,9 +1,19 @@
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
-import { BadResponseError, serviceFromHost } from "../protocol/index.js";
+import {
+  BadResponseError,
+  requestSubject,
+  serviceFromHost,
+  TimeoutError,
+  type WireResponse,
+} from "../protocol/index.js";
 import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
-import { toResponse } from "./from-wire.js";
+import { asCallTimeout, connectWithin } from "./connecting.js";
+import { markRedirected, toResponse } from "./from-wire.js";
+import { type ExternalRedirect, followRedirects, isRedirectStatus } from "./redirect.js";
 import { toWire } from "./to-wire.js";
+
+export type { ExternalRedirect } from "./redirect.js";
 
 /** Default host suffixes stripped to find the service: `weather.nats` and `weather.mesh` name `weather`. */
 export const DEFAULT_SUFFIXES: readonly string[] = [".nats", ".mesh"];
@@ -23,6 +33,14 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
   heartbeat?: number;
   /** Credit for streamed responses, in chunks (default 16; 0: one-message responses only). */
   window?: number;
+  /**
+   * What a followed redirect to a URL outside the mesh does (default `"error"`: the call rejects
+   * with {@link RedirectOutsideError}, code `NM_ERR_REDIRECT_OUTSIDE`). `"platform"` hands it to the
+   * platform's `fetch`, a function to that function, within the call's signal and timeout. A URL is
+   * inside the mesh when it is http(s) and its host ends with one of the `suffixes` or is the host of
+   * the request that was redirected (a relative Location), and names a valid service.
+   */
+  externalRedirect?: ExternalRedirect;
 }
 
 /** `RequestInit` plus natsmesh's per-call deadline. */
@@ -45,7 +63,12 @@ export interface MeshFetch {
  *
  * Failures with no HTTP response reject with typed errors carrying `code`, `status`, `service` and
  * `subject`: {@link NoRespondersError} (at once), {@link TimeoutError}, {@link ConnectionClosedError},
- * {@link PayloadTooLargeError}, {@link BadResponseError}. An aborted signal rejects with its reason.
+ * {@link PayloadTooLargeError}, {@link BadResponseError}. An aborted signal rejects with its reason,
+ * the signal and the timeout count from the call, while the connection is still being opened too.
+ *
+ * Redirects follow the Fetch standard (`redirect: "follow"` by default, `"manual"` returns the 3xx
+ * response itself, `"error"` rejects with a `TypeError`), within the mesh and within the call's
+ * timeout; see {@link FetchOptions.externalRedirect} for redirects out of it.
  *
  * @param options - a connection (`nc`) or connection options; NATS_* environment otherwise.
  * @returns a function with the `fetch` signature.
@@ -58,7 +81,13 @@ export interface MeshFetch {
  * ```
  */
 export function createFetch(options: FetchOptions = {}): MeshFetch {
-  const { suffixes = DEFAULT_SUFFIXES, timeout = DEFAULT_TIMEOUT, heartbeat, window } = options;
+  const {
+    suffixes = DEFAULT_SUFFIXES,
+    timeout = DEFAULT_TIMEOUT,
+    heartbeat,
+    window,
+    externalRedirect = "error",
+  } = options;
   const source = new ConnectionSource(options);
   const guard = new CallGuard(options);
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
@@ -66,25 +95,76 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const laid = toWire(input, init);
     const call = laid instanceof Promise ? await laid : laid;
     const service = serviceFromHost(call.hostname, suffixes);
-    const { nc, prefix } = source.ready ?? (await source.get());
-    const res = await guard.run(service, call.request, init?.timeout ?? timeout, call.signal, (t) =>
-      callService(nc, service, call.request, { prefix, timeout: t, signal: call.signal, heartbeat, window }),
+    const deadline = init?.timeout ?? timeout;
+    const started = performance.now();
+    const ready = source.ready;
+    const { nc, prefix } = ready ?? (await connectWithin(source, service, deadline, call.signal));
+    const { request, signal } = call;
+    const head = guard.run(
+      service,
+      request,
+      ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
+      signal,
+      (t) => callService(nc, service, request, { prefix, timeout: t, signal, heartbeat, window }),
     );
-    if (res.status < 200) {
-      throw new BadResponseError(`status ${res.status} cannot be a final response`, { service });
-    }
-    try {
-      return toResponse(res, call.url, call.request.method);
-    } catch (err) {
-      // Values the wire allows but the Fetch API's byte-string Headers refuse (above U+00FF).
-      throw new BadResponseError(`response header refused by the Fetch API: ${(err as Error).message}`, {
-        service,
-        cause: err,
-      });
-    }
+    const first = await (ready === undefined ? asCallTimeout(head, deadline) : head);
+    if (!isRedirectStatus(first.status)) return finish(first, call.url, request.method, service);
+    // Only a redirect builds what following it needs.
+    const end = await followRedirects(first, call.url, request, service, {
+      mode: init?.redirect ?? (input instanceof Request ? input.redirect : "follow"),
+      suffixes,
+      external: externalRedirect,
+      signal,
+      remaining: (svc, method) => timeLeft(deadline, started, prefix, svc, method),
+      send: (svc, req, timeLeftNow) =>
+        asCallTimeout(
+          guard.run(svc, req, timeLeftNow, signal, (t) =>
+            callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window }),
+          ),
+          deadline,
+        ),
+    });
+    if (end instanceof Response) return end;
+    const res = finish(end.res, end.url, end.method, end.service);
+    return end.redirected ? markRedirected(res) : res;
   };
   return Object.assign(meshFetch, {
     close: () => source.close(),
     [Symbol.asyncDispose]: () => source.close(),
   });
+}
+
+/**
+ * What is left of a call's deadline (0: none), in whole milliseconds: the connection's opening and
+ * each redirect count against it.
+ *
+ * @throws {@link TimeoutError} once it has passed.
+ */
+function timeLeft(
+  deadline: number,
+  started: number,
+  prefix: string,
+  service: string,
+  method: string,
+): number {
+  if (deadline <= 0) return 0;
+  const left = deadline - (performance.now() - started);
+  if (left >= 1) return Math.floor(left);
+  throw new TimeoutError({ service, subject: requestSubject(prefix, service, method) }, deadline);
+}
+
+/** The `Response` of a final wire response. */
+function finish(res: WireResponse, url: string, method: string, service: string): Response {
+  if (res.status < 200) {
+    throw new BadResponseError(`status ${res.status} cannot be a final response`, { service });
+  }
+  try {
+    return toResponse(res, url, method);
+  } catch (err) {
+    // Values the wire allows but the Fetch API's byte-string Headers refuse (above U+00FF).
+    throw new BadResponseError(`response header refused by the Fetch API: ${(err as Error).message}`, {
+      service,
+      cause: err,
+    });
+  }
 }

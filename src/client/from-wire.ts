@@ -24,6 +24,12 @@ export function toResponse(res: WireResponse, url: string, method: string): Resp
   return new MeshResponse(res.body, init, url, res.headers);
 }
 
+/** `res`, reporting `redirected` true: it is the end of a chain of redirects. */
+export function markRedirected(res: Response): Response {
+  Object.defineProperty(res, "redirected", { value: true, enumerable: true });
+  return res;
+}
+
 /** A platform `Response` reporting `url` (its own `url` is read-only and empty when constructed). */
 function withUrl(res: Response, url: string): Response {
   Object.defineProperty(res, "url", { value: url, enumerable: true });

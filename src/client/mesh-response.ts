@@ -198,11 +198,14 @@ export class MeshResponse extends ResponseBase {
 
   override clone(): MeshResponse {
     if (this.#used || this.#stream) throw new TypeError("Response.clone: Body has already been consumed.");
-    return new MeshResponse(
+    const copy = new MeshResponse(
       this.#bytes,
       { status: this.status, statusText: this.statusText },
       this.#url,
       new Headers(this.headers),
     );
+    // The end of a redirect chain says so on its own (client/from-wire.ts markRedirected).
+    if (this.redirected) Object.defineProperty(copy, "redirected", { value: true, enumerable: true });
+    return copy;
   }
 }

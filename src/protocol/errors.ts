@@ -48,6 +48,14 @@ export const ErrorCode = {
   Cli: "NM_ERR_CLI",
   /** A call on an object that was closed: a gateway, a `MeshDispatcher` (503). */
   Closed: "NM_ERR_CLOSED",
+  /**
+   * A redirect the Fetch standard refuses (`redirect: "error"`, more than 20 redirects, a Location
+   * that is not an http(s) URL, a streamed body that cannot be sent again); `fetch` rejects with a
+   * `TypeError` whose `cause` carries this code, as the standard's network error (502).
+   */
+  Redirect: "NM_ERR_REDIRECT",
+  /** A service redirected to a URL outside the mesh, and the client does not hand those on (502). */
+  RedirectOutside: "NM_ERR_REDIRECT_OUTSIDE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -196,7 +204,9 @@ export class TimeoutError extends MeshError {
     super(
       ErrorCode.Timeout,
       504,
-      `service '${target.service}' timed out after ${timeout} ms on subject '${target.subject}'`,
+      target.subject === undefined
+        ? `service '${target.service}' timed out after ${timeout} ms, still connecting to NATS`
+        : `service '${target.service}' timed out after ${timeout} ms on subject '${target.subject}'`,
       { ...options, ...target },
     );
     this.timeout = timeout;
@@ -239,6 +249,62 @@ export class ClosedError extends MeshError {
    */
   constructor(what: string) {
     super(ErrorCode.Closed, 503, `${what} is closed`);
+  }
+}
+
+/**
+ * A redirect the Fetch standard turns into a network error. `fetch` rejects with
+ * `TypeError("fetch failed")` as the standard asks, and this error is its `cause`. Maps to 502.
+ *
+ * @example
+ * ```ts
+ * await fetch("http://old.nats/", { redirect: "error" }).catch((err) => err.cause.code); // "NM_ERR_REDIRECT"
+ * ```
+ */
+export class RedirectError extends MeshError {
+  static {
+    brandError(RedirectError, "RedirectError");
+  }
+
+  /**
+   * @param message - why the redirect is refused
+   * @param options - the service that answered with it
+   */
+  constructor(message: string, options: MeshErrorOptions = {}) {
+    super(ErrorCode.Redirect, 502, message, options);
+  }
+}
+
+/**
+ * A service answered with a redirect to a URL outside the mesh (see `FetchOptions.externalRedirect`).
+ * Maps to 502.
+ *
+ * @example
+ * ```ts
+ * try { await fetch("http://login.nats/"); }
+ * catch (err) { if (err instanceof RedirectOutsideError) console.log(err.location); }
+ * ```
+ */
+export class RedirectOutsideError extends MeshError {
+  static {
+    brandError(RedirectOutsideError, "RedirectOutsideError");
+  }
+
+  /** The URL the service redirected to. */
+  readonly location: string;
+
+  /**
+   * @param location - the redirect's target URL
+   * @param options - the service that answered with it
+   */
+  constructor(location: string, options: MeshErrorOptions = {}) {
+    super(
+      ErrorCode.RedirectOutside,
+      502,
+      `service '${options.service}' redirected outside the mesh, to ${location}: set externalRedirect to follow it with the platform's fetch`,
+      options,
+    );
+    this.location = location;
   }
 }
 

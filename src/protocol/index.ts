@@ -33,6 +33,8 @@ export {
   NoRespondersError,
   PayloadTooLargeError,
   PermissionDeniedError,
+  RedirectError,
+  RedirectOutsideError,
   StreamError,
   TimeoutError,
 } from "./errors.js";
