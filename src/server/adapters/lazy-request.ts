@@ -96,20 +96,29 @@ for (const name of Object.getOwnPropertyNames(Request.prototype)) {
 }
 Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
 
+/** A `Host` value that makes a well-formed URL authority: a name or IPv4, or a bracketed IPv6, and a port. */
+const URL_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
 /**
- * A `Request` for `http://<service><path>` over a wire request (see the module comment).
+ * A `Request` for `http://<host><path>` over a wire request (see the module comment). The host is
+ * the request's `Host` when it has one (the gateway forwards the public one), else the service
+ * name — the host a Node handler sees in `req.headers.host` too.
  *
  * @throws TypeError when a header value is one the Fetch API refuses (checked up front, so the
  *   failure is a 400 before the handler runs, not an error inside it).
  */
 export function lazyRequest(wire: WireRequest, service: string, control?: RequestControl): Request {
   const list = wire.headers;
+  let host = service;
   for (let i = 1; i < list.length; i += 2) {
-    if (NOT_BYTE_STRING.test(list[i]!)) {
+    const value = list[i]!;
+    if (NOT_BYTE_STRING.test(value)) {
       throw new TypeError(
         `header '${list[i - 1]}' has a character above U+00FF, which the Fetch API refuses`,
       );
     }
+    const name = list[i - 1]!;
+    if (name.length === 4 && name.toLowerCase() === "host" && URL_HOST.test(value)) host = value;
   }
-  return new LazyRequest(wire, `http://${service}${wire.path}`, control) as unknown as Request;
+  return new LazyRequest(wire, `http://${host}${wire.path}`, control) as unknown as Request;
 }
