@@ -45,7 +45,7 @@ export {
   StreamError,
   TimeoutError,
 } from "./protocol/errors.js";
-export type { FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
+export type { FastifyApp, FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
 export type { HandlerKind } from "./server/handler.js";
 export { type ServeOptions, type ServiceHandle, type ServiceStats, serve } from "./server/index.js";
 export { CircuitOpenError } from "./traffic/breaker.js";

@@ -3,14 +3,16 @@
  * instances as they are, clear errors for handlers natsmesh cannot serve, and `connect()`'s result
  * accepted wherever a connection is.
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import express from "express";
 import Fastify from "fastify";
+import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, serve } from "../src/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent, stopAfterEach } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
 
 /** What each app reports about the host it was called by. */
 interface HostSeen {
@@ -76,6 +78,70 @@ describe("server - apps unchanged - Host", () => {
       const seen = (await res.body.json()) as HostSeen;
       expect(seen.hostname).toBe("api.example.test");
       if (name !== "fetch") expect(seen.header).toBe("api.example.test:8443");
+    },
+  );
+});
+
+describe("server - apps unchanged - handler shapes", () => {
+  it("server - apps unchanged - a fastify instance is served as it is: serve() awaits app.ready() and uses app.routing (fastify docs, Server: routing, ready)", async () => {
+    const app = Fastify();
+    // Registered as a plugin: its routes exist only once app.ready() has run.
+    app.register(async (scope) => {
+      scope.get("/city", async (req) => ({ q: (req.query as { q?: string }).q }));
+    });
+    app.post("/reports", async (req, reply) => reply.code(201).send({ got: req.body }));
+    stop(await serve(app, { service: "fastify-instance", nc: nats.nc, logger: silent }));
+    stop(app);
+    const res = await fetch("http://fastify-instance/city?q=paris");
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ q: "paris" });
+    const post = await fetch("http://fastify-instance/reports", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ sky: "rain" }),
+    });
+    expect(post.status).toBe(201);
+    expect(await post.json()).toEqual({ got: { sky: "rain" } });
+  });
+
+  it("server - apps unchanged - a fastify plugin that fails to load rejects serve() with fastify's error", async () => {
+    const app = Fastify();
+    app.register(async () => {
+      throw new Error("plugin broke");
+    });
+    await expect(serve(app, { service: "fastify-broken", nc: nats.nc, logger: silent })).rejects.toThrow(
+      "plugin broke",
+    );
+  });
+
+  it("server - apps unchanged - serve(app.routing) before app.ready() logs what to do instead", async () => {
+    const lines: Array<{ msg?: string; err?: { message?: string } }> = [];
+    const logger = pino({ level: "error" }, { write: (line: string) => lines.push(JSON.parse(line)) });
+    const app = Fastify();
+    app.get("/", async () => "hi");
+    stop(await serve(app.routing, { service: "fastify-unready", nc: nats.nc, logger }));
+    stop(app);
+    const res = await fetch("http://fastify-unready/");
+    expect(res.status).toBe(500);
+    await check(() => lines.length > 0, 5000, { name: "the handler error logged" });
+    expect(lines[0]?.err?.message).toMatch(/before app\.ready\(\).*serve\(app, \.\.\.\)/);
+  });
+
+  it.each([
+    ["undefined", undefined, "cannot serve undefined"],
+    ["a string", "http://weather", "cannot serve a string"],
+    ["a promise of an app", Promise.resolve(express()), "cannot serve a promise (await it first)"],
+    ["an http.Server", createServer(), "cannot serve a server (pass its request listener or app"],
+    ["a plain object", { handle() {} }, "cannot serve an object without fetch() or routing()"],
+  ])(
+    "server - apps unchanged - %s is refused with a TypeError that says what to pass",
+    async (_, handler, what) => {
+      const served = serve(handler as never, { service: "shapes", nc: nats.nc, logger: silent });
+      await expect(served).rejects.toThrow(TypeError);
+      await expect(served).rejects.toThrow(what);
+      await expect(served).rejects.toThrow(
+        "pass a Node listener (req, res) => void (node:http, an express app), a Fetch handler (req) => Response, an object with fetch(req) (Hono), or a fastify instance",
+      );
     },
   );
 });
