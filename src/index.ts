@@ -25,7 +25,7 @@ export { type DispatcherOptions, MeshDispatcher } from "./client/dispatcher.js";
 export { createFetch, type FetchOptions, type MeshFetch, type MeshRequestInit } from "./client/fetch.js";
 export { connect, type NatsConnection } from "./connect/connect.js";
 export { ConfigError, ConnectError } from "./connect/errors.js";
-export type { MeshConnection } from "./connect/mesh-connection.js";
+export type { AnyConnection, MeshConnection } from "./connect/mesh-connection.js";
 export type { MeshConnectOptions } from "./connect/options.js";
 export { TlsHandshakeError } from "./connect/tls-diagnosis.js";
 export {

@@ -9,8 +9,10 @@ import Fastify from "fastify";
 import { pino } from "pino";
 import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { serveFault } from "../src/fault/index.js";
 import { createGateway } from "../src/gateway/index.js";
-import { createFetch, type MeshFetch, serve } from "../src/index.js";
+import { connect, createFetch, MeshDispatcher, type MeshFetch, serve } from "../src/index.js";
+import { DEFAULT_FAULT_PREFIX } from "../src/traffic/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent, stopAfterEach } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
 
@@ -144,4 +146,45 @@ describe("server - apps unchanged - handler shapes", () => {
       );
     },
   );
+});
+
+describe("server - apps unchanged - connect()'s result as nc", () => {
+  /** natsmesh's own connect(), to the fixture's server, with a prefix of its own. */
+  const meshConnect = () => connect({ servers: nats.server.url, prefix: "apps", env: {} });
+  const hello = () => new Response("hello");
+
+  it("server - apps unchanged - serve() and createFetch() take connect()'s result, and its prefix", async () => {
+    await using mesh = await meshConnect();
+    const svc = stop(await serve(hello, { service: "by-mesh", nc: mesh, logger: silent }));
+    expect(svc.subject).toBe("apps.by-mesh.*");
+    const meshFetch = stop(createFetch({ nc: mesh }));
+    const res = await meshFetch("http://by-mesh/");
+    expect(await res.text()).toBe("hello");
+    expect(mesh.nc.isClosed()).toBe(false);
+  });
+
+  it("server - apps unchanged - new MeshDispatcher() takes connect()'s result", async () => {
+    await using mesh = await meshConnect();
+    stop(await serve(hello, { service: "by-dispatcher", nc: nats.nc, prefix: "apps", logger: silent }));
+    const dispatcher = stop(new MeshDispatcher({ nc: mesh }));
+    const res = await request("http://by-dispatcher.nats/", { dispatcher });
+    expect(await res.body.text()).toBe("hello");
+  });
+
+  it("server - apps unchanged - createGateway() takes connect()'s result", async () => {
+    await using mesh = await meshConnect();
+    stop(await serve(hello, { service: "by-gateway", nc: nats.nc, prefix: "apps", logger: silent }));
+    await using gateway = createGateway({ listen: "127.0.0.1:0", nc: mesh, logger: silent });
+    const { url } = await gateway.listen();
+    const res = await request(`${url}/by-gateway/`);
+    expect(res.statusCode).toBe(200);
+    expect(await res.body.text()).toBe("hello");
+  });
+
+  it("server - apps unchanged - serveFault() takes connect()'s result", async () => {
+    await using mesh = await meshConnect();
+    stop(await serveFault({ nc: mesh, service: "by-fault", status: 503 }));
+    const faultFetch = stop(createFetch({ nc: mesh, prefix: DEFAULT_FAULT_PREFIX, retry: false }));
+    expect((await faultFetch("http://by-fault/")).status).toBe(503);
+  });
 });
