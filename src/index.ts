@@ -31,7 +31,7 @@ export {
 } from "./client/fetch.js";
 export { connect, type NatsConnection } from "./connect/connect.js";
 export { ConfigError, ConnectError } from "./connect/errors.js";
-export type { MeshConnection } from "./connect/mesh-connection.js";
+export type { AnyConnection, MeshConnection } from "./connect/mesh-connection.js";
 export type { MeshConnectOptions } from "./connect/options.js";
 export { TlsHandshakeError } from "./connect/tls-diagnosis.js";
 export {
@@ -53,7 +53,7 @@ export {
   StreamError,
   TimeoutError,
 } from "./protocol/errors.js";
-export type { FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
+export type { FastifyApp, FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
 export type { HandlerKind } from "./server/handler.js";
 export { type ServeOptions, type ServiceHandle, type ServiceStats, serve } from "./server/index.js";
 export { CircuitOpenError } from "./traffic/breaker.js";

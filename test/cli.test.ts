@@ -4,6 +4,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -267,6 +268,40 @@ describe("cli - behaviour: natsmesh request", () => {
     expect(run.stderr).toBe(`natsmesh: NATS_CREDS: cannot read credentials file ${creds} (ENOENT)\n`);
   });
 
+  it("cli - a word that is not a URL is one line, exit 2, not a call to a service of that name", async () => {
+    const word = await natsmesh(["request", "not-a-url"]);
+    expect(word).toMatchObject({
+      code: 2,
+      stderr: "natsmesh: 'not-a-url' is not a URL (expected http://service/path)\n",
+    });
+    const ftp = await natsmesh(["request", "ftp://weather/whoami"]);
+    expect(ftp).toMatchObject({
+      code: 2,
+      stderr: "natsmesh: 'ftp://weather/whoami' is not a URL (expected http://service/path)\n",
+    });
+    // The documented forms still work: with a scheme even without a path, and service/path without one.
+    expect((await natsmesh(["request", "http://weather.nats"])).code).toBe(1);
+    expect((await natsmesh(["request", "weather/whoami"])).stdout.toString()).toBe("fetch");
+  });
+
+  it("cli - a malformed NATS_NKEY seed is reported as a bad seed, not as a missing file", async () => {
+    const short = await natsmesh(["request", "http://weather.nats/x"], {
+      env: { NATS_NKEY: "SUAIBDPBAUTWCWBKIO6XHQNINK5FWJW4OHLXC3HQ2KFE4PEJUA44CNHT" },
+    });
+    expect(short).toMatchObject({
+      code: 2,
+      stderr:
+        "natsmesh: NATS_NKEY: not a valid nkey seed (expected a user seed, 'SU' and 56 base32 characters, or the path of a file holding one)\n",
+    });
+    const checksum = await natsmesh(["request", "http://weather.nats/x"], {
+      env: { NATS_NKEY: `SU${"A".repeat(56)}` },
+    });
+    expect(checksum.code).toBe(2);
+    expect(checksum.stderr).toMatch(
+      /^natsmesh: NATS_NKEY: not a valid nkey seed: the literal seed does not decode \([^\n]*\)\n$/,
+    );
+  });
+
   it("cli - usage errors are one line, exit 2", async () => {
     const bad = await natsmesh(["request", "--timeout", "soon", "http://weather.nats/x"]);
     expect(bad.code).toBe(2);
@@ -312,6 +347,21 @@ describe("cli - behaviour: natsmesh dev", () => {
     dev.child.kill("SIGTERM");
     expect((await dev.done).code).toBe(0);
     expect(await acceptsTcp("127.0.0.1", dev.port, 300)).toBe(false);
+  });
+
+  it("cli - dev --port on a port in use is one line naming the port, exit 2", async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const { port } = holder.address() as net.AddressInfo;
+    try {
+      const run = await natsmesh(["dev", "--port", String(port)]);
+      expect(run).toMatchObject({
+        code: 2,
+        stderr: `natsmesh: port ${port} is in use (127.0.0.1:${port}): choose another --port, or leave it out for a free one\n`,
+      });
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
+    }
   });
 
   it("cli - dev without nats-server says how to install it, exit 2", async () => {

@@ -43,9 +43,13 @@ describe("dev - behaviour: startLocalServer", () => {
     const port = await closedPort();
     await using server = await startLocalServer({ port });
     expect(server.port).toBe(port);
-    await expect(startLocalServer({ port })).rejects.toThrow(
-      /exited with code \d+ before it was ready: .*address already in use/,
+    const err = await startLocalServer({ port }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      new RegExp(
+        `^127\\.0\\.0\\.1:${port} is in use: nats-server exited with code \\d+ before it was ready$`,
+      ),
     );
+    expect((err as { addressInUse?: string }).addressInUse).toBe(`127.0.0.1:${port}`);
   });
 
   it("dev - a missing binary (NATS_SERVER_BIN=/nonexistent) says how to install nats-server", async () => {

@@ -49,7 +49,8 @@ describe("dispatcher - undici over NATS", () => {
       headers: ["X-Mixed-Case", "1", "x-lower", "2", "X-Mixed-Case", "3"],
     });
     const pairs = echoed(res.headers);
-    expect(pairs).toEqual(["X-Mixed-Case", "1", "x-lower", "2", "X-Mixed-Case", "3"]);
+    // The Node adapter adds the Host an HTTP server would have seen: the service (PROTOCOL.md §3).
+    expect(pairs).toEqual(["X-Mixed-Case", "1", "x-lower", "2", "X-Mixed-Case", "3", "host", "echo"]);
     await res.body.dump();
   });
 

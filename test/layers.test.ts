@@ -50,7 +50,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   server: ["protocol", "util", "stream", "tracing", "connect", "discovery", "metrics", "log"],
   dev: ["protocol", "connect"],
   gateway: ["protocol", "traffic", "tracing", "connect", "metrics", "log", "client"],
-  fault: ["protocol", "traffic", "client", "server"],
+  fault: ["protocol", "traffic", "connect", "client", "server"],
   cli: [
     "protocol",
     "version.ts",

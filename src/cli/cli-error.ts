@@ -50,8 +50,8 @@ export const CLI_NAME = "natsmesh";
  * @returns the exit code to use
  * @example
  * ```ts
- * process.exitCode = reportError(new CliError("bad URL 'x'"), processIo());
- * // stderr: natsmesh: bad URL 'x'
+ * process.exitCode = reportError(new CliError("'x' is not a URL (expected http://service/path)"), processIo());
+ * // stderr: natsmesh: 'x' is not a URL (expected http://service/path)
  * ```
  */
 export function reportError(err: unknown, io: CliIo): ExitCode {

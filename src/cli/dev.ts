@@ -6,7 +6,12 @@
 import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
-import { type LocalServer, type LocalServerExit, startLocalServer } from "../dev/index.js";
+import {
+  type LocalServer,
+  type LocalServerExit,
+  NatsServerStartError,
+  startLocalServer,
+} from "../dev/index.js";
 import { describeExit } from "../dev/local-server.js";
 import { CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
@@ -88,8 +93,8 @@ async function waitForStop(server: LocalServer, stop: StopSignal): Promise<Local
  * @param options - the parsed options
  * @param io - streams and environment (`NATS_SERVER_BIN`, `PATH`)
  * @returns {@link EXIT_CODES.ok} once stopped by a signal
- * @throws `NatsServerNotFoundError` when nats-server is not installed; {@link CliError} when it exits
- * on its own
+ * @throws `NatsServerNotFoundError` when nats-server is not installed; {@link CliError} when the
+ * `--port` is in use (exit 2), or when the server exits on its own
  * @example
  * ```ts
  * process.exitCode = await runDev({ port: 4333 }, processIo());
@@ -106,6 +111,16 @@ export async function runDev(options: DevOptions, io: CliIo): Promise<ExitCode> 
     } catch (err) {
       // Ctrl-C while starting also reaches nats-server, which then dies before it is ready.
       if (stop.fired) return EXIT_CODES.ok;
+      if (
+        err instanceof NatsServerStartError &&
+        err.addressInUse !== undefined &&
+        options.port !== undefined
+      ) {
+        throw new CliError(
+          `port ${options.port} is in use (${err.addressInUse}): choose another --port, or leave it out for a free one`,
+          { cause: err },
+        );
+      }
       throw err;
     }
     try {

@@ -50,9 +50,18 @@ Examples:
   natsmesh request -i -X PUT -H 'Content-Type: application/json' -d @city.json http://weather.nats/city/1
   echo hello | natsmesh request -d @- http://echo.nats/`;
 
+const HTTP_SCHEME = /^https?:\/\//i;
+
+/**
+ * The request's URL: `http://service/path`, `https://...`, or — the documented shorthand — the same
+ * without the scheme, `service/path`. A word without a scheme or a path (`natsmesh request weather`)
+ * is taken for a mistake rather than a call to service `weather`'s `/`.
+ */
 function targetUrl(text: string): string {
-  const url = HAS_SCHEME.test(text) ? text : `http://${text}`;
-  if (!URL.canParse(url)) throw new CliError(`bad URL '${text}'`);
+  const schemed = HAS_SCHEME.test(text);
+  const url = schemed ? text : `http://${text}`;
+  if ((schemed ? !HTTP_SCHEME.test(text) : !text.includes("/")) || !URL.canParse(url))
+    throw new CliError(`'${text}' is not a URL (expected http://service/path)`);
   return url;
 }
 
@@ -113,7 +122,7 @@ export function addRequestCommand(program: Command, context: CliContext): Comman
   return program
     .command("request")
     .description("send an HTTP request to a service over NATS, like curl")
-    .argument("<url>", "http://<service>.nats/<path>: the host names the service")
+    .argument("<url>", "http://<service>.nats/<path>, or <service>/<path>: the host names the service")
     .option("-X, --request <method>", "request method (default GET, or POST with -d)")
     .option("-H, --header <header>", "request header 'Name: value' (repeatable)", collect)
     .option(

@@ -10,6 +10,11 @@ import { type SettingSubject, settingError } from "./settings.js";
 
 const USER_SEED = /^SU[A-Z2-7]{56}$/;
 const USER_SEED_IN_TEXT = /\bSU[A-Z2-7]{56}\b/;
+/** The shape of an nkey seed (`S`, then upper-case letters and digits): such a value is a seed, not a file name. */
+const SEED_LIKE = /^S[A-Z0-9]{10,}$/;
+/** What a valid NATS_NKEY is, said by the errors. */
+const EXPECTED_SEED =
+  "expected a user seed, 'SU' and 56 base32 characters, or the path of a file holding one";
 
 function probe(authenticator: Authenticator): void {
   // Authenticators parse lazily at connect time; signing a dummy nonce surfaces errors now.
@@ -56,7 +61,9 @@ export async function credsFileAuthenticator(
  * @param subject - the setting (e.g. `NATS_NKEY`)
  * @param env - the environment providing `HOME`
  * @returns the authenticator
- * @throws {@link ConfigError} when the file is unreadable or holds no valid user seed
+ * @throws {@link ConfigError} when the file is unreadable or holds no valid user seed, or when a
+ * value shaped like a seed (`S` and base32 characters, no such file) is not a valid user seed:
+ * `NATS_NKEY: not a valid nkey seed (expected a user seed, ...)`
  * @example
  * ```ts
  * const auth = await nkeyAuthenticatorFor("SUAM...", { variable: "NATS_NKEY" }, env);
@@ -72,7 +79,11 @@ export async function nkeyAuthenticatorFor(
   if (USER_SEED.test(value)) {
     seed = value;
   } else {
-    const file = await readSettingFile(value, "nkey seed file", subject, env);
+    const file = await readSettingFile(value, "nkey seed file", subject, env).catch((err: unknown) => {
+      // A seed cut short or of another kind (an account's `SA...`): say so, not "no such file".
+      if (SEED_LIKE.test(value)) throw settingError(subject, `not a valid nkey seed (${EXPECTED_SEED})`);
+      throw err;
+    });
     const found = new TextDecoder().decode(file.bytes).match(USER_SEED_IN_TEXT)?.[0];
     if (!found) throw settingError(subject, `${file.path} contains no nkey user seed (SU...)`);
     seed = found;
@@ -82,7 +93,11 @@ export async function nkeyAuthenticatorFor(
   try {
     probe(authenticator);
   } catch (err) {
-    throw settingError(subject, `invalid nkey seed in ${where} (${(err as Error).message})`, err);
+    throw settingError(
+      subject,
+      `not a valid nkey seed: ${where} does not decode (${(err as Error).message}; ${EXPECTED_SEED})`,
+      err,
+    );
   }
   return authenticator;
 }

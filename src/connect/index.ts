@@ -24,7 +24,13 @@ export {
 export { CONTEXT_SELECTED_BY, type ContextSelection } from "./context-file.js";
 export { CONNECT_DEFAULTS, ENV_VARS, type Env } from "./defaults.js";
 export { ConfigError, ConnectError, ERROR_CODES } from "./errors.js";
-export { type MeshConnection, wrapConnection } from "./mesh-connection.js";
+export {
+  type AnyConnection,
+  isMeshConnection,
+  type MeshConnection,
+  natsConnectionOf,
+  wrapConnection,
+} from "./mesh-connection.js";
 export {
   type MeshConnectOptions,
   type ResolvedOptions,

@@ -80,3 +80,41 @@ class MeshConnectionImpl implements MeshConnection {
 export function wrapConnection(nc: NatsConnection, prefix: string): MeshConnection {
   return new MeshConnectionImpl(nc, prefix);
 }
+
+/**
+ * What natsmesh accepts wherever it takes an open connection (`serve`, `createFetch`,
+ * `MeshDispatcher`, `createGateway`, `serveFault`): a nats.js connection, or {@link connect}'s
+ * result as it is.
+ */
+export type AnyConnection = NatsConnection | MeshConnection;
+
+/**
+ * Whether a connection is {@link connect}'s {@link MeshConnection} rather than a nats.js one. Told by
+ * shape, not by class, so it holds across two installed copies of natsmesh.
+ *
+ * @param nc - a connection passed as `nc`
+ * @returns true for a {@link MeshConnection}
+ * @example
+ * ```ts
+ * isMeshConnection(await connect()); // true
+ * ```
+ */
+export function isMeshConnection(nc: AnyConnection): nc is MeshConnection {
+  return (
+    typeof (nc as NatsConnection).subscribe !== "function" && typeof (nc as MeshConnection).nc === "object"
+  );
+}
+
+/**
+ * The nats.js connection behind a connection passed as `nc`.
+ *
+ * @param nc - a nats.js connection, or {@link connect}'s result
+ * @returns the nats.js connection
+ * @example
+ * ```ts
+ * const raw = natsConnectionOf(await connect());
+ * ```
+ */
+export function natsConnectionOf(nc: AnyConnection): NatsConnection {
+  return isMeshConnection(nc) ? nc.nc : nc;
+}

@@ -1,13 +1,17 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { assertPrefix, DEFAULT_PREFIX } from "../protocol/index.js";
 import { connect } from "./connect.js";
+import { type AnyConnection, isMeshConnection } from "./mesh-connection.js";
 import type { MeshConnectOptions } from "./options.js";
 import { validatePrefix } from "./prefix.js";
 
 /** How a client, server or gateway gets its NATS connection. */
 export interface ConnectionSourceOptions {
-  /** An open connection to use; it stays open when the user of it closes. */
-  nc?: NatsConnection;
+  /**
+   * An open connection to use — a nats.js connection, or `connect()`'s result as it is (its prefix
+   * is then the default); it stays open when the user of it closes.
+   */
+  nc?: AnyConnection;
   /** Options to open a connection of its own (NATS_* environment when omitted); closed on close. */
   connection?: MeshConnectOptions;
   /** Subject prefix; defaults to NATS_PREFIX, then `mesh`. */
@@ -33,9 +37,12 @@ export class ConnectionSource {
   constructor(options: ConnectionSourceOptions = {}) {
     if (options.prefix !== undefined) assertPrefix(options.prefix);
     this.#options = options;
-    if (options.nc) {
-      const prefix = options.prefix ?? envPrefix(options.connection?.env ?? process.env);
-      this.#ready = { nc: options.nc, prefix };
+    const given = options.nc;
+    if (given) {
+      const mesh = isMeshConnection(given);
+      const prefix =
+        options.prefix ?? (mesh ? given.prefix : envPrefix(options.connection?.env ?? process.env));
+      this.#ready = { nc: mesh ? given.nc : given, prefix };
       this.#pending = Promise.resolve(this.#ready);
     }
   }

@@ -51,12 +51,17 @@ export class NatsServerStartError extends MeshError {
     brandError(NatsServerStartError, "NatsServerStartError");
   }
 
+  /** The `host:port` nats-server could not listen on because it is in use, when that is what went wrong. */
+  readonly addressInUse: string | undefined;
+
   /**
    * @param message - what went wrong, with the server's last log lines
    * @param cause - the spawn error, when there was one
+   * @param addressInUse - the `host:port` that is in use, when that is why the server exited
    */
-  constructor(message: string, cause?: unknown) {
+  constructor(message: string, cause?: unknown, addressInUse?: string) {
     super(ErrorCode.NatsServerStart, 500, message, { cause });
+    this.addressInUse = addressInUse;
   }
 }
 
@@ -139,6 +144,9 @@ export async function startLocalServer(options: LocalServerOptions = {}): Promis
   }
   return server;
 }
+
+/** nats-server's fatal log line for a port another process holds: `Error listening on port: 127.0.0.1:4222, "... address already in use"`. */
+const IN_USE = /listening on port: (\S+?),.*address already in use/;
 
 class LocalNatsServer implements LocalServer {
   readonly exited: Promise<LocalServerExit>;
@@ -245,6 +253,14 @@ class LocalNatsServer implements LocalServer {
       );
     }
     const how = describeExit(this.#exit ?? { code: null, signal: null });
+    const inUse = this.#log.map((line) => IN_USE.exec(line)?.[1]).find((address) => address !== undefined);
+    if (inUse !== undefined) {
+      return new NatsServerStartError(
+        `${inUse} is in use: nats-server exited with ${how} before it was ready`,
+        undefined,
+        inUse,
+      );
+    }
     return new NatsServerStartError(`nats-server exited with ${how} before it was ready${this.#logTail()}`);
   }
 

@@ -8,6 +8,7 @@
  */
 import { createInbox, type Msg, type NatsConnection, nuid, type Subscription } from "@nats-io/nats-core";
 import { callService } from "../client/call.js";
+import { type AnyConnection, natsConnectionOf } from "../connect/index.js";
 import {
   assertPrefix,
   assertServiceName,
@@ -24,8 +25,8 @@ import { DEFAULT_FAULT_PREFIX } from "../traffic/mappings.js";
 
 /** Options of {@link serveFault}. */
 export interface FaultOptions {
-  /** The connection to serve on. */
-  nc: NatsConnection;
+  /** The connection to serve on: a nats.js connection, or `connect()`'s result. */
+  nc: AnyConnection;
   /** The service whose share this answers, e.g. `weather`. */
   service: string;
   /** Prefix of the fault subject it serves (default {@link DEFAULT_FAULT_PREFIX}). */
@@ -69,10 +70,10 @@ class FaultResponder implements FaultHandle {
   #stopping: Promise<void> | undefined;
 
   constructor(o: FaultOptions, prefix: string) {
-    this.#nc = o.nc;
+    this.#nc = natsConnectionOf(o.nc);
     this.#o = o;
     this.subject = serviceSubject(prefix, o.service);
-    this.#sub = o.nc.subscribe(this.subject, {
+    this.#sub = this.#nc.subscribe(this.subject, {
       queue: `${prefix}.${o.service}`,
       callback: (err, msg) => {
         if (err) return;
@@ -227,6 +228,6 @@ export async function serveFault(options: FaultOptions): Promise<FaultHandle> {
   if (!Number.isFinite(timeout) || timeout < 0)
     throw new RangeError(`fault timeout must be ≥ 0 ms, got ${timeout}`);
   const responder = new FaultResponder(options, prefix);
-  await options.nc.flush();
+  await natsConnectionOf(options.nc).flush();
   return responder;
 }

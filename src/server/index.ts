@@ -7,6 +7,7 @@ export { errorResponse, internalError } from "./adapters/errors.js";
 export { fetchAdapter } from "./adapters/fetch.js";
 export { nodeAdapter } from "./adapters/node.js";
 export type {
+  FastifyApp,
   FetchApp,
   FetchHandler,
   Handler,

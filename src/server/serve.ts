@@ -11,7 +11,7 @@ import { assertServiceName, serviceSubject } from "../protocol/index.js";
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
-import { type HandlerKind, handlerKind, toWireHandler } from "./handler.js";
+import { type HandlerKind, handlerKind, toWireHandler, whenReady } from "./handler.js";
 import { type ServiceHandle, ServiceInstance } from "./service-instance.js";
 
 /** Default number of requests one instance handles at once. */
@@ -71,11 +71,13 @@ export interface ServeOptions extends ConnectionSourceOptions {
 /**
  * Serves an existing handler over NATS, as one instance of `service` in its queue group.
  *
- * @param handler - a Node `(req, res)` listener (express app, node:http listener, fastify's routing), a
- *   Fetch handler `(Request) => Response`, or an app with a `fetch` method (Hono).
+ * @param handler - a Node `(req, res)` listener (express app, node:http listener), a Fetch handler
+ *   `(Request) => Response`, an app with a `fetch` method (Hono), or a fastify instance (its
+ *   `ready()` is awaited, then requests go to its `routing`).
  * @param options - service name, and a connection (`nc`) or connection options.
  * @returns a handle, once the subscription is registered with the server.
- * @throws {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
+ * @throws TypeError for a handler of none of these shapes, saying what to pass;
+ *   {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
  *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`;
  *   `ConnectError` when NATS cannot be reached.
  * @example
@@ -92,6 +94,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
   if (options.discovery !== false) assertMicroId(id);
+  await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
   const light = options.overrideGlobalResponse === true && handlerKind(handler, options.kind) === "fetch";
   const logger = options.logger ?? createLogger();

@@ -36,8 +36,9 @@ function lightAnswer(method: string, parts: LightParts): WireResponse {
 
 /**
  * Adapts a Fetch handler `(Request) => Response` to the wire: the wire request becomes a `Request`
- * for `http://<service><path>` (built lazily, see lazy-request.ts; a streamed request body is its
- * `body` stream, and its `signal` aborts when the caller leaves). The returned `Response`'s body is
+ * for `http://<host><path>`, the host being the request's `Host` or else the service name (built
+ * lazily, see lazy-request.ts; a streamed request body is its `body` stream, and its `signal`
+ * aborts when the caller leaves). The returned `Response`'s body is
  * sent as it is produced: bytes at once, a stream chunk by chunk. A GET or HEAD request's body, which
  * `Request` cannot carry, is dropped. A throw or rejection yields a safe 500; header values the Fetch
  * API refuses yield a 400.

@@ -143,24 +143,33 @@ if (LAZY_REQUEST) {
   Object.setPrototypeOf(LazyRequest.prototype, Request.prototype);
 }
 
+/** A `Host` value that makes a well-formed URL authority: a name or IPv4, or a bracketed IPv6, and a port. */
+const URL_HOST = /^(?:[A-Za-z0-9._~-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$/;
+
 /**
- * The `Request` for `http://<service><path>` over a wire request that a Fetch handler gets: a
+ * The `Request` for `http://<host><path>` over a wire request that a Fetch handler gets: a
  * {@link LazyRequest} where the platform allows ({@link LAZY_REQUEST}), else the real one (see the
- * module comment). Its `signal` aborts when the caller leaves (`control`).
+ * module comment). The host is the request's `Host` when it has one (the gateway forwards the public
+ * one), else the service name — the host a Node handler sees in `req.headers.host` too. Its `signal`
+ * aborts when the caller leaves (`control`).
  *
  * @throws TypeError when a header value is one the Fetch API refuses (checked up front, so the
  *   failure is a 400 before the handler runs, not an error inside it).
  */
 export function lazyRequest(wire: WireRequest, service: string, control?: RequestControl): Request {
   const list = wire.headers;
+  let host = service;
   for (let i = 1; i < list.length; i += 2) {
-    if (NOT_BYTE_STRING.test(list[i]!)) {
+    const value = list[i]!;
+    if (NOT_BYTE_STRING.test(value)) {
       throw new TypeError(
         `header '${list[i - 1]}' has a character above U+00FF, which the Fetch API refuses`,
       );
     }
+    const name = list[i - 1]!;
+    if (name.length === 4 && name.toLowerCase() === "host" && URL_HOST.test(value)) host = value;
   }
-  const url = `http://${service}${wire.path}`;
+  const url = `http://${host}${wire.path}`;
   if (!LAZY_REQUEST) return platformRequest(wire, url, control, undefined);
   return new LazyRequest(wire, url, control) as unknown as Request;
 }

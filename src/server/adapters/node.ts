@@ -160,7 +160,7 @@ class NodeCall implements SinkOwner, SocketUser {
     req.httpVersion = "1.1";
     req.httpVersionMajor = 1;
     req.httpVersionMinor = 1;
-    const rawHeaders = withContentLength(wreq);
+    const rawHeaders = rawHeadersOf(wreq, ctx.service);
     (req as unknown as IncomingInternals)._addHeaderLines(rawHeaders, rawHeaders.length);
     if (wreq.stream !== undefined) {
       pipeBody(req, wreq.stream);
@@ -305,20 +305,30 @@ const EMPTY = new Uint8Array(0);
 const BODYLESS = new Set(["GET", "HEAD", "DELETE", "OPTIONS", "TRACE"]);
 
 /**
- * The body's length travels with the message, not in a header; an HTTP server would see a
- * `content-length` for every body, and body parsers (express.json, fastify) rely on it. So one is
- * added when the sender gave none.
+ * The raw header lines an HTTP server would have seen. The body's length travels with the message,
+ * not in a header, but body parsers (express.json, fastify) rely on a `content-length`, so one is
+ * added when the sender gave none. A request without `Host` (natsmesh's client sends none, the
+ * gateway forwards the public one) gets the service name, as the URL's host the caller named it by:
+ * express's `req.hostname` and fastify's `request.hostname` read it. The lines are appended to the
+ * wire request's own list, which belongs to this request: no copy.
  */
-function withContentLength(req: WireRequest): string[] {
+function rawHeadersOf(req: WireRequest, service: string): string[] {
   const list = req.headers;
+  let length = false;
+  let host = false;
   for (let i = 0; i < list.length; i += 2) {
-    if (list[i]!.length === 14 && list[i]!.toLowerCase() === "content-length") return list;
+    const name = list[i]!;
+    if (name.length === 14) length ||= name.toLowerCase() === "content-length";
+    else if (name.length === 4) host ||= name.toLowerCase() === "host";
   }
+  if (!host) list.push("host", service);
+  if (length) return list;
   // A streamed body of unknown length is what HTTP/1.1 sends chunked: body parsers look for one of
   // the two headers to know a body is there.
-  if (req.stream !== undefined) return [...list, "transfer-encoding", "chunked"];
-  if (req.body.byteLength === 0 && BODYLESS.has(req.method)) return list;
-  return [...list, "content-length", String(req.body.byteLength)];
+  if (req.stream !== undefined) list.push("transfer-encoding", "chunked");
+  else if (req.body.byteLength > 0 || !BODYLESS.has(req.method))
+    list.push("content-length", String(req.body.byteLength));
+  return list;
 }
 
 /** Feeds a streamed request body into `req` as the handler reads it. */
@@ -356,8 +366,9 @@ function pipeBody(req: IncomingMessage, body: ReadableStream<Uint8Array>): void 
  * handler gets real `http.IncomingMessage` and `http.ServerResponse` objects, so apps work unchanged
  * and the same app can keep serving a real HTTP port; no socket is written to, and the sockets behind
  * them are reused as an HTTP keep-alive connection is. `req.headers` follows Node's rules for
- * repeated headers; `req.rawHeaders` keeps the wire's names and order. A throw or rejection before
- * the response ends yields a safe 500.
+ * repeated headers; `req.rawHeaders` keeps the wire's names and order, a `host` (the service name)
+ * and a `content-length` added when the request has none (see {@link rawHeadersOf}). A throw or
+ * rejection before the response ends yields a safe 500.
  *
  * @example
  * ```ts

@@ -13,8 +13,22 @@ export interface FetchApp {
   fetch(request: Request, ...rest: never[]): Response | Promise<Response>;
 }
 
-/** What {@link serve} accepts as a handler. */
-export type Handler = FetchHandler | NodeListener | FetchApp;
+/**
+ * A fastify instance, as far as {@link serve} needs it: `serve(app)` awaits `app.ready()` and then
+ * hands each request to `app.routing(req, res)`, as fastify's own `inject()` does.
+ */
+export interface FastifyApp {
+  /** Routes a Node request to the app's handlers (fastify's documented `routing`). */
+  routing(req: IncomingMessage, res: ServerResponse): void;
+  /** Resolves once the app's plugins are loaded and its routes registered. */
+  ready(): PromiseLike<unknown>;
+}
+
+/**
+ * What {@link serve} accepts as a handler: a Node listener (an express app included), a Fetch
+ * handler, an app with `fetch` (Hono), or a fastify instance.
+ */
+export type Handler = FetchHandler | NodeListener | FetchApp | FastifyApp;
 
 /**
  * What a handler turns into inside natsmesh: wire request in, wire response out. Never rejects. A
