@@ -54,20 +54,22 @@ describe("cancellation", () => {
 
   it("cancellation - a caller's timeout before any heartbeat makes a Node handler's req emit 'aborted' and 'close', res 'close' (node:http on a client disconnect)", async () => {
     const events: string[] = [];
-    services.push(
-      await serve(
-        (req: IncomingMessage, res: ServerResponse) => {
-          req.on("aborted", () => events.push("req aborted"));
-          req.on("close", () => events.push("req close"));
-          req.on("error", () => undefined);
-          res.on("close", () => events.push("res close"));
-        },
-        { service: "cancel-node", nc: nats.nc, logger: silent },
-      ),
+    const svc = await serve(
+      (req: IncomingMessage, res: ServerResponse) => {
+        req.on("aborted", () => events.push("req aborted"));
+        req.on("close", () => events.push("req close"));
+        req.on("error", () => undefined);
+        res.on("close", () => events.push("res close"));
+      },
+      { service: "cancel-node", nc: nats.nc, logger: silent },
     );
+    services.push(svc);
     await fetch("http://cancel-node/").catch(() => undefined);
     await check(() => events.length === 3, 5000, { name: "req and res events" });
     expect([...events].sort()).toEqual(["req aborted", "req close", "res close"]);
+    // The adapter's own 500 for a destroyed response is not the handler's failure: a cancellation.
+    await check(() => svc.stats().cancelled === 1, 5000, { name: "counted as cancelled" });
+    expect(svc.stats()).toMatchObject({ errors: 0, lastError: "", inFlight: 0 });
   });
 
   it("cancellation - a handler that ignores its signal frees its slot after cancelGrace; its late answer is dropped and counted as a cancellation (499), not an error", async () => {
