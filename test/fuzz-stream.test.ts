@@ -235,6 +235,14 @@ function run(
           if (!handedOver && msg.reply) {
             handedOver = true;
             for (const f of frames) nc.publish(msg.reply, f);
+            // After the caller's abort the instance sends nothing more. Its answer to a ping sent
+            // after the frames comes once it has taken them (one connection each way, in order), so
+            // silence until then is the outcome: no fixed wait.
+            if (aborted)
+              nc.request("$SRV.PING.upload", undefined, { timeout: OUTCOME_WITHIN }).then(
+                () => finish({ kind: "none" }),
+                () => undefined,
+              );
           }
           return; // further credit and heartbeats
         }
@@ -243,7 +251,10 @@ function run(
         finish({ kind: "response", status: res.status, text: Buffer.from(res.body).toString() });
       },
     });
+    let settled = false;
     const finish = (outcome: Outcome) => {
+      if (settled) return;
+      settled = true;
       clearTimeout(timer);
       sub.unsubscribe();
       resolve({ outcome, valid: validStream, bytes: total, trailing, aborted });
