@@ -55,7 +55,13 @@ export {
 } from "./protocol/errors.js";
 export type { FastifyApp, FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
 export type { HandlerKind } from "./server/handler.js";
-export { type ServeOptions, type ServiceHandle, type ServiceStats, serve } from "./server/index.js";
+export {
+  type ServeOptions,
+  type ServiceHandle,
+  type ServiceStats,
+  type StopOptions,
+  serve,
+} from "./server/index.js";
 export { CircuitOpenError } from "./traffic/breaker.js";
 export type { RetrySettings } from "./traffic/call-guard.js";
 export type { RetryEvent } from "./traffic/retry.js";

@@ -71,6 +71,13 @@ export class CallExchange implements PendingCall {
   #sentAt = 0;
   #headed = false;
   #over = false;
+  /**
+   * The caller gave up before the instance handed over its subject: the call has failed, but the
+   * exchange stays routed until the instance's next message, so that the abort can reach it there.
+   */
+  #leaving = false;
+  /** Why the caller gave up, for the abort frame sent when {@link #leaving}. */
+  #reason = "";
   #sender: StreamSender | undefined;
   #receiver: StreamReceiver | undefined;
 
@@ -118,6 +125,10 @@ export class CallExchange implements PendingCall {
   }
 
   deliver(msg: Msg): void {
+    if (this.#leaving) {
+      this.#left(msg.reply);
+      return;
+    }
     const data = msg.data;
     const kind = kindOf(data);
     if (kind === Kind.Credit || (this.#headed && kind >= FrameKind.Chunk && kind <= FrameKind.Abort)) {
@@ -195,9 +206,8 @@ export class CallExchange implements PendingCall {
       return;
     }
     if (frame.kind === FrameKind.Abort && !this.#headed) {
-      const err = new StreamError("the service aborted the request", this.target);
       this.#peer = undefined; // nothing to tell a side that gave up
-      this.fail(err);
+      this.#finish(new StreamError("the service aborted the request", this.target));
       return;
     }
     const receiver = this.#receiver;
@@ -241,12 +251,45 @@ export class CallExchange implements PendingCall {
 
   fail(err: unknown): void {
     if (this.#over) return;
+    if (this.#leaving) {
+      // Nothing heard from the instance within twice its heartbeat: nobody left to tell.
+      this.#close();
+      return;
+    }
     if (!this.#headed) {
+      if (
+        this.#peer === undefined &&
+        this.heartbeat > 0 &&
+        this.#reply &&
+        !(err instanceof NoRespondersError)
+      ) {
+        // The instance hands over its subject with its first heartbeat (PROTOCOL.md §8.4): wait for
+        // it, bounded by the heartbeat watchdog, to send the abort there. The user is told now.
+        this.#leaving = true;
+        this.#settleDeadline();
+        if (this.#onAbort) this.#o.signal?.removeEventListener("abort", this.#onAbort);
+        this.#onAbort = undefined;
+        this.#reason = (err as Error)?.message ?? "the caller gave up";
+        this.#reject(err);
+        return;
+      }
       this.#abort(ErrorCode.Stream, (err as Error)?.message ?? "the caller gave up");
       this.#finish(err);
       return;
     }
     if (this.#receiver && !this.#receiver.finished) this.#receiver.fail(err as Error);
+    this.#close();
+  }
+
+  /**
+   * The instance's first message after the caller gave up: an abort to the subject it handed over,
+   * if it did; a final answer is dropped. Either way the exchange ends.
+   */
+  #left(reply: string | undefined): void {
+    if (reply) {
+      this.#peer = reply;
+      this.#abort(ErrorCode.Stream, this.#reason);
+    }
     this.#close();
   }
 

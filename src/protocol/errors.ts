@@ -12,7 +12,10 @@
 export const ErrorCode = {
   /** A streamed body broke: a chunk lost or out of order, credit exceeded, or the peer aborted (502). */
   Stream: "NM_ERR_STREAM",
-  /** The instance went silent past its heartbeat deadline: it died, or the request was lost (503). */
+  /**
+   * The instance went silent past its heartbeat deadline (it died, or the request was lost), or it
+   * stopped (`stop({ timeout })`) before the handler answered (503).
+   */
   InstanceLost: "NM_ERR_INSTANCE_LOST",
   /** Nobody serves the service's subject: NATS answered "no responders" at once (503). */
   NoResponders: "NM_ERR_NO_RESPONDERS",

@@ -5,9 +5,20 @@ import { endSpan, recordHandlerError, runInSpan } from "../tracing/index.js";
 import { Deadlines } from "../util/deadline-lanes.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { RequestContext, WireHandler } from "./adapters/types.js";
-import type { InFlight } from "./in-flight.js";
+import type { ServerExchange } from "./exchange.js";
+import { CallState, type InFlight } from "./in-flight.js";
 import type { Responder } from "./respond.js";
 import type { InstanceStats } from "./stats.js";
+
+/** A handler deadline that never comes (setTimeout's largest): the instance has no timeout. */
+const NO_TIMEOUT = 2 ** 31 - 1;
+/** The status a cancellation is counted under (nginx's "client closed request"). */
+export const CANCELLED = 499;
+
+/** The answer to callers whose handler was still running at stop()'s deadline. */
+function stoppedAnswer(): WireResponse {
+  return errorResponse(503, ErrorCode.InstanceLost, "the instance stopped before the handler answered");
+}
 
 /** What an {@link Answerer} runs and reports to. */
 export interface AnswererParts {
@@ -15,6 +26,8 @@ export interface AnswererParts {
   service: string;
   /** Milliseconds a handler may take; 0 for no limit. */
   timeout: number;
+  /** Milliseconds a handler may run on once its caller gave up, before its slot is freed anyway. */
+  cancelGrace: number;
   /** The handler, behind its adapter. */
   wire: WireHandler;
   /** Sends the answers. */
@@ -40,7 +53,11 @@ export class Answerer {
   readonly #log: Logger;
   readonly #ctx: RequestContext;
   readonly #timeout: number;
-  readonly #deadlines: Deadlines | undefined;
+  readonly #cancelGrace: number;
+  /** Every running handler's deadline: the instance's timeout, or (0) none but stop()'s. */
+  readonly #deadlines: Deadlines;
+  /** Set when stop()'s deadline passed: what still runs, or waits, is answered 503. */
+  #stopped = false;
 
   constructor(parts: AnswererParts) {
     this.#wire = parts.wire;
@@ -49,7 +66,8 @@ export class Answerer {
     this.#recorder = parts.recorder;
     this.#log = parts.log;
     this.#timeout = parts.timeout;
-    this.#deadlines = parts.timeout > 0 ? new Deadlines(parts.timeout) : undefined;
+    this.#cancelGrace = parts.cancelGrace;
+    this.#deadlines = new Deadlines(parts.timeout > 0 ? parts.timeout : NO_TIMEOUT);
     this.#ctx = {
       service: parts.service,
       onError: (err) => {
@@ -68,16 +86,23 @@ export class Answerer {
    */
   run(call: InFlight, release: () => void): void {
     const { req, ex, span } = call;
-    if (ex?.over) {
-      // The caller gave up while the request waited for a slot.
+    if (call.state === CallState.Settled || ex?.over) {
+      // The caller gave up while the request waited for a slot (counted then).
       this.#log.debug({ method: req.method, path: req.path }, "caller left before the handler ran");
+      call.state = CallState.Settled;
       release();
       return;
     }
+    if (this.#stopped) {
+      call.state = CallState.Settled;
+      this.#sendOnly(call, release, stoppedAnswer());
+      return;
+    }
+    call.state = CallState.Running;
     call.release = release;
     call.started = performance.now();
     this.#recorder?.start();
-    call.deadline = this.#deadlines?.add(() => this.#expire(call));
+    call.deadline = this.#deadlines.add(() => this.#expire(call));
     let answer: Promise<WireResponse>;
     try {
       answer =
@@ -90,33 +115,112 @@ export class Answerer {
     }
     answer.then(
       (res) => {
-        if (this.#settle(call)) this.#done(call, this.#finish(call, res));
-        else res.stream?.cancel().catch(() => undefined);
+        if (!this.#settle(call)) res.stream?.cancel().catch(() => undefined);
+        else if (call.cancelled) {
+          res.stream?.cancel().catch(() => undefined);
+          this.#cancelled(call);
+        } else this.#done(call, this.#finish(call, res));
       },
       (err: unknown) => {
-        this.#log.error({ err }, "request failed");
-        span?.span.recordException(err instanceof Error ? err : String(err));
-        if (this.#settle(call)) this.#done(call, this.#finish(call, internalError()));
+        if (!call.cancelled) {
+          this.#log.error({ err }, "request failed");
+          span?.span.recordException(err instanceof Error ? err : String(err));
+        }
+        if (!this.#settle(call)) return;
+        if (call.cancelled) this.#cancelled(call);
+        else this.#done(call, this.#finish(call, internalError()));
       },
     );
   }
 
-  /** The handler took too long: its signal aborts (a Node handler's req/res close), then the 504 goes out. */
-  #expire(call: InFlight): void {
-    const { req, ex } = call;
-    this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
-    const timeout = errorResponse(
-      504,
-      ErrorCode.Timeout,
-      `the handler did not answer within ${this.#timeout} ms`,
-    );
-    ex?.abort(new Error(`the handler did not answer within ${this.#timeout} ms`));
-    this.#done(call, this.#finish(call, timeout));
+  /**
+   * An exchange was abandoned (ServerExchange.abort): when its caller gave up, the request is a
+   * cancellation. Queued, it is counted now and never runs; running, its handler has `cancelGrace`
+   * to settle (its signal aborted) before the slot is freed anyway; its answer is dropped.
+   */
+  readonly callerGone = (ex: ServerExchange): void => {
+    const call = ex.call as InFlight | undefined;
+    if (call === undefined || call.state === CallState.Settled) return;
+    call.cancelled = true;
+    if (call.state === CallState.Queued) {
+      call.state = CallState.Settled;
+      this.#stats.cancelled();
+      this.#recorder?.record(call.req.method, CANCELLED, 0);
+      if (call.span !== undefined) endSpan(call.span.span, CANCELLED, undefined);
+      return;
+    }
+    setTimeout(() => {
+      if (!this.#settle(call)) return;
+      this.#log.warn(
+        { method: call.req.method, path: call.req.path, cancelGrace: this.#cancelGrace },
+        "handler still running after its caller left: slot freed, its answer will be dropped",
+      );
+      this.#cancelled(call);
+    }, this.#cancelGrace).unref();
+  };
+
+  /**
+   * stop()'s deadline passed: every running handler's caller is answered 503 `NM_ERR_INSTANCE_LOST`
+   * (its signal aborts), and requests still waiting for a slot get the same answer without running.
+   */
+  stopNow(): void {
+    this.#stopped = true;
+    this.#deadlines.expireAll();
   }
 
-  /** Settles the request's deadline: false when it already expired (the 504 went out). */
+  /** Accounts for a request whose caller left: 499, not an error; frees its slot. */
+  #cancelled(call: InFlight): void {
+    const ms = performance.now() - call.started;
+    this.#stats.cancelled();
+    this.#stats.busy(ms);
+    if (call.span !== undefined) endSpan(call.span.span, CANCELLED, undefined);
+    this.#recorder?.finish(call.req.method, CANCELLED, ms / 1000);
+    call.release();
+  }
+
+  /**
+   * The handler's deadline passed: its signal aborts (a Node handler's req/res close), then the 504
+   * goes out — or, when the instance stopped at its deadline, a 503.
+   */
+  #expire(call: InFlight): void {
+    const { req, ex } = call;
+    if (!this.#stopped && this.#timeout === 0) {
+      call.deadline = this.#deadlines.add(() => this.#expire(call));
+      return;
+    }
+    call.state = CallState.Settled;
+    if (call.cancelled) {
+      ex?.abort(new Error("the instance stopped"));
+      this.#cancelled(call);
+      return;
+    }
+    let answer: WireResponse;
+    if (this.#stopped) {
+      this.#log.warn({ method: req.method, path: req.path }, "instance stopped before the handler answered");
+      answer = stoppedAnswer();
+      ex?.abort(new Error("the instance stopped before the handler answered"));
+    } else {
+      this.#log.warn({ method: req.method, path: req.path, timeout: this.#timeout }, "handler timed out");
+      answer = errorResponse(504, ErrorCode.Timeout, `the handler did not answer within ${this.#timeout} ms`);
+      ex?.abort(new Error(`the handler did not answer within ${this.#timeout} ms`));
+    }
+    this.#done(call, this.#finish(call, answer));
+  }
+
+  /** Answers a request that never ran (the instance stopped), and frees its slot. */
+  #sendOnly(call: InFlight, release: () => void, res: WireResponse): void {
+    call.release = release;
+    call.started = performance.now();
+    this.#recorder?.start();
+    this.#done(call, this.#finish(call, res));
+  }
+
+  /** Settles the request: false when it already was (its deadline expired, its caller's grace ran out). */
   #settle(call: InFlight): boolean {
-    return call.deadline === undefined || this.#deadlines!.settle(call.deadline);
+    if (call.state === CallState.Settled) return false;
+    call.state = CallState.Settled;
+    if (call.deadline !== undefined) this.#deadlines.settle(call.deadline);
+    return true;
   }
 
   /** Frees the request's slot once its answer is sent. */

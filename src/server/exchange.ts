@@ -58,6 +58,10 @@ export class ServerExchange implements RequestControl {
   #aborted: Error | undefined;
   #listeners: Array<(reason: Error) => void> | undefined;
   #controller: AbortController | undefined;
+  /** The request this exchange belongs to, once queued (the {@link Answerer} reads it back on an abort). */
+  call: unknown;
+  /** Told when the exchange is abandoned (not when it closes normally). */
+  readonly #gone: ((ex: ServerExchange, reason: Error) => void) | undefined;
 
   readonly #inbox: string;
   #subject: string | undefined;
@@ -70,7 +74,9 @@ export class ServerExchange implements RequestControl {
     publish: Publish,
     release: (ex: ServerExchange) => void,
     idle = STREAM_IDLE_MS,
+    gone?: (ex: ServerExchange, reason: Error) => void,
   ) {
+    this.#gone = gone;
     this.#idle = idle;
     this.#inbox = inbox;
     this.id = id;
@@ -193,6 +199,7 @@ export class ServerExchange implements RequestControl {
     this.#controller?.abort(reason);
     for (const listener of this.#listeners?.splice(0) ?? []) listener(reason);
     this.close();
+    this.#gone?.(this, reason);
   }
 
   /** Ends the exchange: frames for it are dropped from now on. */

@@ -23,4 +23,12 @@ export interface InFlight {
   started: number;
   /** The handler's entry in the instance's deadlines, when the instance has a timeout. */
   deadline: number | undefined;
+  /** {@link CallState}: queued, running, or settled (answered, expired, cancelled or stopped). */
+  state: CallState;
+  /** The caller gave up: whatever the handler answers is dropped, and counted as a cancellation. */
+  cancelled: boolean;
 }
+
+/** Where an {@link InFlight} request is: waiting for a slot, running its handler, or settled. */
+export const CallState = { Queued: 0, Running: 1, Settled: 2 } as const;
+export type CallState = (typeof CallState)[keyof typeof CallState];

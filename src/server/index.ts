@@ -19,5 +19,5 @@ export { type HandlerKind, toWireHandler } from "./handler.js";
 export { MALFORMED_LOG_INTERVAL_MS } from "./intake.js";
 export { ConcurrencyLimiter } from "./limiter.js";
 export { DEFAULT_CONCURRENCY, type ServeOptions, serve } from "./serve.js";
-export type { ServiceHandle } from "./service-instance.js";
+export type { ServiceHandle, StopOptions } from "./service-instance.js";
 export type { ServiceStats } from "./stats.js";

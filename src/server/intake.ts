@@ -6,7 +6,7 @@ import { DEFAULT_WINDOW, declaredLength, StreamReceiver } from "../stream/index.
 import { startServerSpan } from "../tracing/index.js";
 import type { Answerer } from "./answer.js";
 import type { ServerExchange } from "./exchange.js";
-import type { InFlight } from "./in-flight.js";
+import { CallState, type InFlight } from "./in-flight.js";
 import type { ConcurrencyLimiter } from "./limiter.js";
 import { MalformedAnswers } from "./malformed.js";
 import type { OpenExchanges } from "./open-exchanges.js";
@@ -145,7 +145,10 @@ export class Intake {
       release: NOT_STARTED,
       started: 0,
       deadline: undefined,
+      state: CallState.Queued,
+      cancelled: false,
     };
+    if (ex !== undefined) ex.call = call;
     this.#limiter.runWithRelease((release) => this.#answerer.run(call, release));
   }
 

@@ -14,14 +14,23 @@ export class OpenExchanges {
   readonly #open = new Map<number, ServerExchange>();
   readonly #release = (ex: ServerExchange) => this.#remove(ex);
   readonly #idle: number;
+  readonly #gone: ((ex: ServerExchange, reason: Error) => void) | undefined;
   #seq = 0;
   #timer: NodeJS.Timeout | undefined;
   #tick = 0;
 
   /**
    * @param idle - how long a streamed body may wait on a caller without heartbeats (ms).
+   * @param gone - told when an exchange is abandoned (the caller aborted or went silent, a timeout).
    */
-  constructor(nc: NatsConnection, publish: Publish, onError: (err: Error) => void, idle: number) {
+  constructor(
+    nc: NatsConnection,
+    publish: Publish,
+    onError: (err: Error) => void,
+    idle: number,
+    gone?: (ex: ServerExchange, reason: Error) => void,
+  ) {
+    this.#gone = gone;
     this.#publish = publish;
     this.#idle = idle;
     this.#inbox = createInbox((nc as { options?: { inboxPrefix?: string } }).options?.inboxPrefix);
@@ -50,6 +59,7 @@ export class OpenExchanges {
       this.#publish,
       this.#release,
       this.#idle,
+      this.#gone,
     );
     this.#open.set(id, ex);
     // Without a heartbeat the sweep still watches a streamed body for an idle caller (1 s steps).

@@ -12,6 +12,8 @@ import { addProvenance } from "./provenance.js";
 import type { InstanceStats } from "./stats.js";
 
 const EMPTY = new Uint8Array(0);
+/** The status a cancellation is counted under (nginx's "client closed request"; answer.ts's CANCELLED). */
+const CANCELLED_STATUS = 499;
 
 /** What a {@link Responder} sends through and counts in. */
 export interface ResponderParts {
@@ -172,6 +174,12 @@ export class Responder {
     try {
       await sender.done;
     } catch (err) {
+      if (exchange.aborted !== undefined) {
+        // The caller left mid-body (its abort, its silence): a cancellation, not the handler's failure.
+        this.#stats.cancelled();
+        exchange.close();
+        return CANCELLED_STATUS;
+      }
       this.#log.error({ err }, "the handler's response body failed mid-stream");
       this.#stats.failed("500 NM_ERR_HANDLER: body failed mid-stream");
       exchange.abort(new Error("the handler's response body failed"), true);

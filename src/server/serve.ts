@@ -19,6 +19,9 @@ export const DEFAULT_CONCURRENCY = 1024;
 /** Default time a handler may take before the instance answers 504 for it (as Node's `requestTimeout`). */
 export const DEFAULT_HANDLER_TIMEOUT = 300_000;
 
+/** Default of {@link ServeOptions.cancelGrace}: how long a handler may outlive its caller. */
+export const DEFAULT_CANCEL_GRACE = 5000;
+
 /** Options of {@link serve}. */
 export interface ServeOptions extends ConnectionSourceOptions {
   /** Service name: `[a-z0-9_-]` tokens separated by dots, e.g. `weather`. */
@@ -38,6 +41,13 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * (default 30 000). Callers with a heartbeat are given up after twice it.
    */
   streamIdleTimeout?: number;
+  /**
+   * Milliseconds a handler may run on once its caller gave up (its timeout or abort reached the
+   * instance; the handler's `request.signal` aborted, a Node `req` emitted 'aborted' and 'close'),
+   * before the instance frees its concurrency slot anyway (default 5000). Its late answer is dropped;
+   * either way the request counts as cancelled (status 499), not as an error.
+   */
+  cancelGrace?: number;
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
   /**
@@ -111,6 +121,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     concurrency: options.concurrency ?? envConcurrency(),
     timeout: options.timeout ?? DEFAULT_HANDLER_TIMEOUT,
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
+    cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
     logger,
     recorder: metrics?.recorder(service),
     // Last, once nothing above can throw: the instance's stop() gives it back.

@@ -31,12 +31,27 @@ export interface ServiceHandle {
   stats(): ServiceStats;
   /**
    * Drains: stops answering discovery (`$SRV.*`) and metrics (`$NM.METRICS`) requests, leaves the
-   * queue group (no new requests), finishes every accepted request, then closes the connection if
-   * `serve` opened it.
+   * queue group (no new requests), finishes every accepted request — by `options.timeout` (default
+   * 25 000 ms), past which their callers get 503 `NM_ERR_INSTANCE_LOST` — then closes the connection
+   * if `serve` opened it. A second call returns the first call's promise.
    */
-  stop(): Promise<void>;
+  stop(options?: StopOptions): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
+
+/** Options of {@link ServiceHandle.stop}. */
+export interface StopOptions {
+  /**
+   * Milliseconds accepted requests may take to finish (default {@link DEFAULT_STOP_TIMEOUT}, which
+   * fits a 30 s SIGTERM grace period). At the deadline, the callers of handlers still running (and
+   * of requests still waiting for a slot) are answered 503 `NM_ERR_INSTANCE_LOST` — safe to retry on
+   * another instance when idempotent — their handlers' signals abort, and `stop()` goes on closing.
+   */
+  timeout?: number;
+}
+
+/** Default of {@link StopOptions.timeout}: within a typical 30 s SIGTERM grace period (Kubernetes). */
+export const DEFAULT_STOP_TIMEOUT = 25_000;
 
 /** What {@link serve} settled for an instance. */
 export interface InstanceSettings {
@@ -54,6 +69,8 @@ export interface InstanceSettings {
   timeout: number;
   /** Milliseconds a streamed body may wait on a caller without heartbeats. */
   streamIdle: number;
+  /** Milliseconds a handler may run on once its caller gave up, before its slot is freed anyway. */
+  cancelGrace: number;
   /** The logger; the instance logs through a child naming the service and instance. */
   logger: Logger;
   /** Prometheus metrics of the service, if any. */
@@ -86,6 +103,7 @@ export class ServiceInstance implements ServiceHandle {
   readonly #attached: Array<{ stop(): void }> = [];
   #stopping: Promise<void> | undefined;
   readonly #release: (() => void) | undefined;
+  readonly #answerer: Answerer;
 
   constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
     this.service = s.service;
@@ -114,6 +132,7 @@ export class ServiceInstance implements ServiceHandle {
       },
       (err) => log.error({ err }, "exchange subscription error"),
       s.streamIdle,
+      (ex) => this.#answerer.callerGone(ex),
     );
     const stats = this.#stats;
     const responder = new Responder({
@@ -128,12 +147,14 @@ export class ServiceInstance implements ServiceHandle {
     const answerer = new Answerer({
       service: s.service,
       timeout: s.timeout,
+      cancelGrace: s.cancelGrace,
       wire,
       responder,
       stats,
       recorder: s.recorder,
       log,
     });
+    this.#answerer = answerer;
     const intake = new Intake({
       service: s.service,
       instance: s.instance,
@@ -165,8 +186,8 @@ export class ServiceInstance implements ServiceHandle {
     this.#attached.push(responder);
   }
 
-  stop(): Promise<void> {
-    this.#stopping ??= this.#drain().finally(this.#release);
+  stop(options: StopOptions = {}): Promise<void> {
+    this.#stopping ??= this.#drain(options.timeout ?? DEFAULT_STOP_TIMEOUT).finally(this.#release);
     return this.#stopping;
   }
 
@@ -174,7 +195,27 @@ export class ServiceInstance implements ServiceHandle {
     return this.stop();
   }
 
-  async #drain(): Promise<void> {
+  /** Waits for accepted requests to finish; at the deadline, answers what is left 503 and waits for that. */
+  async #finishAccepted(timeout: number): Promise<void> {
+    const idle = this.#limiter.idle();
+    let timer: NodeJS.Timeout | undefined;
+    const late = await Promise.race([
+      idle.then(() => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(true), timeout);
+      }),
+    ]);
+    clearTimeout(timer);
+    if (!late) return;
+    this.#log.warn(
+      { timeout, inFlight: this.#limiter.active, queued: this.#limiter.queued },
+      "stop deadline passed",
+    );
+    this.#answerer.stopNow();
+    await idle;
+  }
+
+  async #drain(timeout: number): Promise<void> {
     for (const responder of this.#attached.splice(0)) {
       try {
         responder.stop();
@@ -185,7 +226,7 @@ export class ServiceInstance implements ServiceHandle {
     if (!this.nc.isClosed()) {
       await this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
     }
-    await this.#limiter.idle();
+    await this.#finishAccepted(timeout);
     this.#exchanges.close(new Error("the instance stopped"));
     await this.#batcher.sent();
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);

@@ -10,6 +10,11 @@ export interface ServiceStats {
   lastError: string;
   /** Messages that could not be decoded or had no reply subject. */
   malformed: number;
+  /**
+   * Requests whose caller gave up (its timeout or abort) before the answer: never errors. Counted
+   * apart from `requests`; the handler's answer, if it came, was dropped.
+   */
+  cancelled: number;
   /** Total time handlers took for the answered requests, in nanoseconds. */
   processingNanos: number;
   /** Requests running now. */
@@ -27,6 +32,7 @@ export class InstanceStats {
   #errors = 0;
   #lastError = "";
   #malformed = 0;
+  #cancelled = 0;
   /** Malformed messages without a reply subject (handled, never answered). */
   #dropped = 0;
   /** Total handler time of answered requests, in milliseconds. */
@@ -47,6 +53,11 @@ export class InstanceStats {
   malformed(reason: string): void {
     this.#malformed++;
     this.failed(reason);
+  }
+
+  /** Counts a request whose caller gave up before its answer: not an error. */
+  cancelled(): void {
+    this.#cancelled++;
   }
 
   /** Counts a message without a reply subject: handled, never answered. */
@@ -71,16 +82,20 @@ export class InstanceStats {
       errors: this.#errors,
       lastError: this.#lastError,
       malformed: this.#malformed,
+      cancelled: this.#cancelled,
       processingNanos: Math.round(this.#busyMs * 1e6),
       inFlight,
       queued,
     };
   }
 
-  /** The endpoint counters of the micro protocol's `$SRV.STATS`: dropped messages count as requests. */
+  /**
+   * The endpoint counters of the micro protocol's `$SRV.STATS`: dropped messages and cancelled
+   * requests count as requests (never as errors).
+   */
   endpoint(): EndpointCounters {
     return {
-      requests: this.#requests + this.#dropped,
+      requests: this.#requests + this.#dropped + this.#cancelled,
       errors: this.#errors,
       lastError: this.#lastError,
       processingNanos: this.#busyMs * 1e6,

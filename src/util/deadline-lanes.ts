@@ -56,6 +56,14 @@ export class Deadlines {
     return this.#entries.delete(id);
   }
 
+  /** Expires every entry now, as if its deadline had passed (an instance stopping at its deadline). */
+  expireAll(): void {
+    for (const [id, entry] of this.#entries) {
+      this.#entries.delete(id);
+      entry.expire();
+    }
+  }
+
   #arm(ms: number): void {
     this.#timer = setTimeout(this.#fire, Math.max(1, Math.ceil(ms)));
     this.#timer.unref();

@@ -228,9 +228,15 @@ class NodeCall implements SinkOwner, SocketUser {
     this.#resolve(internalError());
   }
 
-  /** The caller left (abort, silence): as when an HTTP client hangs up, req and res emit 'close'. */
+  /**
+   * The caller left (abort, silence, timeout): as node:http does when an HTTP client hangs up
+   * (abortIncoming), `req` is destroyed with an ECONNRESET "aborted" error — it emits 'aborted' when
+   * its body was not read to the end, then 'close' ('error' only to a listener) — and `res` emits 'close'.
+   */
   callerLeft(): void {
     this.#callerLeft = true;
+    const req = this.req;
+    if (!req.destroyed) req.destroy(Object.assign(new Error("aborted"), { code: "ECONNRESET" }));
     if (this.#socket.user === this && !this.res.writableFinished) this.#socket.destroy();
   }
 
