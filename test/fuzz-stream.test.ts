@@ -287,7 +287,9 @@ describe("fuzz stream - hostile streamed request bodies against serve()", () => 
           }
         }
       }),
-      { numRuns: 10, endOnFailure: true },
+      // Seeded, so that the share of valid streams the bounds below count on is the same in every run
+      // (unseeded, one run in many drew only 10 valid of 150); FUZZ_SEED=<n> explores other draws.
+      { numRuns: 10, endOnFailure: true, seed: Number(process.env.FUZZ_SEED ?? 20261207) },
     );
     expect(valid).toBeGreaterThan(10);
     expect(invalid).toBeGreaterThan(30);
