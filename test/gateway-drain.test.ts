@@ -70,7 +70,10 @@ describe("gateway - drain on close", () => {
       });
 
       // A keep-alive client sending on through the end of the drain: every request is answered
-      // until the listener closes, then refused before a byte was sent; none is reset.
+      // until the listener closes. Each answer said Connection: close, so each request after it goes
+      // on a new connection, and the last one meets the closing listener: refused, or reset when the
+      // kernel had queued its connection before the close (no server can serve those) — never a
+      // request on a connection the gateway was serving.
       const outcomes = new Map<string, number>();
       for (;;) {
         const r = await fetchVia(`${url}/echo/whoami`, keepAlive);
@@ -79,8 +82,10 @@ describe("gateway - drain on close", () => {
         if (key !== "200") break;
         await new Promise((resolve) => setTimeout(resolve, 10)); // pacing of the load, not a wait
       }
-      expect([...outcomes.keys()].sort()).toEqual(["200", "ECONNREFUSED"]);
-      expect(outcomes.get("ECONNREFUSED")).toBe(1);
+      const last = [...outcomes.keys()].find((k) => k !== "200");
+      expect(["ECONNREFUSED", "ECONNRESET"]).toContain(last);
+      expect([...outcomes.keys()].sort()).toEqual(["200", last].sort());
+      expect(outcomes.get(last!)).toBe(1);
 
       expect(await slow).toEqual({ status: 200, connection: "close", text: "slow" });
       await closed;
