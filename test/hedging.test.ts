@@ -5,9 +5,11 @@
  * the copies, and the counters count them. Outcomes and counts only: no timed assertion.
  */
 import { Registry } from "prom-client";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createFetch,
+  MeshDispatcher,
   type MeshFetch,
   type MeshRequestInit,
   type ServiceHandle,
@@ -169,5 +171,29 @@ describe("hedging - client", () => {
       await plain("http://choice/", { hedge: { maxHedges: 0 } }).catch((e: unknown) => e),
     ).toBeInstanceOf(RangeError);
     expect(() => createFetch({ nc: nats.nc, hedge: { quantile: 2 } })).toThrow(/hedge.quantile/);
+  });
+
+  it("hedging - MeshDispatcher takes the same option: a late GET through undici is sent twice", async () => {
+    const hang = awaitAbortHandler();
+    services.push(await serve(hang.handler, { service: "undici-hedged", nc: nats.nc, logger: silent }));
+    const registry = new Registry();
+    const dispatcher = new MeshDispatcher({
+      nc: nats.nc,
+      retry: false,
+      hedge: { minDelayMs: 10, maxDelayMs: 10, registry },
+    });
+    try {
+      const ac = new AbortController();
+      const pending = request("http://undici-hedged/", { dispatcher, signal: ac.signal }).catch(
+        (e: unknown) => e,
+      );
+      await check(() => hang.started === 2, 5000, { name: "the request and its copy" });
+      expect(await counted(registry, CLIENT_HEDGES_SENT, "undici-hedged")).toBe(1);
+      ac.abort(new Error("done"));
+      await pending;
+      await check(() => hang.aborted === 2, 5000, { name: "both exchanges cancelled" });
+    } finally {
+      await dispatcher.close();
+    }
   });
 });
