@@ -137,11 +137,6 @@ export class CallGuard {
     this.#hedging = new ServiceHedging(hedge, (service) => clientHedgeCounters(service, registry));
   }
 
-  /** The client's hedging state (per service answer times and budgets). */
-  get hedging(): ServiceHedging {
-    return this.#hedging;
-  }
-
   /** The circuit breaker of `service`, when breakers are enabled. */
   breakerOf(service: string): CircuitBreaker | undefined {
     return this.#breakers.of(service);

@@ -113,11 +113,6 @@ export class ServiceHedging {
     });
   }
 
-  /** The answer times of `key`, once it was called (for tests and diagnostics). */
-  latencyOf(key: string): LatencyWindow | undefined {
-    return this.#services.get(key)?.window;
-  }
-
   #state(key: string): ServiceState {
     let state = this.#services.get(key);
     if (state === undefined) {
