@@ -95,7 +95,7 @@ describe("hedging - client", () => {
     expect(await counted(registry, CLIENT_HEDGE_BUDGET_EXHAUSTED, "hedged")).toBe(0);
   });
 
-  it("hedging - a POST is never sent twice; a GET or a keyed POST is (one instance: every copy lands there)", async () => {
+  it("hedging - a POST or a streamed body is never sent twice; a GET or a keyed POST is (one instance: every copy lands there)", async () => {
     const hang = awaitAbortHandler();
     services.push(await serve(hang.handler, { service: "hang", nc: nats.nc, logger: silent }));
     const registry = new Registry();
@@ -103,25 +103,35 @@ describe("hedging - client", () => {
     const ac = new AbortController();
     const send = (init: MeshRequestInit) =>
       fetch("http://hang/", { ...init, signal: ac.signal }).catch((e: unknown) => e);
+    // A PUT whose body streams: idempotent, but its body is read once.
+    const streamed = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("streamed"));
+        c.close();
+      },
+    });
+    const calls = [send({ method: "PUT", body: streamed, duplex: "half" } as MeshRequestInit)];
+    // Its copy's timer, were there one, is due before the ones below.
+    await check(() => hang.started >= 1, 5000, { name: "the streamed PUT arrived" });
     // Started in one turn, so their copies' timers (one delay) fire in this order, the GET's last.
-    const calls = [
+    calls.push(
       send({ method: "POST", body: "a" }),
       send({ method: "POST", body: "b" }),
       send({ method: "PATCH", body: "c" }),
       send({ method: "POST", body: "d", headers: { "idempotency-key": "k-1" } }),
       send({ method: "GET" }),
-    ];
-    // 5 requests and 2 copies (the keyed POST's, the GET's): once the GET's copy went out, every
+    );
+    // 6 requests and 2 copies (the keyed POST's, the GET's): once the GET's copy went out, every
     // earlier timer had fired.
-    await check(() => hang.started >= 7, 5000, { name: "5 requests and 2 copies executed" });
+    await check(() => hang.started >= 8, 5000, { name: "6 requests and 2 copies executed" });
     // A marker published after every earlier copy would have been: once it arrived, nothing else can.
     calls.push(send({ method: "GET", hedge: false }));
-    await check(() => hang.started >= 8, 5000, { name: "the marker arrived" });
-    expect(hang.started).toBe(8);
+    await check(() => hang.started >= 9, 5000, { name: "the marker arrived" });
+    expect(hang.started).toBe(9);
     expect(await counted(registry, CLIENT_HEDGES_SENT, "hang")).toBe(2);
     ac.abort(new Error("done"));
     for (const err of await Promise.all(calls)) expect(String(err)).toMatch(/done/);
-    await check(() => hang.aborted === 8, 5000, { name: "every exchange cancelled" });
+    await check(() => hang.aborted === 9, 5000, { name: "every exchange cancelled" });
   });
 
   it("hedging - the budget caps copies: 10 late calls at once with 2 tokens send 2 copies, 8 refused", async () => {
