@@ -204,6 +204,10 @@ describe("dedupe - with JetStream", () => {
     expect(again.status).toBe(200);
     expect(again.headers.get("idempotent-replayed")).toBeNull();
     expect(runs).toBe(2);
+    // The answer of the run that did not throw is kept.
+    const third = await call("dd-throw", post("t"));
+    expect(third.headers.get("idempotent-replayed")).toBe("true");
+    expect(runs).toBe(2);
   });
 
   it("dedupe - an answer larger than maxAnswer reaches its caller; a repeat gets 409 NM_ERR_DEDUPE_NOT_KEPT, not a second run", async () => {
