@@ -101,6 +101,10 @@ describe("dedupe - with JetStream", () => {
     await (await call("dd-replay", post(undefined))).text();
     await (await call("dd-replay", post("k-2"))).text();
     expect(c.runs()).toBe(4);
+    // Idempotent methods are not deduplicated: a PUT with a key runs each time.
+    const put: RequestInit = { ...post("k-3")[1], method: "PUT" };
+    for (const run of ["5", "6"])
+      expect((await call("dd-replay", ["/orders", put])).headers.get("x-run")).toBe(run);
     const counted = outcomes(await registry.metrics(), "dd-replay");
     expect(counted).toEqual({ executed: 2, replayed: 1 });
   });
@@ -133,7 +137,7 @@ describe("dedupe - with JetStream", () => {
     for (const other of [
       post("m", "b"),
       post("m", "a", "/other"),
-      ["/orders", { ...post("m", "a")[1], method: "PUT" }],
+      ["/orders", { ...post("m", "a")[1], method: "PATCH" }],
     ] as [string, RequestInit][]) {
       const res = await call("dd-mismatch", other);
       expect(res.status).toBe(422);
@@ -415,7 +419,13 @@ describe("dedupe - without JetStream", () => {
       if (saved === undefined) delete process.env.NATSMESH_DEDUPE;
       else process.env.NATSMESH_DEDUPE = saved;
     }
-    for (const bad of [{ lease: 0 }, { wait: -1 }, { bucket: "a.b" }, { unavailable: "maybe" as "run" }]) {
+    for (const bad of [
+      { lease: 0 },
+      { wait: -1 },
+      { replicas: 0 },
+      { bucket: "a.b" },
+      { unavailable: "maybe" as "run" },
+    ]) {
       await expect(
         serve(counting().handler, { service: "dd-bad", nc: nats.nc, logger: silent, dedupe: bad }),
       ).rejects.toThrow(RangeError);

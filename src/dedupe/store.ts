@@ -19,6 +19,8 @@ export interface BucketSettings {
   ttl: number;
   /** Largest size of the bucket in bytes; when full, new records are refused (KV's discard-new). */
   maxBytes: number;
+  /** Copies of the bucket in a JetStream cluster. */
+  replicas: number;
 }
 
 /** A record as read, with the revision a replacement must name. */
@@ -107,8 +109,8 @@ export class DedupeStore {
   }
 
   #open(): Promise<KV> {
-    const { bucket, ttl, maxBytes } = this.#settings;
-    this.#kv ??= new Kvm(this.#nc).create(bucket, { history: 1, ttl, max_bytes: maxBytes });
+    const { bucket, ttl, maxBytes, replicas } = this.#settings;
+    this.#kv ??= new Kvm(this.#nc).create(bucket, { history: 1, ttl, max_bytes: maxBytes, replicas });
     return this.#kv;
   }
 }

@@ -28,6 +28,7 @@ export const DEDUPE_DEFAULTS = {
   bucket: "natsmesh-dedupe",
   ttl: 24 * 60 * 60 * 1000,
   maxBytes: 256 * 1024 * 1024,
+  replicas: 1,
   maxAnswer: 64 * 1024,
   lease: 10_000,
   wait: 30_000,
@@ -42,6 +43,11 @@ export interface DedupeOptions {
   ttl?: number;
   /** Largest size of the bucket in bytes (default 256 MiB); when full, new keys get 503. */
   maxBytes?: number;
+  /**
+   * Copies of the bucket in a JetStream cluster (default 1; 3 or 5 so that losing a node keeps the
+   * store), set when the bucket is created.
+   */
+  replicas?: number;
   /**
    * Largest answer body kept, in bytes (default 64 KiB). A larger answer goes to its caller, and
    * repeats get 409 `NM_ERR_DEDUPE_NOT_KEPT` instead of running the handler again.
@@ -102,17 +108,24 @@ export const DedupeOutcome = {
 } as const;
 export type DedupeOutcome = (typeof DedupeOutcome)[keyof typeof DedupeOutcome];
 
+/**
+ * Methods RFC 9110 defines as idempotent: running one twice changes nothing, so a key on them is not
+ * deduplicated (the Idempotency-Key draft is for POST, PATCH and the like).
+ */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
 /** First and largest pause between two reads of a running record. */
 const POLL_FIRST_MS = 10;
 const POLL_MAX_MS = 250;
 
 /**
  * Wraps `inner` so that requests with an `Idempotency-Key` run once per key (see the module).
- * Requests without one go straight to `inner`.
+ * Requests without one, and those of an idempotent method (GET, PUT, ...), go straight to `inner`.
  */
 export function deduplicate(inner: WireHandler, parts: DedupeParts): WireHandler {
   const run = new KeyedRun(inner, parts);
   return (req, ctx, control) => {
+    if (IDEMPOTENT_METHODS.has(req.method.toUpperCase())) return inner(req, ctx, control);
     const key = headerValue(req.headers, IDEMPOTENCY_KEY_HEADER);
     if (key === undefined || key === "") return inner(req, ctx, control);
     if (req.streamed || req.stream !== undefined) {

@@ -186,7 +186,7 @@ function dedupeSettings(option: boolean | DedupeOptions | undefined): Required<D
   const settings = { ...DEDUPE_DEFAULTS, ...(on === true ? {} : on) };
   if (!/^[A-Za-z0-9_-]+$/.test(settings.bucket))
     throw new RangeError(`dedupe.bucket: expected [A-Za-z0-9_-] characters, got '${settings.bucket}'`);
-  for (const name of ["ttl", "maxBytes", "maxAnswer", "lease"] as const) {
+  for (const name of ["ttl", "maxBytes", "replicas", "maxAnswer", "lease"] as const) {
     const n = settings[name];
     if (!Number.isInteger(n) || n < 1)
       throw new RangeError(`dedupe.${name}: expected an integer ≥ 1, got ${n}`);
