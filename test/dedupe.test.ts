@@ -229,7 +229,7 @@ describe("dedupe - with JetStream", () => {
     const again = await call("dd-big", post("b"));
     expect(again.status).toBe(409);
     expect(again.headers.get("mesh-error")).toBe("NM_ERR_DEDUPE_NOT_KEPT");
-    expect(await again.text()).toMatch(/2000 bytes/);
+    expect(await again.text()).toMatch(/larger than the service keeps \(1000 bytes\)/);
     expect(runs).toBe(1);
   });
 

@@ -305,11 +305,11 @@ class KeyedRun {
 
   #notKept(record: DedupeRecord): WireResponse {
     this.#count(DedupeOutcome.NotKept);
-    const size = record.size === undefined ? "a streamed body" : `${record.size} bytes`;
+    const size = record.size === undefined ? "" : ` of ${record.size} bytes`;
     return errorResponse(
       409,
       ErrorCode.DedupeNotKept,
-      `the request with this Idempotency-Key was executed (status ${record.status}), but its answer (${size}) was too large to keep`,
+      `the request with this Idempotency-Key was executed (status ${record.status}), but its answer${size} was larger than the service keeps (${this.#p.settings.maxAnswer} bytes)`,
     );
   }
 
