@@ -8,6 +8,7 @@ import { Kvm } from "@nats-io/kv";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { recordKey } from "../src/dedupe/index.js";
+import { createGateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { createMetrics } from "../src/metrics/index.js";
 import { startChildInstance } from "./support/child-instance.js";
@@ -308,6 +309,26 @@ describe("dedupe - with JetStream", () => {
     expect(next.status).toBe(201);
     await next.text();
     expect(c.runs()).toBe(2);
+  });
+
+  it("dedupe - through the gateway: the key and the replay header pass unchanged", async () => {
+    const c = counting();
+    await start("dd-gw", c.handler);
+    await using gateway = createGateway({ listen: "127.0.0.1:0", nc: nats.nc, logger: silent });
+    const { url } = await gateway.listen();
+    const send = () =>
+      globalThis.fetch(`${url}/dd-gw/orders`, {
+        method: "POST",
+        headers: { "idempotency-key": "via-gateway" },
+        body: "order",
+      });
+    const first = await send();
+    expect(first.status).toBe(201);
+    const body = await first.text();
+    const again = await send();
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.text()).toBe(body);
+    expect(c.runs()).toBe(1);
   });
 
   it("dedupe - an instance killed mid-execution: a repeat waits out the lease, then runs the request once", async () => {
