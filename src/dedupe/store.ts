@@ -23,9 +23,9 @@ export interface BucketSettings {
   replicas: number;
 }
 
-/** A record as read, with the revision a replacement must name. */
+/** A key as read: its record (undefined when deleted), with the revision a write over it must name. */
 export interface StoredRecord {
-  record: DedupeRecord;
+  record: DedupeRecord | undefined;
   revision: number;
 }
 
@@ -46,13 +46,15 @@ export class DedupeStore {
   }
 
   /**
-   * Writes `record` under `key` if the key holds nothing (or was deleted).
+   * Writes `record` under `key` if the key holds nothing: never written or expired (`after` 0), or
+   * deleted at revision `after` (as {@link read} saw it).
    *
-   * @returns the new revision, or undefined when the key holds a record already
+   * @returns the new revision, or undefined when the key was written since
    * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` when the bucket cannot be reached
    */
-  claim(key: string, record: DedupeRecord): Promise<number | undefined> {
-    return this.#use((kv) => kv.create(key, encodeRecord(record)), true);
+  claim(key: string, record: DedupeRecord, after = 0): Promise<number | undefined> {
+    // KV's own create() reads the key again when it finds it taken; the caller reads it anyway.
+    return this.#use((kv) => kv.put(key, encodeRecord(record), { previousSeq: after }), true);
   }
 
   /**
@@ -77,15 +79,17 @@ export class DedupeStore {
   /**
    * Reads the record under `key`.
    *
-   * @returns the record and its revision, or undefined when there is none (never written, deleted, expired)
+   * @returns the record (undefined when deleted) and its revision, or undefined when the key was
+   *   never written or its record expired
    * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` when the bucket cannot be reached or holds bytes
    *   that are not a record
    */
   read(key: string): Promise<StoredRecord | undefined> {
     return this.#use(async (kv) => {
       const entry = await kv.get(key);
-      if (entry === null || entry.operation !== "PUT") return undefined;
-      return { record: decodeRecord(entry.value), revision: entry.revision };
+      if (entry === null) return undefined;
+      const record = entry.operation === "PUT" ? decodeRecord(entry.value) : undefined;
+      return { record, revision: entry.revision };
     }, false);
   }
 

@@ -164,15 +164,21 @@ class KeyedRun {
     let pause = POLL_FIRST_MS;
     /** The running record's revision as last seen, and since when (this instance's clock). */
     let seen = { revision: 0, since: 0 };
+    /** Whether the key looked free when last read (at first, it is tried), and at which revision. */
+    let free: number | undefined = 0;
     try {
       for (;;) {
-        const claimed = await store.claim(key, mine);
-        if (claimed !== undefined) {
-          this.#count(DedupeOutcome.Executed);
-          return await this.#execute(key, mine, claimed, req, ctx, control);
+        if (free !== undefined) {
+          const claimed = await store.claim(key, mine, free);
+          if (claimed !== undefined) {
+            this.#count(DedupeOutcome.Executed);
+            return await this.#execute(key, mine, claimed, req, ctx, control);
+          }
         }
         const stored = await store.read(key);
-        if (stored === undefined) continue; // deleted or expired between the two: claim again
+        // Expired, or given back (a handler that threw), since it was written: claim it again.
+        free = stored === undefined ? 0 : stored.record === undefined ? stored.revision : undefined;
+        if (stored?.record === undefined) continue;
         const { record, revision } = stored;
         if (record.fingerprint !== fp) return this.#mismatch(req);
         if (record.state === RecordState.Done) return this.#replay(record);
