@@ -256,6 +256,39 @@ describe("dedupe - with JetStream", () => {
     expect(runs).toBe(1);
   });
 
+  it("dedupe - a handler running longer than the lease keeps its key: the renewals hold off a waiting repeat", async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    let runs = 0;
+    const svc = await start(
+      "dd-renew",
+      async () => {
+        runs++;
+        await gate;
+        return new Response(`run ${runs}`);
+      },
+      { lease: 150 },
+    );
+    const first = call("dd-renew", post("r"));
+    await check(() => runs === 1, 5000, { name: "the first runs" });
+    const repeat = call("dd-renew", post("r"));
+    await check(() => svc.stats().inFlight === 2, 5000, { name: "the repeat waits" });
+    // Five leases pass while the first runs: without renewals the repeat would take the key over.
+    const kv = await new Kvm(nats.nc).open("natsmesh-dedupe");
+    const key = recordKey("dd-renew", "r");
+    const before = (await kv.get(key))!.revision;
+    await check(async () => (await kv.get(key))!.revision >= before + 5, 10_000, { name: "five renewals" });
+    expect(runs).toBe(1);
+    release();
+    expect(await (await first).text()).toBe("run 1");
+    const replayed = await repeat;
+    expect(replayed.headers.get("idempotent-replayed")).toBe("true");
+    expect(await replayed.text()).toBe("run 1");
+    expect(runs).toBe(1);
+  });
+
   it("dedupe - wait: 0 answers a repeat 409 NM_ERR_DEDUPE_IN_PROGRESS while the first still runs", async () => {
     let release!: () => void;
     const gate = new Promise<void>((r) => {
