@@ -7,7 +7,7 @@
 import { Kvm } from "@nats-io/kv";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { recordKey } from "../src/dedupe/index.js";
+import { encodeRecord, fingerprint, RecordState, recordKey } from "../src/dedupe/index.js";
 import { createGateway } from "../src/gateway/index.js";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { createMetrics } from "../src/metrics/index.js";
@@ -315,6 +315,22 @@ describe("dedupe - with JetStream", () => {
     expect(await (await first).text()).toBe("first");
     expect((await call("dd-busy", post("w"))).headers.get("idempotent-replayed")).toBe("true");
     expect(runs).toBe(1);
+  });
+
+  it("dedupe - wait: 0 still frees a dead instance's key: a running record unrenewed for twice the lease is taken over", async () => {
+    const kv = await new Kvm(nats.nc).create("natsmesh-dedupe");
+    const key = recordKey("dd-stale", "s");
+    const [path, init] = post("s");
+    // The claim a dead instance left behind, for the same request.
+    const fp = fingerprint({ method: "POST", path, headers: [], body: new TextEncoder().encode("order") });
+    await kv.put(key, encodeRecord({ state: RecordState.Running, fingerprint: fp, instance: "dead" }));
+    const written = (await kv.get(key))!.created.getTime();
+    const c = counting();
+    await start("dd-stale", c.handler, { wait: 0, lease: 200 });
+    await check(() => Date.now() - written >= 400, 5000, { name: "two leases passed" });
+    const res = await call("dd-stale", [path, init]);
+    expect(res.status).toBe(201);
+    expect(c.runs()).toBe(1);
   });
 
   it("dedupe - a record past the bucket's TTL is gone: the next request with its key runs again", async () => {

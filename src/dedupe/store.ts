@@ -27,6 +27,8 @@ export interface BucketSettings {
 export interface StoredRecord {
   record: DedupeRecord | undefined;
   revision: number;
+  /** When the NATS server stored this revision (its clock). */
+  written: Date;
 }
 
 /**
@@ -89,7 +91,7 @@ export class DedupeStore {
       const entry = await kv.get(key);
       if (entry === null) return undefined;
       const record = entry.operation === "PUT" ? decodeRecord(entry.value) : undefined;
-      return { record, revision: entry.revision };
+      return { record, revision: entry.revision, written: entry.created };
     }, false);
   }
 

@@ -179,14 +179,17 @@ class KeyedRun {
         // Expired, or given back (a handler that threw), since it was written: claim it again.
         free = stored === undefined ? 0 : stored.record === undefined ? stored.revision : undefined;
         if (stored?.record === undefined) continue;
-        const { record, revision } = stored;
+        const { record, revision, written } = stored;
         if (record.fingerprint !== fp) return this.#mismatch(req);
         if (record.state === RecordState.Done) return this.#replay(record);
         if (record.state === RecordState.NotKept) return this.#notKept(record);
         // Running elsewhere (or here): wait for it, within the lease, the wait and the caller.
         const now = performance.now();
         if (revision !== seen.revision) seen = { revision, since: now };
-        else if (now - seen.since >= settings.lease) {
+        // Unrenewed for a lease as this instance watched it, or (by the server's clock, with room
+        // for the two clocks to differ) for twice the lease before this repeat came.
+        const stale = Date.now() - written.getTime() >= 2 * settings.lease;
+        if (stale || now - seen.since >= settings.lease) {
           const taken = await store.replace(key, mine, revision);
           if (taken !== undefined) {
             this.#p.log.warn(
@@ -199,7 +202,8 @@ class KeyedRun {
           }
           continue;
         }
-        if (now >= waitUntil || control?.signal.aborted) return this.#conflict(record);
+        if (control?.signal.aborted) return this.#conflict(record, false);
+        if (now >= waitUntil) return this.#conflict(record, true);
         await sleep(Math.min(pause, Math.max(1, waitUntil - now)));
         pause = Math.min(pause * 2, POLL_MAX_MS);
       }
@@ -319,8 +323,9 @@ class KeyedRun {
     );
   }
 
-  #conflict(record: DedupeRecord): WireResponse {
-    this.#count(DedupeOutcome.Conflict);
+  /** The 409 to a repeat that waited in vain; `count` false when its caller left (its answer is dropped). */
+  #conflict(record: DedupeRecord, count: boolean): WireResponse {
+    if (count) this.#count(DedupeOutcome.Conflict);
     this.#p.log.info(
       { from: record.instance },
       "deduplication: a repeat found its first execution still running",
