@@ -50,7 +50,7 @@ function record(tl: number[], over: Partial<RunRecord> = {}): RunRecord {
 }
 
 describe("soak report - figures from the records", () => {
-  it("soak report - the dip after a kill is the time below half the rate before it, until the next event", () => {
+  it("soak report - the dip after a kill is the time below half the rate before it, and failures are counted, until the next event", () => {
     // 1000 req/s (100 per bucket); after the kill at 10 s: 0.3 s at 0, 0.2 s at 40% (below half),
     // 0.5 s at 55% (not below); then a second kill at 20 s with no dip.
     const tl = timeline(30_000, 100, [
@@ -62,10 +62,16 @@ describe("soak report - figures from the records", () => {
       { kind: "node-kill" as const, target: "nats-1", atMs: 10_000, endMs: 12_000, restarted: true },
       { kind: "instance-kill" as const, target: "instance-1", atMs: 20_000, endMs: 21_000, restarted: true },
     ];
-    const rep = buildReport(record(tl, { events }));
-    expect(rep.events.map((e) => [e.beforeRate, e.dipMs, e.minRate])).toEqual([
-      [1000, 500, 0],
-      [1000, 0, 1000],
+    const run = record(tl, { events });
+    run.tally.failureSamples = [
+      { kind: "get", class: "503 NM_ERR_INSTANCE_LOST", atMs: 10_100 },
+      { kind: "unkeyed", class: "503 NM_ERR_INSTANCE_LOST", atMs: 19_999 },
+      { kind: "keyed", class: "error ECONNRESET", atMs: 20_000 },
+    ];
+    const rep = buildReport(run);
+    expect(rep.events.map((e) => [e.beforeRate, e.dipMs, e.minRate, e.failed])).toEqual([
+      [1000, 500, 0, { idempotent: 1, unkeyed: 1 }],
+      [1000, 0, 1000, { idempotent: 1, unkeyed: 0 }],
     ]);
     expect(rep.targets.find((t) => t.name.startsWith("longest dip"))).toMatchObject({
       value: 500,

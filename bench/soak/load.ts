@@ -30,7 +30,7 @@ export interface LoadTally {
   failed: Record<RequestKind, number>;
   /** Successful answers per {@link BUCKET_MS} bucket since the start. */
   timeline: number[];
-  /** The first 200 failures. */
+  /** The first 10,000 failures. */
   failureSamples: FailureSample[];
 }
 
@@ -65,7 +65,7 @@ export function startLoad(url: string, loops: number, mix: Mix, clock: () => num
     failureSamples: [],
   };
   const count = (kind: RequestKind, cls: string, ok: boolean) => {
-    const at = clock();
+    const at = Math.max(0, clock());
     tally.classes[kind][cls] = (tally.classes[kind][cls] ?? 0) + 1;
     if (ok) {
       const b = Math.floor(at / BUCKET_MS);
@@ -74,7 +74,7 @@ export function startLoad(url: string, loops: number, mix: Mix, clock: () => num
       return;
     }
     tally.failed[kind]++;
-    if (tally.failureSamples.length < 200)
+    if (tally.failureSamples.length < 10_000)
       tally.failureSamples.push({ kind, class: cls, atMs: Math.round(at) });
   };
   let running = true;

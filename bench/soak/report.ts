@@ -21,6 +21,8 @@ const BEFORE_MS = 5000;
 export interface MeasuredEvent extends EventRecord {
   /** Successful req/s over the window before the event. */
   beforeRate: number;
+  /** Failed requests from the event until the next one (or the end): idempotent (GET, keyed POST) and unkeyed. */
+  failed: { idempotent: number; unkeyed: number };
   /** Kills and rolling restart: ms of 100 ms buckets below {@link DIP_THRESHOLD} × beforeRate after it. */
   dipMs?: number;
   /** Kills: the lowest 100 ms bucket after it, as req/s. */
@@ -104,9 +106,17 @@ function rate(timeline: number[], fromMs: number, toMs: number): number {
   return (sum * 1000) / ((to - from) * BUCKET_MS);
 }
 
-function measure(events: EventRecord[], timeline: number[], runEndMs: number): MeasuredEvent[] {
+function failedBetween(samples: LoadTally["failureSamples"], fromMs: number, toMs: number) {
+  const within = samples.filter((f) => f.atMs >= fromMs && f.atMs < toMs);
+  const unkeyed = within.filter((f) => f.kind === "unkeyed").length;
+  return { idempotent: within.length - unkeyed, unkeyed };
+}
+
+function measure(events: EventRecord[], tally: LoadTally, runEndMs: number): MeasuredEvent[] {
+  const { timeline } = tally;
   return events.map((e, i) => {
     const nextAt = events[i + 1]?.atMs ?? runEndMs;
+    const failed = failedBetween(tally.failureSamples, e.atMs, nextAt);
     if (e.kind === "freeze" && e.frozen) {
       const { stoppedAtMs: s, continuedAtMs: c } = e.frozen;
       const beforeRate = rate(timeline, s - 2 * BEFORE_MS, s);
@@ -114,6 +124,7 @@ function measure(events: EventRecord[], timeline: number[], runEndMs: number): M
       return {
         ...e,
         beforeRate: Math.round(beforeRate),
+        failed,
         frozenRatio: ratio(rate(timeline, s, c)),
         frozenRatioAfter5s: ratio(rate(timeline, s + 5000, c)),
       };
@@ -132,6 +143,7 @@ function measure(events: EventRecord[], timeline: number[], runEndMs: number): M
     return {
       ...e,
       beforeRate: Math.round(beforeRate),
+      failed,
       dipMs: below * BUCKET_MS,
       minRate: Number.isFinite(min) ? (min * 1000) / BUCKET_MS : 0,
     };
@@ -169,7 +181,7 @@ export function buildReport(r: RunRecord): SoakReport {
   const perSecond: number[] = [];
   for (let b = 0; b < tally.timeline.length; b += 1000 / BUCKET_MS)
     perSecond.push(tally.timeline.slice(b, b + 1000 / BUCKET_MS).reduce((a, n) => a + n, 0));
-  const events = measure(r.events, tally.timeline, r.durationMs);
+  const events = measure(r.events, tally, r.durationMs);
   const dips = events.filter((e) => e.kind.endsWith("-kill")).map((e) => e.dipMs ?? 0);
   const freezes = events.filter((e) => e.frozenRatio !== undefined).map((e) => e.frozenRatio!);
   const everyTargetRestarted = events.every((e) => e.restarted && !e.error);
@@ -263,8 +275,8 @@ export function formatReport(rep: SoakReport): string {
     );
   out.push(
     "",
-    "| at s | event | target | took s | req/s before | dip ms (< 50%) | lowest req/s | frozen ÷ before (after 5 s) | back |",
-    "|---:|---|---|---:|---:|---:|---:|---:|---|",
+    "| at s | event | target | took s | req/s before | dip ms (< 50%) | lowest req/s | frozen ÷ before (after 5 s) | failed until next: idempotent, unkeyed | back |",
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const e of rep.events) {
     const frozen =
@@ -272,6 +284,7 @@ export function formatReport(rep: SoakReport): string {
     out.push(
       `| ${s(e.atMs)} | ${e.kind} | ${e.target} | ${s(e.endMs - e.atMs)} | ${n(e.beforeRate)} | ` +
         `${e.dipMs ?? ""} | ${e.minRate !== undefined ? n(e.minRate) : ""} | ${frozen} | ` +
+        `${e.failed.idempotent}, ${e.failed.unkeyed} | ` +
         `${e.error ? `error: ${e.error}` : e.restarted ? "yes" : "NO"} |`,
     );
   }
