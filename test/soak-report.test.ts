@@ -30,11 +30,12 @@ function record(tl: number[], over: Partial<RunRecord> = {}): RunRecord {
     timeline: tl,
     failureSamples: [],
   };
-  const none = { executions: 0, keys: 0, duplicateKeys: 0, extraExecutions: 0, examples: [] };
+  const none = { executions: 0, keys: 0, duplicateKeys: 0, extraExecutions: 0, examples: [], repeatsAt: [] };
   return {
     options,
     command: "npm run soak",
     startedAt: new Date(0),
+    wallAtZero: 0,
     durationMs: tl.length * 100,
     loadAverage: { before: 1, after: 1 },
     tally,
@@ -50,7 +51,7 @@ function record(tl: number[], over: Partial<RunRecord> = {}): RunRecord {
 }
 
 describe("soak report - figures from the records", () => {
-  it("soak report - the dip after a kill is the time below half the rate before it, and failures are counted, until the next event", () => {
+  it("soak report - the dip after a kill is the time below half the rate before it, and failures and repeated keyed POSTs are counted, until the next event", () => {
     // 1000 req/s (100 per bucket); after the kill at 10 s: 0.3 s at 0, 0.2 s at 40% (below half),
     // 0.5 s at 55% (not below); then a second kill at 20 s with no dip.
     const tl = timeline(30_000, 100, [
@@ -62,16 +63,17 @@ describe("soak report - figures from the records", () => {
       { kind: "node-kill" as const, target: "nats-1", atMs: 10_000, endMs: 12_000, restarted: true },
       { kind: "instance-kill" as const, target: "instance-1", atMs: 20_000, endMs: 21_000, restarted: true },
     ];
-    const run = record(tl, { events });
+    const run = record(tl, { events, wallAtZero: 1_000_000 });
+    run.duplicates.keyed = { ...run.duplicates.keyed, repeatsAt: [1_010_500, 1_020_001, 1_025_000] };
     run.tally.failureSamples = [
       { kind: "get", class: "503 NM_ERR_INSTANCE_LOST", atMs: 10_100 },
       { kind: "unkeyed", class: "503 NM_ERR_INSTANCE_LOST", atMs: 19_999 },
       { kind: "keyed", class: "error ECONNRESET", atMs: 20_000 },
     ];
     const rep = buildReport(run);
-    expect(rep.events.map((e) => [e.beforeRate, e.dipMs, e.minRate, e.failed])).toEqual([
-      [1000, 500, 0, { idempotent: 1, unkeyed: 1 }],
-      [1000, 0, 1000, { idempotent: 1, unkeyed: 0 }],
+    expect(rep.events.map((e) => [e.beforeRate, e.dipMs, e.minRate, e.failed, e.keyedRepeats])).toEqual([
+      [1000, 500, 0, { idempotent: 1, unkeyed: 1 }, 1],
+      [1000, 0, 1000, { idempotent: 1, unkeyed: 0 }, 2],
     ]);
     expect(rep.targets.find((t) => t.name.startsWith("longest dip"))).toMatchObject({
       value: 500,
@@ -122,8 +124,8 @@ describe("soak report - figures from the records", () => {
   it("soak report - duplicates: keys recorded more than once across the instances' logs, keyed and unkeyed apart", async () => {
     const dir = await mkdtemp(join(tmpdir(), "natsmesh-test-soak-dup-"));
     try {
-      await writeFile(join(dir, "a.log"), "K k-1\nK k-2\nU u-1\n");
-      await writeFile(join(dir, "b.log"), "K k-2\nK k-2\nU u-2\n");
+      await writeFile(join(dir, "a.log"), "K k-1 1000\nK k-2 1001\nU u-1 1002\n");
+      await writeFile(join(dir, "b.log"), "K k-2 1500\nK k-2 1400\nU u-2 1003\n");
       const { keyed, unkeyed } = countExecutions([
         join(dir, "a.log"),
         join(dir, "b.log"),
@@ -135,6 +137,7 @@ describe("soak report - figures from the records", () => {
         duplicateKeys: 1,
         extraExecutions: 2,
         examples: [{ key: "k-2", times: 3 }],
+        repeatsAt: [1400, 1500],
       });
       expect(unkeyed).toMatchObject({ executions: 2, keys: 2, duplicateKeys: 0 });
     } finally {

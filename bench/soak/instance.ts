@@ -7,7 +7,7 @@
  *
  * Every POST execution is appended to `$SOAK_EXEC_LOG` synchronously before the answer is sent, so
  * a SIGKILL cannot lose the record of a request that was answered: `K <Idempotency-Key>` for a
- * keyed POST, `U <x-soak-id>` for an unkeyed one. Environment: `SOAK_NATS_URLS` (comma-separated),
+ * keyed POST, `U <x-soak-id>` for an unkeyed one, each followed by the wall-clock time in ms. Environment: `SOAK_NATS_URLS` (comma-separated),
  * `SOAK_LABEL`, `SOAK_EXEC_LOG`, `SOAK_SERVE_OPTIONS` (JSON merged into the serve() options: the
  * hook for opt-in features such as deduplication). Prints `ready <instance id>`; drains on SIGTERM.
  */
@@ -29,7 +29,8 @@ async function handler(req: Request): Promise<Response> {
   if (req.method === "POST") {
     const body = await req.text();
     const key = req.headers.get("idempotency-key");
-    appendFileSync(execLog!, key ? `K ${key}\n` : `U ${req.headers.get("x-soak-id") ?? "?"}\n`);
+    const id = key ? `K ${key}` : `U ${req.headers.get("x-soak-id") ?? "?"}`;
+    appendFileSync(execLog!, `${id} ${Date.now()}\n`);
     return new Response(body, { status: 201, headers: { "content-type": "application/json" } });
   }
   return new Response("method not allowed", { status: 405 });

@@ -84,7 +84,7 @@ schedule. Prints a report; exits 1 when a target is missed (see RELIABILITY.md).
   --loops N               closed loops through the gateway (default 24)
   --mix G,K,U             shares of GET, keyed POST, unkeyed POST (default 2,1,1)
   --instances N           service instances (default 4)
-  --warmup S              seconds before the first event (default 10)
+  --warmup S              seconds before the first event (default 15)
   --gap S                 quiet seconds after each event (default 10)
   --node-down MS          a killed node stays down this long (default 2000)
   --instance-restart MS   a killed instance is started again after (default 500)
@@ -183,7 +183,7 @@ export function parseSoakArgs(args: string[]): SoakOptions | undefined {
     loops: num("loops", values.loops, 24, 1),
     mix: parseMix(values.mix),
     instances: num("instances", values.instances, 4, 2),
-    warmupSeconds: num("warmup", values.warmup, 10),
+    warmupSeconds: num("warmup", values.warmup, 15),
     gapSeconds: num("gap", values.gap, 10, 1),
     nodeDownMs: num("node-down", values["node-down"], 2000),
     instanceRestartMs: num("instance-restart", values["instance-restart"], 500),

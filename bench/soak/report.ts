@@ -14,7 +14,7 @@ import type { EventRecord } from "./scenarios.js";
 
 /** Below this share of the pre-event rate a 100 ms bucket counts as part of a dip. */
 export const DIP_THRESHOLD = 0.5;
-/** The before-rate of a kill is measured over this many ms before it, of a freeze over twice this. */
+/** The before-rate of an event is measured over this many ms before it. */
 const BEFORE_MS = 5000;
 
 /** An event with its throughput figures. */
@@ -23,6 +23,8 @@ export interface MeasuredEvent extends EventRecord {
   beforeRate: number;
   /** Failed requests from the event until the next one (or the end): idempotent (GET, keyed POST) and unkeyed. */
   failed: { idempotent: number; unkeyed: number };
+  /** Executions of keyed POSTs beyond the first of their key, from the event until the next one. */
+  keyedRepeats: number;
   /** Kills and rolling restart: ms of 100 ms buckets below {@link DIP_THRESHOLD} × beforeRate after it. */
   dipMs?: number;
   /** Kills: the lowest 100 ms bucket after it, as req/s. */
@@ -84,6 +86,8 @@ export interface RunRecord {
   options: SoakOptions;
   command: string;
   startedAt: Date;
+  /** `Date.now()` when the run's clock was 0 (the execution logs carry wall-clock times). */
+  wallAtZero: number;
   durationMs: number;
   loadAverage: { before: number; after: number };
   tally: LoadTally;
@@ -112,19 +116,26 @@ function failedBetween(samples: LoadTally["failureSamples"], fromMs: number, toM
   return { idempotent: within.length - unkeyed, unkeyed };
 }
 
-function measure(events: EventRecord[], tally: LoadTally, runEndMs: number): MeasuredEvent[] {
+function measure(
+  events: EventRecord[],
+  tally: LoadTally,
+  runEndMs: number,
+  keyedRepeatsAtMs: number[],
+): MeasuredEvent[] {
   const { timeline } = tally;
   return events.map((e, i) => {
     const nextAt = events[i + 1]?.atMs ?? runEndMs;
     const failed = failedBetween(tally.failureSamples, e.atMs, nextAt);
+    const keyedRepeats = keyedRepeatsAtMs.filter((t) => t >= e.atMs && t < nextAt).length;
     if (e.kind === "freeze" && e.frozen) {
       const { stoppedAtMs: s, continuedAtMs: c } = e.frozen;
-      const beforeRate = rate(timeline, s - 2 * BEFORE_MS, s);
+      const beforeRate = rate(timeline, s - BEFORE_MS, s);
       const ratio = (r: number) => (beforeRate > 0 ? Math.round((r / beforeRate) * 1000) / 1000 : 0);
       return {
         ...e,
         beforeRate: Math.round(beforeRate),
         failed,
+        keyedRepeats,
         frozenRatio: ratio(rate(timeline, s, c)),
         frozenRatioAfter5s: ratio(rate(timeline, s + 5000, c)),
       };
@@ -144,6 +155,7 @@ function measure(events: EventRecord[], tally: LoadTally, runEndMs: number): Mea
       ...e,
       beforeRate: Math.round(beforeRate),
       failed,
+      keyedRepeats,
       dipMs: below * BUCKET_MS,
       minRate: Number.isFinite(min) ? (min * 1000) / BUCKET_MS : 0,
     };
@@ -181,7 +193,8 @@ export function buildReport(r: RunRecord): SoakReport {
   const perSecond: number[] = [];
   for (let b = 0; b < tally.timeline.length; b += 1000 / BUCKET_MS)
     perSecond.push(tally.timeline.slice(b, b + 1000 / BUCKET_MS).reduce((a, n) => a + n, 0));
-  const events = measure(r.events, tally, r.durationMs);
+  const keyedRepeatsAtMs = r.duplicates.keyed.repeatsAt.map((at) => at - r.wallAtZero);
+  const events = measure(r.events, tally, r.durationMs, keyedRepeatsAtMs);
   const dips = events.filter((e) => e.kind.endsWith("-kill")).map((e) => e.dipMs ?? 0);
   const freezes = events.filter((e) => e.frozenRatio !== undefined).map((e) => e.frozenRatio!);
   const everyTargetRestarted = events.every((e) => e.restarted && !e.error);
@@ -275,8 +288,8 @@ export function formatReport(rep: SoakReport): string {
     );
   out.push(
     "",
-    "| at s | event | target | took s | req/s before | dip ms (< 50%) | lowest req/s | frozen ÷ before (after 5 s) | failed until next: idempotent, unkeyed | back |",
-    "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+    "| at s | event | target | took s | req/s before | dip ms (< 50%) | lowest req/s | frozen ÷ before (after 5 s) | failed until next: idempotent, unkeyed | keyed POSTs run again | back |",
+    "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
   );
   for (const e of rep.events) {
     const frozen =
@@ -284,7 +297,7 @@ export function formatReport(rep: SoakReport): string {
     out.push(
       `| ${s(e.atMs)} | ${e.kind} | ${e.target} | ${s(e.endMs - e.atMs)} | ${n(e.beforeRate)} | ` +
         `${e.dipMs ?? ""} | ${e.minRate !== undefined ? n(e.minRate) : ""} | ${frozen} | ` +
-        `${e.failed.idempotent}, ${e.failed.unkeyed} | ` +
+        `${e.failed.idempotent}, ${e.failed.unkeyed} | ${e.keyedRepeats} | ` +
         `${e.error ? `error: ${e.error}` : e.restarted ? "yes" : "NO"} |`,
     );
   }

@@ -81,6 +81,7 @@ async function main(argv: string[]): Promise<number> {
       `load: ${o.loops} loops through ${gw.url}; ${o.seconds} s; events: ${o.events ? events.join(", ") : o.scenario}`,
     );
     t0 = performance.now();
+    const wallAtZero = Date.now();
     const load = startLoad(gw.url, o.loops, o.mix, clock);
     const endMs = o.seconds * 1000;
     await new Promise((r) => setTimeout(r, o.warmupSeconds * 1000));
@@ -95,6 +96,7 @@ async function main(argv: string[]): Promise<number> {
       options: o,
       command,
       startedAt,
+      wallAtZero,
       durationMs,
       loadAverage: { before: loadBefore, after: loadavg()[0]! },
       tally,
