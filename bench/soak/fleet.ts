@@ -128,6 +128,12 @@ export class Fleet {
     this.stderr.end();
   }
 
+  /** SIGKILLs every instance at once, e.g. when the soak itself is interrupted. */
+  killAllSync(): void {
+    this.closing = true;
+    for (const s of this.slots) if (this.alive(s)) s.child!.kill("SIGKILL");
+  }
+
   private slot(i: number): Slot {
     const slot = this.slots[i % this.slots.length];
     if (!slot) throw new Error(`no instance slot ${i}`);

@@ -158,6 +158,12 @@ export class SoakGateway {
     return this.child.exitCode === null && this.child.signalCode === null ? this.child.pid : undefined;
   }
 
+  /** SIGKILLs it at once, e.g. when the soak itself is interrupted. */
+  killSync(): void {
+    this.stopping = true;
+    if (this.pid !== undefined) this.child.kill("SIGKILL");
+  }
+
   /** SIGTERM (it drains) and waits for its exit; SIGKILL after 15 s. */
   async stop(): Promise<void> {
     this.stopping = this.death === undefined;

@@ -62,6 +62,18 @@ async function main(argv: string[]): Promise<number> {
       clock,
     });
     const f = fleet;
+    // Interrupted (Ctrl-C, a test's timeout), the soak takes its children with it; the test
+    // harness stops the nats-servers the same way.
+    const killChildren = () => {
+      f.killAllSync();
+      gateway?.killSync();
+    };
+    process.once("exit", killChildren);
+    for (const signal of ["SIGINT", "SIGTERM"] as const)
+      process.once(signal, () => {
+        killChildren();
+        process.exit(130);
+      });
     const [, gw] = await Promise.all([fleet.startAll(), SoakGateway.start(nodes.urls, dir, clock)]);
     gateway = gw;
     sampler = new MemorySampler(
