@@ -1,5 +1,5 @@
 /**
- * Hedged requests (docs/TRAFFIC.md §8): latency and extra executions against four instances that
+ * Hedged requests (docs/TRAFFIC.md §9): latency and extra executions against four instances that
  * answer in `fastMs`, in two scenarios: (a) any request is slow (`slowMs`) with probability 2% (a GC
  * pause, a noisy neighbour: "The Tail at Scale"); (b) one instance of the four answers every request
  * in `slowMs`. 8 callers send GETs in a closed loop. Hedging off, then on with the defaults (p95

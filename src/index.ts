@@ -56,6 +56,7 @@ export {
 export type { FastifyApp, FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
 export type { HandlerKind } from "./server/handler.js";
 export {
+  type DedupeOptions,
   type ServeOptions,
   type ServiceHandle,
   type ServiceStats,

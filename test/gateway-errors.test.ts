@@ -125,6 +125,10 @@ const NEVER_ANSWERED: Record<string, string> = {
   [ErrorCode.InvalidService]: "a request the gateway cannot route or encode is NM_ERR_BAD_REQUEST",
   [ErrorCode.PayloadTooLarge]: "a body over max_payload that cannot stream is NM_ERR_BODY_TOO_LARGE",
   [ErrorCode.Handler]: "an instance's own answer, passed on unchanged",
+  [ErrorCode.DedupeInProgress]: "an instance's own answer (deduplication), passed on unchanged",
+  [ErrorCode.DedupeMismatch]: "an instance's own answer (deduplication), passed on unchanged",
+  [ErrorCode.DedupeNotKept]: "an instance's own answer (deduplication), passed on unchanged",
+  [ErrorCode.DedupeUnavailable]: "an instance's own answer (deduplication), passed on unchanged",
   [ErrorCode.Redirect]: "the fetch client's; the gateway passes a 3xx on to its caller, it follows none",
   [ErrorCode.RedirectOutside]:
     "the fetch client's; the gateway passes a 3xx on to its caller, it follows none",

@@ -17,6 +17,8 @@ export const METRIC_NAMES = {
   inFlight: "natsmesh_service_in_flight",
   /** Counter `{service}`: messages that could not be decoded or had no reply subject. */
   malformed: "natsmesh_service_malformed_total",
+  /** Counter `{service, outcome}`: outcomes of deduplication (`serve({ dedupe })`, docs/TRAFFIC.md §8). */
+  dedupe: "natsmesh_service_dedupe_total",
 } as const;
 
 type Recorders = () => Iterable<ServiceRecorder>;
@@ -116,7 +118,7 @@ export function registerRequestCollectors(
 }
 
 /**
- * Registers natsmesh's four service metrics in `registry`, reading `recorders` at scrape time.
+ * Registers natsmesh's five service metrics in `registry`, reading `recorders` at scrape time.
  *
  * @param registry - where the metrics go
  * @param recorders - the recorders to report, read on every scrape
@@ -157,6 +159,17 @@ export function registerCollectors(
     collect() {
       this.reset();
       for (const r of recorders()) this.inc({ service: r.service }, r.malformed);
+    },
+  });
+  new Counter({
+    name: METRIC_NAMES.dedupe,
+    help: "Outcomes of natsmesh services' deduplication of requests with an Idempotency-Key",
+    labelNames: ["service", "outcome"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders())
+        r.forEachDedupe((outcome, n) => this.inc({ service: r.service, outcome }, n));
     },
   });
 }

@@ -35,6 +35,8 @@ export class ServiceRecorder {
   /** Per method: one count per bucket, then the overflow (+Inf only) count. */
   readonly #buckets: Float64Array;
   readonly #sums = new Float64Array(METHODS);
+  /** Deduplication outcomes, allocated at the first. */
+  #dedupe: Map<string, number> | undefined;
 
   /**
    * @param service - the service name
@@ -92,6 +94,26 @@ export class ServiceRecorder {
   /** A message was malformed (answered 400, or dropped without a reply subject). */
   countMalformed(): void {
     this.malformed++;
+  }
+
+  /**
+   * Counts one outcome of deduplication (`serve({ dedupe })`): `executed`, `replayed`, `conflict`,
+   * `mismatch`, `not_kept`, `takeover`, `store_error`, `fallback`, `unchecked`.
+   *
+   * @param outcome - the outcome's label
+   */
+  countDedupe(outcome: string): void {
+    this.#dedupe ??= new Map();
+    this.#dedupe.set(outcome, (this.#dedupe.get(outcome) ?? 0) + 1);
+  }
+
+  /**
+   * Visits every deduplication outcome counted at least once.
+   *
+   * @param visit - called with the outcome and its count
+   */
+  forEachDedupe(visit: (outcome: string, count: number) => void): void {
+    for (const [outcome, count] of this.#dedupe ?? []) visit(outcome, count);
   }
 
   /**

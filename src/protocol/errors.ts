@@ -59,6 +59,26 @@ export const ErrorCode = {
   Redirect: "NM_ERR_REDIRECT",
   /** A service redirected to a URL outside the mesh, and the client does not hand those on (502). */
   RedirectOutside: "NM_ERR_REDIRECT_OUTSIDE",
+  /**
+   * Deduplication (`serve({ dedupe })`): a request with this `Idempotency-Key` is still running
+   * elsewhere and did not finish within the instance's wait (409).
+   */
+  DedupeInProgress: "NM_ERR_DEDUPE_IN_PROGRESS",
+  /**
+   * Deduplication: the `Idempotency-Key` was first used with a different request (method, path or
+   * body) (422).
+   */
+  DedupeMismatch: "NM_ERR_DEDUPE_MISMATCH",
+  /**
+   * Deduplication: the request with this `Idempotency-Key` ran, but its answer was not kept (larger
+   * than `dedupe.maxAnswer`), so a repeat cannot be given it (409).
+   */
+  DedupeNotKept: "NM_ERR_DEDUPE_NOT_KEPT",
+  /**
+   * Deduplication: the store (a NATS KV bucket) cannot be reached — JetStream down or not enabled,
+   * the bucket full or missing — so the request was not run (503).
+   */
+  DedupeUnavailable: "NM_ERR_DEDUPE_UNAVAILABLE",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -15,6 +15,7 @@ export type {
   RequestContext,
   WireHandler,
 } from "./adapters/types.js";
+export { DEDUPE_DEFAULTS, type DedupeOptions, DedupeOutcome } from "./dedupe.js";
 export { type HandlerKind, toWireHandler } from "./handler.js";
 export { MALFORMED_LOG_INTERVAL_MS } from "./intake.js";
 export { ConcurrencyLimiter } from "./limiter.js";

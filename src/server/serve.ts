@@ -1,6 +1,7 @@
 import { nuid } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
+import { DedupeStore } from "../dedupe/index.js";
 import { describeInstance } from "../discovery/documents.js";
 import { assertMicroId, assertVersion, DEFAULT_VERSION } from "../discovery/names.js";
 import { answerDiscovery } from "../discovery/responder.js";
@@ -10,6 +11,7 @@ import { exposeMetricsOverNats } from "../metrics/nats.js";
 import { assertServiceName, serviceSubject } from "../protocol/index.js";
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
+import { DEDUPE_DEFAULTS, type DedupeOptions, deduplicate } from "./dedupe.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
 import { type HandlerKind, handlerKind, toWireHandler, whenReady } from "./handler.js";
 import { type ServiceHandle, ServiceInstance } from "./service-instance.js";
@@ -72,6 +74,13 @@ export interface ServeOptions extends ConnectionSourceOptions {
   /** Answer the NATS micro protocol's `$SRV.PING|INFO|STATS` (default true). */
   discovery?: boolean;
   /**
+   * Deduplicate requests that carry an `Idempotency-Key` (docs/TRAFFIC.md §8): the first execution's
+   * answer is kept in a NATS KV bucket (JetStream) and replayed to repeats, on every instance of the
+   * service. `true` or an object turns it on (the object's fields override the defaults), `false`
+   * off; absent, `NATSMESH_DEDUPE` decides (`1`/`true`/`on`, or `0`/`false`/`off`; default off).
+   */
+  dedupe?: boolean | DedupeOptions;
+  /**
    * Where the instance records Prometheus metrics, answered on `$NM.METRICS` too (default: the shared
    * `defaultMetrics()` on prom-client's global registry); `false` for none.
    */
@@ -88,7 +97,8 @@ export interface ServeOptions extends ConnectionSourceOptions {
  * @returns a handle, once the subscription is registered with the server.
  * @throws TypeError for a handler of none of these shapes, saying what to pass;
  *   {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
- *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`;
+ *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
+ *   bad `dedupe` setting or `NATSMESH_DEDUPE` value;
  *   `ConnectError` when NATS cannot be reached.
  * @example
  * ```ts
@@ -103,6 +113,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const service = assertServiceName(options.service);
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
+  const dedupe = dedupeSettings(options.dedupe);
   if (options.discovery !== false) assertMicroId(id);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
@@ -113,17 +124,30 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const { nc, prefix } = await source.get();
   const subject = serviceSubject(prefix, service);
   const queue = options.queue ?? service;
-  const instance = new ServiceInstance(wire, nc, source, {
+  const timeout = options.timeout ?? DEFAULT_HANDLER_TIMEOUT;
+  const recorder = metrics?.recorder(service);
+  const handle = dedupe
+    ? deduplicate(wire, {
+        service,
+        instance: id,
+        store: new DedupeStore(nc, dedupe),
+        settings: dedupe,
+        timeout,
+        recorder,
+        log: logger.child({ service, instance: id }),
+      })
+    : wire;
+  const instance = new ServiceInstance(handle, nc, source, {
     service,
     subject,
     queue,
     instance: id,
     concurrency: options.concurrency ?? envConcurrency(),
-    timeout: options.timeout ?? DEFAULT_HANDLER_TIMEOUT,
+    timeout,
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
     logger,
-    recorder: metrics?.recorder(service),
+    recorder,
     // Last, once nothing above can throw: the instance's stop() gives it back.
     release: light ? acquireLightResponse() : undefined,
   });
@@ -153,4 +177,34 @@ function envConcurrency(): number {
   if (!Number.isInteger(n) || n < 1)
     throw new RangeError(`NATSMESH_CONCURRENCY: expected an integer ≥ 1, got '${raw}'`);
   return n;
+}
+
+/** The deduplication settings `serve()` runs with, or undefined when it is off. */
+function dedupeSettings(option: boolean | DedupeOptions | undefined): Required<DedupeOptions> | undefined {
+  const on = option ?? envDedupe();
+  if (on === false) return undefined;
+  const settings = { ...DEDUPE_DEFAULTS, ...(on === true ? {} : on) };
+  if (!/^[A-Za-z0-9_-]+$/.test(settings.bucket))
+    throw new RangeError(`dedupe.bucket: expected [A-Za-z0-9_-] characters, got '${settings.bucket}'`);
+  for (const name of ["ttl", "maxBytes", "replicas", "maxAnswer", "lease"] as const) {
+    const n = settings[name];
+    if (!Number.isInteger(n) || n < 1)
+      throw new RangeError(`dedupe.${name}: expected an integer ≥ 1, got ${n}`);
+  }
+  if (!Number.isInteger(settings.wait) || settings.wait < 0)
+    throw new RangeError(`dedupe.wait: expected an integer ≥ 0, got ${settings.wait}`);
+  if (settings.unavailable !== "reject" && settings.unavailable !== "run")
+    throw new RangeError(
+      `dedupe.unavailable: expected 'reject' or 'run', got '${String(settings.unavailable)}'`,
+    );
+  return settings;
+}
+
+function envDedupe(): boolean {
+  const raw = (process.env.NATSMESH_DEDUPE ?? "").trim().toLowerCase();
+  if (raw === "" || raw === "0" || raw === "false" || raw === "off") return false;
+  if (raw === "1" || raw === "true" || raw === "on") return true;
+  throw new RangeError(
+    `NATSMESH_DEDUPE: expected 1/true/on or 0/false/off, got '${process.env.NATSMESH_DEDUPE}'`,
+  );
 }

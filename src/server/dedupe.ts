@@ -1,0 +1,424 @@
+/**
+ * Deduplication of keyed requests (`serve({ dedupe })`, docs/TRAFFIC.md §8): a wrapper around an
+ * instance's {@link WireHandler} that runs a request with an `Idempotency-Key` at most once per key
+ * across every instance of the service, and replays the first answer to repeats.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { setTimeout as sleep } from "node:timers/promises";
+import type { Logger } from "pino";
+import {
+  type DedupeRecord,
+  type DedupeStore,
+  fingerprint,
+  IDEMPOTENCY_KEY_HEADER,
+  REPLAYED_HEADER,
+  RecordState,
+  recordKey,
+} from "../dedupe/index.js";
+import type { ServiceRecorder } from "../metrics/recorder.js";
+import { ErrorCode, headerValue, MeshError, MeshHeader, type WireResponse } from "../protocol/index.js";
+import { errorResponse, internalError } from "./adapters/errors.js";
+import type { RequestContext, WireHandler } from "./adapters/types.js";
+import type { RequestControl } from "./exchange.js";
+
+/** Defaults of {@link DedupeOptions}. */
+export const DEDUPE_DEFAULTS = {
+  bucket: "natsmesh-dedupe",
+  ttl: 24 * 60 * 60 * 1000,
+  maxBytes: 256 * 1024 * 1024,
+  replicas: 1,
+  maxAnswer: 64 * 1024,
+  lease: 10_000,
+  wait: 30_000,
+  unavailable: "reject",
+} as const;
+
+/** Options of deduplication (`serve(handler, { dedupe })`); every one has a default. */
+export interface DedupeOptions {
+  /** NATS KV bucket of the records (default `natsmesh-dedupe`); created when missing, else used as it is. */
+  bucket?: string;
+  /** Milliseconds a record is kept after its last write: the bucket's TTL (default 24 h). */
+  ttl?: number;
+  /** Largest size of the bucket in bytes (default 256 MiB); when full, new keys get 503. */
+  maxBytes?: number;
+  /**
+   * Copies of the bucket in a JetStream cluster (default 1; 3 or 5 so that losing a node keeps the
+   * store), set when the bucket is created.
+   */
+  replicas?: number;
+  /**
+   * Largest answer body kept, in bytes (default 64 KiB). A larger answer goes to its caller, and
+   * repeats get 409 `NM_ERR_DEDUPE_NOT_KEPT` instead of running the handler again.
+   */
+  maxAnswer?: number;
+  /**
+   * Milliseconds a running record stays claimed without renewal (default 10 000). The instance
+   * running the handler renews it every third of this; a repeat that sees it unrenewed for this
+   * long (its instance died) takes the key over and runs the handler.
+   */
+  lease?: number;
+  /**
+   * Milliseconds a repeat waits for the first execution to finish (default 30 000, also bounded by
+   * its caller's deadline and the instance's timeout); past it, 409 `NM_ERR_DEDUPE_IN_PROGRESS`.
+   * 0 answers 409 at once, as the IETF draft suggests.
+   */
+  wait?: number;
+  /**
+   * When the store cannot be reached: `reject` (default) answers 503 `NM_ERR_DEDUPE_UNAVAILABLE`
+   * without running the handler; `run` runs it anyway (at least once, as without deduplication),
+   * logged and counted as `fallback`.
+   */
+  unavailable?: "reject" | "run";
+}
+
+/** What {@link deduplicate} needs beside the handler. */
+export interface DedupeParts {
+  service: string;
+  instance: string;
+  store: DedupeStore;
+  settings: Required<DedupeOptions>;
+  /** The instance's handler timeout (0: none): renewals stop past it. */
+  timeout: number;
+  recorder: ServiceRecorder | undefined;
+  log: Logger;
+}
+
+/** Outcomes counted in `natsmesh_service_dedupe_total{outcome}`. */
+export const DedupeOutcome = {
+  /** A keyed request claimed its key and ran the handler. */
+  Executed: "executed",
+  /** A repeat got the kept answer. */
+  Replayed: "replayed",
+  /** A repeat was still running elsewhere past the wait: 409. */
+  Conflict: "conflict",
+  /** The key was first used with a different request: 422. */
+  Mismatch: "mismatch",
+  /** The first answer was too large to keep: 409 to the repeat. */
+  NotKept: "not_kept",
+  /** A repeat took over a key whose running record was not renewed within the lease. */
+  Takeover: "takeover",
+  /** The store failed (the request was answered 503, or run per `unavailable: "run"`). */
+  StoreError: "store_error",
+  /** The handler ran without deduplication because the store failed (`unavailable: "run"`). */
+  Fallback: "fallback",
+  /** A request whose body streams: not deduplicated (its fingerprint is unknown before it runs). */
+  Unchecked: "unchecked",
+} as const;
+export type DedupeOutcome = (typeof DedupeOutcome)[keyof typeof DedupeOutcome];
+
+/**
+ * Methods RFC 9110 defines as idempotent: running one twice changes nothing, so a key on them is not
+ * deduplicated (the Idempotency-Key draft is for POST, PATCH and the like).
+ */
+const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/** First and largest pause between two reads of a running record. */
+const POLL_FIRST_MS = 10;
+const POLL_MAX_MS = 250;
+
+/**
+ * Wraps `inner` so that requests with an `Idempotency-Key` run once per key (see the module).
+ * Requests without one, and those of an idempotent method (GET, PUT, ...), go straight to `inner`.
+ */
+export function deduplicate(inner: WireHandler, parts: DedupeParts): WireHandler {
+  const run = new KeyedRun(inner, parts);
+  return (req, ctx, control) => {
+    if (IDEMPOTENT_METHODS.has(req.method.toUpperCase())) return inner(req, ctx, control);
+    const key = headerValue(req.headers, IDEMPOTENCY_KEY_HEADER);
+    if (key === undefined || key === "") return inner(req, ctx, control);
+    if (req.streamed || req.stream !== undefined) {
+      parts.recorder?.countDedupe(DedupeOutcome.Unchecked);
+      return inner(req, ctx, control);
+    }
+    return run.answer(recordKey(parts.service, key), fingerprint(req), req, ctx, control);
+  };
+}
+
+type Req = Parameters<WireHandler>[0];
+
+class KeyedRun {
+  readonly #inner: WireHandler;
+  readonly #p: DedupeParts;
+
+  constructor(inner: WireHandler, parts: DedupeParts) {
+    this.#inner = inner;
+    this.#p = parts;
+  }
+
+  #count(outcome: DedupeOutcome): void {
+    this.#p.recorder?.countDedupe(outcome);
+  }
+
+  async answer(
+    key: string,
+    fp: string,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
+    const { store, settings, instance } = this.#p;
+    const mine: DedupeRecord = { state: RecordState.Running, fingerprint: fp, instance };
+    const waitUntil = performance.now() + settings.wait;
+    let pause = POLL_FIRST_MS;
+    /** The running record's revision as last seen, and since when (this instance's clock). */
+    let seen = { revision: 0, since: 0 };
+    /** Whether the key looked free when last read (at first, it is tried), and at which revision. */
+    let free: number | undefined = 0;
+    try {
+      for (;;) {
+        if (free !== undefined) {
+          const claimed = await store.claim(key, mine, free);
+          if (claimed !== undefined) {
+            this.#count(DedupeOutcome.Executed);
+            return await this.#execute(key, mine, claimed, req, ctx, control);
+          }
+        }
+        const stored = await store.read(key);
+        // Expired, or given back (a handler that threw), since it was written: claim it again.
+        free = stored === undefined ? 0 : stored.record === undefined ? stored.revision : undefined;
+        if (stored?.record === undefined) continue;
+        const { record, revision, written } = stored;
+        if (record.fingerprint !== fp) return this.#mismatch(req);
+        if (record.state === RecordState.Done) return this.#replay(record);
+        if (record.state === RecordState.NotKept) return this.#notKept(record);
+        // Running elsewhere (or here): wait for it, within the lease, the wait and the caller.
+        const now = performance.now();
+        if (revision !== seen.revision) seen = { revision, since: now };
+        // Unrenewed for a lease as this instance watched it, or (by the server's clock, with room
+        // for the two clocks to differ) for twice the lease before this repeat came.
+        const stale = Date.now() - written.getTime() >= 2 * settings.lease;
+        if (stale || now - seen.since >= settings.lease) {
+          const taken = await store.replace(key, mine, revision);
+          if (taken !== undefined) {
+            this.#p.log.warn(
+              { key, from: record.instance, lease: settings.lease },
+              "deduplication: took over a key whose running record was not renewed; running it again",
+            );
+            this.#count(DedupeOutcome.Takeover);
+            this.#count(DedupeOutcome.Executed);
+            return await this.#execute(key, mine, taken, req, ctx, control);
+          }
+          continue;
+        }
+        if (control?.signal.aborted) return this.#conflict(record, false);
+        if (now >= waitUntil) return this.#conflict(record, true);
+        await sleep(Math.min(pause, Math.max(1, waitUntil - now)));
+        pause = Math.min(pause * 2, POLL_MAX_MS);
+      }
+    } catch (err) {
+      if (!(err instanceof MeshError) || err.code !== ErrorCode.DedupeUnavailable) throw err;
+      return this.#unavailable(err, req, ctx, control);
+    }
+  }
+
+  /** Runs the handler for a claimed key, renewing the claim, then keeps its answer. */
+  async #execute(
+    key: string,
+    mine: DedupeRecord,
+    revision: number,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
+    const { store, settings, log } = this.#p;
+    const claim = { revision, lost: false };
+    const renewal = new Renewal(settings.lease, this.#p.timeout, async () => {
+      const next = await store.replace(key, mine, claim.revision).catch((err: unknown) => {
+        log.warn({ err, key }, "deduplication: could not renew a running record");
+        return claim.revision;
+      });
+      if (next === undefined) {
+        claim.lost = true;
+        return false;
+      }
+      claim.revision = next;
+      return true;
+    });
+    let res: WireResponse;
+    try {
+      res = await this.#inner(req, ctx, control);
+      if (res.stream !== undefined) res = await collectUpTo(res, settings.maxAnswer);
+    } catch (err) {
+      // The body of the handler's answer failed while it was read: a 500, and the key given back.
+      ctx.onError(err);
+      res = internalError();
+    } finally {
+      await renewal.stop();
+    }
+    try {
+      await this.#keep(key, mine, claim, res);
+    } catch (err) {
+      // The handler ran: its caller gets its answer; a repeat may find the running record and, once
+      // its lease is over, run the handler again.
+      this.#count(DedupeOutcome.StoreError);
+      log.error({ err, key }, "deduplication: could not keep the answer; a repeat may run the request again");
+    }
+    return res;
+  }
+
+  /** Writes the answer (or a marker) over the claim; an error of natsmesh's own gives the key back. */
+  async #keep(
+    key: string,
+    mine: DedupeRecord,
+    claim: { revision: number; lost: boolean },
+    res: WireResponse,
+  ): Promise<void> {
+    const { store, settings, log } = this.#p;
+    if (claim.lost) {
+      log.warn(
+        { key },
+        "deduplication: the claim was taken over while the handler ran; its answer is not kept",
+      );
+      return;
+    }
+    if (headerValue(res.headers, MeshHeader.Error) !== undefined) {
+      // The handler threw (or natsmesh answered for it): nothing worth replaying, a repeat runs again.
+      await store.release(key, claim.revision);
+      return;
+    }
+    let record: DedupeRecord;
+    if (res.stream !== undefined || res.body.byteLength > settings.maxAnswer) {
+      const size = res.stream !== undefined ? undefined : res.body.byteLength;
+      record = { ...mine, state: RecordState.NotKept, status: res.status, size };
+      this.#count(DedupeOutcome.NotKept);
+    } else {
+      record = { ...mine, state: RecordState.Done, answer: res };
+    }
+    if ((await store.replace(key, record, claim.revision)) === undefined) {
+      log.warn(
+        { key },
+        "deduplication: the claim was taken over while the handler ran; its answer is not kept",
+      );
+    }
+  }
+
+  #replay(record: DedupeRecord): WireResponse {
+    this.#count(DedupeOutcome.Replayed);
+    const answer = record.answer!;
+    return { ...answer, headers: [...answer.headers, REPLAYED_HEADER, "true"] };
+  }
+
+  #mismatch(req: Req): WireResponse {
+    this.#count(DedupeOutcome.Mismatch);
+    this.#p.log.info(
+      { method: req.method, path: req.path },
+      "deduplication: Idempotency-Key reused for another request",
+    );
+    return errorResponse(
+      422,
+      ErrorCode.DedupeMismatch,
+      "this Idempotency-Key was used for a different request (method, path or body)",
+    );
+  }
+
+  #notKept(record: DedupeRecord): WireResponse {
+    this.#count(DedupeOutcome.NotKept);
+    const size = record.size === undefined ? "" : ` of ${record.size} bytes`;
+    return errorResponse(
+      409,
+      ErrorCode.DedupeNotKept,
+      `the request with this Idempotency-Key was executed (status ${record.status}), but its answer${size} was larger than the service keeps (${this.#p.settings.maxAnswer} bytes)`,
+    );
+  }
+
+  /** The 409 to a repeat that waited in vain; `count` false when its caller left (its answer is dropped). */
+  #conflict(record: DedupeRecord, count: boolean): WireResponse {
+    if (count) this.#count(DedupeOutcome.Conflict);
+    this.#p.log.info(
+      { from: record.instance },
+      "deduplication: a repeat found its first execution still running",
+    );
+    return errorResponse(
+      409,
+      ErrorCode.DedupeInProgress,
+      "a request with this Idempotency-Key is still being processed; retry later",
+    );
+  }
+
+  async #unavailable(
+    err: MeshError,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
+    this.#count(DedupeOutcome.StoreError);
+    if (this.#p.settings.unavailable === "run") {
+      this.#count(DedupeOutcome.Fallback);
+      this.#p.log.warn({ err }, "deduplication store unavailable: running the request without deduplication");
+      return this.#inner(req, ctx, control);
+    }
+    this.#p.log.error({ err }, "deduplication store unavailable: request refused (503)");
+    return errorResponse(503, ErrorCode.DedupeUnavailable, "the deduplication store is unavailable");
+  }
+}
+
+/**
+ * Renews a claim every third of the lease while the handler runs, until the instance's handler
+ * timeout (a handler past it is answered 504 and its key left to expire) or until a renewal finds
+ * the record taken over.
+ */
+class Renewal {
+  readonly #timer: NodeJS.Timeout;
+  readonly #until: number;
+  #pending: Promise<unknown> = Promise.resolve();
+  #stopped = false;
+
+  constructor(lease: number, timeout: number, renew: () => Promise<boolean>) {
+    this.#until = timeout > 0 ? performance.now() + timeout : Number.POSITIVE_INFINITY;
+    this.#timer = setInterval(
+      () => {
+        if (this.#stopped) return;
+        if (performance.now() > this.#until) {
+          clearInterval(this.#timer);
+          return;
+        }
+        this.#pending = this.#pending.then(renew).then((ok) => {
+          if (!ok) clearInterval(this.#timer);
+        });
+      },
+      Math.max(1, Math.floor(lease / 3)),
+    );
+    this.#timer.unref();
+  }
+
+  /** Stops renewing and waits for a renewal under way (its revision is the one to replace). */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearInterval(this.#timer);
+    await this.#pending;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Reads a streamed answer's body up to `max` bytes: a body that ends within it becomes bytes (and
+ * can be kept); a longer one is handed on as a stream of what was read and the rest.
+ */
+async function collectUpTo(res: WireResponse, max: number): Promise<WireResponse> {
+  const reader = res.stream!.getReader();
+  const parts: Uint8Array[] = res.body.byteLength > 0 ? [res.body] : [];
+  let size = res.body.byteLength;
+  while (size <= max) {
+    const { done, value } = await reader.read();
+    if (done) return { ...res, body: Buffer.concat(parts, size), stream: undefined };
+    parts.push(value);
+    size += value.byteLength;
+  }
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const part of parts) controller.enqueue(part);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return { ...res, body: EMPTY, stream };
+}
