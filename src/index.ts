@@ -64,6 +64,8 @@ export {
   serve,
 } from "./server/index.js";
 export { CircuitOpenError } from "./traffic/breaker.js";
-export type { RetrySettings } from "./traffic/call-guard.js";
+export type { ClientHedgeSettings, RetrySettings } from "./traffic/call-guard.js";
+export type { HedgeCallSettings, HedgeSettings } from "./traffic/hedge-policy.js";
 export type { RetryEvent } from "./traffic/retry.js";
 export type { BreakerSettings } from "./traffic/service-breakers.js";
+export type { HedgeChoice } from "./traffic/service-hedging.js";

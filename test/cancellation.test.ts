@@ -11,6 +11,7 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import { createMetrics } from "../src/metrics/index.js";
+import { awaitAbortHandler } from "./support/abort-waiter.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
 
@@ -30,26 +31,13 @@ describe("cancellation", () => {
   });
 
   it("cancellation - a caller's timeout before any heartbeat aborts a Fetch handler's signal", async () => {
-    let started = false;
-    let reason: unknown;
-    services.push(
-      await serve(
-        (req: Request) =>
-          new Promise<Response>((resolve) => {
-            started = true;
-            req.signal.addEventListener("abort", () => {
-              reason = req.signal.reason;
-              resolve(new Response("too late"));
-            });
-          }),
-        { service: "cancel-fetch", nc: nats.nc, logger: silent },
-      ),
-    );
+    const waiter = awaitAbortHandler();
+    services.push(await serve(waiter.handler, { service: "cancel-fetch", nc: nats.nc, logger: silent }));
     const err = await fetch("http://cancel-fetch/").catch((e: unknown) => e);
     expect(String(err)).toMatch(/timeout|did not answer|within/i);
-    expect(started).toBe(true);
-    await check(() => reason, 5000, { name: "the handler's signal aborted" });
-    expect(String(reason)).toMatch(/caller/);
+    expect(waiter.started).toBe(1);
+    await check(() => waiter.aborted === 1, 5000, { name: "the handler's signal aborted" });
+    expect(String(waiter.reason)).toMatch(/caller/);
   });
 
   it("cancellation - a caller's timeout before any heartbeat makes a Node handler's req emit 'aborted' and 'close', res 'close' (node:http on a client disconnect)", async () => {

@@ -17,7 +17,7 @@ import {
   natsFixture,
   silentLogger as silent,
 } from "./support/helpers.js";
-import { type NatsServer, REPO_ROOT } from "./support/nats-server.js";
+import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
 const BIN = join(REPO_ROOT, "bin", "natsmesh");
 
@@ -87,8 +87,13 @@ beforeAll(async () => {
   invoices = await serve(fetchApp(), { service: "billing.invoices", version: "2.0.0", ...common });
   maps = await serve(fetchApp(), { service: "maps", ...common });
   fetch = createFetch({ connection });
-  // Known traffic: 3 answers from the weather service, one of them a 500.
+  // Known traffic: 3 answers from the weather service, one of them a 500, and one request cancelled
+  // by its caller's timeout (the instance learns of it with its first heartbeat).
   for (const path of ["/echo", "/echo", "/status/500"]) await fetch(`http://weather${path}`);
+  await fetch("http://weather/slow?ms=2000", { timeout: 100 }).catch(() => undefined);
+  await check(() => weather.reduce((n, w) => n + w.stats().cancelled, 0) === 1, 5000, {
+    name: "the instance counted the cancellation",
+  });
 }, 60_000);
 
 afterAll(async () => {
@@ -162,19 +167,22 @@ describe("cli - natsmesh services", () => {
     ]);
   });
 
-  it("cli services - stats NAME: requests, errors, average time and last error per instance", async () => {
+  it("cli services - stats NAME: requests, errors, cancelled, average time and last error per instance", async () => {
     const run = await natsmesh(["services", "stats", "weather", "--timeout", "300"]);
     expect(run.code).toBe(0);
     const [header, ...body] = rows(run.stdout);
-    expect(header).toEqual(["NAME", "ID", "REQUESTS", "ERRORS", "AVG TIME", "LAST ERROR"]);
+    expect(header).toEqual(["NAME", "ID", "REQUESTS", "ERRORS", "CANCELLED", "AVG TIME", "LAST ERROR"]);
     expect(body).toHaveLength(2);
-    expect(body.reduce((n, r) => n + Number(r[2]), 0)).toBe(3);
+    // The cancelled request counts as a request, never as an error.
+    expect(body.reduce((n, r) => n + Number(r[2]), 0)).toBe(4);
     expect(body.reduce((n, r) => n + Number(r[3]), 0)).toBe(1);
-    expect(body.map((r) => r[5] ?? "").filter(Boolean)).toEqual(["500 Custom 500"]);
+    expect(body.reduce((n, r) => n + Number(r[4]), 0)).toBe(1);
+    expect(body.map((r) => r[6] ?? "").filter(Boolean)).toEqual(["500 Custom 500"]);
 
     const json = await natsmesh(["services", "stats", "weather", "--json", "--timeout", "300"]);
     const docs = JSON.parse(json.stdout) as MicroStatsResponse[];
-    expect(docs.reduce((n, d) => n + d.endpoints[0]!.num_requests, 0)).toBe(3);
+    expect(docs.reduce((n, d) => n + d.endpoints[0]!.num_requests, 0)).toBe(4);
+    expect(docs.reduce((n, d) => n + (d.endpoints[0]!.data?.cancelled ?? 0), 0)).toBe(1);
   });
 
   it("cli services - --id narrows to one instance", async () => {

@@ -148,6 +148,7 @@ describe("discovery - $SRV subjects", () => {
           last_error: "",
           processing_time: 0,
           average_processing_time: 0,
+          data: { cancelled: 0 },
         },
       ],
     });

@@ -21,6 +21,7 @@ import {
   serve,
 } from "../src/index.js";
 import { encodeFrame, FrameKind } from "../src/internal.js";
+import { awaitAbortHandler } from "./support/abort-waiter.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check, type NatsServer, REPO_ROOT } from "./support/nats-server.js";
 
@@ -313,21 +314,8 @@ describe("streaming - behaviour", () => {
   });
 
   it("streaming - aborting a slow one-message request reaches the handler once the instance has heartbeated", async () => {
-    let started = false;
-    let aborted: unknown;
-    services.push(
-      await serve(
-        (req: Request) =>
-          new Promise<Response>((resolve) => {
-            started = true;
-            req.signal.addEventListener("abort", () => {
-              aborted = req.signal.reason;
-              resolve(new Response("too late"));
-            });
-          }),
-        { service: "slow-abort", nc: nats.nc, logger: silent },
-      ),
-    );
+    const waiter = awaitAbortHandler();
+    services.push(await serve(waiter.handler, { service: "slow-abort", nc: nats.nc, logger: silent }));
     const tap = await connect({ servers: nats.server.url });
     let heartbeats = 0;
     tap.subscribe("_INBOX.>", {
@@ -339,11 +327,13 @@ describe("streaming - behaviour", () => {
     try {
       const ac = new AbortController();
       const pending = fetch("http://slow-abort/", { signal: ac.signal }).catch((e) => e);
-      await check(() => started && heartbeats > 0, 3000, { name: "handler running, instance heartbeating" });
+      await check(() => waiter.started === 1 && heartbeats > 0, 3000, {
+        name: "handler running, instance heartbeating",
+      });
       ac.abort(new Error("user left"));
       expect(String(await pending)).toMatch(/user left/);
-      await check(() => aborted, 3000, { name: "the handler's signal aborted" });
-      expect(String(aborted)).toMatch(/caller aborted/);
+      await check(() => waiter.aborted === 1, 3000, { name: "the handler's signal aborted" });
+      expect(String(waiter.reason)).toMatch(/caller aborted/);
     } finally {
       await tap.close();
     }

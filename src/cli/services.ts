@@ -141,7 +141,15 @@ function instanceTotals(stats: MicroStatsResponse) {
   const errors = endpoints.reduce((n, e) => n + e.num_errors, 0);
   const nanos = endpoints.reduce((n, e) => n + e.processing_time, 0);
   const lastError = endpoints.find((e) => e.last_error)?.last_error ?? "";
-  return { requests, errors, average: requests > 0 ? nanos / requests : 0, lastError };
+  // natsmesh instances report cancellations in the endpoint's `data`; other micro services may not.
+  const cancelled = endpoints.reduce((n, e) => n + cancelledOf(e.data), 0);
+  return { requests, errors, cancelled, average: requests > 0 ? nanos / requests : 0, lastError };
+}
+
+function cancelledOf(data: unknown): number {
+  const n =
+    typeof data === "object" && data !== null ? (data as { cancelled?: unknown }).cancelled : undefined;
+  return typeof n === "number" && Number.isFinite(n) && n >= 0 ? n : 0;
 }
 
 function json(value: unknown): string {
@@ -189,7 +197,7 @@ function renderStats(replies: Array<QueryReply<MicroStatsResponse>>, asJson: boo
   const sorted = replies.sort(byName);
   if (asJson) return json(sorted.map((r) => r.response));
   return formatTable(
-    ["NAME", "ID", "REQUESTS", "ERRORS", "AVG TIME", "LAST ERROR"],
+    ["NAME", "ID", "REQUESTS", "ERRORS", "CANCELLED", "AVG TIME", "LAST ERROR"],
     sorted.map(({ response: r }) => {
       const t = instanceTotals(r);
       return [
@@ -197,6 +205,7 @@ function renderStats(replies: Array<QueryReply<MicroStatsResponse>>, asJson: boo
         r.id,
         String(t.requests),
         String(t.errors),
+        String(t.cancelled),
         t.requests > 0 ? formatNanos(t.average) : "-",
         t.lastError,
       ];
@@ -282,7 +291,7 @@ const DESCRIPTIONS: Record<ServicesAction, string> = {
   ls: "list services: name, version, instances, description",
   ping: "ping instances: name, id, version, round-trip time",
   info: "show the endpoints of each instance",
-  stats: "show each instance's requests, errors, average time and last error",
+  stats: "show each instance's requests, errors, cancelled requests, average time and last error",
 };
 
 /**

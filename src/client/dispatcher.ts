@@ -228,11 +228,11 @@ export class MeshDispatcher extends Dispatcher {
         if (deadline > 0) timeout = Math.max(1, Math.floor(deadline - (performance.now() - started)));
       }
       const { nc, prefix } = ready;
-      const head = this.#guard.run(service, request, timeout, signal, (t) =>
+      const head = this.#guard.run(service, request, timeout, signal, (t, s) =>
         callService(nc, service, request, {
           prefix,
           timeout: t,
-          signal,
+          signal: s,
           heartbeat: this.#heartbeat,
           window: this.#window,
         }),

@@ -7,6 +7,7 @@ import {
   type WireResponse,
 } from "../protocol/index.js";
 import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
+import type { HedgeChoice } from "../traffic/service-hedging.js";
 import { callService } from "./call.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
 import { markRedirected, toResponse } from "./from-wire.js";
@@ -43,10 +44,17 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
   externalRedirect?: ExternalRedirect;
 }
 
-/** `RequestInit` plus natsmesh's per-call deadline. */
+/** `RequestInit` plus natsmesh's per-call deadline and hedging choice. */
 export interface MeshRequestInit extends RequestInit {
   /** Deadline of this call in milliseconds; rejects with a `TimeoutError` (code `NM_ERR_TIMEOUT`). */
   timeout?: number;
+  /**
+   * Hedging of this call (default: the client's `hedge` option): `false` never sends a copy, `true`
+   * hedges with the client's settings (or the defaults), an object overrides `maxHedges`,
+   * `quantile`, `minDelayMs`, `maxDelayMs`. Non-idempotent requests and streamed bodies are never
+   * hedged, whatever it says.
+   */
+  hedge?: HedgeChoice;
 }
 
 /** A `fetch` that sends requests over NATS; close it to close a connection it opened. */
@@ -105,7 +113,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       request,
       ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
       signal,
-      (t) => callService(nc, service, request, { prefix, timeout: t, signal, heartbeat, window }),
+      (t, s) => callService(nc, service, request, { prefix, timeout: t, signal: s, heartbeat, window }),
+      init?.hedge,
     );
     const first = await (ready === undefined ? asCallTimeout(head, deadline) : head);
     if (!isRedirectStatus(first.status)) return finish(first, call.url, request.method, service);
@@ -118,8 +127,13 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       remaining: (svc, method) => timeLeft(deadline, started, prefix, svc, method),
       send: (svc, req, timeLeftNow) =>
         asCallTimeout(
-          guard.run(svc, req, timeLeftNow, signal, (t) =>
-            callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window }),
+          guard.run(
+            svc,
+            req,
+            timeLeftNow,
+            signal,
+            (t, s) => callService(nc, svc, req, { prefix, timeout: t, signal: s, heartbeat, window }),
+            init?.hedge,
           ),
           deadline,
         ),

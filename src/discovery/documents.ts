@@ -81,6 +81,12 @@ export interface MicroEndpointStats {
   last_error: string;
   processing_time: number;
   average_processing_time: number;
+  /**
+   * The endpoint's own figures (ADR-32's free-form `data`): natsmesh puts `cancelled`, the requests
+   * whose caller gave up before the answer (counted in `num_requests`, never in `num_errors`).
+   * Other micro services may put anything, or nothing.
+   */
+  data?: { cancelled?: number } & Record<string, unknown>;
 }
 
 /** `$SRV.STATS` response. */
@@ -138,6 +144,8 @@ export interface EndpointCounters {
   lastError: string;
   /** Total handler time, in nanoseconds. */
   processingNanos: number;
+  /** Requests cancelled by their caller before the answer (also counted in `requests`). */
+  cancelled: number;
 }
 
 /**
@@ -218,6 +226,7 @@ export function statsResponse(d: MicroDescription, c: EndpointCounters): MicroSt
         last_error: c.lastError,
         processing_time: total,
         average_processing_time: c.requests > 0 ? Math.round(total / c.requests) : 0,
+        data: { cancelled: c.cancelled },
       },
     ],
   };

@@ -25,6 +25,7 @@ export {
 export type {
   BreakerConfig,
   GatewayConfig,
+  HedgeConfig,
   LimitsConfig,
   RetryConfig,
   RouteConfig,

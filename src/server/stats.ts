@@ -99,6 +99,7 @@ export class InstanceStats {
       errors: this.#errors,
       lastError: this.#lastError,
       processingNanos: this.#busyMs * 1e6,
+      cancelled: this.#cancelled,
     };
   }
 }

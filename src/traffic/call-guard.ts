@@ -1,10 +1,13 @@
 /**
  * What the client wraps around each call to a service: the shared retry policy (idempotent
  * requests, on no responders and lost connections, jittered backoff, overall deadline) and, when
- * enabled, a circuit breaker per service.
+ * enabled, a circuit breaker per service and hedged requests (each attempt of an idempotent call
+ * may be sent again when its answer is late).
  *
  * @module
  */
+
+import type { Registry } from "prom-client";
 import {
   ConnectionClosedError,
   headerValue,
@@ -16,10 +19,13 @@ import {
 } from "../protocol/index.js";
 import { type CircuitBreaker, CircuitOpenError } from "./breaker.js";
 import { CLIENT_CIRCUIT_GAUGE } from "./breaker-metrics.js";
+import { clientHedgeCounters } from "./hedge-metrics.js";
+import type { HedgeSettings } from "./hedge-policy.js";
 import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
 import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "./recently-served.js";
 import { NO_RETRY, type RetryEvent, type RetryPolicy, withRetry } from "./retry.js";
 import { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
+import { type HedgeChoice, ServiceHedging } from "./service-hedging.js";
 
 /** Retry settings of a client (`createFetch({ retry })`, `new MeshDispatcher({ retry })`). */
 export interface RetrySettings {
@@ -49,6 +55,17 @@ export interface CallGuardOptions {
   retry?: RetrySettings | false | undefined;
   /** Circuit breakers; off unless given (`{}` for the defaults). */
   breaker?: BreakerSettings | false | undefined;
+  /**
+   * Hedged requests (docs/TRAFFIC.md, "Hedged requests"): off unless given (`{}` for the defaults);
+   * a call's `hedge` option overrides it. Only idempotent requests with a body in memory are hedged.
+   */
+  hedge?: ClientHedgeSettings | false | undefined;
+}
+
+/** Hedging settings of a client: {@link HedgeSettings} and where its counters live. */
+export interface ClientHedgeSettings extends HedgeSettings {
+  /** Registry of the hedging counters (default prom-client's global one). */
+  registry?: Registry;
 }
 
 /** The default client retry policy: 3 attempts, 25 ms base backoff, at most 250 ms. */
@@ -83,8 +100,8 @@ export function isRetryableFailure(err: unknown): boolean {
  * @example
  * ```ts
  * const guard = new CallGuard({ retry: { attempts: 4 }, breaker: {} });
- * const res = await guard.run("weather", request, 30_000, undefined, (timeout) =>
- *   callService(nc, "weather", request, { prefix: "mesh", timeout }),
+ * const res = await guard.run("weather", request, 30_000, undefined, (timeout, signal) =>
+ *   callService(nc, "weather", request, { prefix: "mesh", timeout, signal }),
  * );
  * ```
  */
@@ -92,11 +109,12 @@ export class CallGuard {
   readonly #retry: RetrySettings | false;
   readonly #policy: RetryPolicy;
   readonly #breakers: ServiceBreakers;
+  readonly #hedging: ServiceHedging;
   readonly #served = new RecentlyServed();
 
   /**
    * @param options - retry and breaker settings
-   * @throws RangeError for attempts below 1, negative backoffs or deadlines, or bad breaker settings
+   * @throws RangeError for attempts below 1, negative backoffs or deadlines, or bad breaker or hedge settings
    * @example
    * ```ts
    * new CallGuard({ retry: false });
@@ -114,6 +132,9 @@ export class CallGuard {
         throw new RangeError(`retry.${key} must be ≥ 0, got ${v}`);
     }
     this.#breakers = new ServiceBreakers(options.breaker ?? false, CLIENT_CIRCUIT_GAUGE);
+    const hedge = options.hedge;
+    const registry = hedge ? hedge.registry : undefined;
+    this.#hedging = new ServiceHedging(hedge, (service) => clientHedgeCounters(service, registry));
   }
 
   /** The circuit breaker of `service`, when breakers are enabled. */
@@ -128,12 +149,15 @@ export class CallGuard {
    * @param request - the request (its method and `Idempotency-Key` decide whether it is retried)
    * @param timeout - the call's deadline in milliseconds (0: none); the overall deadline by default
    * @param signal - stops retrying and waiting
-   * @param attempt - one try, given its deadline in milliseconds (0: none)
+   * @param attempt - one try, given its deadline in milliseconds (0: none) and the signal to send
+   *   it with (the caller's, or a hedged copy's own, which aborts when another copy wins)
+   * @param hedge - this call's hedging choice (default: the client's settings)
    * @returns the first answer
    * @throws {@link CircuitOpenError} when the service's circuit is open; otherwise the last attempt's error
+   * @throws RangeError for impossible per-call hedge settings
    * @example
    * ```ts
-   * await guard.run("weather", req, 5000, signal, (t) => callService(nc, "weather", req, { prefix, timeout: t }));
+   * await guard.run("weather", req, 5000, signal, (t, s) => callService(nc, "weather", req, { prefix, timeout: t, signal: s }));
    * ```
    */
   run(
@@ -141,9 +165,16 @@ export class CallGuard {
     request: WireRequest,
     timeout: number,
     signal: AbortSignal | undefined,
-    attempt: (timeout: number) => Promise<WireResponse>,
+    attempt: (timeout: number, signal: AbortSignal | undefined) => Promise<WireResponse>,
+    hedge?: HedgeChoice,
   ): Promise<WireResponse> {
     const retry = this.#retry;
+    let hedged: ReturnType<ServiceHedging["policyFor"]>;
+    try {
+      hedged = this.#hedging.policyFor(request, hedge);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const overall = (retry === false ? undefined : retry.deadline) ?? timeout;
     const perAttempt = retry === false ? undefined : retry.attemptTimeout;
     const started = performance.now();
@@ -161,7 +192,12 @@ export class CallGuard {
       first = false;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
       try {
-        return this.#breakers.call(service, () => attempt(t));
+        // Hedged: each attempt is one hedged call (its copies count once in the breaker).
+        if (hedged !== undefined) {
+          const policy = hedged;
+          return this.#breakers.call(service, () => this.#hedging.run(service, policy, t, signal, attempt));
+        }
+        return this.#breakers.call(service, () => attempt(t, signal));
       } catch (err) {
         return Promise.reject(err);
       }

@@ -1,6 +1,6 @@
 /**
  * Traffic management and resilience: the retry policy shared by the client and the gateway,
- * circuit breakers, and canary and fault-injection subject mappings (the fault responder itself is
+ * hedged requests' settings, circuit breakers, and canary and fault-injection subject mappings (the fault responder itself is
  * `natsmesh/fault`). See docs/TRAFFIC.md.
  *
  * @example
@@ -18,7 +18,8 @@ export {
   CircuitOpenError,
   CircuitState,
 } from "./breaker.js";
-export type { RetrySettings } from "./call-guard.js";
+export type { ClientHedgeSettings, RetrySettings } from "./call-guard.js";
+export type { HedgeCallSettings, HedgeSettings } from "./hedge-policy.js";
 export { IDEMPOTENCY_KEY, IDEMPOTENT_METHODS, isIdempotent } from "./idempotency.js";
 export {
   type CanaryMapping,
@@ -41,3 +42,4 @@ export {
   withRetry,
 } from "./retry.js";
 export type { BreakerSettings } from "./service-breakers.js";
+export type { HedgeChoice } from "./service-hedging.js";

@@ -17,7 +17,9 @@ type RouteLabels = "route" | "service";
  * `natsmesh_gateway_requests_total{route,service,method,status}`,
  * `natsmesh_gateway_request_duration_seconds{route,service,method}` (histogram),
  * `natsmesh_gateway_in_flight`, `natsmesh_gateway_retries_total{route,service}`,
- * `natsmesh_gateway_no_responders_total{route,service}`, `natsmesh_gateway_timeouts_total{route,service}`.
+ * `natsmesh_gateway_no_responders_total{route,service}`, `natsmesh_gateway_timeouts_total{route,service}`,
+ * `natsmesh_gateway_hedges_sent_total{route,service}`, `natsmesh_gateway_hedges_won_total{route,service}`,
+ * `natsmesh_gateway_hedge_budget_exhausted_total{route,service}`.
  * Method labels are the standard methods and `OTHER` (bounded values). Requests and durations are
  * counted in typed arrays per route and service and turned into Prometheus series only when scraped:
  * prom-client hashes the labels on every call, a cost paid per request otherwise.
@@ -46,6 +48,12 @@ export class GatewayMetrics {
   readonly noResponders: Counter<RouteLabels>;
   /** Requests answered 504. */
   readonly timeouts: Counter<RouteLabels>;
+  /** Copies of late idempotent requests sent (hedged requests). */
+  readonly hedgesSent: Counter<RouteLabels>;
+  /** Copies whose answer came first. */
+  readonly hedgesWon: Counter<RouteLabels>;
+  /** Copies due but not sent: the hedge budget was spent. */
+  readonly hedgeBudgetExhausted: Counter<RouteLabels>;
 
   /**
    * @example
@@ -91,6 +99,24 @@ export class GatewayMetrics {
     this.timeouts = new Counter({
       name: "natsmesh_gateway_timeouts_total",
       help: "Requests answered 504 because the service did not answer in time",
+      labelNames: ["route", "service"],
+      registers,
+    });
+    this.hedgesSent = new Counter({
+      name: "natsmesh_gateway_hedges_sent_total",
+      help: "Copies of late idempotent requests sent (hedged requests)",
+      labelNames: ["route", "service"],
+      registers,
+    });
+    this.hedgesWon = new Counter({
+      name: "natsmesh_gateway_hedges_won_total",
+      help: "Hedged copies whose answer came first",
+      labelNames: ["route", "service"],
+      registers,
+    });
+    this.hedgeBudgetExhausted = new Counter({
+      name: "natsmesh_gateway_hedge_budget_exhausted_total",
+      help: "Hedged copies due but not sent: the route's hedge budget for the service was spent",
       labelNames: ["route", "service"],
       registers,
     });

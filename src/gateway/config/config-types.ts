@@ -15,12 +15,36 @@ export interface RetryConfig {
   maxBackoffMs?: number;
 }
 
+/**
+ * Hedged requests of a route (docs/TRAFFIC.md, "Hedged requests"): an idempotent request whose
+ * answer is late is sent once more, the first answer wins and the other copy is cancelled. Off
+ * unless given (`{}` for the defaults). A route's answer times and budget are kept per service.
+ */
+export interface HedgeConfig {
+  /** Extra copies of one request at most, 1 to 5 (default 1). */
+  maxHedges?: number;
+  /** Quantile of the service's recent answer times after which a copy is sent, in (0, 1) (default 0.95). */
+  quantile?: number;
+  /** The delay is never below this, in milliseconds (default 10). */
+  minDelayMs?: number;
+  /** The delay is never above this, in milliseconds; the delay until 20 answers were seen (default 1000). */
+  maxDelayMs?: number;
+  /** Answer times kept per service, 20 to 10 000 (default 200). */
+  samples?: number;
+  /** Share of the requests that may be hedged, in [0, 1] (default 0.1). */
+  budgetRatio?: number;
+  /** Copies the budget holds at most, and starts with, ≥ 1 (default 5). */
+  budgetBurst?: number;
+}
+
 /** Settings a route can set, also given once in `defaults` for every route. */
 export interface RouteSettings {
   /** Deadline of the call to the service in milliseconds, retries included (default 30 000; 0: none). */
   timeout?: number;
   /** Retry settings; `false` disables retries. */
   retry?: RetryConfig | false;
+  /** Hedged requests; off unless given (`{}` for the defaults), `false` turns off what `defaults` set. */
+  hedge?: HedgeConfig | false;
   /** Largest request body: bytes, or a string such as `64kb`, `1mb` (default `1mb`). */
   maxBody?: number | string;
   /** CORS policy block, passed untouched to `buildPolicies` (see docs/GATEWAY.md). */

@@ -7,6 +7,7 @@
 import { isIP } from "node:net";
 import { resolve } from "node:path";
 import { assertPrefix, assertServiceName } from "../../protocol/index.js";
+import { type HedgeSettings, hedgeBudgetPolicy, hedgePolicy } from "../../traffic/hedge-policy.js";
 import { NO_RETRY, type RetryPolicy } from "../../traffic/retry.js";
 import type { BreakerSettings } from "../../traffic/service-breakers.js";
 import { type BuildPoliciesOptions, buildPolicies } from "../policies/index.js";
@@ -67,9 +68,18 @@ const TOP_KEYS = [
   "routes",
 ] as const;
 const BREAKER_KEYS = ["failureRatio", "minimumCalls", "windowMs", "openMs", "probes"] as const;
-const SETTING_KEYS = ["timeout", "retry", "maxBody", "cors", "rateLimit", "auth"] as const;
+const SETTING_KEYS = ["timeout", "retry", "hedge", "maxBody", "cors", "rateLimit", "auth"] as const;
 const ROUTE_KEYS = ["name", "service", "prefix", "host", "strip", ...SETTING_KEYS] as const;
 const RETRY_KEYS = ["attempts", "backoffMs", "maxBackoffMs"] as const;
+const HEDGE_KEYS = [
+  "maxHedges",
+  "quantile",
+  "minDelayMs",
+  "maxDelayMs",
+  "samples",
+  "budgetRatio",
+  "budgetBurst",
+] as const;
 const HOST_RE = /^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$/;
 const PREFIX_RE = /^\/[^\s?#]*$/;
 const NAME_RE = /^[\x21-\x7e]([\x20-\x7e]{0,98}[\x21-\x7e])?$/;
@@ -80,6 +90,8 @@ export interface RouteDefaults {
   readonly timeout: number;
   /** Retries of idempotent requests. */
   readonly retry: RetryPolicy;
+  /** Hedged requests, or `undefined` when off. */
+  readonly hedge: HedgeSettings | undefined;
   /** Largest request body, in bytes. */
   readonly maxBody: number;
   /** The untyped policy blocks, for `buildPolicies`. */
@@ -211,6 +223,7 @@ function routeOf(
     strip,
     timeout: s.timeout,
     retry: s.retry,
+    hedge: s.hedge,
     maxBody: s.maxBody,
     policies,
   };
@@ -263,6 +276,7 @@ function settings(
     timeout,
     maxBody,
     retry: retry(check, s.retry, `${label}retry`, base?.retry ?? ROUTE_DEFAULTS.retry),
+    hedge: Object.hasOwn(s, "hedge") ? hedge(check, s.hedge, `${label}hedge`) : base?.hedge,
     policyBlocks: { cors: pick("cors"), rateLimit: pick("rateLimit"), auth: pick("auth") },
   };
 }
@@ -282,6 +296,26 @@ function retry(check: ConfigCheck, raw: unknown, field: string, base: RetryPolic
       `${field}.maxBackoffMs (${policy.maxBackoffMs}) must not be below backoffMs (${policy.backoffMs})`,
     );
   return policy;
+}
+
+function hedge(check: ConfigCheck, raw: unknown, field: string): HedgeSettings | undefined {
+  if (raw === undefined || raw === null || raw === false) return undefined;
+  const h = check.mapping(raw, field, HEDGE_KEYS);
+  const out: { -readonly [K in (typeof HEDGE_KEYS)[number]]?: number } = {};
+  for (const key of HEDGE_KEYS) {
+    const v = h[key];
+    if (v === undefined) continue;
+    if (typeof v !== "number" || !Number.isFinite(v))
+      check.fail(`${field}.${key} must be a number (got ${describe(v)})`);
+    out[key] = v;
+  }
+  try {
+    hedgePolicy(out);
+    hedgeBudgetPolicy(out);
+  } catch (err) {
+    check.fail((err as Error).message.replaceAll("hedge.", `${field}.`));
+  }
+  return out;
 }
 
 function routePrefix(check: ConfigCheck, raw: unknown): string | undefined {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import type { HedgeSettings } from "../../traffic/hedge-policy.js";
 import type { RetryPolicy } from "../../traffic/retry.js";
 import type { Policy } from "../policies/types.js";
 
@@ -22,6 +23,8 @@ export interface Route {
   readonly timeout: number;
   /** Retries of idempotent requests. */
   readonly retry: RetryPolicy;
+  /** Hedged requests (checked), or `undefined` when off. */
+  readonly hedge: HedgeSettings | undefined;
   /** Largest request body in bytes. */
   readonly maxBody: number;
   /** Policies run, in order, before the request is sent. */

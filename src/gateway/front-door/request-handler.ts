@@ -23,8 +23,9 @@ import { IDEMPOTENCY_KEY, isIdempotent } from "../../traffic/idempotency.js";
 import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../../traffic/recently-served.js";
 import { NO_RETRY, type RetryEvent, withRetry } from "../../traffic/retry.js";
 import { ServiceBreakers } from "../../traffic/service-breakers.js";
+import { ServiceHedging } from "../../traffic/service-hedging.js";
 import type { GatewayMetrics } from "../admin/metrics.js";
-import { DEFAULT_ROUTE_NAME } from "../config/route.js";
+import { DEFAULT_ROUTE_NAME, type Route } from "../config/route.js";
 import { BadRequestError, GatewayErrorCode, NoRouteError } from "../errors.js";
 import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
@@ -168,6 +169,8 @@ function policyHeaders(req: PublicRequest, authority: string | undefined): Polic
 export class RequestHandler {
   readonly #d: HandlerDeps;
   readonly #served = new RecentlyServed();
+  /** Hedging state of the routes that hedge, created on a route's first request. */
+  readonly #hedging = new Map<Route, ServiceHedging>();
 
   /**
    * @param deps - router, proxies, limits, metrics, logger, tracker, connection and hooks
@@ -388,14 +391,26 @@ export class RequestHandler {
       if (n > 1 && route.timeout > 0 && timeout <= 0) {
         return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
       }
-      const call = () =>
+      const send = (t: number, signal: AbortSignal | undefined) =>
         callService(nc, match.service, wire, {
           prefix,
-          timeout: Math.max(timeout, 0),
+          timeout: t,
+          signal,
           parent: x.trace?.context,
           // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
           batch: true,
         });
+      // On the default rule the path names the service: only a service that answered lately gets
+      // hedging state and counters, so made-up paths cannot grow them.
+      const hedging =
+        route.hedge === undefined || (route.name === DEFAULT_ROUTE_NAME && !recently)
+          ? undefined
+          : this.#hedgingOf(route);
+      const policy = hedging?.policyFor(wire, undefined);
+      const call =
+        hedging && policy
+          ? () => hedging.run(match.service, policy, Math.max(timeout, 0), undefined, send)
+          : () => send(Math.max(timeout, 0), undefined);
       return (d.breakers ?? NO_BREAKERS).call(match.service, call).then(
         (res) => {
           this.#served.served(match.service);
@@ -447,6 +462,24 @@ export class RequestHandler {
         { error },
       ),
     );
+  }
+
+  /** The hedging state of a route that hedges: per service answer times, budget and counters. */
+  #hedgingOf(route: Route): ServiceHedging {
+    let hedging = this.#hedging.get(route);
+    if (hedging === undefined) {
+      const metrics = this.#d.metrics;
+      hedging = new ServiceHedging(route.hedge, (service) => {
+        const labels = { route: route.name, service };
+        return {
+          sent: () => metrics.hedgesSent.inc(labels),
+          won: () => metrics.hedgesWon.inc(labels),
+          exhausted: () => metrics.hedgeBudgetExhausted.inc(labels),
+        };
+      });
+      this.#hedging.set(route, hedging);
+    }
+    return hedging;
   }
 
   #fail(req: PublicRequest, res: PublicResponse, x: GatewayCall, error: PublicError, cause: unknown): void {
