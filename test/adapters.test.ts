@@ -27,7 +27,7 @@ describe("adapters - lazy Request", () => {
     expect(Object.prototype.toString.call(req)).toBe("[object Request]");
   });
 
-  it("adapters - body methods, signal and clone are answered by a real Request", async () => {
+  it("adapters - body methods read the wire's bytes; signal and clone are answered by a real Request", async () => {
     const req = lazyRequest(wire(), "svc");
     expect(req.bodyUsed).toBe(false);
     expect(req.signal).toBeInstanceOf(AbortSignal);

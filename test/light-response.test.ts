@@ -132,13 +132,15 @@ describe("light Response - the global", () => {
     expect(nativeOf(streamed)).toBe(real);
     const json = Response.json({ a: 1 });
     expect(nativeOf(json)).toBe(json);
-    // A streamed light response goes through the adapter as its real one: the body arrives as a stream.
+    // A streamed light response goes through the adapter as its real one: the body arrives as a
+    // stream (one of more than one chunk; a stream with one chunk and its end ready is sent as bytes).
     const handler = fetchAdapter(
       () =>
         new Response(
           new ReadableStream({
             start(c) {
-              c.enqueue(new TextEncoder().encode("chunk"));
+              c.enqueue(new TextEncoder().encode("chunk 1,"));
+              c.enqueue(new TextEncoder().encode("chunk 2"));
               c.close();
             },
           }),
@@ -146,7 +148,7 @@ describe("light Response - the global", () => {
     );
     const res = await handler(wire(), ctx());
     expect(res.stream).toBeDefined();
-    expect(await new NativeResponse(res.stream).text()).toBe("chunk");
+    expect(await new NativeResponse(res.stream).text()).toBe("chunk 1,chunk 2");
   });
 
   it("light Response - the adapter sends a light answer without building the real Response", async () => {

@@ -1,7 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toResponse } from "../src/client/from-wire.js";
 import { createFetch, serve } from "../src/index.js";
-import { takeBody } from "../src/server/adapters/response-body.js";
+import type { WireRequest } from "../src/internal.js";
+import { fetchAdapter } from "../src/server/adapters/fetch.js";
+import { settleBody, takeBody } from "../src/server/adapters/response-body.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 
 // Its own file: the module's state must be fresh, so that the first Response it sees is the client's.
@@ -49,6 +51,72 @@ describe("adapters - a handler that answers with a Response from the mesh client
       expect(own).toBeInstanceOf(ReadableStream);
       expect(await new Response(own as ReadableStream<Uint8Array>).text()).toBe("own answer");
     }
+  });
+});
+
+const get: WireRequest = { method: "GET", path: "/", headers: [], body: new Uint8Array(0) };
+const ctx = (errors: unknown[] = []) => ({ service: "svc", onError: (err: unknown) => errors.push(err) });
+
+describe("adapters - a platform Response's body reaches the wire as bytes on every Node", () => {
+  it("adapters - new Response(string), new Response(bytes), Response.json() and an empty body are sent as bytes, no stream read on the responder's side (undici 7+: read at once, its stream ends one microtask after its chunk)", async () => {
+    const answers: [() => Response, string][] = [
+      [() => new Response("plain text"), "plain text"],
+      [() => new Response(new TextEncoder().encode("some bytes")), "some bytes"],
+      [() => Response.json({ a: 1 }), '{"a":1}'],
+      [() => new Response(""), ""],
+      [() => new Response("x".repeat(256 * 1024)), "x".repeat(256 * 1024)],
+    ];
+    for (const [answer, text] of answers) {
+      const res = await fetchAdapter(answer)(get, ctx());
+      expect(res.stream, text.slice(0, 20)).toBeUndefined();
+      expect(Buffer.from(res.body).toString()).toBe(text);
+    }
+  });
+
+  it("adapters - a stream that is not ready is handed on at once, its chunks and end follow as produced", async () => {
+    let controller: ReadableStreamDefaultController<Uint8Array> | undefined;
+    const res = await fetchAdapter(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            start(c) {
+              controller = c;
+            },
+          }),
+        ),
+    )(get, ctx());
+    expect(res.stream).toBeDefined(); // the handler's answer went on without its first chunk
+    controller!.enqueue(new TextEncoder().encode("event 1\n"));
+    controller!.enqueue(new TextEncoder().encode("event 2\n"));
+    controller!.close();
+    expect(await new Response(res.stream).text()).toBe("event 1\nevent 2\n");
+  });
+
+  it("adapters - a stream read in part: what was read comes first, the rest follows, a cancel reaches the source", async () => {
+    let cancelled: unknown;
+    const source = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("first,"));
+      },
+      cancel(reason) {
+        cancelled = reason;
+      },
+    });
+    const settled = await settleBody(source);
+    expect(settled).toBeInstanceOf(ReadableStream);
+    const reader = (settled as ReadableStream<Uint8Array>).getReader();
+    expect(Buffer.from((await reader.read()).value!).toString()).toBe("first,");
+    await reader.cancel("caller left");
+    expect(cancelled).toBe("caller left");
+  });
+
+  it("adapters - a body stream that fails at once is the handler's failure: a 500, reported", async () => {
+    const errors: unknown[] = [];
+    const res = await fetchAdapter(
+      () => new Response(new ReadableStream({ start: (c) => c.error(new Error("broken body")) })),
+    )(get, ctx(errors));
+    expect(res.status).toBe(500);
+    expect((errors[0] as Error).message).toBe("broken body");
   });
 });
 

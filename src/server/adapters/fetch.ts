@@ -4,7 +4,7 @@ import type { RequestControl } from "../exchange.js";
 import { errorResponse, internalError } from "./errors.js";
 import { lazyRequest } from "./lazy-request.js";
 import { type LightParts, lightParts, nativeOf, TEXT_CONTENT_TYPE } from "./light-response.js";
-import { takeBody } from "./response-body.js";
+import { settleBody, takeBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
 const EMPTY = new Uint8Array(0);
@@ -76,8 +76,9 @@ export function fetchAdapter(handler: FetchHandler): WireHandler {
         headers: headerList(response.headers),
         body: EMPTY,
       };
-      if (body instanceof Uint8Array) res.body = body;
-      else res.stream = body;
+      const settled = body instanceof Uint8Array ? body : await settleBody(body);
+      if (settled instanceof Uint8Array) res.body = settled;
+      else res.stream = settled;
       return res;
     } catch (err) {
       ctx.onError(err);

@@ -58,6 +58,68 @@ export function takeBody(res: Response): Uint8Array | ReadableStream<Uint8Array>
   return res.body as ReadableStream<Uint8Array>;
 }
 
+/** What {@link soon} resolves to. */
+const SOON = Symbol("soon");
+
+/**
+ * A promise that resolves after two microtask turns: long enough for a read of a body stream whose
+ * bytes are all there (a platform Response's string, bytes or `Response.json()`: undici hands out its
+ * one chunk, and then its end, one turn after being asked) to settle first; no timer is involved.
+ */
+function soon(): Promise<typeof SOON> {
+  return Promise.resolve(SOON)
+    .then((v): typeof SOON => v)
+    .then((v): typeof SOON => v);
+}
+
+/**
+ * A Response body stream as the server sends it: its bytes, when the stream has given one chunk and
+ * ended within a couple of microtask turns (a platform Response over a string, bytes or
+ * `Response.json()`, whose source cannot be read where undici keeps it in private fields: undici 7+,
+ * Node 24, 26); else a stream that gives what was read, then the rest as it is produced. Never waits
+ * for a stream that is not ready (an SSE answer's head goes at once).
+ *
+ * @throws the body stream's error, when its first reads fail at once
+ */
+export async function settleBody(
+  body: ReadableStream<Uint8Array>,
+): Promise<Uint8Array | ReadableStream<Uint8Array>> {
+  const reader = body.getReader();
+  const head: Uint8Array[] = [];
+  let ended = false;
+  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined = reader.read();
+  // At most two reads: the one chunk, then the end.
+  while (pending !== undefined) {
+    const result = await Promise.race([pending, soon()]);
+    if (result === SOON) break;
+    pending = undefined;
+    if (result.done) ended = true;
+    else head.push(result.value);
+    if (!ended && head.length === 1) pending = reader.read();
+  }
+  if (ended && head.length === 0) return EMPTY;
+  if (ended && head.length === 1 && head[0] instanceof Uint8Array) return head[0];
+  pending?.catch(() => undefined); // its error reaches the new stream's reader through pull
+  return new ReadableStream<Uint8Array>(
+    {
+      start(controller) {
+        for (const chunk of head) controller.enqueue(chunk);
+        if (ended) controller.close();
+      },
+      async pull(controller) {
+        const next = await (pending ?? reader.read());
+        pending = undefined;
+        if (next.done) controller.close();
+        else controller.enqueue(next.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /**
  * The bytes of `res`'s body, read whole; empty for a null body.
  *
