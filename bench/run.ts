@@ -5,9 +5,10 @@
  *   npm run bench -- --node=20,24,26
  * Options: --node=20,24 (majors or exact versions; the machine's Node, or those .ci/run installs into
  * ~/.cache/natsmesh-node), --only=jc,jm (scenario ids; ja, jb, a, b and h always run), --sizes=100,10240,
- * --no-get (the headline only), --no-bodies, --no-gateway, --no-profile, --write, --src (natsmesh from
- * src/ through tsx instead of compiled by tsc first), --from-results (the tables again from the last
- * run's medians, nothing measured).
+ * --no-get (the headline only), --no-bodies, --no-gateway, --no-profile, --write (all sections) or
+ * --write=headline,core,bodies,gateway,profile (only those), --src (natsmesh from src/ through tsx
+ * instead of compiled by tsc first), --from-results (the tables again from the last run's medians,
+ * nothing measured).
  *
  * Per Node version, in a process of that version (`--one-node`; every child it starts runs on it too):
  * 1. Request path: every scenario of bench/lib/scenarios.ts side by side on one nats-server. The
@@ -54,7 +55,12 @@ import {
 
 const argv = process.argv.slice(2);
 const quick = argv.includes("--quick");
-const write = !quick || argv.includes("--write");
+/** `--write=headline,gateway`: only those sections; `--write` (or no --quick): all of them. */
+const writeOnly = argv
+  .find((a) => a.startsWith("--write="))
+  ?.slice(8)
+  .split(",");
+const write = !quick || argv.includes("--write") || writeOnly !== undefined;
 const oneNode = argv.includes("--one-node");
 const flag = (name: string) =>
   argv
@@ -363,9 +369,11 @@ function report(runs: Saved[]): void {
     if (parts.length) process.stdout.write(`\n<!-- ${name} -->\n${parts.join("\n\n")}\n`);
   }
   if (!write || only) return;
-  for (const [name, parts] of sections) if (parts.length) writeSection(FILE, name, `${parts.join("\n\n")}\n`);
-  writeFileSync(CHART, chart(runs));
-  process.stderr.write(`bench: wrote ${FILE} and ${CHART}\n`);
+  const chosen = sections.filter(([name, parts]) => parts.length && (!writeOnly || writeOnly.includes(name)));
+  for (const [name, parts] of chosen) writeSection(FILE, name, `${parts.join("\n\n")}\n`);
+  // The chart shows the headline: written with it.
+  if (chosen.some(([name]) => name === "headline")) writeFileSync(CHART, chart(runs));
+  process.stderr.write(`bench: wrote ${chosen.map(([n]) => n).join(", ")} into ${FILE}\n`);
 }
 
 /** Runs `--one-node` on each asked version in turn, then reports them side by side. */
@@ -392,7 +400,7 @@ async function main(): Promise<void> {
         );
         continue;
       }
-      const forwarded = argv.filter((a) => !a.startsWith("--node=") && a !== "--write");
+      const forwarded = argv.filter((a) => !a.startsWith("--node=") && !a.startsWith("--write"));
       const child = spawn(node.path, ["--import", "tsx", "bench/run.ts", "--one-node", ...forwarded], {
         stdio: ["ignore", "inherit", "inherit"],
       });
