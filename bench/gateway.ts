@@ -337,7 +337,7 @@ async function main(): Promise<void> {
     const vsLimit = (best.rps / limitRps).toFixed(2);
     const cpuVsCaddy = (best.cpu / caddyCpu).toFixed(2);
     const out = [
-      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions interleaved, medians · 100-byte answers · load average (1 min) ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
+      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetition${REPS > 1 ? "s" : ""} interleaved, medians · 100-byte answers · load average (1 min) ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
       "",
       `Targets (issue #19), for the faster natsmesh row (${label(best.name)}): gateway ÷ bare front door = ${vsLimit} (target ≥ 0.80: ${Number(vsLimit) >= 0.8 ? "met" : "missed"}) · CPU per request ÷ Caddy's = ${cpuVsCaddy} (all serving processes; target ≤ 0.70: ${Number(cpuVsCaddy) <= 0.7 ? "met" : "missed"}) · ${label(other.name)}: ${(other.rps / limitRps).toFixed(2)} and ${(other.cpu / caddyCpu).toFixed(2)} · gateway ÷ Caddy = ${ratio(best.rps)} (${label(other.name)}: ${ratio(other.rps)}) · bare front door ÷ Caddy = ${ratio(limitRps)}`,
       "",

@@ -121,6 +121,8 @@ const runLabel = (run: Run) =>
     : `GET ${sizeLabel(run.size)} c=${run.concurrency}`;
 
 const ALWAYS = ["ja", "jb", "a", "b", "h"];
+/** How many scenario pairs start at the same time. */
+const STARTING_AT_ONCE = 4;
 
 async function requestPath(): Promise<Row[]> {
   const calls = new Set(RUNS.map((r) => r.call));
@@ -139,21 +141,37 @@ async function requestPath(): Promise<Row[]> {
     latencyMs: run.latency ? latencyMs : 0,
   });
   try {
-    for (const scenario of scenarios) {
-      const service = await startBench("bench/responders.ts", [
-        scenario.responder,
-        server.url,
-        serviceName(scenario.id),
-      ]);
-      const client = await startBench("bench/client.ts", [
-        scenario.id,
-        server.url,
-        service.info || "-",
-        String(service.child.pid),
-        String(server.pid),
-      ]);
-      pairs.push({ scenario, service, client });
-    }
+    // A few pairs start at once: each process spends its start-up loading tsx and its modules.
+    const queue = [...scenarios];
+    const failures: unknown[] = [];
+    const starter = async () => {
+      for (let scenario = queue.shift(); scenario; scenario = queue.shift()) {
+        try {
+          const service = await startBench("bench/responders.ts", [
+            scenario.responder,
+            server.url,
+            serviceName(scenario.id),
+          ]);
+          const client = await startBench("bench/client.ts", [
+            scenario.id,
+            server.url,
+            service.info || "-",
+            String(service.child.pid),
+            String(server.pid),
+          ]).catch(async (err: unknown) => {
+            await service.stop();
+            throw err;
+          });
+          pairs.push({ scenario, service, client });
+        } catch (err) {
+          failures.push(err);
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: STARTING_AT_ONCE }, starter));
+    if (failures.length > 0) throw failures[0];
+    // The tables keep the scenarios' order.
+    pairs.sort((x, y) => scenarios.indexOf(x.scenario) - scenarios.indexOf(y.scenario));
     const of = (run: Run) => pairs.filter((p) => callOf(p.scenario) === run.call);
     // JIT warm-up of every process, per run kind, discarded: on a loaded 2-core machine V8's background
     // compiler is starved, and a cold first job measured a fraction of the warm rate.
