@@ -40,6 +40,12 @@ export interface JobResult {
 
 type SizedCall = (size: number) => Promise<unknown>;
 
+/**
+ * Time limit of one raw NATS call (a, b, ja, jb): generous, as natsmesh's own client default, since
+ * on the loaded shared machine one 512 KB call among 64 once took over 5 s and stopped the run.
+ */
+const CALL_TIMEOUT = 30_000;
+
 const [id, url, info, servicePid, natsPid] = process.argv.slice(2) as [
   string,
   string,
@@ -69,10 +75,11 @@ async function orderCall(): Promise<() => Promise<unknown>> {
   switch (id) {
     case "ja": {
       const nc = await nats(false);
-      return async () => (await nc.request(ORDER_SUBJECT, JSON.stringify(ORDER), { timeout: 5000 })).json();
+      return async () =>
+        (await nc.request(ORDER_SUBJECT, JSON.stringify(ORDER), { timeout: CALL_TIMEOUT })).json();
     }
     case "jb": {
-      const mux = new LeanMux(await nats());
+      const mux = new LeanMux(await nats(), CALL_TIMEOUT);
       return async () => (await mux.request(ORDER_SUBJECT, Buffer.from(JSON.stringify(ORDER)))).json();
     }
     case "jc":
@@ -126,10 +133,11 @@ async function client(): Promise<SizedCall> {
   switch (id) {
     case "a": {
       const nc = await nats(false);
-      return async (size) => (await nc.request(RAW_SUBJECT.get(size)!, BODY_100, { timeout: 5000 })).data;
+      return async (size) =>
+        (await nc.request(RAW_SUBJECT.get(size)!, BODY_100, { timeout: CALL_TIMEOUT })).data;
     }
     case "b": {
-      const mux = new LeanMux(await nats());
+      const mux = new LeanMux(await nats(), CALL_TIMEOUT);
       return async (size) => (await mux.request(RAW_SUBJECT.get(size)!, BODY_100)).data;
     }
     case "c":
