@@ -9,7 +9,7 @@
 import { createInterface } from "node:readline";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Pool, request } from "undici";
-import { latency, throughput } from "./lib/measure.js";
+import { latency, throughput, warmUpCalls } from "./lib/measure.js";
 import { loadMesh } from "./lib/mesh.js";
 import { checkSummary, ORDER, ORDER_ACTION, ORDER_PATH } from "./lib/order.js";
 import { ANSWER_SIZES, BODY_100 } from "./lib/payload.js";
@@ -25,6 +25,9 @@ export interface Job {
   warmupMs: number;
   /** 0: no c=1 latency run. */
   latencyMs: number;
+  /** Before the rest: calls until this many completed (or `warmupCapMs` passed). */
+  warmupCalls?: number;
+  warmupCapMs?: number;
 }
 
 /** Its answer. */
@@ -175,6 +178,8 @@ lines.on("line", async (line) => {
   const job = JSON.parse(line) as Job;
   const sized = () => call(job.size);
   try {
+    if (job.warmupCalls)
+      await warmUpCalls(sized, job.concurrency, job.warmupCalls, job.warmupCapMs ?? 10_000);
     const t = await throughput(sized, {
       concurrency: job.concurrency,
       durationMs: job.durationMs,

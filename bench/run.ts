@@ -75,6 +75,8 @@ const DURATION = quick ? 1000 : 3000;
 const WARMUP = quick ? 300 : 1000;
 const LATENCY = quick ? 500 : 1500;
 const WARMUP_ALL = quick ? 1000 : 2000;
+/** The discarded warm-up also lasts until this many calls (at most 5 × WARMUP_ALL): see warmUpCalls. */
+const WARMUP_CALLS = 5000;
 const FILE = "BENCHMARKS.md";
 const CHART = "docs/bench.svg";
 const resultsFile = (major: string) => `bench/results/node-${major}.json`;
@@ -180,7 +182,11 @@ async function requestPath(): Promise<Row[]> {
         process.stderr.write(
           `bench: ${process.version} warm-up ${runLabel(run)} ${scenario.id} ${scenario.short}\n`,
         );
-        const r = await ask<JobResult & { error?: string }>(client, job(run, WARMUP_ALL, 0, 200));
+        const r = await ask<JobResult & { error?: string }>(client, {
+          ...job(run, WARMUP_ALL, 0, 200),
+          warmupCalls: WARMUP_CALLS,
+          warmupCapMs: 5 * WARMUP_ALL,
+        });
         if (r.error) throw new Error(`${scenario.id} at ${runLabel(run)}: ${r.error}`);
       }
     }
