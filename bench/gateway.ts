@@ -10,10 +10,14 @@
  * targets, medians; CPU per 10k requests of the serving processes (and of the front door and of
  * nats-server alone), and how busy the whole machine was (wrk included) during the c=64 runs.
  *   npx tsx bench/gateway.ts          (writes BENCHMARKS.md)   --quick: 1 short repetition, prints only
+ *   (--no-write: prints only; `npm run bench` writes the tables of every Node version itself)
+ * Issue #19's two targets are printed under the head line: the faster natsmesh row's req/s ÷ the bare
+ * front door's (the limit row) ≥ 0.8, and its CPU per request over all serving processes ÷ Caddy's
+ * ≤ 0.7, both of the same run.
  * Needs the Debian packages caddy, nginx and wrk (apt-get install -y caddy nginx wrk).
  * The gateway and its service instances run natsmesh compiled by tsc (bench/lib/mesh.ts), as
  * `npm run bench` runs them; `--src` runs the TypeScript sources through tsx instead.
- * The head line's `gateway ÷ Caddy` (which run.ts reads for the bars) is the faster natsmesh row's.
+ * The targets line's figures (which run.ts reads) are the faster natsmesh row's.
  * NODE_CLUSTER_SCHED_POLICY=none in the environment measures the workers with node:cluster's
  * shared-socket policy instead of its Linux default (round-robin by the primary).
  */
@@ -21,7 +25,7 @@ import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
-import { cpus, tmpdir } from "node:os";
+import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { promisify } from "node:util";
@@ -151,6 +155,7 @@ function machineTicks(): { busy: number; total: number } {
 const sum = (pids: number[]) => pids.reduce((acc, pid) => acc + cpuMs(pid), 0);
 
 async function main(): Promise<void> {
+  const load0 = loadavg()[0]!;
   const dir = await mkdtemp(join(tmpdir(), "natsmesh-bench-gw-"));
   const nats = await startLocalServer();
   try {
@@ -305,14 +310,15 @@ async function main(): Promise<void> {
     }
     const rows: string[] = [];
     let caddyRps = 0;
+    let caddyCpu = 0;
     let limitRps = 0;
-    const gatewayRps: { name: string; rps: number }[] = [];
+    const gatewayRps: { name: string; rps: number; cpu: number }[] = [];
     for (const [k, t] of targets.entries()) {
       const { c64, c1, cpu, front, nats: natsCpu, busy } = results[k]!;
       const rps = median(c64.map((r) => r.rps));
-      if (t.name.startsWith("Caddy")) caddyRps = rps;
+      if (t.name.startsWith("Caddy")) [caddyRps, caddyCpu] = [rps, median(cpu)];
       if (t.name.startsWith("limit")) limitRps = rps;
-      if (t.name.startsWith("natsmesh")) gatewayRps.push({ name: t.name, rps });
+      if (t.name.startsWith("natsmesh")) gatewayRps.push({ name: t.name, rps, cpu: median(cpu) });
       const n = (x: number) => Math.round(x).toLocaleString("en-US");
       const us = (xs: WrkResult[], f: (r: WrkResult) => number) => Math.round(median(xs.map(f)));
       rows.push(
@@ -326,8 +332,14 @@ async function main(): Promise<void> {
     const ratio = (r: number) => (r / caddyRps).toFixed(2);
     const label = (n: string) => (n.includes("--workers") ? "2 workers" : "1 process");
     const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
+    // Issue #19's targets, for the faster natsmesh row: its req/s against the bare front door's, and
+    // its CPU per request over all serving processes against Caddy's, both of this run.
+    const vsLimit = (best.rps / limitRps).toFixed(2);
+    const cpuVsCaddy = (best.cpu / caddyCpu).toFixed(2);
     const out = [
-      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetitions interleaved, medians · 100-byte answers · gateway ÷ Caddy = ${ratio(best.rps)} (${label(best.name)}; ${label(other.name)}: ${ratio(other.rps)}) · limit ÷ Caddy = ${ratio(limitRps)} · gateway ÷ limit = ${(best.rps / limitRps).toFixed(2)} · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
+      `Run ${stamp} UTC · \`npx tsx bench/gateway.ts\` · ${cpus().length} cores · node ${process.version} · ${meshBuildLabel()} · wrk ${SECONDS} s, ${REPS} repetition${REPS > 1 ? "s" : ""} interleaved, medians · 100-byte answers · load average (1 min) ${load0.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after · node:cluster scheduling ${process.env.NODE_CLUSTER_SCHED_POLICY ?? "rr (default)"}`,
+      "",
+      `Targets (issue #19), for the faster natsmesh row (${label(best.name)}): gateway ÷ bare front door = ${vsLimit} (target ≥ 0.80: ${Number(vsLimit) >= 0.8 ? "met" : "missed"}) · CPU per request ÷ Caddy's = ${cpuVsCaddy} (all serving processes; target ≤ 0.70: ${Number(cpuVsCaddy) <= 0.7 ? "met" : "missed"}) · ${label(other.name)}: ${(other.rps / limitRps).toFixed(2)} and ${(other.cpu / caddyCpu).toFixed(2)} · gateway ÷ Caddy = ${ratio(best.rps)} (${label(other.name)}: ${ratio(other.rps)}) · bare front door ÷ Caddy = ${ratio(limitRps)}`,
       "",
       "| target | req/s c=64 | p50 µs c=64 | p99 µs c=64 | p50 µs c=1 | p99 µs c=1 | CPU ms/10k, all serving processes | of which gateway / proxy | of which nats-server | machine busy c=64 (wrk included) |",
       "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -335,7 +347,7 @@ async function main(): Promise<void> {
       "",
     ].join("\n");
     process.stdout.write(`\n${out}`);
-    if (!quick) {
+    if (!quick && !process.argv.includes("--no-write")) {
       const file = "BENCHMARKS.md";
       const text = await readFile(file, "utf8");
       const start = "<!-- bench:gateway:start -->";

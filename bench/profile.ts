@@ -1,15 +1,18 @@
 /**
- * Where the time goes on natsmesh's request path: `createFetch` → `serve` (Fetch handler), 100-byte
- * answers, c=64, with `node --cpu-prof` on the client process (bench/client.ts c) and the service
- * process (bench/responders.ts mesh-fetch):
- *   npx tsx bench/profile.ts            (writes the tables into BENCHMARKS.md; run by `npm run bench`)
+ * Where the time goes on natsmesh's request path: by default the headline call (POST 1 KB JSON,
+ * bench/lib/order.ts) through `createFetch` → `serve` with a Fetch handler, c=64, with
+ * `node --cpu-prof` on the client process (bench/client.ts jc) and the service process
+ * (bench/responders.ts mesh-fetch-json):
+ *   npx tsx bench/profile.ts            (writes the tables into BENCHMARKS.md's profile section)
  *   npx tsx bench/profile.ts --quick    (shorter, prints only, unless --write)
- *   npx tsx bench/profile.ts --quick --scenario=c2   (another natsmesh scenario of bench/lib/scenarios.ts;
- *                                       prints only: BENCHMARKS.md keeps the Fetch path's tables)
+ *   npx tsx bench/profile.ts --scenario=jn   (another natsmesh scenario of bench/lib/scenarios.ts: jn is
+ *                                       the node:http listener on the same call, c the GET of 100 B)
+ *   --no-write: prints only (`npm run bench` profiles jc and jn on each Node and writes them together)
  * The profiles (Chrome DevTools format) and the measured window (result.json) stay in
  * bench/results/profile/ for a closer look.
  */
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { startLocalServer } from "../src/dev/index.js";
 import type { Job, JobResult } from "./client.js";
@@ -19,11 +22,11 @@ import { writeSection } from "./lib/sections.js";
 import { ask, startBench } from "./lib/spawn.js";
 
 const quick = process.argv.includes("--quick");
-const scenarioId = process.argv.find((a) => a.startsWith("--scenario="))?.slice(11) ?? "c";
+const scenarioId = process.argv.find((a) => a.startsWith("--scenario="))?.slice(11) ?? "jc";
 const scenario: Scenario =
   SCENARIOS.find((s) => s.id === scenarioId && s.responder.startsWith("mesh-")) ??
   fail(`--scenario=${scenarioId}: not a natsmesh scenario of bench/lib/scenarios.ts`);
-const write = scenario.id === "c" && (!quick || process.argv.includes("--write"));
+const write = !process.argv.includes("--no-write") && (!quick || process.argv.includes("--write"));
 const SECONDS = quick ? 3 : 8;
 const DIR = "bench/results/profile";
 
@@ -162,7 +165,7 @@ async function main(): Promise<void> {
       [scenario.id, server.url, "-", String(service.child.pid), String(server.pid)],
       prof("client"),
     );
-    process.stderr.write(`bench: profiling ${scenario.label}, 100 B, c=64, ${SECONDS} s ...\n`);
+    process.stderr.write(`bench: ${process.version} profiling ${scenario.id}, c=64, ${SECONDS} s ...\n`);
     const job: Job = { size: 100, concurrency: 64, durationMs: SECONDS * 1000, warmupMs: 1000, latencyMs: 0 };
     // A discarded warm-up first (JIT), as in run.ts; the profile tables count the measured window only.
     await ask<JobResult>(client, { ...job, durationMs: 3000, warmupMs: 0 });
@@ -175,7 +178,7 @@ async function main(): Promise<void> {
   }
   const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
   const out = [
-    `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""}\` (part of \`npm run bench\`) · node ${process.version} \`--cpu-prof\` · ${meshBuildLabel()} · 1 s warm-up + ${SECONDS} s at c=64, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
+    `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""} --scenario=${scenario.id}\` (part of \`npm run bench\`) · ${scenario.call === "json" ? "POST 1 KB JSON" : "GET 100 B"} · node ${process.version} \`--cpu-prof\` · load average (1 min) ${loadavg()[0]!.toFixed(2)} · ${meshBuildLabel()} · 1 s warm-up + ${SECONDS} s at c=64, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
     "",
     table(`Client: \`createFetch\` (bench/client.ts ${scenario.id})`, mainThreadProfile("client"), result),
     "",

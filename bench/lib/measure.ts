@@ -44,6 +44,29 @@ async function runFor(call: Call, concurrency: number, ms: number): Promise<numb
 }
 
 /**
+ * A warm-up by count: keeps `concurrency` calls in flight until `calls` have completed or `capMs`
+ * has passed. On a loaded machine a warm-up by time alone leaves heavier code unoptimised (V8's
+ * background compiler is starved) and that scenario's first measured run slow; returns the count.
+ */
+export async function warmUpCalls(
+  call: Call,
+  concurrency: number,
+  calls: number,
+  capMs: number,
+): Promise<number> {
+  const end = performance.now() + capMs;
+  let done = 0;
+  const worker = async () => {
+    while (done < calls && performance.now() < end) {
+      await call();
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return done;
+}
+
+/**
  * Keeps `concurrency` calls in flight for `durationMs` after a warm-up.
  *
  * @param pids - processes whose CPU to report, by label (e.g. client, responder, nats-server).

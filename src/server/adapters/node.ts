@@ -83,12 +83,15 @@ function writeRaw(
 }
 
 /** `res.end()`, set on each response: notes that what it writes is the last chunk. */
-function end(this: CapturedResponse, ...args: unknown[]): CapturedResponse {
+function end(this: CapturedResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): CapturedResponse {
   this[NODE_CALL].ending = true;
   const protoEnd = (Object.getPrototypeOf(this) as ServerResponse).end as (
-    ...a: unknown[]
+    a?: unknown,
+    b?: unknown,
+    c?: unknown,
   ) => CapturedResponse;
-  return protoEnd.apply(this, args);
+  // No rest parameter: end(chunk, encoding, cb) treats a missing argument as undefined.
+  return protoEnd.call(this, chunk, encoding, cb);
 }
 
 /**
@@ -255,7 +258,8 @@ class NodeCall implements SinkOwner, SocketUser {
     // so req ends and emits 'close' (apps clean up on it); the socket is let go and serves a later
     // request; res emits 'close' in the next tick.
     const req = this.req as unknown as ReadableInternals & IncomingInternals;
-    if (!req._consuming && !req._readableState.resumeScheduled) req._dump();
+    // A body read to its end has nothing left to dump.
+    if (!req._consuming && !req._readableState.resumeScheduled && !this.req.readableEnded) req._dump();
     if (this.#socket.user === this) {
       this.res.detachSocket(this.#socket as unknown as Socket);
       this.#pool.give(this.#socket);
