@@ -105,7 +105,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       request,
       ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
       signal,
-      (t) => callService(nc, service, request, { prefix, timeout: t, signal, heartbeat, window }),
+      (t, resendable) =>
+        callService(nc, service, request, { prefix, timeout: t, signal, heartbeat, window, resendable }),
     );
     const first = await (ready === undefined ? asCallTimeout(head, deadline) : head);
     if (!isRedirectStatus(first.status)) return finish(first, call.url, request.method, service);
@@ -118,8 +119,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       remaining: (svc, method) => timeLeft(deadline, started, prefix, svc, method),
       send: (svc, req, timeLeftNow) =>
         asCallTimeout(
-          guard.run(svc, req, timeLeftNow, signal, (t) =>
-            callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window }),
+          guard.run(svc, req, timeLeftNow, signal, (t, resendable) =>
+            callService(nc, svc, req, { prefix, timeout: t, signal, heartbeat, window, resendable }),
           ),
           deadline,
         ),

@@ -12,6 +12,7 @@ import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
 import { type HandlerKind, handlerKind, toWireHandler, whenReady } from "./handler.js";
+import { DEFAULT_LAG_THRESHOLD } from "./lag-monitor.js";
 import { type ServiceHandle, ServiceInstance } from "./service-instance.js";
 
 /** Default number of requests one instance handles at once. */
@@ -48,6 +49,13 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * either way the request counts as cancelled (status 499), not as an error.
    */
   cancelGrace?: number;
+  /**
+   * Milliseconds of event-loop lag past which the instance steps out of its queue group until its
+   * loop has run on time for a second (default 300; 0 turns the watch off). Meanwhile new requests go
+   * to the other instances; a request that arrives while the loop lags, from a caller that asked for
+   * heartbeats, runs only once that caller confirms it is still there (PROTOCOL.md §8.4).
+   */
+  lagThreshold?: number;
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
   /**
@@ -122,6 +130,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     timeout: options.timeout ?? DEFAULT_HANDLER_TIMEOUT,
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
+    lagThreshold: options.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
     logger,
     recorder: metrics?.recorder(service),
     // Last, once nothing above can throw: the instance's stop() gives it back.

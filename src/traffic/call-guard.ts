@@ -128,7 +128,8 @@ export class CallGuard {
    * @param request - the request (its method and `Idempotency-Key` decide whether it is retried)
    * @param timeout - the call's deadline in milliseconds (0: none); the overall deadline by default
    * @param signal - stops retrying and waiting
-   * @param attempt - one try, given its deadline in milliseconds (0: none)
+   * @param attempt - one try, given its deadline in milliseconds (0: none) and whether a failure
+   *   with `InstanceLostError` would be retried (so the attempt may give up on a silent instance early)
    * @returns the first answer
    * @throws {@link CircuitOpenError} when the service's circuit is open; otherwise the last attempt's error
    * @example
@@ -141,7 +142,7 @@ export class CallGuard {
     request: WireRequest,
     timeout: number,
     signal: AbortSignal | undefined,
-    attempt: (timeout: number) => Promise<WireResponse>,
+    attempt: (timeout: number, resendable: boolean) => Promise<WireResponse>,
   ): Promise<WireResponse> {
     const retry = this.#retry;
     const overall = (retry === false ? undefined : retry.deadline) ?? timeout;
@@ -153,6 +154,7 @@ export class CallGuard {
       (retry.allMethods === true ||
         isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
     let first = true;
+    let made = 0;
     // No async functions here: on the request path each costs promises and microtask turns.
     const tryOnce = (): Promise<WireResponse> => {
       // The first attempt gets the whole deadline (so its TimeoutError names the caller's timeout);
@@ -161,7 +163,10 @@ export class CallGuard {
       first = false;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
       try {
-        return this.#breakers.call(service, () => attempt(t));
+        made++;
+        // A streamed body is read once: such a request is never sent again.
+        const resendable = idempotent && request.stream === undefined && made < this.#policy.attempts;
+        return this.#breakers.call(service, () => attempt(t, resendable));
       } catch (err) {
         return Promise.reject(err);
       }

@@ -395,6 +395,8 @@ export class RequestHandler {
           parent: x.trace?.context,
           // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
           batch: true,
+          // A late acknowledgement fails the attempt early when another one will follow.
+          resendable: wire.stream === undefined && idempotent && n < route.retry.attempts,
         });
       return (d.breakers ?? NO_BREAKERS).call(match.service, call).then(
         (res) => {
