@@ -74,7 +74,7 @@ const apps = {
     const url = new URL(req.url);
     if (url.pathname === "/hash") {
       // An empty body may come as no body at all (a stream that ended small is sent as one message).
-      const { hex, size } = await hashOf(req.body ?? []);
+      const { hex, size } = await hashOf(req.body ?? new ReadableStream({ start: (c) => c.close() }));
       return Response.json({ hex, size });
     }
     if (url.pathname === "/gen") return new Response(generated(Number(url.searchParams.get("n"))));
