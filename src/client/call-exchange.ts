@@ -221,7 +221,7 @@ export class CallExchange implements PendingCall {
     this.#ack = undefined;
     if (this.#heardOnce || this.#over || this.#leaving) return;
     this.#unacknowledged = true;
-    this.fail(new InstanceLostError(this.target, ms));
+    this.fail(new InstanceLostError(this.target, ms, {}, false));
   }
 
   /** A streamed response head: the body comes as chunk frames, credited as the reader reads. */

@@ -78,6 +78,22 @@ export function isRetryableFailure(err: unknown): boolean {
 }
 
 /**
+ * Whether a failed attempt was never taken by an instance: no acknowledgement came in time (PROTOCOL.md
+ * §8.4). Such a request is sent again until the call's deadline, not only as often as the attempts
+ * allow: a frozen instance keeps its place in the queue group, so several tries may meet it.
+ *
+ * @param err - the attempt's error
+ * @returns true for an {@link InstanceLostError} whose `acknowledged` is false
+ * @example
+ * ```ts
+ * isUnacknowledged(new InstanceLostError({ service: "weather" }, 100, {}, false)); // true
+ * ```
+ */
+export function isUnacknowledged(err: unknown): boolean {
+  return err instanceof InstanceLostError && !err.acknowledged;
+}
+
+/**
  * Runs one call of a client through its retry policy and circuit breakers.
  *
  * @example
@@ -154,7 +170,6 @@ export class CallGuard {
       (retry.allMethods === true ||
         isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
     let first = true;
-    let made = 0;
     // No async functions here: on the request path each costs promises and microtask turns.
     const tryOnce = (): Promise<WireResponse> => {
       // The first attempt gets the whole deadline (so its TimeoutError names the caller's timeout);
@@ -163,9 +178,8 @@ export class CallGuard {
       first = false;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
       try {
-        made++;
         // A streamed body is read once: such a request is never sent again.
-        const resendable = idempotent && request.stream === undefined && made < this.#policy.attempts;
+        const resendable = idempotent && request.stream === undefined && this.#policy.attempts > 1;
         return this.#breakers.call(service, () => attempt(t, resendable));
       } catch (err) {
         return Promise.reject(err);
@@ -192,10 +206,11 @@ export class CallGuard {
             isRetryableFailure(err) ||
             (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
           untilDeadline: (err) =>
-            recently &&
             this.#policy.attempts > 1 &&
-            err instanceof NoRespondersError &&
-            performance.now() - started < WAIT_FOR_CAPACITY_MS,
+            ((recently &&
+              err instanceof NoRespondersError &&
+              performance.now() - started < WAIT_FOR_CAPACITY_MS) ||
+              isUnacknowledged(err)),
           deadline,
           signal,
           now: () => performance.now(),
