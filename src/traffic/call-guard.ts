@@ -217,7 +217,14 @@ export class CallGuard {
           onRetry: retry.onRetry && ((event) => retry.onRetry?.({ ...event, service })),
         },
         { error },
-      ),
+      ).catch((err: unknown) => {
+        // Sent again until the deadline and never acknowledged: the call timed out.
+        if (isUnacknowledged(err) && !signal?.aborted && overall > 0)
+          throw new TimeoutError({ service, subject: (err as InstanceLostError).subject }, overall, {
+            cause: err,
+          });
+        throw err;
+      }),
     );
   }
 }

@@ -448,7 +448,12 @@ export class RequestHandler {
           },
         },
         { error },
-      ),
+      ).catch((err: unknown) => {
+        // Sent again until the deadline and never acknowledged: the request timed out.
+        if (isUnacknowledged(err) && route.timeout > 0)
+          throw new TimeoutError({ service: match.service }, route.timeout, { cause: err });
+        throw err;
+      }),
     );
   }
 
