@@ -17,14 +17,20 @@ export interface LagMonitorOptions {
 }
 
 /** Default {@link LagMonitorOptions.threshold}: far beyond a busy loop's usual lateness, well below the caller's patience. */
-export const DEFAULT_LAG_THRESHOLD = 300;
+export const DEFAULT_LAG_THRESHOLD = 500;
+/**
+ * Late runs in a row that make the loop lagging: one long block (a big message parsed, a process
+ * that resumed) is not lag that lasts, and stepping out after it would only turn a slow instance — or
+ * the only one — into an absent one.
+ */
+const LATE_RUNS = 2;
 /** Default {@link LagMonitorOptions.recover}. */
 export const DEFAULT_LAG_RECOVER = 1000;
 
 /**
  * Runs an unref'd timer every `interval` ms and compares when it fired with when it was due: lateness
- * past `threshold` makes the loop lagging (`onChange(true)`); `recover` ms without it, recovered
- * (`onChange(false)`). {@link LagMonitor.suspect} also tells, from the moment the loop runs again, that
+ * past `threshold` twice in a row makes the loop lagging (`onChange(true)`); `recover` ms without it,
+ * recovered (`onChange(false)`). {@link LagMonitor.suspect} also tells, from the moment the loop runs again, that
  * it has just been stalled — before the timer had a chance to fire.
  *
  * @example
@@ -46,6 +52,7 @@ export class LagMonitor {
   #lagging = false;
   #calmSince = 0;
   #episodes = 0;
+  #lateRuns = 0;
 
   /**
    * Starts the timer.
@@ -96,12 +103,14 @@ export class LagMonitor {
     this.#last = now;
     if (late > this.#threshold) {
       this.#calmSince = now;
-      if (!this.#lagging) {
+      if (!this.#lagging && ++this.#lateRuns >= LATE_RUNS) {
         this.#lagging = true;
         this.#episodes++;
         this.#onChange(true);
       }
-    } else if (this.#lagging && now - this.#calmSince >= this.#recover) {
+    } else if (!this.#lagging) {
+      this.#lateRuns = 0;
+    } else if (now - this.#calmSince >= this.#recover) {
       this.#lagging = false;
       this.#onChange(false);
     }

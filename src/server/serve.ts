@@ -51,7 +51,7 @@ export interface ServeOptions extends ConnectionSourceOptions {
   cancelGrace?: number;
   /**
    * Milliseconds of event-loop lag past which the instance steps out of its queue group until its
-   * loop has run on time for a second (default 300; 0 turns the watch off). Meanwhile new requests go
+   * loop has run on time for a second (default 500, twice in a row; 0 turns the watch off). Meanwhile new requests go
    * to the other instances; a request that arrives while the loop lags, from a caller that asked for
    * heartbeats, runs only once that caller confirms it is still there (PROTOCOL.md §8.4).
    */
