@@ -49,7 +49,7 @@ export interface CallExchangeOptions {
   method: string;
   /**
    * The caller sends the request again elsewhere when it fails with `InstanceLostError` (it is
-   * idempotent and attempts are left): for a service known to acknowledge, the call then fails as
+   * idempotent and its retries are on): for a service known to acknowledge, the call then fails as
    * soon as the acknowledgement is late (PROTOCOL.md §8.4), not after twice the heartbeat.
    */
   resendable?: boolean | undefined;

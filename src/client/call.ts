@@ -50,7 +50,7 @@ export interface CallOptions {
   window?: number;
   /**
    * The caller will send the request again if this attempt fails with `InstanceLostError` (it is
-   * idempotent and attempts are left). For a service known to acknowledge requests (PROTOCOL.md
+   * idempotent and its retries are on). For a service known to acknowledge requests (PROTOCOL.md
    * §8.4), the attempt then fails as soon as the acknowledgement is late (100–500 ms, from the
    * service's observed round trip) rather than after twice the heartbeat. Default false.
    */
