@@ -169,7 +169,9 @@ describe("liveness - natsmesh instances that die or freeze", () => {
     only.process.stdout!.on("data", (c: Buffer) => {
       for (const line of c.toString().split("\n")) if (line.startsWith("ran ")) ran.push(line);
     });
-    const post = createFetch({ nc: nats.nc, timeout: 20_000, heartbeat: 250 });
+    // The freeze lasts at least the caller's 2 × 400 ms of silence: past the instance's default lag
+    // threshold (500 ms), so that on resuming it knows it was stalled.
+    const post = createFetch({ nc: nats.nc, timeout: 20_000, heartbeat: 400 });
     expect((await post("http://frozen-post/whoami")).status).toBe(200);
     only.process.kill("SIGSTOP");
     const err = await post("http://frozen-post/echo", { method: "POST", body: "once" }).catch((e) => e);

@@ -53,6 +53,8 @@ export class LagMonitor {
   #calmSince = 0;
   #episodes = 0;
   #lateRuns = 0;
+  /** When the timer last ran late (past the threshold), or -Infinity. */
+  #lateAt = Number.NEGATIVE_INFINITY;
 
   /**
    * Starts the timer.
@@ -85,11 +87,17 @@ export class LagMonitor {
   }
 
   /**
-   * Whether work arriving now may have waited through a stall: the loop lags, or the timer is
-   * overdue by more than the threshold (the loop has just come back and not yet run it).
+   * Whether work arriving now may have waited through a stall: the loop lags, the timer ran late
+   * within the last `recover` ms (work read after it may have waited through the same stall: on
+   * resuming, the loop may run timers before it reads its sockets, or after), or the timer is overdue
+   * by more than the threshold (the loop has just come back and not yet run it).
    */
   suspect(now = performance.now()): boolean {
-    return this.#lagging || now - this.#last > this.#interval + this.#threshold;
+    return (
+      this.#lagging ||
+      now - this.#lateAt < this.#recover ||
+      now - this.#last > this.#interval + this.#threshold
+    );
   }
 
   /** Stops the timer (no more changes are reported). */
@@ -103,6 +111,7 @@ export class LagMonitor {
     this.#last = now;
     if (late > this.#threshold) {
       this.#calmSince = now;
+      this.#lateAt = now;
       if (!this.#lagging && ++this.#lateRuns >= LATE_RUNS) {
         this.#lagging = true;
         this.#episodes++;
