@@ -158,7 +158,10 @@ describe("limit - every instance saturated", () => {
       { service: "full", nc: nats.nc, concurrency: 1, logger: silent },
     );
     try {
-      const fetch = createFetch({ nc: nats.nc, timeout: 400 });
+      // No heartbeat: the timed-out callers cannot cancel their queued requests, which keeps the
+      // instance saturated (out of the queue group) for all five. With heartbeats, each queued request
+      // is acknowledged, and a caller's timeout cancels it at once (cancellation.test.ts).
+      const fetch = createFetch({ nc: nats.nc, timeout: 400, heartbeat: 0 });
       // Sent in one burst: nats-server routes all five before the instance's UNSUB arrives.
       const outcomes = await Promise.all(
         Array.from({ length: 5 }, () =>

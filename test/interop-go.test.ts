@@ -185,6 +185,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
   const goProcs: ChildProcessWithoutNullStreams[] = [];
   let goSvc: { instance: string; stderr: () => string };
   let goSvcV2: { instance: string };
+  let goPlain: { instance: string; stdout: () => string };
 
   /** Runs the Go peer; NATS_PREFIX defaults to `mesh` whatever the environment says. */
   function runPeer(args: string[], env: Record<string, string> = {}): Promise<Run> {
@@ -223,12 +224,16 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
     return { ...res, body: Buffer.from(res.body, "base64") };
   }
 
-  /** `peer serve`: a Go service instance; resolves once it printed READY. */
+  /**
+   * `peer serve`: a Go service instance; resolves once it printed READY. With `plain`, it implements
+   * §1–§7 only (`-plain`), and `stdout()` has a `RAN <method> <path>` line per request it ran.
+   */
   function startGoService(
     service: string,
     prefix = "mesh",
-  ): Promise<{ instance: string; stderr: () => string }> {
-    const proc = spawn(peerBin, ["serve", server.url, service], {
+    plain = false,
+  ): Promise<{ instance: string; stderr: () => string; stdout: () => string }> {
+    const proc = spawn(peerBin, ["serve", ...(plain ? ["-plain"] : []), server.url, service], {
       env: { ...process.env, NATS_PREFIX: prefix },
     });
     goProcs.push(proc);
@@ -246,7 +251,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
         if (m) {
           clearTimeout(timer);
           expect(m[1]).toBe(`${prefix}.${service}.*`);
-          resolve({ instance: m[2]!, stderr: () => err });
+          resolve({ instance: m[2]!, stderr: () => err, stdout: () => out });
         }
       });
     });
@@ -301,6 +306,7 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
     meshFetchV2 = createFetch({ nc, prefix: "team.v2", timeout: 5000 });
     goSvc = await startGoService("interop.go");
     goSvcV2 = await startGoService("interop.go", "team.v2");
+    goPlain = await startGoService("interop.plain", "mesh", true);
   }, 90_000);
 
   afterAll(async () => {
@@ -397,6 +403,34 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
   });
 
   // A §3-valid response header value above U+00FF cannot enter the Fetch API's Headers: a typed 502.
+  it("natsmesh client → plain Go peer (§1–§7 only, PROTOCOL.md §9): the default client waits for an answer after 3.2 s, and the peer ran the GET once", async () => {
+    const fetch = createFetch({ nc, prefix: "mesh" });
+    // A fast call first: the client has then heard the service, and still applies no silence rule.
+    expect((await fetch("http://interop.plain/echo")).status).toBe(200);
+    const res = await fetch("http://interop.plain/slow?ms=3200");
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("slow");
+    expect(res.headers.get("mesh-instance")).toBe(goPlain.instance);
+    expect(goPlain.stdout().match(/^RAN GET \/slow\?ms=3200$/gm)).toHaveLength(1);
+  });
+
+  it("natsmesh client → plain Go peer: a small ReadableStream body arrives as one message (the peer refuses streamed heads)", async () => {
+    const fetch = createFetch({ nc, prefix: "mesh" });
+    const body = new ReadableStream<Uint8Array>({
+      start(c) {
+        c.enqueue(new TextEncoder().encode("8 bytes!"));
+        c.close();
+      },
+    });
+    const res = await fetch("http://interop.plain/echo", {
+      method: "POST",
+      body,
+      duplex: "half",
+    } as RequestInit);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe("8 bytes!");
+  });
+
   it("natsmesh client → Go service: §8 heartbeats keep a slow request alive past twice the interval", async () => {
     const fetch = createFetch({ nc, prefix: "mesh", heartbeat: 200, retry: false });
     const res = await fetch("http://interop.go.nats/slow?ms=900");

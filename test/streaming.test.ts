@@ -74,7 +74,8 @@ const apps = {
   fetch: async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     if (url.pathname === "/hash") {
-      const { hex, size } = await hashOf(req.body ?? new ReadableStream());
+      // An empty body may come as no body at all (a stream that ended small is sent as one message).
+      const { hex, size } = await hashOf(req.body ?? new ReadableStream({ start: (c) => c.close() }));
       return Response.json({ hex, size });
     }
     if (url.pathname === "/gen") return new Response(generated(Number(url.searchParams.get("n"))));
@@ -579,6 +580,9 @@ describe("streaming - an instance killed mid-stream", () => {
     child = await startChild("hang");
     // No retry: the request is idempotent, and a retry would meet no responders here.
     const fetch = createFetch({ nc, heartbeat: 250, timeout: 60_000, retry: false });
+    // Silence counts once the client has heard the service speak §8 (PROTOCOL.md §8.4): a first
+    // answer teaches it (here a streamed one, cancelled), as any earlier call would have.
+    await (await fetch("http://hang/drip")).body!.cancel();
     const took = new Promise<void>((resolve) => {
       child!.stdout!.on("data", (c: Buffer) => c.toString().includes("took") && resolve());
     });

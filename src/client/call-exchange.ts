@@ -9,6 +9,7 @@ import {
   encodeAbort,
   encodeFrame,
   FrameKind,
+  InstanceLostError,
   Kind,
   kindOf,
   type MeshError,
@@ -19,6 +20,7 @@ import {
 } from "../protocol/index.js";
 import { type ChunkReader, declaredLength, StreamReceiver, StreamSender } from "../stream/index.js";
 import { type DeadlineHandle, DeadlineLanes } from "../util/deadline-lanes.js";
+import { livenessKey, type ServiceLiveness } from "./liveness.js";
 import type { PendingCall, RequestMux } from "./mux.js";
 
 const EMPTY = new Uint8Array(0);
@@ -45,6 +47,12 @@ export interface CallExchangeOptions {
   chunkSize: number;
   /** Request method: a response to HEAD has no body. */
   method: string;
+  /**
+   * The caller sends the request again elsewhere when it fails with `InstanceLostError` (it is
+   * idempotent and its retries are on): for a service known to acknowledge, the call then fails as
+   * soon as the acknowledgement is late (PROTOCOL.md §8.4), not after twice the heartbeat.
+   */
+  resendable?: boolean | undefined;
 }
 
 /**
@@ -58,6 +66,8 @@ export class CallExchange implements PendingCall {
   readonly heartbeat: number;
   heard = true;
   heardAt = 0;
+  /** Whether silence counts: the service is known to speak §8 (or the call is leaving). */
+  watching: boolean;
   readonly response: Promise<WireResponse>;
   readonly #mux: RequestMux;
   readonly #o: CallExchangeOptions;
@@ -80,6 +90,18 @@ export class CallExchange implements PendingCall {
   #reason = "";
   #sender: StreamSender | undefined;
   #receiver: StreamReceiver | undefined;
+  /** The service's key in the mux's {@link ServiceLiveness}. */
+  readonly #key: string;
+  /** `performance.now()` when the request went out (heartbeat calls only), for the round trip. */
+  #publishedAt = 0;
+  /** A message arrived from the instance. */
+  #heardOnce = false;
+  /** Milliseconds from publishing the request to its first message. */
+  #rtt = 0;
+  /** The acknowledgement deadline, while it runs. */
+  #ack: DeadlineHandle | undefined;
+  /** The call was given up because no acknowledgement came in time. */
+  #unacknowledged = false;
 
   /** The instance's subject for this exchange once handed over: where credit and chunks go. */
   get peer(): string | undefined {
@@ -97,6 +119,8 @@ export class CallExchange implements PendingCall {
     this.#o = options;
     this.target = options.target;
     this.heartbeat = options.heartbeat;
+    this.#key = livenessKey(options.target.subject ?? "");
+    this.watching = options.heartbeat > 0 && mux.liveness.speaks(this.#key);
     this.response = new Promise<WireResponse>((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
@@ -119,18 +143,24 @@ export class CallExchange implements PendingCall {
       this.#onAbort = () => this.fail(signal.reason);
       signal.addEventListener("abort", this.#onAbort, { once: true });
     }
+    if (options.heartbeat > 0) {
+      this.#publishedAt = performance.now();
+      const ackMs = this.watching && options.resendable ? mux.liveness.ackDeadline(this.#key) : undefined;
+      if (ackMs !== undefined) this.#ack = deadlines.add(ackMs, () => this.#ackMissed(ackMs));
+    }
     mux.publish(subject, head, this.#reply, options.batch, (err) =>
       this.fail(mux.usable ? (err as MeshError) : new ConnectionClosedError(this.target, { cause: err })),
     );
   }
 
   deliver(msg: Msg): void {
-    if (this.#leaving) {
-      this.#left(msg.reply);
-      return;
-    }
     const data = msg.data;
     const kind = kindOf(data);
+    if (this.#leaving) {
+      this.#left(msg.reply, kind, data);
+      return;
+    }
+    if (!this.#heardOnce) this.#firstMessage(kind);
     if (kind === Kind.Credit || (this.#headed && kind >= FrameKind.Chunk && kind <= FrameKind.Abort)) {
       this.#frame(data, msg.reply);
       return;
@@ -153,11 +183,45 @@ export class CallExchange implements PendingCall {
     }
     this.#headed = true;
     this.#settleDeadline();
+    if (this.heartbeat > 0) {
+      if (res.heartbeat) this.#live.heard(this.#key, this.#rtt, true);
+      else this.#live.sample(this.#key, this.#rtt);
+    }
     if (!res.streamed) {
       this.#finish(undefined, res);
       return;
     }
     this.#openBody(res, msg.reply);
+  }
+
+  /**
+   * The instance's first message: the acknowledgement deadline is met; an acknowledgement (or any
+   * other frame) shows the service speaks §8.
+   */
+  #firstMessage(kind: number): void {
+    this.#heardOnce = true;
+    if (this.#ack !== undefined) {
+      deadlines.settle(this.#ack);
+      this.#ack = undefined;
+    }
+    if (this.heartbeat <= 0) return;
+    this.#rtt = performance.now() - this.#publishedAt;
+    if (kind === Kind.Credit || kind === Kind.StreamResponse) {
+      this.#live.heard(this.#key, this.#rtt, false);
+      this.watching = true;
+    }
+  }
+
+  get #live(): ServiceLiveness {
+    return this.#mux.liveness;
+  }
+
+  /** No message within the acknowledgement deadline: the instance is lost for this call, which is re-sent. */
+  #ackMissed(ms: number): void {
+    this.#ack = undefined;
+    if (this.#heardOnce || this.#over || this.#leaving) return;
+    this.#unacknowledged = true;
+    this.fail(new InstanceLostError(this.target, ms, {}, false));
   }
 
   /** A streamed response head: the body comes as chunk frames, credited as the reader reads. */
@@ -266,6 +330,8 @@ export class CallExchange implements PendingCall {
         // The instance hands over its subject with its first heartbeat (PROTOCOL.md §8.4): wait for
         // it, bounded by the heartbeat watchdog, to send the abort there. The user is told now.
         this.#leaving = true;
+        // Given up after twice the heartbeat of silence, whatever the service is known to speak.
+        this.watching = true;
         this.#settleDeadline();
         if (this.#onAbort) this.#o.signal?.removeEventListener("abort", this.#onAbort);
         this.#onAbort = undefined;
@@ -285,7 +351,17 @@ export class CallExchange implements PendingCall {
    * The instance's first message after the caller gave up: an abort to the subject it handed over,
    * if it did; a final answer is dropped. Either way the exchange ends.
    */
-  #left(reply: string | undefined): void {
+  #left(reply: string | undefined, kind: number, data: Uint8Array): void {
+    if (this.#unacknowledged && kind === Kind.Response) {
+      // An answer without an acknowledgement first: a plain peer (§1–§7), unless it says otherwise.
+      let marked = false;
+      try {
+        marked = decodeResponse(data, this.target).heartbeat === true;
+      } catch {
+        // malformed: no marker
+      }
+      if (!marked) this.#live.forget(this.#key);
+    }
     if (reply) {
       this.#peer = reply;
       this.#abort(ErrorCode.Stream, this.#reason);
@@ -321,6 +397,10 @@ export class CallExchange implements PendingCall {
     if (this.#over) return;
     this.#over = true;
     this.#settleDeadline();
+    if (this.#ack !== undefined) {
+      deadlines.settle(this.#ack);
+      this.#ack = undefined;
+    }
     if (this.#onAbort) this.#o.signal?.removeEventListener("abort", this.#onAbort);
     this.#sender?.stop();
     if (!this.#sender) this.#o.body?.cancel();

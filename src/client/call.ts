@@ -1,14 +1,16 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Context } from "@opentelemetry/api";
 import {
+  type CallTarget,
   ConnectionClosedError,
   encodeRequest,
   PayloadTooLargeError,
   requestSubject,
+  StreamError,
   type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
-import { ChunkReader, chunkSizeFor, DEFAULT_WINDOW } from "../stream/index.js";
+import { ChunkReader, chunkSizeFor, DEFAULT_WINDOW, readSmall } from "../stream/index.js";
 import { endSpan, failSpan, startClientSpan } from "../tracing/index.js";
 import { CallExchange } from "./call-exchange.js";
 import { muxFor } from "./mux.js";
@@ -16,6 +18,8 @@ import { muxFor } from "./mux.js";
 /** Default heartbeat interval asked of services, in ms: a silent instance is given up after twice that. */
 export const DEFAULT_HEARTBEAT = 1000;
 const EMPTY = new Uint8Array(0);
+/** nats-server's default max_payload, for a connection that has not said its own yet. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 /** Per-call settings of {@link callService}. */
 export interface CallOptions {
@@ -44,6 +48,13 @@ export interface CallOptions {
    * only, which limits them to the server's max_payload).
    */
   window?: number;
+  /**
+   * The caller will send the request again if this attempt fails with `InstanceLostError` (it is
+   * idempotent and its retries are on). For a service known to acknowledge requests (PROTOCOL.md
+   * §8.4), the attempt then fails as soon as the acknowledgement is late (100–500 ms, from the
+   * service's observed round trip) rather than after twice the heartbeat. Default false.
+   */
+  resendable?: boolean;
 }
 
 /**
@@ -110,20 +121,53 @@ function exchange(
     window: window > 0 ? window : undefined,
     heartbeat: heartbeat > 0 ? heartbeat : undefined,
   };
+  if (request.stream !== undefined) {
+    // A stream that ends small goes as one message, which any peer can read (PROTOCOL.md §9).
+    const room = (limit ?? DEFAULT_MAX_PAYLOAD) - encodeRequest({ ...wire, body: EMPTY }).byteLength;
+    return readSmall(request.stream, room).then(
+      ({ whole, rest }) =>
+        send(
+          nc,
+          subject,
+          whole === undefined ? wire : { ...wire, body: whole },
+          rest,
+          options,
+          limit,
+          target,
+        ),
+      (err: unknown) => {
+        throw err instanceof Error ? err : new StreamError(String(err), target);
+      },
+    );
+  }
+  return send(nc, subject, wire, undefined, options, limit, target);
+}
+
+/** Encodes the request head (its body streamed when `stream` is given or it is too large) and starts the exchange. */
+function send(
+  nc: NatsConnection,
+  subject: string,
+  wire: WireRequest,
+  stream: ChunkReader | undefined,
+  options: CallOptions,
+  limit: number | undefined,
+  target: CallTarget,
+): Promise<WireResponse> {
   let body: ChunkReader | undefined;
   let head: Uint8Array;
-  if (request.stream !== undefined) {
+  if (stream !== undefined) {
     wire.body = EMPTY;
-    body = new ChunkReader(request.stream);
+    body = stream;
     head = encodeRequest(wire, true);
   } else {
     head = encodeRequest(wire);
     if (limit !== undefined && head.byteLength > limit) {
       // Too large for one message: the bytes stream to the instance, their length declared.
-      body = new ChunkReader(request.body);
+      const bytes = wire.body;
+      body = new ChunkReader(bytes);
       wire.body = EMPTY;
       if (!hasContentLength(wire.headers))
-        wire.headers = [...wire.headers, "content-length", String(request.body.byteLength)];
+        wire.headers = [...wire.headers, "content-length", String(bytes.byteLength)];
       head = encodeRequest(wire, true);
     }
   }
@@ -140,7 +184,8 @@ function exchange(
     window: wire.window ?? 0,
     body,
     chunkSize: chunkSizeFor(limit),
-    method: request.method,
+    method: wire.method,
+    resendable: options.resendable,
   }).response;
 }
 

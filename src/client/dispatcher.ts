@@ -228,13 +228,14 @@ export class MeshDispatcher extends Dispatcher {
         if (deadline > 0) timeout = Math.max(1, Math.floor(deadline - (performance.now() - started)));
       }
       const { nc, prefix } = ready;
-      const head = this.#guard.run(service, request, timeout, signal, (t, s) =>
+      const head = this.#guard.run(service, request, timeout, signal, (t, s, resendable) =>
         callService(nc, service, request, {
           prefix,
           timeout: t,
           signal: s,
           heartbeat: this.#heartbeat,
           window: this.#window,
+          resendable,
         }),
       );
       return await (timeout === deadline ? head : asCallTimeout(head, deadline));

@@ -113,7 +113,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       request,
       ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
       signal,
-      (t, s) => callService(nc, service, request, { prefix, timeout: t, signal: s, heartbeat, window }),
+      (t, s, resendable) =>
+        callService(nc, service, request, { prefix, timeout: t, signal: s, heartbeat, window, resendable }),
       init?.hedge,
     );
     const first = await (ready === undefined ? asCallTimeout(head, deadline) : head);
@@ -132,7 +133,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
             req,
             timeLeftNow,
             signal,
-            (t, s) => callService(nc, svc, req, { prefix, timeout: t, signal: s, heartbeat, window }),
+            (t, s, resendable) =>
+              callService(nc, svc, req, { prefix, timeout: t, signal: s, heartbeat, window, resendable }),
             init?.hedge,
           ),
           deadline,

@@ -9,11 +9,14 @@ import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
 import {
   type CallTarget,
   ConnectionClosedError,
+  ErrorCode,
+  encodeAbort,
   InstanceLostError,
   lastTokenNumber,
   type MeshError,
   PermissionDeniedError,
 } from "../protocol/index.js";
+import { ServiceLiveness } from "./liveness.js";
 import { type PermissionWatch, watchPublishDenials } from "./permission-watch.js";
 
 /**
@@ -39,6 +42,11 @@ export interface PendingCall {
   heard: boolean;
   /** `performance.now()` of the sweep that last found {@link PendingCall.heard} set (0 until then). */
   heardAt: number;
+  /**
+   * Whether silence fails the route: false until the service is known to speak §8 (a plain peer
+   * sends nothing before its answer, PROTOCOL.md §9).
+   */
+  readonly watching: boolean;
   /** Called on each sweep of a route with a heartbeat: a chance to send this side's own heartbeat. */
   tick?(now: number): void;
   /** The subject the peer handed over (credit and chunks go there), once known. */
@@ -65,6 +73,8 @@ export class RequestMux {
   #watched = 0;
   #sweeper: NodeJS.Timeout | undefined;
   #tick = 0;
+  /** What this connection's calls learnt of each service's liveness signals. */
+  readonly liveness = new ServiceLiveness();
 
   /**
    * @param nc - the connection to multiplex; the mux subscribes `<inboxPrefix>.<nuid>.*` on it.
@@ -162,7 +172,12 @@ export class RequestMux {
     }
     const subject = msg.subject;
     const route = this.#routes.get(lastTokenNumber(subject));
-    if (route === undefined) return;
+    if (route === undefined) {
+      // An instance hands over its exchange subject for a call that is over (an acknowledgement
+      // after a stall): tell it, so that it does not run a request whose caller has gone.
+      if (msg.reply) this.publish(msg.reply, GONE, undefined, false, () => undefined);
+      return;
+    }
     route.heard = true;
     route.deliver(msg);
   }
@@ -202,7 +217,7 @@ export class RequestMux {
         route.heard = false;
         route.heardAt = now;
       }
-      if (now - route.heardAt > 2 * route.heartbeat) {
+      if (route.watching && now - route.heardAt > 2 * route.heartbeat) {
         route.fail(new InstanceLostError(route.target, Math.round(now - route.heardAt)));
       } else {
         route.tick?.(now);
@@ -214,6 +229,9 @@ export class RequestMux {
     for (const route of [...this.#routes.values()]) route.fail(make(route.target));
   }
 }
+
+/** The abort sent to an instance that speaks to a call which is over. */
+const GONE = encodeAbort(ErrorCode.Stream, "the caller is gone");
 
 const muxes = new WeakMap<NatsConnection, RequestMux>();
 

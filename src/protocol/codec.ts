@@ -316,5 +316,6 @@ export function decodeResponse(data: Uint8Array, target: MeshErrorOptions = {}):
     throw fail("status must be a number 100-599");
   const res: WireResponse = { status, statusText, headers, body };
   if (parsed.streamed) res.streamed = true;
+  if (parsed.heartbeat !== undefined) res.heartbeat = true;
   return res;
 }

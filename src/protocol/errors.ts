@@ -391,7 +391,9 @@ export class StreamError extends MeshError {
 
 /**
  * Nothing was heard from the instance within twice the request's heartbeat interval: it died (or was
- * cut off) while working, or the request never reached one. Maps to 503; safe to retry when idempotent.
+ * cut off) while working, or the request never reached one — or, for a request the caller may send
+ * again, no instance acknowledged it in time (PROTOCOL.md §8.4). Maps to 503; safe to retry when
+ * idempotent.
  */
 export class InstanceLostError extends MeshError {
   static {
@@ -400,14 +402,29 @@ export class InstanceLostError extends MeshError {
 
   /** Milliseconds of silence that were tolerated. */
   readonly silence: number;
-  constructor(target: CallTarget, silence: number, options: MeshErrorOptions = {}) {
+  /**
+   * False when no instance acknowledged the request: none had taken it (a frozen instance that
+   * resumes does not run it without asking the caller), so sending it again runs it once at most.
+   */
+  readonly acknowledged: boolean;
+
+  /**
+   * @param target - the service and subject called
+   * @param silence - milliseconds of silence tolerated
+   * @param options - cause and the like
+   * @param acknowledged - whether the instance had acknowledged the request (default true)
+   */
+  constructor(target: CallTarget, silence: number, options: MeshErrorOptions = {}, acknowledged = true) {
     super(
       ErrorCode.InstanceLost,
       503,
-      `service '${target.service}' went silent for ${silence} ms on subject '${target.subject}' (instance lost)`,
+      acknowledged
+        ? `service '${target.service}' went silent for ${silence} ms on subject '${target.subject}' (instance lost)`
+        : `service '${target.service}': no instance acknowledged the request within ${silence} ms on subject '${target.subject}' (instance lost)`,
       { ...options, ...target },
     );
     this.silence = silence;
+    this.acknowledged = acknowledged;
   }
 }
 

@@ -55,6 +55,11 @@ export interface WireResponse {
   stream?: ReadableStream<Uint8Array> | undefined;
   /** Set by the decoder on a response whose body follows in chunks (kind 0x08). */
   streamed?: boolean | undefined;
+  /**
+   * Set by the decoder when the response carried `mesh-heartbeat` (removed from `headers`): the
+   * instance honours heartbeats and acknowledgements (PROTOCOL.md §8.4).
+   */
+  heartbeat?: true | undefined;
 }
 
 /** Looks up the first value of a header (case-insensitive) in a {@link HeaderList}. */

@@ -55,6 +55,8 @@ export class ServerExchange implements RequestControl {
   #heardAt = 0;
   #handed = false;
   #over = false;
+  /** A request held until its caller confirms it is still there (see {@link hold}). */
+  #held: (() => void) | undefined;
   #aborted: Error | undefined;
   #listeners: Array<(reason: Error) => void> | undefined;
   #controller: AbortController | undefined;
@@ -91,6 +93,27 @@ export class ServerExchange implements RequestControl {
   get subject(): string {
     this.#subject ??= `${this.#inbox}.${this.id.toString(36)}`;
     return this.#subject;
+  }
+
+  /** True once this exchange's subject went to the caller (an acknowledgement, a heartbeat, credit). */
+  get handed(): boolean {
+    return this.#handed;
+  }
+
+  /** True while a request waits for its caller's confirmation (see {@link hold}). */
+  get holding(): boolean {
+    return this.#held !== undefined;
+  }
+
+  /**
+   * Holds the request until the caller shows it is still there (PROTOCOL.md §8.4, after a stall):
+   * the instance hands over this exchange's subject at once, and `run` is called when the caller's
+   * first frame (a heartbeat) arrives there. An abort, or silence for twice the heartbeat, abandons
+   * the exchange instead: the request never runs.
+   */
+  hold(run: () => void): void {
+    this.#held = run;
+    this.send(encodeFrame(FrameKind.Credit, 0), true);
   }
 
   /** True once the exchange ended (answered, or abandoned). */
@@ -140,7 +163,7 @@ export class ServerExchange implements RequestControl {
     // A body in flight needs the caller (credit, chunks): a silent one is given up — after twice its
     // heartbeat, or the idle limit (STREAM_IDLE_MS by default) for a caller that sent none — so that it cannot hold the
     // concurrency slot. A caller merely waiting for a one-message answer is left alone.
-    const streaming = this.receiver !== undefined || this.sender !== undefined;
+    const streaming = this.receiver !== undefined || this.sender !== undefined || this.#held !== undefined;
     const limit = this.heartbeat > 0 ? 2 * this.heartbeat : this.#idle;
     if (streaming && this.#handed && now - this.#heardAt > limit) {
       this.abort(new StreamError(`the caller went silent for ${Math.round(now - this.#heardAt)} ms`), true);
@@ -168,9 +191,15 @@ export class ServerExchange implements RequestControl {
       return;
     }
     switch (frame.kind) {
-      case FrameKind.Credit:
+      case FrameKind.Credit: {
         if (frame.n > 0) this.sender?.grant(frame.n);
+        const held = this.#held;
+        if (held !== undefined) {
+          this.#held = undefined;
+          held();
+        }
         return;
+      }
       case FrameKind.Abort: {
         const { code, message } = abortReason(frame.body);
         this.abort(new StreamError(`the caller aborted (${code}${message ? `: ${message}` : ""})`));
@@ -194,6 +223,7 @@ export class ServerExchange implements RequestControl {
     if (this.#over) return;
     if (tell) this.send(encodeAbort(ErrorCode.Stream, reason.message));
     this.#aborted = reason;
+    this.#held = undefined;
     this.receiver?.fail(reason);
     this.sender?.stop(reason);
     this.#controller?.abort(reason);

@@ -46,6 +46,12 @@ export interface IntakeParts {
   recorder: ServiceRecorder | undefined;
   /** The instance's logger. */
   log: Logger;
+  /**
+   * Whether a request arriving now may have waited through a stall of the instance (its loop lagged
+   * or the process was paused): such a request, from a caller with heartbeats, runs only once that
+   * caller confirms it is still there. Absent: never.
+   */
+  suspect?: ((now: number) => boolean) | undefined;
 }
 
 /**
@@ -64,6 +70,7 @@ export class Intake {
   readonly #stats: InstanceStats;
   readonly #recorder: ServiceRecorder | undefined;
   readonly #log: Logger;
+  readonly #suspect: ((now: number) => boolean) | undefined;
   /** The 400 answers to malformed requests, from parts built once. */
   readonly #malformedAnswers: MalformedAnswers;
   /** Set for an interval after a malformed message was logged: the next are counted, not logged. */
@@ -81,6 +88,7 @@ export class Intake {
     this.#stats = parts.stats;
     this.#recorder = parts.recorder;
     this.#log = parts.log;
+    this.#suspect = parts.suspect;
     this.#malformedAnswers = new MalformedAnswers(parts.service, parts.instance, parts.nc);
   }
 
@@ -148,8 +156,22 @@ export class Intake {
       state: CallState.Queued,
       cancelled: false,
     };
-    if (ex !== undefined) ex.call = call;
-    this.#limiter.runWithRelease((release) => this.#answerer.run(call, release));
+    const run = () => this.#limiter.runWithRelease((release) => this.#answerer.run(call, release));
+    if (ex === undefined) {
+      run();
+      return;
+    }
+    ex.call = call;
+    if (req.heartbeat !== undefined) {
+      // After a stall the caller may have given up and sent the request elsewhere: it runs only once
+      // the caller answers the acknowledgement (PROTOCOL.md §8.4).
+      if (this.#suspect?.(performance.now())) {
+        ex.hold(run);
+        return;
+      }
+      this.#exchanges.acknowledge(ex);
+    }
+    run();
   }
 
   /**

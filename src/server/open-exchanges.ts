@@ -1,6 +1,9 @@
 import { createInbox, type Msg, type NatsConnection, type Subscription } from "@nats-io/nats-core";
-import { lastTokenNumber } from "../protocol/index.js";
+import { encodeFrame, FrameKind, lastTokenNumber } from "../protocol/index.js";
 import { type Publish, ServerExchange } from "./exchange.js";
+
+/** The acknowledgement: a heartbeat (credit 0); the same bytes every time. */
+const ACK = encodeFrame(FrameKind.Credit, 0);
 
 /**
  * The open exchanges of one instance, and the one wildcard subscription `<inbox>.*` that their
@@ -16,6 +19,8 @@ export class OpenExchanges {
   readonly #idle: number;
   readonly #gone: ((ex: ServerExchange, reason: Error) => void) | undefined;
   #seq = 0;
+  /** Exchanges to acknowledge at the end of this event-loop turn (see {@link acknowledge}). */
+  #acks: ServerExchange[] = [];
   #timer: NodeJS.Timeout | undefined;
   #tick = 0;
 
@@ -66,6 +71,21 @@ export class OpenExchanges {
     this.#watch(heartbeat > 0 ? heartbeat : Math.min(4000, this.#idle));
     return ex;
   }
+
+  /**
+   * Acknowledges a request at the end of this event-loop turn (PROTOCOL.md §8.4): a heartbeat that
+   * hands over the exchange's subject, unless the request was answered within the turn (its answer
+   * says as much) — so a fast request stays one message each way.
+   */
+  acknowledge(ex: ServerExchange): void {
+    if (this.#acks.push(ex) === 1) setImmediate(this.#flushAcks);
+  }
+
+  readonly #flushAcks = (): void => {
+    const acks = this.#acks;
+    this.#acks = [];
+    for (const ex of acks) if (!ex.over && !ex.handed) ex.send(ACK, true);
+  };
 
   /** Aborts every open exchange and stops listening. */
   close(reason: Error): void {

@@ -3,7 +3,14 @@ import { STATUS_CODES } from "node:http";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import type { PublishBatcher } from "../connect/publish-batcher.js";
-import { ErrorCode, encodeResponse, headerValue, MeshHeader, type WireResponse } from "../protocol/index.js";
+import {
+  ErrorCode,
+  encodeResponse,
+  headerValue,
+  MeshHeader,
+  StreamHeader,
+  type WireResponse,
+} from "../protocol/index.js";
 import { ChunkReader, chunkSizeFor, StreamSender } from "../stream/index.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { InFlight } from "./in-flight.js";
@@ -31,6 +38,17 @@ export interface ResponderParts {
   stats: InstanceStats;
   /** The instance's logger. */
   log: Logger;
+}
+
+let lastHeartbeat = 0;
+let lastHeartbeatText = "";
+/** `String(ms)`, kept for the last value asked (callers mostly ask the same). */
+function heartbeatValue(ms: number): string {
+  if (ms !== lastHeartbeat) {
+    lastHeartbeat = ms;
+    lastHeartbeatText = String(ms);
+  }
+  return lastHeartbeatText;
 }
 
 /** The 500 answered for a response that does not fit in one message for this caller. */
@@ -80,6 +98,8 @@ export class Responder {
     const { req, ex } = call;
     this.#stats.answered();
     this.#provenance(res.headers, req.headers);
+    // Tells a caller that asked for heartbeats that this instance honours them (PROTOCOL.md §8.4).
+    if (req.heartbeat !== undefined) res.headers.push(StreamHeader.Heartbeat, heartbeatValue(req.heartbeat));
     if (req.method === "HEAD" || res.status === 204 || res.status === 304) {
       res.stream?.cancel().catch(() => undefined);
       res.stream = undefined;

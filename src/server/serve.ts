@@ -14,6 +14,7 @@ import type { Handler } from "./adapters/types.js";
 import { DEDUPE_DEFAULTS, type DedupeOptions, deduplicate } from "./dedupe.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
 import { type HandlerKind, handlerKind, toWireHandler, whenReady } from "./handler.js";
+import { DEFAULT_LAG_THRESHOLD } from "./lag-monitor.js";
 import { type ServiceHandle, ServiceInstance } from "./service-instance.js";
 
 /** Default number of requests one instance handles at once. */
@@ -50,6 +51,13 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * either way the request counts as cancelled (status 499), not as an error.
    */
   cancelGrace?: number;
+  /**
+   * Milliseconds of event-loop lag past which the instance steps out of its queue group until its
+   * loop has run on time for a second (default 500, twice in a row; 0 turns the watch off). Meanwhile new requests go
+   * to the other instances; a request that arrives while the loop lags, from a caller that asked for
+   * heartbeats, runs only once that caller confirms it is still there (PROTOCOL.md §8.4).
+   */
+  lagThreshold?: number;
   /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
   kind?: HandlerKind;
   /**
@@ -146,6 +154,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     timeout,
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
+    lagThreshold: options.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
     logger,
     recorder,
     // Last, once nothing above can throw: the instance's stop() gives it back.

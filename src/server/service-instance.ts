@@ -7,6 +7,7 @@ import type { ServiceRecorder } from "../metrics/recorder.js";
 import type { WireHandler } from "./adapters/types.js";
 import { Answerer } from "./answer.js";
 import { Intake } from "./intake.js";
+import { DEFAULT_LAG_RECOVER, LagMonitor } from "./lag-monitor.js";
 import { ConcurrencyLimiter } from "./limiter.js";
 import { OpenExchanges } from "./open-exchanges.js";
 import { QueueGate } from "./queue-gate.js";
@@ -71,6 +72,8 @@ export interface InstanceSettings {
   streamIdle: number;
   /** Milliseconds a handler may run on once its caller gave up, before its slot is freed anyway. */
   cancelGrace: number;
+  /** Event-loop lag in ms past which the instance steps out of its queue group; 0 for no watch. */
+  lagThreshold: number;
   /** The logger; the instance logs through a child naming the service and instance. */
   logger: Logger;
   /** Prometheus metrics of the service, if any. */
@@ -104,6 +107,9 @@ export class ServiceInstance implements ServiceHandle {
   #stopping: Promise<void> | undefined;
   readonly #release: (() => void) | undefined;
   readonly #answerer: Answerer;
+  /** Watches the event loop; the instance steps out of its queue group while it lags. */
+  readonly #lag: LagMonitor | undefined;
+  #saturated = false;
 
   constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
     this.service = s.service;
@@ -116,9 +122,19 @@ export class ServiceInstance implements ServiceHandle {
     const log = s.logger.child({ service: s.service, instance: s.instance });
     this.#log = log;
     this.#batcher = batcherFor(nc);
-    this.#limiter = new ConcurrencyLimiter(s.concurrency, (saturated) =>
-      saturated ? this.#gate.pause() : this.#gate.resume(),
-    );
+    this.#limiter = new ConcurrencyLimiter(s.concurrency, (saturated) => {
+      this.#saturated = saturated;
+      this.#steer();
+    });
+    this.#lag =
+      s.lagThreshold > 0
+        ? new LagMonitor({ threshold: s.lagThreshold, recover: DEFAULT_LAG_RECOVER }, (lagging) => {
+            if (lagging)
+              log.warn({ threshold: s.lagThreshold }, "event loop lagging: leaving the queue group");
+            else log.info("event loop recovered: joining the queue group");
+            this.#steer();
+          })
+        : undefined;
     // Exchange messages (heartbeats, streamed heads and chunks) go out at once, not batched: they are
     // few per request, and a batch of large chunks would only grow nats.js's buffer (measured).
     this.#exchanges = new OpenExchanges(
@@ -166,10 +182,22 @@ export class ServiceInstance implements ServiceHandle {
       stats,
       recorder: s.recorder,
       log,
+      suspect: this.#lag ? (now) => this.#lag!.suspect(now) : undefined,
     });
     // A saturated instance steps out of the queue group, so nats-server gives new requests to
     // members with capacity; what was routed here before that still arrives and waits its turn.
     this.#gate = new QueueGate(nc, s.subject, s.queue, (err, msg) => intake.onMessage(err, msg));
+  }
+
+  /** Out of the queue group while saturated or lagging; in otherwise. */
+  #steer(): void {
+    if (this.#saturated || this.#lag?.lagging) this.#gate.pause();
+    else this.#gate.resume();
+  }
+
+  /** Whether the instance is out of its queue group now (saturated, lagging or stopping). */
+  get steppedOut(): boolean {
+    return this.#gate.paused;
   }
 
   stats(): ServiceStats {
@@ -216,6 +244,7 @@ export class ServiceInstance implements ServiceHandle {
   }
 
   async #drain(timeout: number): Promise<void> {
+    this.#lag?.stop();
     for (const responder of this.#attached.splice(0)) {
       try {
         responder.stop();

@@ -23,6 +23,16 @@ function raceTick(read: Promise<ReadResult>): Promise<ReadResult | typeof TICK> 
   });
 }
 
+/** A stream whose reading began before a {@link ChunkReader} took it over. */
+export interface ResumedRead {
+  /** The stream's reader (the stream is locked to it). */
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  /** Bytes read so far, handed out before anything else. */
+  first: Uint8Array;
+  /** A read started and not yet settled. */
+  pending?: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+}
+
 /** A body source read piece by piece (see the module comment). */
 export class ChunkReader {
   readonly #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
@@ -30,14 +40,21 @@ export class ChunkReader {
   #pending: Promise<ReadResult> | undefined;
   #done: boolean;
 
-  /** @param source - a stream of byte chunks, or bytes already in memory. */
-  constructor(source: ReadableStream<Uint8Array> | Uint8Array) {
+  /**
+   * @param source - a stream of byte chunks, or bytes already in memory.
+   * @param resume - for a stream whose reading began elsewhere (see `readSmall`): its reader, the
+   *   bytes already read (handed out first) and the read still pending, if any.
+   */
+  constructor(source: ReadableStream<Uint8Array> | Uint8Array, resume?: ResumedRead) {
     if (source instanceof Uint8Array) {
       this.#reader = undefined;
       this.#left = source.byteLength > 0 ? source : undefined;
       this.#done = true;
     } else {
-      this.#reader = source.getReader();
+      this.#reader = resume?.reader ?? source.getReader();
+      const first = resume?.first;
+      this.#left = first !== undefined && first.byteLength > 0 ? first : undefined;
+      this.#pending = resume?.pending;
       this.#done = false;
     }
   }

@@ -5,7 +5,8 @@
  *
  * @module
  */
-export { ChunkReader } from "./chunk-reader.js";
+export { ChunkReader, type ResumedRead } from "./chunk-reader.js";
 export { type ReceiverOptions, StreamReceiver } from "./receiver.js";
 export { type SenderOptions, StreamSender } from "./sender.js";
 export { chunkSizeFor, DEFAULT_CHUNK_SIZE, DEFAULT_WINDOW, declaredLength } from "./settings.js";
+export { readSmall, SMALL_BODY_WAIT_MS, type SmallBody } from "./small-body.js";

@@ -95,6 +95,22 @@ export function isRetryableFailure(err: unknown): boolean {
 }
 
 /**
+ * Whether a failed attempt was never taken by an instance: no acknowledgement came in time (PROTOCOL.md
+ * §8.4). Such a request is sent again until the call's deadline, not only as often as the attempts
+ * allow: a frozen instance keeps its place in the queue group, so several tries may meet it.
+ *
+ * @param err - the attempt's error
+ * @returns true for an {@link InstanceLostError} whose `acknowledged` is false
+ * @example
+ * ```ts
+ * isUnacknowledged(new InstanceLostError({ service: "weather" }, 100, {}, false)); // true
+ * ```
+ */
+export function isUnacknowledged(err: unknown): boolean {
+  return err instanceof InstanceLostError && !err.acknowledged;
+}
+
+/**
  * Runs one call of a client through its retry policy and circuit breakers.
  *
  * @example
@@ -149,8 +165,10 @@ export class CallGuard {
    * @param request - the request (its method and `Idempotency-Key` decide whether it is retried)
    * @param timeout - the call's deadline in milliseconds (0: none); the overall deadline by default
    * @param signal - stops retrying and waiting
-   * @param attempt - one try, given its deadline in milliseconds (0: none) and the signal to send
-   *   it with (the caller's, or a hedged copy's own, which aborts when another copy wins)
+   * @param attempt - one try, given its deadline in milliseconds (0: none), the signal to send
+   *   it with (the caller's, or a hedged copy's own, which aborts when another copy wins) and whether
+   *   a failure with `InstanceLostError` would be retried (so the attempt may give up on a silent
+   *   instance early)
    * @param hedge - this call's hedging choice (default: the client's settings)
    * @returns the first answer
    * @throws {@link CircuitOpenError} when the service's circuit is open; otherwise the last attempt's error
@@ -165,7 +183,7 @@ export class CallGuard {
     request: WireRequest,
     timeout: number,
     signal: AbortSignal | undefined,
-    attempt: (timeout: number, signal: AbortSignal | undefined) => Promise<WireResponse>,
+    attempt: (timeout: number, signal: AbortSignal | undefined, resendable: boolean) => Promise<WireResponse>,
     hedge?: HedgeChoice,
   ): Promise<WireResponse> {
     const retry = this.#retry;
@@ -192,12 +210,16 @@ export class CallGuard {
       first = false;
       if (perAttempt !== undefined && perAttempt > 0 && (t === 0 || perAttempt < t)) t = perAttempt;
       try {
+        // A streamed body is read once: such a request is never sent again.
+        const resendable = idempotent && request.stream === undefined && this.#policy.attempts > 1;
         // Hedged: each attempt is one hedged call (its copies count once in the breaker).
         if (hedged !== undefined) {
           const policy = hedged;
-          return this.#breakers.call(service, () => this.#hedging.run(service, policy, t, signal, attempt));
+          return this.#breakers.call(service, () =>
+            this.#hedging.run(service, policy, t, signal, (left, s) => attempt(left, s, resendable)),
+          );
         }
-        return this.#breakers.call(service, () => attempt(t, signal));
+        return this.#breakers.call(service, () => attempt(t, signal, resendable));
       } catch (err) {
         return Promise.reject(err);
       }
@@ -223,17 +245,25 @@ export class CallGuard {
             isRetryableFailure(err) ||
             (perAttempt !== undefined && perAttempt > 0 && err instanceof TimeoutError),
           untilDeadline: (err) =>
-            recently &&
             this.#policy.attempts > 1 &&
-            err instanceof NoRespondersError &&
-            performance.now() - started < WAIT_FOR_CAPACITY_MS,
+            ((recently &&
+              err instanceof NoRespondersError &&
+              performance.now() - started < WAIT_FOR_CAPACITY_MS) ||
+              isUnacknowledged(err)),
           deadline,
           signal,
           now: () => performance.now(),
           onRetry: retry.onRetry && ((event) => retry.onRetry?.({ ...event, service })),
         },
         { error },
-      ),
+      ).catch((err: unknown) => {
+        // Sent again until the deadline and never acknowledged: the call timed out.
+        if (isUnacknowledged(err) && !signal?.aborted && overall > 0)
+          throw new TimeoutError({ service, subject: (err as InstanceLostError).subject }, overall, {
+            cause: err,
+          });
+        throw err;
+      }),
     );
   }
 }

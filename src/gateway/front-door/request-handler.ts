@@ -18,7 +18,7 @@ import {
   type WireResponse,
 } from "../../protocol/index.js";
 import { type ActiveSpan, endGatewaySpan, startGatewaySpan } from "../../tracing/index.js";
-import { isRetryableFailure } from "../../traffic/call-guard.js";
+import { isRetryableFailure, isUnacknowledged } from "../../traffic/call-guard.js";
 import { IDEMPOTENCY_KEY, isIdempotent } from "../../traffic/idempotency.js";
 import { RecentlyServed, WAIT_FOR_CAPACITY_MS } from "../../traffic/recently-served.js";
 import { NO_RETRY, type RetryEvent, withRetry } from "../../traffic/retry.js";
@@ -399,6 +399,8 @@ export class RequestHandler {
           parent: x.trace?.context,
           // Requests arrive one per HTTP connection callback: coalesce their publishes per loop turn.
           batch: true,
+          // A late acknowledgement fails the attempt early when another one will follow.
+          resendable: wire.stream === undefined && idempotent && route.retry.attempts > 1,
         });
       // On the default rule the path names the service: only a service that answered lately gets
       // hedging state and counters, so made-up paths cannot grow them.
@@ -433,11 +435,12 @@ export class RequestHandler {
           retryable: (err) => !x.gone && isRetryable(err),
           // No responders for a service that answered lately: its instances are saturated or
           // restarting, so the request waits for one until its deadline (recently-served.ts).
+          // A request no instance acknowledged was taken by none: it is sent again until the deadline
+          // (a frozen instance keeps its place in the queue group; PROTOCOL.md §8.4).
           untilDeadline: (err) =>
-            recently &&
             route.retry.attempts > 1 &&
-            err instanceof NoRespondersError &&
-            Date.now() - started < WAIT_FOR_CAPACITY_MS,
+            ((recently && err instanceof NoRespondersError && Date.now() - started < WAIT_FOR_CAPACITY_MS) ||
+              isUnacknowledged(err)),
           deadline,
           onRetry: (event) => {
             d.metrics.retries.inc(routeLabels(match));
@@ -460,7 +463,12 @@ export class RequestHandler {
           },
         },
         { error },
-      ),
+      ).catch((err: unknown) => {
+        // Sent again until the deadline and never acknowledged: the request timed out.
+        if (isUnacknowledged(err) && route.timeout > 0)
+          throw new TimeoutError({ service: match.service }, route.timeout, { cause: err });
+        throw err;
+      }),
     );
   }
 

@@ -2,7 +2,7 @@
 // micro section of docs/OPERATIONS.md, with the standard library and nats.go only. It proves the
 // spec is precise enough to interoperate: test/interop-go.test.ts drives it against natsmesh.
 //
-//	peer serve <natsurl> <service>
+//	peer serve [-plain] <natsurl> <service>
 //	    A natsmesh-compatible service: queue-subscribes <prefix>.<service>.* in queue group <service>,
 //	    validates every request (§2, §3), answers malformed ones 400 (§5) and serves
 //	    /echo (body and method/path/headers reflected), /status/<n> (status n, reason "Go <n>") and
@@ -10,6 +10,9 @@
 //	    (heartbeating while it waits when the request has mesh-heartbeat) and /stream?n=N answers N
 //	    bytes (i*7 mod 251), streamed in 32 KiB chunks under the caller's credit when it sent
 //	    mesh-window, in one message otherwise.
+//	    With -plain it implements §1–§7 only (PROTOCOL.md §9, a minimal peer): one message in, one
+//	    out, no heartbeat or streamed body whatever the request asks (mesh-heartbeat and mesh-window
+//	    are removed and ignored), and it prints "RAN <method> <path>" for each request it runs.
 //	    Prints "READY <subject> <instance>" once subscribed; stops on SIGTERM, SIGINT, or when its
 //	    stdin is a pipe that closes.
 //	peer call [-H 'name: value']... [-token t] [-timeout ms] <natsurl> <service> <method> <path> [body]
@@ -405,6 +408,8 @@ type service struct {
 	nc       *nats.Conn
 	name     string
 	instance string
+	// plain: §1–§7 only, no §8 exchange at all.
+	plain bool
 }
 
 var statusRe = regexp.MustCompile(`^/status/([0-9]{3})$`)
@@ -497,6 +502,12 @@ func (s *service) onMessage(m *nats.Msg) {
 		s.respond(m, nil, 400, "Bad Request", headers, body)
 		return
 	}
+	if s.plain { // §9: a minimal peer answers every request with one message
+		fmt.Printf("RAN %s %s\n", req.method, req.path)
+		status, reason, headers, body := s.handle(req)
+		s.respond(m, req.headers, status, reason, headers, body)
+		return
+	}
 	var ex *exchange
 	if req.heartbeat > 0 || req.window > 0 {
 		ex = s.openExchange(m.Reply)
@@ -567,9 +578,13 @@ func (s *service) stream(m *nats.Msg, ex *exchange, req *request, n int) {
 	s.nc.Publish(m.Reply, streamFrame(kindEnd, seq+1, nil))
 }
 
-func cmdServe(args []string) {
+func cmdServe(argv []string) {
+	fs := flag.NewFlagSet("serve", flag.ExitOnError)
+	plain := fs.Bool("plain", false, "implement §1–§7 only: no heartbeats, no streamed bodies")
+	_ = fs.Parse(argv)
+	args := fs.Args()
 	if len(args) != 2 {
-		die(2, "usage: peer serve <natsurl> <service>")
+		die(2, "usage: peer serve [-plain] <natsurl> <service>")
 	}
 	checkService(args[1])
 	prefix := meshPrefix()
@@ -578,7 +593,7 @@ func cmdServe(args []string) {
 	if err != nil {
 		die(1, "connect %s: %v", args[0], err)
 	}
-	s := &service{nc: nc, name: args[1], instance: "go-" + randomID(19)}
+	s := &service{nc: nc, name: args[1], instance: "go-" + randomID(19), plain: *plain}
 	subject := prefix + "." + s.name + ".*"
 	if _, err := nc.QueueSubscribe(subject, s.name, s.onMessage); err != nil {
 		die(1, "subscribe %s: %v", subject, err)
