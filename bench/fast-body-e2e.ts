@@ -10,21 +10,14 @@ import { Hono } from "hono";
 import { pino } from "pino";
 import { startLocalServer } from "../src/dev/index.js";
 import { createFetch, serve } from "../src/index.js";
+import { ORDER, type Order } from "./lib/order.js";
 
 const arg = (name: string, fallback: number) =>
   Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback);
 const SECONDS = arg("seconds", 3);
 const ROUNDS = arg("rounds", 3);
 const C = 64;
-const records = Array.from({ length: 8 }, (_, i) => ({
-  id: i,
-  name: `horse ${i}`,
-  breed: "Andalusian",
-  owner: "Gandalf the Grey",
-  born: "2015-04-12",
-  notes: "x".repeat(40),
-}));
-const BODY = JSON.stringify(records);
+const BODY = JSON.stringify(ORDER);
 
 await using nats = await startLocalServer();
 const logger = pino({ level: "silent" });
@@ -32,13 +25,13 @@ const fetchSvc = await serve(
   async (req: Request) => {
     if (req.method === "GET")
       return new Response('{"ok":true}', { headers: { "content-type": "application/json" } });
-    const list = (await req.json()) as unknown[];
-    return Response.json({ ok: true, n: list.length });
+    const order = (await req.json()) as Order;
+    return Response.json({ ok: true, n: order.items.length });
   },
   { service: "fetchjson", connection: { servers: nats.url }, logger },
 );
 const app = new Hono()
-  .post("/", async (c) => c.json({ ok: true, n: ((await c.req.json()) as unknown[]).length }))
+  .post("/", async (c) => c.json({ ok: true, n: ((await c.req.json()) as Order).items.length }))
   .get("/", (c) => c.json({ ok: true }));
 const honoSvc = await serve(app, { service: "honojson", connection: { servers: nats.url }, logger });
 const client = createFetch({ connection: { servers: nats.url } });

@@ -11,17 +11,10 @@ import type { WireRequest, WireResponse } from "../src/internal.js";
 import { fetchAdapter } from "../src/server/adapters/fetch.js";
 import { LightResponse } from "../src/server/adapters/light-response.js";
 import type { FetchHandler } from "../src/server/adapters/types.js";
+import { ORDER, type Order } from "./lib/order.js";
 
 const MS = Number(process.argv.find((a) => a.startsWith("--ms="))?.slice(5) ?? 1500);
-const records = Array.from({ length: 8 }, (_, i) => ({
-  id: i,
-  name: `horse ${i}`,
-  breed: "Andalusian",
-  owner: "Gandalf the Grey",
-  born: "2015-04-12",
-  notes: "x".repeat(40),
-}));
-const JSON_BODY = Buffer.from(JSON.stringify(records));
+const JSON_BODY = Buffer.from(JSON.stringify(ORDER));
 const post = (): WireRequest => ({
   method: "POST",
   path: "/horses",
@@ -69,7 +62,7 @@ async function run(name: string, handler: FetchHandler, request: () => WireReque
 }
 
 const answer = (n: number) => Response.json({ ok: true, n });
-const count = async (req: Request) => ((await req.json()) as unknown[]).length;
+const count = async (req: Request) => ((await req.json()) as Order).items.length;
 const jsonInit = { headers: { "content-type": "application/json" } };
 for (let round = 0; round < ROUNDS; round++) {
   await run("GET, no body read, new Response(string)", () => new Response('{"ok":true}'), get);
@@ -80,7 +73,7 @@ for (let round = 0; round < ROUNDS; round++) {
   );
   await run(
     "POST 1 KB JSON, platform read [before], Response.json()",
-    async (req) => answer(((await Request.prototype.json.call(req)) as unknown[]).length),
+    async (req) => answer(((await Request.prototype.json.call(req)) as Order).items.length),
     post,
   );
   await run(
