@@ -7,8 +7,13 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { createWriteStream } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { cluster, type NatsCluster, type ServerConfig } from "../../test/support/nats-server.js";
+import { check, cluster, type NatsCluster, type ServerConfig } from "../../test/support/nats-server.js";
 import type { UnexpectedDeath } from "./fleet.js";
+
+/** The part of nats-server's `/jsz` the start waits on. */
+interface Jsz {
+  meta_cluster?: { leader?: string; cluster_size?: number };
+}
 
 const BIN = fileURLToPath(new URL("../../bin/natsmesh", import.meta.url));
 
@@ -41,9 +46,37 @@ export class SoakCluster {
     private readonly clock: () => number,
   ) {}
 
-  /** Starts 3 routed nodes and waits for the full mesh of routes. */
+  /**
+   * Starts 3 routed nodes and waits for the full mesh of routes. With JetStream, nats-server refuses
+   * to start a node whose config names no route, and the harness learns the route ports only once
+   * the nodes run: so the cluster starts without JetStream, then each node is restarted with it
+   * (its config now names every other node), and the start waits for a JetStream meta leader.
+   */
   static async start(settings: NodeSettings, clock: () => number): Promise<SoakCluster> {
-    return new SoakCluster(await cluster(3, nodeConfig(settings), { name: "soak" }), clock);
+    const nodes = await cluster(3, nodeConfig({ ...settings, jetstream: false }), { name: "soak" });
+    if (settings.jetstream) {
+      try {
+        for (const node of nodes.servers) {
+          await node.setConfig(nodeConfig(settings));
+          await node.restart();
+          await nodes.waitForMesh(30_000);
+        }
+        await check(
+          async () => {
+            const all = await Promise.all(nodes.servers.map((n) => n.monitor<Jsz>("/jsz")));
+            return all.every(
+              (j) => (j.meta_cluster?.leader ?? "") !== "" && (j.meta_cluster?.cluster_size ?? 0) >= 3,
+            );
+          },
+          30_000,
+          { name: "soak: a JetStream meta leader known to every node" },
+        );
+      } catch (err) {
+        await nodes.stop();
+        throw err;
+      }
+    }
+    return new SoakCluster(nodes, clock);
   }
 
   /** Client URLs of all nodes. */
