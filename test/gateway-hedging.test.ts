@@ -31,6 +31,10 @@ describe("gateway hedging - route option", () => {
     await nats?.[Symbol.asyncDispose]();
   });
 
+  /** A gateway on a free loopback port with `config`, on the file's connection. */
+  const loopbackGateway = (config: GatewayConfig) =>
+    createGateway({ listen: "127.0.0.1:0", nc: nats.nc, logger: silent, config });
+
   it("gateway hedging - a request stuck on a slow instance is answered by the fast one; the slow exchange is cancelled", async () => {
     // The slow instance holds one request at a time and never answers it: while it holds one it is
     // out of the queue group, so the copy goes to the fast instance.
@@ -50,22 +54,17 @@ describe("gateway hedging - route option", () => {
         instance: "fast",
       }),
     );
-    await using gateway = createGateway({
-      listen: "127.0.0.1:0",
-      nc: nats.nc,
-      logger: silent,
-      config: {
-        defaultRoute: false,
-        routes: [
-          {
-            name: "h",
-            prefix: "/h",
-            strip: true,
-            service: "gw-hedged",
-            hedge: { minDelayMs: 200, maxDelayMs: 200 },
-          },
-        ],
-      },
+    await using gateway = loopbackGateway({
+      defaultRoute: false,
+      routes: [
+        {
+          name: "h",
+          prefix: "/h",
+          strip: true,
+          service: "gw-hedged",
+          hedge: { minDelayMs: 200, maxDelayMs: 200 },
+        },
+      ],
     });
     const { url } = await gateway.listen();
     let requests = 0;
@@ -98,18 +97,13 @@ describe("gateway hedging - route option", () => {
   it("gateway hedging - only idempotent requests are hedged, and only on the routes that say so", async () => {
     const hang = awaitAbortHandler();
     services.push(await serve(hang.handler, { service: "gw-hang", nc: nats.nc, logger: silent }));
-    await using gateway = createGateway({
-      listen: "127.0.0.1:0",
-      nc: nats.nc,
-      logger: silent,
-      config: {
-        defaultRoute: false,
-        defaults: { timeout: 1500, hedge: { minDelayMs: 20, maxDelayMs: 20 } },
-        routes: [
-          { name: "hedged", prefix: "/hedged", strip: true, service: "gw-hang" },
-          { name: "plain", prefix: "/plain", strip: true, service: "gw-hang", hedge: false },
-        ],
-      },
+    await using gateway = loopbackGateway({
+      defaultRoute: false,
+      defaults: { timeout: 1500, hedge: { minDelayMs: 20, maxDelayMs: 20 } },
+      routes: [
+        { name: "hedged", prefix: "/hedged", strip: true, service: "gw-hang" },
+        { name: "plain", prefix: "/plain", strip: true, service: "gw-hang", hedge: false },
+      ],
     });
     const { url } = await gateway.listen();
     const statuses = [
