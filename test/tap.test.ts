@@ -22,7 +22,12 @@ import { AccessRecords, encodeAccessRecord } from "../src/internal.js";
 import { createMetrics } from "../src/metrics/index.js";
 import type { AccessRecord } from "../src/protocol/index.js";
 import { type Tap, type TapEvent, tap } from "../src/tap/index.js";
-import { type ClusterFixture, clusterFixture, silentLogger as silent } from "./support/helpers.js";
+import {
+  type ClusterFixture,
+  clusterFixture,
+  silentLogger as silent,
+  superClusterFixture,
+} from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
 
 /** Long enough that a call that waited for it could not pass the "at once" checks below. */
@@ -276,5 +281,51 @@ describe("tap - access records on the instance", () => {
     await using t = await tapOn("envy");
     expect((await fetch("http://envy/x")).status).toBe(200);
     expect((await take(t, 1))[0]).toMatchObject({ instance: "e1", path: "/x" });
+  });
+});
+
+describe("tap - across a super-cluster", () => {
+  it("tap - a tap in one cluster sees the records of an instance in another, through the gateways", async () => {
+    await using sc = await superClusterFixture({
+      clusters: [
+        { name: "east", size: 1 },
+        { name: "west", size: 1 },
+      ],
+    });
+    const [eastNc, westNc] = await Promise.all([
+      sc.connect({ servers: sc.clusters.east!.servers[0]!.url }),
+      sc.connect({ servers: sc.clusters.west!.servers[0]!.url }),
+    ]);
+    const svc = await serve(orders, {
+      service: "geo",
+      instance: "east1",
+      nc: eastNc,
+      logger: silent,
+      metrics: false,
+      discovery: false,
+      accessRecords: true,
+    });
+    try {
+      // Subscribed before the service's first record: gateways forward a subject optimistically
+      // until the other side has said it has no interest in it, so the first record crosses too.
+      await using t = await tap("geo", { nc: westNc });
+      const west = createFetch({ nc: westNc, timeout: TIMEOUT });
+      await check(
+        async () => (await west("http://geo/warm").catch(() => undefined))?.status === 200,
+        10_000,
+        {
+          name: "the east instance reachable from west",
+        },
+      );
+      expect((await west("http://geo/far")).status).toBe(200);
+      const records = await take(t, 2);
+      expect(records.map((r) => [r.instance, r.path])).toEqual([
+        ["east1", "/warm"],
+        ["east1", "/far"],
+      ]);
+      await west.close();
+    } finally {
+      await svc.stop();
+    }
   });
 });
