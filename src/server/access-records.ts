@@ -123,6 +123,9 @@ export class AccessRecords {
   close(): void {
     if (this.#closed) return;
     this.#flush();
+    // Still here: the connection is down, and stays so for these.
+    if (this.#buffer.length > 0) this.#drop(this.#buffer.length);
+    this.#buffer = [];
     this.#closed = true;
     this.#status.stop();
   }
