@@ -124,6 +124,19 @@ describe("audit - an account that receives orders' records and can call nothing"
     await audit.stop();
   });
 
+  it("audit - a tap its user may not subscribe to is refused at once with PermissionDeniedError (403)", async () => {
+    const refused = await timed(tap("payments", { nc: await as("auditor", "a") }));
+    expect(refused.err).toBeInstanceOf(PermissionDeniedError);
+    expect(refused.err).toMatchObject({
+      status: 403,
+      operation: "subscribe",
+      denied: "mesh.payments.$TAP.*",
+      message:
+        "permission denied: NATS does not allow this connection to subscribe to 'mesh.payments.$TAP.*' (service 'payments')",
+    });
+    expect(refused.ms).toBeLessThan(AT_ONCE);
+  });
+
   it("audit - the audit account can call nothing: 403 for its user (publish denied), 503 at once for any user (no service import)", async () => {
     const denied = await timed(
       createFetch({ nc: (await as("auditor", "a")).nc, timeout: TIMEOUT })("http://orders/x"),

@@ -1,6 +1,13 @@
 import type { NatsConnection, Status, Subscription } from "@nats-io/nats-core";
+import { PermissionViolationError } from "@nats-io/nats-core";
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
-import { type AccessRecord, assertServiceName, decodeAccessRecords, tapSubject } from "../protocol/index.js";
+import {
+  type AccessRecord,
+  assertServiceName,
+  decodeAccessRecords,
+  PermissionDeniedError,
+  tapSubject,
+} from "../protocol/index.js";
 
 /** Default of {@link TapOptions.buffer}: records held for a reader that has not taken them yet. */
 export const DEFAULT_TAP_BUFFER = 10_000;
@@ -35,7 +42,11 @@ export interface TapOptions extends ConnectionSourceOptions {
   onEvent?: (event: TapEvent) => void;
 }
 
-/** A running tap: an async iterable of the service's access records. */
+/**
+ * A running tap: an async iterable of the service's access records, for one reader at a time. The
+ * iteration ends when the tap stops or its connection closes, and throws when nats-server ended the
+ * subscription ({@link PermissionDeniedError} when the user may not subscribe to it).
+ */
 export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
   /** The service tapped. */
   readonly service: string;
@@ -49,7 +60,8 @@ export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
   readonly malformed: number;
   /**
    * Stops: unsubscribes, ends the iteration at once (records not yet taken are discarded) and closes
-   * the connection if the tap opened it. A second call returns the first call's promise.
+   * the connection if the tap opened it. Breaking out of a `for await` loop over the tap stops it
+   * too. A second call returns the first call's promise.
    */
   stop(): Promise<void>;
 }
@@ -66,7 +78,8 @@ export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
  * @param options - a connection (`nc`) or connection options, the prefix, an instance, the buffer
  * @returns the tap, once its subscription is registered with the server
  * @throws {@link InvalidServiceError} for a bad service name or prefix; RangeError for a bad
- *   `instance` or `buffer`; `ConnectError` when NATS cannot be reached
+ *   `instance` or `buffer`; {@link PermissionDeniedError} (403) when the NATS user may not subscribe
+ *   to the records subject; `ConnectError` when NATS cannot be reached
  * @example
  * ```ts
  * await using records = await tap("orders");
@@ -92,6 +105,8 @@ export async function tap(service: string, options: TapOptions = {}): Promise<Ta
   );
   try {
     await nc.flush();
+    // nats-server refuses a subscription it does not allow before it answers the flush.
+    impl.throwIfFailed();
   } catch (err) {
     await impl.stop();
     throw err;
@@ -112,6 +127,8 @@ class TapImpl implements Tap {
   #head = 0;
   #wake: (() => void) | undefined;
   #ended = false;
+  /** Why the subscription ended, when it was not {@link stop}. */
+  #error: Error | undefined;
   #stopping: Promise<void> | undefined;
   #received = 0;
   #dropped = 0;
@@ -134,13 +151,13 @@ class TapImpl implements Tap {
     this.#signal = options.signal;
     this.#sub = nc.subscribe(subject, {
       callback: (err, msg) => {
-        if (err) this.#end();
+        if (err) this.#fail(err);
         else this.#take(msg.data);
       },
     });
     void this.#sub.closed.then(
       () => this.#end(),
-      () => this.#end(),
+      (err: unknown) => this.#fail(err),
     );
     this.#status = nc.status() as AsyncIterable<Status> & { stop(): void };
     void this.#watch();
@@ -196,6 +213,31 @@ class TapImpl implements Tap {
     this.#wake?.();
   }
 
+  /** The subscription failed: a refused subscription is a {@link PermissionDeniedError}. */
+  #fail(err: unknown): void {
+    if (this.#stopping === undefined && this.#error === undefined) {
+      this.#error =
+        err instanceof PermissionViolationError
+          ? new PermissionDeniedError(
+              { service: this.service, subject: this.subject },
+              "subscribe",
+              this.subject,
+              {
+                cause: err,
+              },
+            )
+          : err instanceof Error
+            ? err
+            : new Error(String(err));
+    }
+    this.#end();
+  }
+
+  /** Throws what ended the subscription, if it failed. */
+  throwIfFailed(): void {
+    if (this.#error !== undefined) throw this.#error;
+  }
+
   async *[Symbol.asyncIterator](): AsyncIterator<AccessRecord> {
     try {
       while (true) {
@@ -210,7 +252,10 @@ class TapImpl implements Tap {
           yield r;
           continue;
         }
-        if (this.#ended) return;
+        if (this.#ended) {
+          this.throwIfFailed();
+          return;
+        }
         await new Promise<void>((resolve) => {
           this.#wake = resolve;
         });
