@@ -25,6 +25,7 @@ import { type Tap, type TapEvent, tap } from "../src/tap/index.js";
 import {
   type ClusterFixture,
   clusterFixture,
+  natsFixture,
   silentLogger as silent,
   superClusterFixture,
 } from "./support/helpers.js";
@@ -242,6 +243,45 @@ describe("tap - access records on the instance", () => {
     const text = await metrics.text();
     expect(text).toContain('natsmesh_service_access_records_total{service="burst"} 4');
     expect(text).toContain('natsmesh_service_access_records_dropped_total{service="burst"} 6');
+  });
+
+  it("serve - while the connection is down records wait in the bounded buffer, the rest are counted, and they leave on reconnect", async () => {
+    await using single = await natsFixture();
+    const nc = await single.connect({ reconnectTimeWait: 50 });
+    const events: string[] = [];
+    void (async () => {
+      for await (const st of nc.status()) events.push(st.type);
+    })();
+    // The reader is the same connection: nats.js subscribes again on reconnect before anything it
+    // publishes then, so the held records reach it whatever the timing.
+    const sub = nc.subscribe("mesh.down.$TAP.d1", { max: 1 });
+    await nc.flush();
+    const records = new AccessRecords(nc, "mesh.down.$TAP.d1", {
+      service: "down",
+      instance: "d1",
+      capacity: 4,
+      recorder: undefined,
+      log: silent,
+    });
+    await single.server.kill();
+    await check(() => events.includes("disconnect"), 5000, { name: "disconnected" });
+    for (let i = 0; i < 10; i++) records.add("GET", `/${i}`, 200, 1, `r${i}`);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(records.published).toBe(0);
+    expect(records.dropped).toBe(6);
+    await single.server.restart();
+    for await (const m of sub) {
+      expect(
+        m
+          .string()
+          .trim()
+          .split("\n")
+          .map((l) => JSON.parse(l).path),
+      ).toEqual(["/0", "/1", "/2", "/3"]);
+    }
+    expect(records.published).toBe(4);
+    expect(records.dropped).toBe(6);
+    records.close();
   });
 
   it("serve - bad access-record settings and tap input get typed errors", async () => {
