@@ -95,6 +95,23 @@ describe("cli - natsmesh tap", () => {
     }
   });
 
+  it("cli - tap refuses a bad service name or instance id with one line", async () => {
+    const io = {
+      stdout: new PassThrough(),
+      stderr: new PassThrough(),
+      stdin: new PassThrough(),
+      env: { NATS_URL: nats.server.url },
+    };
+    await expect(runTap("Bad Name", {}, io, new Promise(() => {}))).rejects.toMatchObject({
+      name: "CliError",
+      message: expect.stringMatching(/^invalid service name 'Bad Name'/),
+    });
+    await expect(runTap("flood", { instance: "a.b" }, io, new Promise(() => {}))).rejects.toMatchObject({
+      name: "CliError",
+      message: expect.stringMatching(/^invalid instance id 'a\.b'/),
+    });
+  });
+
   it("cli - cut off as a slow consumer, tap says so and reconnects; Ctrl-C exits 0", async () => {
     const child: ChildProcess = spawn(process.execPath, [BIN, "tap", "flood"], {
       cwd: REPO_ROOT,

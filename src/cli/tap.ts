@@ -37,6 +37,9 @@ subscribes to no request subject, so it never takes a request and a caller of a 
 instance still gets 503 at once. Stops on Ctrl-C. If the server cuts the tap off (a slow consumer),
 it says so on stderr and reconnects; records published meanwhile are lost.
 
+Exit status: 0 when stopped by Ctrl-C or SIGTERM; 2 when NATS cannot be reached, the NATS user may
+not subscribe to the records subject, or the connection closes for good.
+
 Examples:
   natsmesh tap orders
   natsmesh tap orders --json | jq 'select(.status >= 500)'
