@@ -127,6 +127,8 @@ describe("cli - natsmesh tap", () => {
       await out.until(/ \/before /);
 
       child.kill("SIGSTOP");
+      // A tap that reads nothing never holds the service up.
+      expect((await fetch("http://flood/during")).status).toBe(200);
       const record = encodeAccessRecord({
         time: Date.now(),
         service: "flood",
