@@ -1,7 +1,8 @@
 /**
  * Interoperability with a peer written in Go from PROTOCOL.md alone (test/interop/go/peer, the
  * standard library and nats.go). It proves the spec's claim that a Go client or service
- * interoperates with natsmesh's client and `serve()`, and with its NATS micro discovery.
+ * interoperates with natsmesh's client and `serve()`, and with its NATS micro discovery; and that a Go
+ * tap reads natsmesh's access records (§10).
  *
  * Needs `go` and the nats.go sources in GOPATH layout (Debian: `apt-get install golang-go
  * golang-github-nats-io-go-nats-dev`); skipped, saying why, without them. The peer is built offline
