@@ -8,7 +8,7 @@
  * - {@link MeshError} and its subclasses, with the stable codes of {@link ErrorCode}.
  *
  * What users configure beyond that has its own entry point: `natsmesh/gateway`, `natsmesh/traffic`,
- * `natsmesh/discovery`, `natsmesh/metrics`, `natsmesh/log`, `natsmesh/dev`. `natsmesh/internal` is
+ * `natsmesh/discovery`, `natsmesh/metrics`, `natsmesh/log`, `natsmesh/tap`, `natsmesh/dev`. `natsmesh/internal` is
  * the machinery, without promise (docs/ARCHITECTURE.md, "Public surface").
  *
  * @example
@@ -56,6 +56,7 @@ export {
 export type { FastifyApp, FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
 export type { HandlerKind } from "./server/handler.js";
 export {
+  type AccessRecordOptions,
   type DedupeOptions,
   type ServeOptions,
   type ServiceHandle,

@@ -7,7 +7,7 @@
  *
  * **Unstable**: nothing here is a semver promise; any release may change or remove it (as nats.js
  * separates `@nats-io/nats-core` from `@nats-io/nats-core/internal`). The stable API is `natsmesh`
- * and its subpaths `gateway`, `traffic`, `discovery`, `metrics`, `log` and `dev`
+ * and its subpaths `gateway`, `traffic`, `discovery`, `metrics`, `log`, `tap` and `dev`
  * (docs/ARCHITECTURE.md, "Public surface"). It re-exports those entry points' names too.
  *
  * @example
@@ -71,6 +71,7 @@ export * from "./protocol/index.js";
 export * from "./server/index.js";
 export { type GateCallback, QueueGate } from "./server/queue-gate.js";
 export * from "./stream/index.js";
+export * from "./tap/index.js";
 export * from "./tracing/index.js";
 export { CLIENT_CIRCUIT_GAUGE, circuitGauge, GATEWAY_CIRCUIT_GAUGE } from "./traffic/breaker-metrics.js";
 export {

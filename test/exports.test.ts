@@ -126,6 +126,17 @@ describe("exports - public entry points", () => {
     `);
   });
 
+  it("exports - natsmesh/tap", async () => {
+    expect(await names(import("../src/tap/index.js"))).toMatchInlineSnapshot(`
+      [
+        "DEFAULT_TAP_BUFFER",
+        "decodeAccessRecords",
+        "tap",
+        "tapSubject",
+      ]
+    `);
+  });
+
   it("exports - natsmesh/dev", async () => {
     expect(await names(import("../src/dev/index.js"))).toMatchInlineSnapshot(`
       [
@@ -142,6 +153,8 @@ describe("exports - natsmesh/internal (unstable)", () => {
   it("exports - natsmesh/internal: the machinery, and every public name below the gateway", async () => {
     expect(await names(import("../src/internal.js"))).toMatchInlineSnapshot(`
       [
+        "ACCESS_RECORD_VERSION",
+        "AccessRecords",
         "BadResponseError",
         "CLIENT_CIRCUIT_GAUGE",
         "CONNECT_DEFAULTS",
@@ -165,8 +178,10 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "DEFAULT_LOG_LEVEL",
         "DEFAULT_PREFIX",
         "DEFAULT_QUERY_TIMEOUT",
+        "DEFAULT_RECORD_BUFFER",
         "DEFAULT_RETRY",
         "DEFAULT_SUFFIXES",
+        "DEFAULT_TAP_BUFFER",
         "DEFAULT_TIMEOUT",
         "DEFAULT_VERSION",
         "DEFAULT_WINDOW",
@@ -235,6 +250,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "StreamReceiver",
         "StreamSender",
         "TAKE_BYTES",
+        "TAP_TOKEN",
         "TRACER_NAME",
         "TimeoutError",
         "TlsHandshakeError",
@@ -259,6 +275,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "createLogger",
         "createMetrics",
         "declaredLength",
+        "decodeAccessRecords",
         "decodeFrame",
         "decodeRequest",
         "decodeResponse",
@@ -267,6 +284,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "describeInstance",
         "diagnoseTls",
         "encodeAbort",
+        "encodeAccessRecord",
         "encodeFrame",
         "encodeRequest",
         "encodeResponse",
@@ -304,6 +322,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "readRequest",
         "readSmall",
         "recordHandlerError",
+        "recordPath",
         "renderMappings",
         "requestSubject",
         "resolveOptions",
@@ -318,6 +337,8 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "startLocalServer",
         "startServerSpan",
         "statsResponse",
+        "tap",
+        "tapSubject",
         "toWireHandler",
         "withRetry",
         "wrapConnection",
@@ -338,6 +359,7 @@ describe("exports - package.json", () => {
       "./gateway",
       "./traffic",
       "./fault",
+      "./tap",
       "./internal",
       "./package.json",
     ]);

@@ -1,7 +1,8 @@
 /**
  * Interoperability with a peer written in Go from PROTOCOL.md alone (test/interop/go/peer, the
  * standard library and nats.go). It proves the spec's claim that a Go client or service
- * interoperates with natsmesh's client and `serve()`, and with its NATS micro discovery.
+ * interoperates with natsmesh's client and `serve()`, and with its NATS micro discovery; and that a Go
+ * tap reads natsmesh's access records (§10).
  *
  * Needs `go` and the nats.go sources in GOPATH layout (Debian: `apt-get install golang-go
  * golang-github-nats-io-go-nats-dev`); skipped, saying why, without them. The peer is built offline
@@ -685,6 +686,64 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
     expect(listed.find((l) => l.id === svcs.node.instance)!.stats.endpoints[0]!.num_requests).toBeGreaterThan(
       10,
     );
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // (5) a Go tap reads natsmesh's access records (PROTOCOL.md §10)
+  // -------------------------------------------------------------------------------------------
+
+  it("Go tap → natsmesh: the Go peer reads a natsmesh instance's access records, written from §10 alone", async () => {
+    const tapped = await serve(fetchApp(), {
+      nc,
+      logger: silent,
+      metrics: false,
+      service: "interop.tapped",
+      prefix: "mesh",
+      accessRecords: true,
+    });
+    try {
+      const proc = spawn(peerBin, ["tap", "-n", "2", server.url, "interop.tapped"], {
+        env: { ...process.env, NATS_PREFIX: "mesh" },
+      });
+      goProcs.push(proc);
+      let out = "";
+      proc.stdout.on("data", (d: Buffer) => {
+        out += d.toString();
+      });
+      const exited = new Promise<number | null>((resolve) => proc.once("close", resolve));
+      await check(() => out.startsWith("READY mesh.interop.tapped.$TAP.*\n"), 10_000, {
+        name: "Go tap ready",
+      });
+      const a = await meshFetch("http://interop.tapped/whoami?q=secret", {
+        headers: { "x-request-id": "go-tap-1" },
+      });
+      await a.text();
+      const b = await meshFetch("http://interop.tapped/nope", { method: "DELETE" });
+      await b.text();
+      expect(await exited).toBe(0);
+      const lines = out.trim().split("\n").slice(1);
+      expect(lines.every((l) => !l.startsWith("MALFORMED"))).toBe(true);
+      const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+      expect(records).toEqual([
+        expect.objectContaining({
+          v: 1,
+          service: "interop.tapped",
+          instance: tapped.instance,
+          method: "GET",
+          path: "/whoami",
+          status: a.status,
+          requestId: "go-tap-1",
+        }),
+        expect.objectContaining({
+          method: "DELETE",
+          path: "/nope",
+          status: b.status,
+          requestId: b.headers.get("x-request-id"),
+        }),
+      ]);
+    } finally {
+      await tapped.stop();
+    }
   });
 });
 

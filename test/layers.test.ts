@@ -29,6 +29,7 @@ const LIBRARY = [
   "dev",
   "gateway",
   "fault",
+  "tap",
 ];
 
 /**
@@ -48,6 +49,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   discovery: ["protocol"],
   metrics: ["protocol"],
   log: ["protocol"],
+  tap: ["protocol", "connect"],
   client: ["protocol", "util", "stream", "traffic", "tracing", "connect"],
   server: ["protocol", "util", "stream", "dedupe", "tracing", "connect", "discovery", "metrics", "log"],
   dev: ["protocol", "connect"],
@@ -64,6 +66,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "dev",
     "gateway",
     "fault",
+    "tap",
   ],
   "index.ts": LIBRARY,
   "internal.ts": LIBRARY,

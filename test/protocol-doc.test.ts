@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { encodeRequest, readRequest } from "../src/internal.js";
+import { decodeAccessRecords, encodeAccessRecord, encodeRequest, readRequest } from "../src/internal.js";
 import { REPO_ROOT } from "./support/nats-server.js";
 
 /** The example's prefix bytes and head text, as printed in PROTOCOL.md §3. */
@@ -50,5 +50,17 @@ describe("protocol doc - §3 example", () => {
     expect(Number(stated?.[1])).toBe(length);
     expect(Number.parseInt(stated?.[2] ?? "", 16)).toBe(length);
     expect(Buffer.from(prefix.slice(4)).readUInt32BE(0)).toBe(length);
+  });
+});
+
+describe("protocol doc - §10 access record", () => {
+  it("protocol doc - the example record is what the encoder writes, and it decodes back", () => {
+    const doc = readFileSync(path.join(REPO_ROOT, "PROTOCOL.md"), "utf8");
+    const line = /\n```\n(\{"v":1,[^\n]*\})\n```/.exec(doc)?.[1];
+    if (!line) throw new Error("PROTOCOL.md §10 example record not found");
+    const { records, malformed } = decodeAccessRecords(Buffer.from(`${line}\n`));
+    expect(malformed).toBe(0);
+    expect(records).toHaveLength(1);
+    expect(encodeAccessRecord(records[0]!)).toBe(line);
   });
 });

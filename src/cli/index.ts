@@ -32,3 +32,4 @@ export {
   type ServicesAction,
   type ServicesOptions,
 } from "./services.js";
+export { addTapCommand, formatRecord, runTap, type TapCliOptions } from "./tap.js";

@@ -1,5 +1,5 @@
 /**
- * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary` and `fault`.
+ * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary`, `fault` and `tap`.
  *
  * @module
  */
@@ -15,6 +15,7 @@ import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
 import { addRequestCommand } from "./request.js";
 import { addServicesCommand } from "./services.js";
+import { addTapCommand } from "./tap.js";
 
 /**
  * Builds the `natsmesh` program with its subcommands. It never exits the process: usage errors
@@ -45,6 +46,7 @@ export function createProgram(context: CliContext): Command {
   addServicesCommand(program, context);
   addCanaryCommand(program, context);
   addFaultCommand(program, context);
+  addTapCommand(program, context);
   return program;
 }
 

@@ -19,6 +19,10 @@ export const METRIC_NAMES = {
   malformed: "natsmesh_service_malformed_total",
   /** Counter `{service, outcome}`: outcomes of deduplication (`serve({ dedupe })`, docs/TRAFFIC.md §8). */
   dedupe: "natsmesh_service_dedupe_total",
+  /** Counter `{service}`: access records published (`serve({ accessRecords })`, PROTOCOL.md §10). */
+  accessRecords: "natsmesh_service_access_records_total",
+  /** Counter `{service}`: access records dropped (buffer full while the connection was down). */
+  accessRecordsDropped: "natsmesh_service_access_records_dropped_total",
 } as const;
 
 type Recorders = () => Iterable<ServiceRecorder>;
@@ -118,7 +122,7 @@ export function registerRequestCollectors(
 }
 
 /**
- * Registers natsmesh's five service metrics in `registry`, reading `recorders` at scrape time.
+ * Registers natsmesh's service metrics in `registry`, reading `recorders` at scrape time.
  *
  * @param registry - where the metrics go
  * @param recorders - the recorders to report, read on every scrape
@@ -159,6 +163,28 @@ export function registerCollectors(
     collect() {
       this.reset();
       for (const r of recorders()) this.inc({ service: r.service }, r.malformed);
+    },
+  });
+  new Counter({
+    name: METRIC_NAMES.accessRecords,
+    help: "Access records natsmesh services published for taps (serve({ accessRecords }))",
+    labelNames: ["service"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders()) if (r.accessRecords > 0) this.inc({ service: r.service }, r.accessRecords);
+    },
+  });
+  new Counter({
+    name: METRIC_NAMES.accessRecordsDropped,
+    help: "Access records natsmesh services dropped: the buffer was full (connection down) or NATS refused them",
+    labelNames: ["service"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const r of recorders())
+        if (r.accessRecords > 0 || r.accessRecordsDropped > 0)
+          this.inc({ service: r.service }, r.accessRecordsDropped);
     },
   });
   new Counter({

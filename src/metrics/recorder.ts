@@ -25,6 +25,10 @@ export class ServiceRecorder {
   inFlight = 0;
   /** Messages that could not be decoded or had no reply subject. */
   malformed = 0;
+  /** Access records published (`serve({ accessRecords })`, PROTOCOL.md §10). */
+  accessRecords = 0;
+  /** Access records dropped: their buffer was full (the connection down) or NATS refused them. */
+  accessRecordsDropped = 0;
   /** Upper bounds of the duration buckets, in seconds. */
   readonly bounds: readonly number[];
   readonly #bounds: Float64Array;

@@ -483,7 +483,9 @@ export class PermissionDeniedError extends MeshError {
         ? `permission denied: NATS does not allow this connection to publish to '${denied}' (service '${target.service}')`
         : operation === "publish"
           ? `permission denied: NATS does not allow this connection to publish to '${denied}', the subject an instance of service '${target.service}' handed over for a streamed body (allow publish on '_INBOX.>')`
-          : `permission denied: NATS does not allow this connection to subscribe to its reply inbox '${denied}' (needed for service '${target.service}'; allow subscribe on '_INBOX.>')`;
+          : denied === target.subject
+            ? `permission denied: NATS does not allow this connection to subscribe to '${denied}' (service '${target.service}')`
+            : `permission denied: NATS does not allow this connection to subscribe to its reply inbox '${denied}' (needed for service '${target.service}'; allow subscribe on '_INBOX.>')`;
     super(ErrorCode.PermissionDenied, 403, message, { ...options, ...target });
     this.operation = operation;
     this.denied = denied;

@@ -5,6 +5,14 @@
  * @module
  */
 export {
+  ACCESS_RECORD_VERSION,
+  type AccessRecord,
+  type DecodedRecords,
+  decodeAccessRecords,
+  encodeAccessRecord,
+  recordPath,
+} from "./access-record.js";
+export {
   decodeRequest,
   decodeResponse,
   encodeRequest,
@@ -67,4 +75,6 @@ export {
   requestSubject,
   serviceFromHost,
   serviceSubject,
+  TAP_TOKEN,
+  tapSubject,
 } from "./subjects.js";

@@ -128,3 +128,24 @@ export function lastTokenNumber(subject: string): number {
   if (i === subject.length - 1) return -1;
   return i < 0 || subject.charCodeAt(i) === 46 ? n : -1;
 }
+
+/** The token that marks access-record subjects: `<prefix>.<service>.$TAP.<instance>` (PROTOCOL.md §10). */
+export const TAP_TOKEN = "$TAP";
+
+/**
+ * The subject an instance publishes its access records to, `<prefix>.<service>.$TAP.<instance>`, or
+ * with no instance the wildcard a tap subscribes to, `<prefix>.<service>.$TAP.*`. Two tokens after the
+ * service, so an instance's `<prefix>.<service>.*` subscription never sees them.
+ *
+ * @param prefix - the subject prefix, e.g. `mesh`
+ * @param service - the service name
+ * @param instance - one instance's id; omitted, every instance (`*`)
+ * @example
+ * ```ts
+ * tapSubject("mesh", "orders", "a1"); // "mesh.orders.$TAP.a1"
+ * tapSubject("mesh", "orders"); // "mesh.orders.$TAP.*"
+ * ```
+ */
+export function tapSubject(prefix: string, service: string, instance = "*"): string {
+  return `${prefix}.${service}.${TAP_TOKEN}.${instance}`;
+}

@@ -3,6 +3,7 @@ import type { ServiceRecorder } from "../metrics/recorder.js";
 import { ErrorCode, headerValue, MeshHeader, type WireResponse } from "../protocol/index.js";
 import { endSpan, recordHandlerError, runInSpan } from "../tracing/index.js";
 import { Deadlines } from "../util/deadline-lanes.js";
+import type { AccessRecords } from "./access-records.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { RequestContext, WireHandler } from "./adapters/types.js";
 import type { ServerExchange } from "./exchange.js";
@@ -36,6 +37,8 @@ export interface AnswererParts {
   stats: InstanceStats;
   /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
+  /** The instance's access records (`serve({ accessRecords })`), if on. */
+  records: AccessRecords | undefined;
   /** The instance's logger. */
   log: Logger;
 }
@@ -50,6 +53,7 @@ export class Answerer {
   readonly #responder: Responder;
   readonly #stats: InstanceStats;
   readonly #recorder: ServiceRecorder | undefined;
+  readonly #records: AccessRecords | undefined;
   readonly #log: Logger;
   readonly #ctx: RequestContext;
   readonly #timeout: number;
@@ -64,6 +68,7 @@ export class Answerer {
     this.#responder = parts.responder;
     this.#stats = parts.stats;
     this.#recorder = parts.recorder;
+    this.#records = parts.records;
     this.#log = parts.log;
     this.#timeout = parts.timeout;
     this.#cancelGrace = parts.cancelGrace;
@@ -147,6 +152,7 @@ export class Answerer {
       this.#stats.cancelled();
       this.#recorder?.record(call.req.method, CANCELLED, 0);
       if (call.span !== undefined) endSpan(call.span.span, CANCELLED, undefined);
+      this.#recordCancelled(call, 0);
       return;
     }
     setTimeout(() => {
@@ -175,7 +181,20 @@ export class Answerer {
     this.#stats.busy(ms);
     if (call.span !== undefined) endSpan(call.span.span, CANCELLED, undefined);
     this.#recorder?.finish(call.req.method, CANCELLED, ms / 1000);
+    this.#recordCancelled(call, ms);
     call.release();
+  }
+
+  /** The access record of a request its caller gave up: status 499, the caller's request id if any. */
+  #recordCancelled(call: InFlight, ms: number): void {
+    const req = call.req;
+    this.#records?.add(
+      req.method,
+      req.path,
+      CANCELLED,
+      ms,
+      headerValue(req.headers, MeshHeader.RequestId) ?? "",
+    );
   }
 
   /**
@@ -255,6 +274,13 @@ export class Answerer {
       endSpan(span.span, status, code);
     }
     this.#recorder?.finish(call.req.method, status, ms / 1000);
+    this.#records?.add(
+      call.req.method,
+      call.req.path,
+      status,
+      ms,
+      headerValue(res.headers, MeshHeader.RequestId) ?? "",
+    );
     if (this.#log.isLevelEnabled("debug")) {
       this.#log.debug(
         {

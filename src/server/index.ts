@@ -3,6 +3,7 @@
  *
  * @module
  */
+export { type AccessRecordOptions, AccessRecords, DEFAULT_RECORD_BUFFER } from "./access-records.js";
 export { errorResponse, internalError } from "./adapters/errors.js";
 export { fetchAdapter } from "./adapters/fetch.js";
 export { nodeAdapter } from "./adapters/node.js";

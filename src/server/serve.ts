@@ -8,7 +8,8 @@ import { answerDiscovery } from "../discovery/responder.js";
 import { createLogger } from "../log/index.js";
 import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
 import { exposeMetricsOverNats } from "../metrics/nats.js";
-import { assertServiceName, serviceSubject } from "../protocol/index.js";
+import { assertServiceName, serviceSubject, tapSubject } from "../protocol/index.js";
+import { type AccessRecordOptions, AccessRecords, DEFAULT_RECORD_BUFFER } from "./access-records.js";
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { DEDUPE_DEFAULTS, type DedupeOptions, deduplicate } from "./dedupe.js";
@@ -89,6 +90,16 @@ export interface ServeOptions extends ConnectionSourceOptions {
    */
   dedupe?: boolean | DedupeOptions;
   /**
+   * Publish a compact access record per answered request to `<prefix>.<service>.$TAP.<instance>`
+   * (PROTOCOL.md §10), for `natsmesh tap` and `tap()`: time, method, path without its query, status,
+   * duration, instance and request id — never a body or a header value. Records wait in a bounded
+   * buffer and leave after each event-loop turn; a full buffer drops and counts them, a request
+   * never waits. `true` or an object turns it on, `false` off; absent, `NATSMESH_ACCESS_RECORDS`
+   * decides (`1`/`true`/`on`, or `0`/`false`/`off`; default off). The instance's NATS user needs
+   * publish permission on `<prefix>.<service>.$TAP.>`.
+   */
+  accessRecords?: boolean | AccessRecordOptions;
+  /**
    * Where the instance records Prometheus metrics, answered on `$NM.METRICS` too (default: the shared
    * `defaultMetrics()` on prom-client's global registry); `false` for none.
    */
@@ -106,7 +117,8 @@ export interface ServeOptions extends ConnectionSourceOptions {
  * @throws TypeError for a handler of none of these shapes, saying what to pass;
  *   {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
  *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
- *   bad `dedupe` setting or `NATSMESH_DEDUPE` value;
+ *   bad `dedupe` setting or `NATSMESH_DEDUPE` value, or a bad `accessRecords.buffer` or
+ *   `NATSMESH_ACCESS_RECORDS` value (access records also need such an instance id);
  *   `ConnectError` when NATS cannot be reached.
  * @example
  * ```ts
@@ -122,7 +134,8 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
   const dedupe = dedupeSettings(options.dedupe);
-  if (options.discovery !== false) assertMicroId(id);
+  const recordBuffer = recordSettings(options.accessRecords);
+  if (options.discovery !== false || recordBuffer !== undefined) assertMicroId(id);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
   const light = options.overrideGlobalResponse === true && handlerKind(handler, options.kind) === "fetch";
@@ -157,6 +170,16 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     lagThreshold: options.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
     logger,
     recorder,
+    records:
+      recordBuffer === undefined
+        ? undefined
+        : new AccessRecords(nc, tapSubject(prefix, service, id), {
+            service,
+            instance: id,
+            capacity: recordBuffer,
+            recorder,
+            log: logger.child({ service, instance: id }),
+          }),
     // Last, once nothing above can throw: the instance's stop() gives it back.
     release: light ? acquireLightResponse() : undefined,
   });
@@ -190,7 +213,7 @@ function envConcurrency(): number {
 
 /** The deduplication settings `serve()` runs with, or undefined when it is off. */
 function dedupeSettings(option: boolean | DedupeOptions | undefined): Required<DedupeOptions> | undefined {
-  const on = option ?? envDedupe();
+  const on = option ?? envSwitch("NATSMESH_DEDUPE");
   if (on === false) return undefined;
   const settings = { ...DEDUPE_DEFAULTS, ...(on === true ? {} : on) };
   if (!/^[A-Za-z0-9_-]+$/.test(settings.bucket))
@@ -209,11 +232,19 @@ function dedupeSettings(option: boolean | DedupeOptions | undefined): Required<D
   return settings;
 }
 
-function envDedupe(): boolean {
-  const raw = (process.env.NATSMESH_DEDUPE ?? "").trim().toLowerCase();
+/** The record buffer's size when access records are on, else undefined. */
+function recordSettings(option: boolean | AccessRecordOptions | undefined): number | undefined {
+  const on = option ?? envSwitch("NATSMESH_ACCESS_RECORDS");
+  if (on === false) return undefined;
+  const buffer = (on === true ? undefined : on.buffer) ?? DEFAULT_RECORD_BUFFER;
+  if (!Number.isInteger(buffer) || buffer < 1)
+    throw new RangeError(`accessRecords.buffer: expected an integer ≥ 1, got ${buffer}`);
+  return buffer;
+}
+
+function envSwitch(name: string): boolean {
+  const raw = (process.env[name] ?? "").trim().toLowerCase();
   if (raw === "" || raw === "0" || raw === "false" || raw === "off") return false;
   if (raw === "1" || raw === "true" || raw === "on") return true;
-  throw new RangeError(
-    `NATSMESH_DEDUPE: expected 1/true/on or 0/false/off, got '${process.env.NATSMESH_DEDUPE}'`,
-  );
+  throw new RangeError(`${name}: expected 1/true/on or 0/false/off, got '${process.env[name]}'`);
 }

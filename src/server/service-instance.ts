@@ -4,6 +4,7 @@ import type { ConnectionSource } from "../connect/index.js";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
 import type { EndpointCounters } from "../discovery/documents.js";
 import type { ServiceRecorder } from "../metrics/recorder.js";
+import type { AccessRecords } from "./access-records.js";
 import type { WireHandler } from "./adapters/types.js";
 import { Answerer } from "./answer.js";
 import { Intake } from "./intake.js";
@@ -78,6 +79,8 @@ export interface InstanceSettings {
   logger: Logger;
   /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
+  /** The instance's access records (PROTOCOL.md §10), when `serve({ accessRecords })` turned them on. */
+  records?: AccessRecords | undefined;
   /** Called once when the instance has stopped: gives back what serve() took for it (the light Response). */
   release?: (() => void) | undefined;
 }
@@ -107,6 +110,7 @@ export class ServiceInstance implements ServiceHandle {
   #stopping: Promise<void> | undefined;
   readonly #release: (() => void) | undefined;
   readonly #answerer: Answerer;
+  readonly #records: AccessRecords | undefined;
   /** Watches the event loop; the instance steps out of its queue group while it lags. */
   readonly #lag: LagMonitor | undefined;
   #saturated = false;
@@ -168,9 +172,11 @@ export class ServiceInstance implements ServiceHandle {
       responder,
       stats,
       recorder: s.recorder,
+      records: s.records,
       log,
     });
     this.#answerer = answerer;
+    this.#records = s.records;
     const intake = new Intake({
       service: s.service,
       instance: s.instance,
@@ -257,6 +263,7 @@ export class ServiceInstance implements ServiceHandle {
     }
     await this.#finishAccepted(timeout);
     this.#exchanges.close(new Error("the instance stopped"));
+    this.#records?.close();
     await this.#batcher.sent();
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => undefined);
     await this.#source.close();

@@ -25,6 +25,9 @@
 //	    Collects $SRV.INFO and $SRV.STATS answers for -wait ms (default 500) and prints, as JSON, the
 //	    natsmesh services among them, with the problems found checking each document's schema.
 //
+//	peer tap [-n count] [-wait ms] <natsurl> <service>
+//	    A listen-only tap (§10, tap.go): prints "READY <subject>", then each access record as a JSON line.
+//
 // The subject prefix is $NATS_PREFIX, default "mesh" (§1).
 package main
 
@@ -939,7 +942,7 @@ func cmdMicroLs(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		die(2, "usage: peer serve|call|micro-ls ...")
+		die(2, "usage: peer serve|call|micro-ls|tap ...")
 	}
 	switch os.Args[1] {
 	case "serve":
@@ -948,6 +951,8 @@ func main() {
 		cmdCall(os.Args[2:])
 	case "micro-ls":
 		cmdMicroLs(os.Args[2:])
+	case "tap":
+		cmdTap(os.Args[2:])
 	default:
 		die(2, "unknown command %q", os.Args[1])
 	}
