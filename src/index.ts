@@ -25,6 +25,7 @@ export { type DispatcherOptions, MeshDispatcher } from "./client/dispatcher.js";
 export {
   createFetch,
   type ExternalRedirect,
+  type FetchAllInit,
   type FetchOptions,
   type MeshFetch,
   type MeshRequestInit,

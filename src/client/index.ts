@@ -9,6 +9,7 @@ export {
   createFetch,
   DEFAULT_SUFFIXES,
   DEFAULT_TIMEOUT,
+  type FetchAllInit,
   type FetchOptions,
   type MeshFetch,
   type MeshRequestInit,

@@ -8,7 +8,7 @@ import { answerDiscovery } from "../discovery/responder.js";
 import { createLogger } from "../log/index.js";
 import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
 import { exposeMetricsOverNats } from "../metrics/nats.js";
-import { assertServiceName, serviceSubject } from "../protocol/index.js";
+import { assertServiceName, everySubject, instanceSubject, serviceSubject } from "../protocol/index.js";
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { DEDUPE_DEFAULTS, type DedupeOptions, deduplicate } from "./dedupe.js";
@@ -69,8 +69,18 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * builds it; the last instance that asked for it puts the original back when it stops.
    */
   overrideGlobalResponse?: boolean;
-  /** Instance id reported in provenance headers (default: a random NUID). */
+  /**
+   * Instance id reported in provenance headers (default: a random NUID); `[A-Za-z0-9_-]`, since
+   * requests named to the instance carry it as a subject token.
+   */
   instance?: string;
+  /**
+   * Answer requests named to this instance (`<prefix>.<service>.$I.<instance>.<method>`) and
+   * requests to every instance (`<prefix>.<service>.$ALL.<method>`), on two subscriptions without a
+   * queue group (default true; PROTOCOL.md §10). They run through the same concurrency limit as
+   * load-shared requests, and wait for a slot while the instance is saturated.
+   */
+  direct?: boolean;
   /** pino logger (default: `createLogger()`: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
   logger?: Logger;
   /** Semantic version reported to the NATS micro protocol (default `0.0.0`). */
@@ -105,7 +115,7 @@ export interface ServeOptions extends ConnectionSourceOptions {
  * @returns a handle, once the subscription is registered with the server.
  * @throws TypeError for a handler of none of these shapes, saying what to pass;
  *   {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
- *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
+ *   semver, or an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
  *   bad `dedupe` setting or `NATSMESH_DEDUPE` value;
  *   `ConnectError` when NATS cannot be reached.
  * @example
@@ -122,7 +132,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
   const dedupe = dedupeSettings(options.dedupe);
-  if (options.discovery !== false) assertMicroId(id);
+  assertMicroId(id);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
   const light = options.overrideGlobalResponse === true && handlerKind(handler, options.kind) === "fetch";
@@ -155,6 +165,10 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
     lagThreshold: options.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
+    direct:
+      options.direct === false
+        ? undefined
+        : [instanceSubject(prefix, service, id), everySubject(prefix, service)],
     logger,
     recorder,
     // Last, once nothing above can throw: the instance's stop() gives it back.

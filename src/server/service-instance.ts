@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import type { ConnectionSource } from "../connect/index.js";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
@@ -78,6 +78,12 @@ export interface InstanceSettings {
   logger: Logger;
   /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
+  /**
+   * Subjects the instance also subscribes to without a queue group (PROTOCOL.md §10): requests named
+   * to it (`<prefix>.<service>.$I.<id>.*`) and requests to every instance (`<prefix>.<service>.$ALL.*`).
+   * Absent: neither.
+   */
+  direct?: readonly string[] | undefined;
   /** Called once when the instance has stopped: gives back what serve() took for it (the light Response). */
   release?: (() => void) | undefined;
 }
@@ -109,6 +115,12 @@ export class ServiceInstance implements ServiceHandle {
   readonly #answerer: Answerer;
   /** Watches the event loop; the instance steps out of its queue group while it lags. */
   readonly #lag: LagMonitor | undefined;
+  /**
+   * The subscriptions for requests named to this instance and for every instance: no queue group, and
+   * they stay while the instance is saturated or lagging (such a request cannot go elsewhere: it waits
+   * for a slot), until stop() drains them.
+   */
+  readonly #direct: Subscription[] = [];
   #saturated = false;
 
   constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
@@ -187,6 +199,23 @@ export class ServiceInstance implements ServiceHandle {
     // A saturated instance steps out of the queue group, so nats-server gives new requests to
     // members with capacity; what was routed here before that still arrives and waits its turn.
     this.#gate = new QueueGate(nc, s.subject, s.queue, (err, msg) => intake.onMessage(err, msg));
+    for (const subject of s.direct ?? []) {
+      this.#direct.push(
+        nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err) {
+              // Typically a permissions violation: the user may subscribe <prefix>.<service>.* only.
+              log.warn(
+                { err, subject },
+                "cannot subscribe to the instance's direct subject: requests named to this instance or to every instance will not reach it (allow <prefix>.<service>.> to subscribe)",
+              );
+              return;
+            }
+            intake.onMessage(null, msg);
+          },
+        }),
+      );
+    }
   }
 
   /** Out of the queue group while saturated or lagging; in otherwise. */
@@ -253,7 +282,11 @@ export class ServiceInstance implements ServiceHandle {
       }
     }
     if (!this.nc.isClosed()) {
-      await this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
+      const direct = this.#direct.splice(0).map((sub) => sub.drain().catch(() => undefined));
+      await Promise.all([
+        this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed")),
+        ...direct,
+      ]);
     }
     await this.#finishAccepted(timeout);
     this.#exchanges.close(new Error("the instance stopped"));

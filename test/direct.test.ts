@@ -1,0 +1,243 @@
+/**
+ * One chosen instance (1:1) and every instance (1:n, scatter-gather) on a real 3-node cluster and an
+ * east/west super-cluster (PROTOCOL.md §10): the named instance answers, even when saturated; a gone
+ * instance is 503 at once and never retried elsewhere; every instance answers a gather, which ends on
+ * its limits and at once when nobody listens.
+ */
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { queryServices } from "../src/discovery/index.js";
+import {
+  createFetch,
+  InvalidServiceError,
+  type MeshFetch,
+  NoRespondersError,
+  PayloadTooLargeError,
+  type ServiceHandle,
+  serve,
+} from "../src/index.js";
+import { createMetrics } from "../src/metrics/index.js";
+import {
+  type ClusterFixture,
+  clusterFixture,
+  silentLogger as silent,
+  superClusterFixture,
+} from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
+
+/** A handler that names its instance; `/hold` waits until the test lets it go; `/big?n=` answers n bytes. */
+function app(label: string, held: Array<() => void>) {
+  return async (req: Request) => {
+    const url = new URL(req.url);
+    if (url.pathname === "/hold") await new Promise<void>((resolve) => held.push(resolve));
+    if (url.pathname === "/big") return new Response(new Uint8Array(Number(url.searchParams.get("n"))));
+    if (url.pathname === "/echo") return new Response(await req.text());
+    return new Response(label);
+  };
+}
+
+async function gather(
+  iterable: AsyncIterable<Response>,
+): Promise<Array<{ instance: string; status: number; text: string }>> {
+  const out = [];
+  for await (const res of iterable) {
+    out.push({
+      instance: res.headers.get("mesh-instance") ?? "",
+      status: res.status,
+      text: await res.text(),
+    });
+  }
+  return out;
+}
+
+describe("direct - one instance and every instance on a 3-node cluster", () => {
+  let c: ClusterFixture;
+  let fetch: MeshFetch;
+  const svcs: ServiceHandle[] = [];
+  const held: Array<() => void> = [];
+  let retries = 0;
+  /** i2's own metrics. */
+  const metrics = createMetrics({ registry: new Registry() });
+  const answered = async () =>
+    Number(
+      /natsmesh_service_requests_total\{[^}]*status="200"[^}]*\} (\d+)/.exec(await metrics.text())?.[1] ?? 0,
+    );
+
+  beforeAll(async () => {
+    c = await clusterFixture(3);
+    // One instance per node, each on a connection of its own; the caller on node 0.
+    for (const [i, id] of ["i0", "i1", "i2"].entries()) {
+      const nc = await c.connect({ servers: c.servers[i]!.url });
+      svcs.push(
+        await serve(app(id, held), {
+          service: "dir",
+          instance: id,
+          nc,
+          concurrency: 1,
+          logger: silent,
+          ...(id === "i2" && { metrics }),
+        }),
+      );
+    }
+    fetch = createFetch({
+      nc: await c.connect({ servers: c.servers[0]!.url }),
+      timeout: 5000,
+      retry: { onRetry: () => void retries++ },
+    });
+    // Every node knows every instance's interest once a gather hears all three.
+    await check(async () => (await gather(fetch.all("http://dir/"))).length === 3, 5000, {
+      name: "three instances answer a gather",
+    });
+  });
+
+  afterAll(async () => {
+    for (const release of held.splice(0)) release();
+    for (const s of svcs) await s.stop({ timeout: 1000 });
+    await c?.[Symbol.asyncDispose]();
+  });
+
+  it("direct - a request named to an instance is answered by that instance, on any node", async () => {
+    for (const id of ["i2", "i0", "i1", "i2"]) {
+      const res = await fetch("http://dir/whoami", { instance: id });
+      expect(res.headers.get("mesh-instance")).toBe(id);
+      expect(await res.text()).toBe(id);
+    }
+  });
+
+  it("direct - a saturated instance still answers a request named to it (it waits for a slot); load-shared ones go elsewhere", async () => {
+    const busy = fetch("http://dir/hold", { instance: "i1" });
+    await check(() => svcs[1]!.stats().inFlight === 1, 2000, { name: "i1 is busy" });
+    const queued = fetch("http://dir/whoami", { instance: "i1" });
+    await check(() => svcs[1]!.stats().queued === 1, 2000, { name: "the named request waits at i1" });
+    // Load-shared requests meanwhile go to the members with capacity.
+    for (let i = 0; i < 4; i++) expect(await (await fetch("http://dir/whoami")).text()).not.toBe("i1");
+    held.shift()!();
+    expect((await busy).headers.get("mesh-instance")).toBe("i1");
+    expect(await (await queued).text()).toBe("i1");
+  });
+
+  it("direct - an unknown instance is 503 NoRespondersError at once, never retried onto another instance", async () => {
+    retries = 0;
+    // The service answered lately (a load-shared call would wait for capacity until its deadline).
+    await fetch("http://dir/whoami");
+    const err = await fetch("http://dir/whoami", { instance: "gone" }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NoRespondersError);
+    expect((err as NoRespondersError).status).toBe(503);
+    expect((err as NoRespondersError).subject).toBe("mesh.dir.$I.gone.get");
+    expect(retries).toBe(0);
+  });
+
+  it("direct - an instance id that cannot be a subject token is an InvalidServiceError (400) before anything is sent", async () => {
+    for (const bad of ["", "a.b", "*", ">", "a b", "i1.*"]) {
+      const err = await fetch("http://dir/whoami", { instance: bad }).catch((e: unknown) => e);
+      expect(err, bad).toBeInstanceOf(InvalidServiceError);
+      expect((err as InvalidServiceError).status).toBe(400);
+    }
+  });
+
+  it("direct - every instance answers a gather once; max ends it at that many answers", async () => {
+    const all = await gather(fetch.all("http://dir/whoami"));
+    expect(all.map((a) => a.instance).sort()).toEqual(["i0", "i1", "i2"]);
+    expect(all.every((a) => a.status === 200 && a.text === a.instance)).toBe(true);
+    expect(await gather(fetch.all("http://dir/whoami", { max: 2 }))).toHaveLength(2);
+    // A request body reaches every instance.
+    const echoed = await gather(fetch.all("http://dir/echo", { method: "POST", body: "flush" }));
+    expect(echoed.map((a) => a.text)).toEqual(["flush", "flush", "flush"]);
+  });
+
+  it("direct - a gather nobody listens to ends at once with no answer (no responders), however long its wait", async () => {
+    const started = performance.now();
+    expect(await gather(fetch.all("http://nobody/", { timeout: 60_000, stall: 0 }))).toEqual([]);
+    // Well within the 60 s total wait and no stall: only no-responders can have ended it.
+    expect(performance.now() - started).toBeLessThan(30_000);
+  });
+
+  it("direct - a gather ends on its stall after the last answer, on abort, and on its total wait", async () => {
+    // i1 holds its answer: the two others answer, then the stall ends the gather without it.
+    const stalled = gather(fetch.all("http://dir/hold", { stall: 200, timeout: 0 }));
+    await check(() => held.length === 3, 2000, { name: "all three hold" });
+    held.shift()!();
+    held.shift()!();
+    expect(await stalled).toHaveLength(2);
+    held.shift()!();
+    // Abort: ends the iteration without an error.
+    const controller = new AbortController();
+    const aborted = gather(fetch.all("http://dir/hold", { signal: controller.signal, timeout: 0, stall: 0 }));
+    await check(() => held.length === 3, 2000, { name: "all three hold again" });
+    controller.abort();
+    expect(await aborted).toEqual([]);
+    for (const release of held.splice(0)) release();
+    // The total wait: nothing answers in time.
+    const waited = gather(fetch.all("http://dir/hold", { timeout: 100, stall: 0 }));
+    expect(await waited).toEqual([]);
+    await check(() => held.length === 3, 2000, { name: "the third gather's requests arrived" });
+    for (const release of held.splice(0)) release();
+  });
+
+  it("direct - bodies beyond one message: a request body is PayloadTooLargeError (413), an answer each instance's 500 NM_ERR_PAYLOAD_TOO_LARGE", async () => {
+    const limit = c.nc.info!.max_payload;
+    const err = await gather(
+      fetch.all("http://dir/echo", { method: "POST", body: new Uint8Array(limit + 1) }),
+    ).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PayloadTooLargeError);
+    expect((err as PayloadTooLargeError).status).toBe(413);
+    const big = await gather(fetch.all(`http://dir/big?n=${limit + 1}`));
+    expect(big.map((a) => a.status)).toEqual([500, 500, 500]);
+    expect(big[0]!.text).toContain("NM_ERR_PAYLOAD_TOO_LARGE");
+  });
+
+  it("direct - $SRV stats and metrics count named and gathered requests under the one 'http' endpoint", async () => {
+    const before = svcs[2]!.stats().requests;
+    const counted = await answered();
+    await fetch("http://dir/whoami", { instance: "i2" });
+    await gather(fetch.all("http://dir/whoami"));
+    expect(svcs[2]!.stats().requests).toBe(before + 2);
+    expect(await answered()).toBe(counted + 2);
+    const [stats] = await queryServices(c.nc, "STATS", { service: "dir", id: "i2", timeout: 500 });
+    expect(stats!.response.endpoints.map((e) => e.name)).toEqual(["http"]);
+    expect(stats!.response.endpoints[0]!.num_requests).toBe(before + 2);
+  });
+});
+
+describe("direct - an east/west super-cluster", () => {
+  it("direct - a caller in east names west's instance, and a gather hears both clusters", async () => {
+    await using sc = await superClusterFixture();
+    const east = sc.clusters.east!.servers;
+    const west = sc.clusters.west!.servers;
+    const held: Array<() => void> = [];
+    await using e = await serve(app("e", held), {
+      service: "geo",
+      instance: "east1",
+      nc: await sc.connect({ servers: east[0]!.url }),
+      logger: silent,
+    });
+    await using w = await serve(app("w", held), {
+      service: "geo",
+      instance: "west1",
+      nc: await sc.connect({ servers: west[0]!.url }),
+      logger: silent,
+    });
+    await using fetch = createFetch({ nc: await sc.connect({ servers: east[1]!.url }), timeout: 5000 });
+    await check(async () => (await gather(fetch.all("http://geo/"))).length === 2, 5000, {
+      name: "both clusters answer a gather",
+    });
+    expect((await gather(fetch.all("http://geo/"))).map((a) => a.instance).sort()).toEqual([
+      "east1",
+      "west1",
+    ]);
+    const res = await fetch("http://geo/whoami", { instance: "west1" });
+    expect(res.headers.get("mesh-cluster")).toBe("west");
+    expect(await res.text()).toBe("w");
+    // West's instance stops: naming it is 503 at once; the gather hears east alone.
+    await w.stop();
+    await check(
+      async () =>
+        (await fetch("http://geo/", { instance: "west1" }).catch((err: unknown) => err)) instanceof
+        NoRespondersError,
+      5000,
+      { name: "west1 gone" },
+    );
+    expect((await gather(fetch.all("http://geo/"))).map((a) => a.instance)).toEqual(["east1"]);
+    expect(e.instance).toBe("east1");
+  });
+});
