@@ -4,8 +4,10 @@
  * instance is 503 at once and never retried elsewhere; every instance answers a gather, which ends on
  * its limits and at once when nobody listens.
  */
+import { PassThrough, Readable } from "node:stream";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../src/cli/program.js";
 import { queryServices } from "../src/discovery/index.js";
 import {
   createFetch,
@@ -48,6 +50,23 @@ async function gather(
     });
   }
   return out;
+}
+
+/** Runs `natsmesh <args>` in this process against `url`; resolves to its exit code and output. */
+async function natsmesh(url: string, ...args: string[]) {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  stdout.on("data", (b: Buffer) => out.push(b));
+  stderr.on("data", (b: Buffer) => err.push(b));
+  const code = await runCli(["node", "natsmesh", ...args], {
+    stdout,
+    stderr,
+    stdin: Readable.from([]),
+    env: { NATS_URL: url },
+  });
+  return { code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() };
 }
 
 describe("direct - one instance and every instance on a 3-node cluster", () => {
@@ -196,6 +215,60 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     const [stats] = await queryServices(c.nc, "STATS", { service: "dir", id: "i2", timeout: 500 });
     expect(stats!.response.endpoints.map((e) => e.name)).toEqual(["http"]);
     expect(stats!.response.endpoints[0]!.num_requests).toBe(before + 2);
+  });
+
+  it("direct - cli: --instance names the answering instance; --all prints one line per instance, --json the bodies; bad input is one line, exit 2", async () => {
+    const url = c.servers[1]!.url;
+    const one = await natsmesh(url, "request", "-i", "--instance", "i1", "http://dir/whoami");
+    expect(one.code).toBe(0);
+    expect(one.stdout).toMatch(/^mesh-instance: i1\r$/m);
+    const table = await natsmesh(url, "request", "--all", "http://dir/whoami");
+    expect(table.code).toBe(0);
+    const lines = table.stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^STATUS\s+INSTANCE\s+SERVER\s+TIME$/);
+    expect(
+      lines
+        .slice(1)
+        .map((l) => l.split(/\s+/)[1])
+        .sort(),
+    ).toEqual(["i0", "i1", "i2"]);
+    const json = await natsmesh(
+      url,
+      "request",
+      "--all",
+      "--json",
+      "--max",
+      "2",
+      "-d",
+      "x",
+      "http://dir/echo",
+    );
+    const rows = json.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { status: number; body: string });
+    expect(rows.map((r) => [r.status, r.body])).toEqual([
+      [200, "x"],
+      [200, "x"],
+    ]);
+    const gone = await natsmesh(url, "request", "--instance", "gone", "http://dir/whoami");
+    expect([gone.code, gone.stderr]).toEqual([
+      2,
+      "natsmesh: no responders for service 'dir' on subject 'mesh.dir.$I.gone.get'\n",
+    ]);
+    const nobody = await natsmesh(url, "request", "--all", "http://nobody/x");
+    expect([nobody.code, nobody.stderr]).toEqual([
+      2,
+      "natsmesh: no responders for service 'nobody' on subject 'mesh.nobody.$ALL.get'\n",
+    ]);
+    const bad = await natsmesh(url, "request", "--instance", "a.b", "http://dir/whoami");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/^natsmesh: invalid instance id 'a\.b'/);
+    const both = await natsmesh(url, "request", "--all", "--instance", "i1", "http://dir/whoami");
+    expect([both.code, both.stderr]).toEqual([
+      2,
+      "natsmesh: --instance and --all exclude each other: one instance, or every instance\n",
+    ]);
   });
 });
 

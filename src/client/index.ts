@@ -14,4 +14,5 @@ export {
   type MeshFetch,
   type MeshRequestInit,
 } from "./fetch.js";
+export { DEFAULT_STALL } from "./fetch-all.js";
 export { RequestMux } from "./mux.js";
