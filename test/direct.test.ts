@@ -9,6 +9,7 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/program.js";
 import { queryServices } from "../src/discovery/index.js";
+import { createGateway } from "../src/gateway/index.js";
 import {
   createFetch,
   InvalidServiceError,
@@ -215,6 +216,45 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     const [stats] = await queryServices(c.nc, "STATS", { service: "dir", id: "i2", timeout: 500 });
     expect(stats!.response.endpoints.map((e) => e.name)).toEqual(["http"]);
     expect(stats!.response.endpoints[0]!.num_requests).toBe(before + 2);
+  });
+
+  it("direct - gateway: a route with instanceHeader lets the caller name the instance (gone: 503 at once, bad id: 400); other routes ignore the header", async () => {
+    retries = 0;
+    await using gateway = createGateway({
+      listen: "127.0.0.1:0",
+      nc: await c.connect({ servers: c.servers[2]!.url }),
+      logger: silent,
+      onRetry: () => void retries++,
+      config: {
+        routes: [
+          {
+            name: "picked",
+            prefix: "/picked",
+            strip: true,
+            service: "dir",
+            instanceHeader: "X-Mesh-Instance",
+          },
+          { name: "shared", prefix: "/shared", strip: true, service: "dir" },
+        ],
+      },
+    });
+    const { url } = await gateway.listen();
+    const get = (path: string, instance?: string) =>
+      globalThis.fetch(`${url}${path}`, {
+        headers: instance === undefined ? {} : { "x-mesh-instance": instance },
+      });
+    for (const id of ["i0", "i2", "i1"]) expect(await (await get("/picked/whoami", id)).text()).toBe(id);
+    // Without the header the route shares the load as any other.
+    expect((await get("/picked/whoami")).status).toBe(200);
+    const gone = await get("/picked/whoami", "gone");
+    expect([gone.status, gone.headers.get("mesh-error") ?? (await gone.json()).code]).toEqual([
+      503,
+      "NM_ERR_NO_RESPONDERS",
+    ]);
+    expect(retries).toBe(0);
+    expect((await get("/picked/whoami", "a.b")).status).toBe(400);
+    // A route without the option: the header is just a header, the queue group picks an instance.
+    expect((await get("/shared/whoami", "gone")).status).toBe(200);
   });
 
   it("direct - cli: --instance names the answering instance; --all prints one line per instance, --json the bodies; bad input is one line, exit 2", async () => {
