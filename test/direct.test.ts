@@ -5,6 +5,7 @@
  * its limits and at once when nobody listens.
  */
 import { PassThrough, Readable } from "node:stream";
+import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/program.js";
@@ -18,11 +19,13 @@ import {
   PayloadTooLargeError,
   type ServiceHandle,
   serve,
+  TimeoutError,
 } from "../src/index.js";
 import { createMetrics } from "../src/metrics/index.js";
 import {
   type ClusterFixture,
   clusterFixture,
+  natsFixture,
   silentLogger as silent,
   superClusterFixture,
 } from "./support/helpers.js";
@@ -352,5 +355,82 @@ describe("direct - an east/west super-cluster", () => {
     );
     expect((await gather(fetch.all("http://geo/"))).map((a) => a.instance)).toEqual(["east1"]);
     expect(e.instance).toBe("east1");
+  });
+});
+
+describe("direct - accounts and permissions", () => {
+  it("direct - across a service import of <prefix>.<service>.> (response_type stream) a caller names an instance and gathers every one; an instance allowed only <prefix>.<service>.* warns and shares load alone", async () => {
+    await using nats = await natsFixture(
+      {
+        accounts: {
+          A: {
+            users: [
+              { user: "svc", password: "a" },
+              {
+                user: "narrow",
+                password: "a",
+                permissions: {
+                  subscribe: { allow: ["mesh.narrow.*", "_INBOX.>"] },
+                  publish: { allow: ["_INBOX.>"] },
+                },
+              },
+            ],
+            exports: [{ service: "mesh.acct.>", response_type: "stream" }],
+          },
+          B: {
+            users: [{ user: "caller", password: "b" }],
+            imports: [{ service: { account: "A", subject: "mesh.acct.>" } }],
+          },
+        },
+      },
+      { connect: false },
+    );
+    const as = (user: string, pass: string) => nats.connect({ servers: nats.server.url, user, pass });
+    const quiet = { logger: silent, discovery: false, metrics: false as const };
+    await using a1 = await serve(app("a1", []), {
+      ...quiet,
+      service: "acct",
+      instance: "a1",
+      nc: await as("svc", "a"),
+    });
+    await using a2 = await serve(app("a2", []), {
+      ...quiet,
+      service: "acct",
+      instance: "a2",
+      nc: await as("svc", "a"),
+    });
+    await using fetchB = createFetch({ nc: await as("caller", "b"), timeout: 3000 });
+    expect(await (await fetchB("http://acct/whoami", { instance: "a2" })).text()).toBe("a2");
+    expect((await gather(fetchB.all("http://acct/whoami"))).map((x) => x.instance).sort()).toEqual([
+      a1.instance,
+      a2.instance,
+    ]);
+    // nats-server 2.9.10 sends no no-responders status across a service import (the import matched):
+    // a gone instance is the caller's timeout there (PROTOCOL.md §10).
+    await expect(fetchB("http://acct/whoami", { instance: "a3", timeout: 200 })).rejects.toBeInstanceOf(
+      TimeoutError,
+    );
+
+    const warnings: string[] = [];
+    const logger = pino(
+      { level: "warn" },
+      { write: (line: string) => void warnings.push(JSON.parse(line).msg) },
+    );
+    await using narrow = await serve(app("n", []), {
+      ...quiet,
+      logger,
+      service: "narrow",
+      instance: "n1",
+      nc: await as("narrow", "a"),
+    });
+    await using fetchA = createFetch({ nc: await as("svc", "a"), timeout: 3000 });
+    await check(() => warnings.length === 2, 2000, {
+      name: "both direct subscriptions refused, each warned",
+    });
+    expect(warnings[0]).toMatch(/allow <prefix>\.<service>\.> to subscribe/);
+    expect(await (await fetchA("http://narrow/whoami")).text()).toBe("n");
+    await expect(fetchA("http://narrow/whoami", { instance: narrow.instance })).rejects.toBeInstanceOf(
+      NoRespondersError,
+    );
   });
 });
