@@ -21,7 +21,7 @@
  *
  * @module
  */
-export { type DispatcherOptions, MeshDispatcher } from "./client/dispatcher.js";
+export { type DispatcherOptions, MeshDispatcher, type MeshDispatchOptions } from "./client/dispatcher.js";
 export {
   createFetch,
   type ExternalRedirect,

@@ -7,6 +7,7 @@
 import { PassThrough, Readable } from "node:stream";
 import { pino } from "pino";
 import { Registry } from "prom-client";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli/program.js";
 import { queryServices } from "../src/discovery/index.js";
@@ -14,6 +15,7 @@ import { createGateway } from "../src/gateway/index.js";
 import {
   createFetch,
   InvalidServiceError,
+  MeshDispatcher,
   type MeshFetch,
   NoRespondersError,
   PayloadTooLargeError,
@@ -137,6 +139,21 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     held.shift()!();
     expect((await busy).headers.get("mesh-instance")).toBe("i1");
     expect(await (await queued).text()).toBe("i1");
+  });
+
+  it("direct - MeshDispatcher: undici's request() passes `instance` through to the named instance; gone is NoRespondersError", async () => {
+    const dispatcher = new MeshDispatcher({ nc: c.nc, timeout: 5000 });
+    const named = (instance: string) =>
+      request("http://dir/whoami", { dispatcher, instance } as Parameters<typeof request>[1]);
+    try {
+      for (const id of ["i1", "i0"]) {
+        const res = await named(id);
+        expect([res.headers["mesh-instance"], await res.body.text()]).toEqual([id, id]);
+      }
+      await expect(named("gone")).rejects.toBeInstanceOf(NoRespondersError);
+    } finally {
+      await dispatcher.close();
+    }
   });
 
   it("direct - an unknown instance is 503 NoRespondersError at once, never retried onto another instance", async () => {

@@ -4,7 +4,7 @@
  * @module
  */
 export { type CallOptions, callService } from "./call.js";
-export { type DispatcherOptions, MeshDispatcher } from "./dispatcher.js";
+export { type DispatcherOptions, MeshDispatcher, type MeshDispatchOptions } from "./dispatcher.js";
 export {
   createFetch,
   DEFAULT_SUFFIXES,
