@@ -441,6 +441,18 @@ describe("direct - accounts and permissions", () => {
       nc: await as("narrow", "a"),
     });
     await using fetchA = createFetch({ nc: await as("svc", "a"), timeout: 3000 });
+    // serve({ direct: false }): load sharing only.
+    await using plain = await serve(app("p", []), {
+      ...quiet,
+      service: "plain",
+      direct: false,
+      nc: await as("svc", "a"),
+    });
+    expect(await (await fetchA("http://plain/")).text()).toBe("p");
+    await expect(fetchA("http://plain/", { instance: plain.instance })).rejects.toBeInstanceOf(
+      NoRespondersError,
+    );
+    expect(await gather(fetchA.all("http://plain/"))).toEqual([]);
     await check(() => warnings.length === 2, 2000, {
       name: "both direct subscriptions refused, each warned",
     });
