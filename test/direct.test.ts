@@ -33,6 +33,9 @@ import {
 } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
 
+/** What `/event` requests each instance ran. */
+const events: string[] = [];
+
 /** A handler that names its instance; `/hold` waits until the test lets it go; `/big?n=` answers n bytes. */
 function app(label: string, held: Array<() => void>) {
   return async (req: Request) => {
@@ -40,6 +43,7 @@ function app(label: string, held: Array<() => void>) {
     if (url.pathname === "/hold") await new Promise<void>((resolve) => held.push(resolve));
     if (url.pathname === "/big") return new Response(new Uint8Array(Number(url.searchParams.get("n"))));
     if (url.pathname === "/echo") return new Response(await req.text());
+    if (url.pathname === "/event") events.push(`${label} ${req.method} ${await req.text()}`);
     return new Response(label);
   };
 }
@@ -214,6 +218,31 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     for (const release of held.splice(0)) release();
   });
 
+  it("direct - broadcast: an event (no reply subject) runs on every instance, answers nothing, and is counted; a malformed one is dropped", async () => {
+    events.length = 0;
+    const before = svcs.map((s) => s.stats());
+    await fetch.broadcast("http://dir/event", { method: "POST", body: "flush" });
+    await check(() => events.length === 3, 2000, { name: "every instance ran the event" });
+    expect(events.sort()).toEqual(["i0 POST flush", "i1 POST flush", "i2 POST flush"]);
+    await check(() => svcs.every((s, i) => s.stats().requests === before[i]!.requests + 1), 2000, {
+      name: "counted as requests",
+    });
+    // Garbage without a reply subject on the every-instance subject: counted malformed, nothing runs.
+    c.nc.publish("mesh.dir.$ALL.post", new Uint8Array([1, 2, 3]));
+    await check(() => svcs.every((s, i) => s.stats().malformed === before[i]!.malformed + 1), 2000, {
+      name: "the malformed event is counted",
+    });
+    expect(events).toHaveLength(3);
+    // Nobody listening is no error; the request must fit one message.
+    await fetch.broadcast("http://nobody/event", { method: "POST" });
+    await expect(
+      fetch.broadcast("http://dir/event", {
+        method: "POST",
+        body: new Uint8Array(c.nc.info!.max_payload + 1),
+      }),
+    ).rejects.toBeInstanceOf(PayloadTooLargeError);
+  });
+
   it("direct - bodies beyond one message: a request body is PayloadTooLargeError (413), an answer each instance's 500 NM_ERR_PAYLOAD_TOO_LARGE", async () => {
     const limit = c.nc.info!.max_payload;
     const err = await gather(
@@ -228,6 +257,8 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
 
   it("direct - $SRV stats and metrics count named and gathered requests under the one 'http' endpoint", async () => {
     const before = svcs[2]!.stats().requests;
+    // The endpoint's num_requests also counts dropped messages (docs/OPERATIONS.md).
+    const endpointBefore = (svcs[2] as unknown as { counters(): { requests: number } }).counters().requests;
     const counted = await answered();
     await fetch("http://dir/whoami", { instance: "i2" });
     await gather(fetch.all("http://dir/whoami"));
@@ -235,7 +266,7 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     expect(await answered()).toBe(counted + 2);
     const [stats] = await queryServices(c.nc, "STATS", { service: "dir", id: "i2", timeout: 500 });
     expect(stats!.response.endpoints.map((e) => e.name)).toEqual(["http"]);
-    expect(stats!.response.endpoints[0]!.num_requests).toBe(before + 2);
+    expect(stats!.response.endpoints[0]!.num_requests).toBe(endpointBefore + 2);
   });
 
   it("direct - gateway: a route with instanceHeader lets the caller name the instance (gone: 503 at once, bad id: 400); other routes ignore the header", async () => {

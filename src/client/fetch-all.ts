@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Msg } from "@nats-io/nats-core";
+import type { Msg, NatsConnection } from "@nats-io/nats-core";
 import type { ConnectionSource } from "../connect/index.js";
 import {
   type CallTarget,
@@ -82,11 +82,67 @@ export async function* fetchAllWith(
   const stall = limit("stall", init.stall ?? DEFAULT_STALL);
   const max = limit("max", init.max ?? 0);
   const started = performance.now();
+  const laid = await layOut(parts, input, init, total);
+  if (laid === undefined) return;
+  const { nc, subject, head, target, url, method, signal } = laid;
+  const left = total > 0 ? Math.max(1, Math.floor(total - (performance.now() - started))) : 0;
+  const gather = new Gather(muxFor(nc), subject, head, target, { total: left, stall, max, signal });
+  try {
+    for (;;) {
+      const answer = await gather.next();
+      if (answer === undefined) return;
+      yield answerOf(answer, url, method);
+    }
+  } finally {
+    gather.close();
+  }
+}
+
+/**
+ * Sends an event to every instance of the URL's service: the request goes to
+ * `<prefix>.<service>.$ALL.<method>` without a reply subject, every instance runs it, and none
+ * answers (PROTOCOL.md §10). Resolves once the NATS server has the message (a flush), which says
+ * nothing of the instances: use {@link fetchAllWith} to hear from them.
+ *
+ * @throws {@link InvalidServiceError}, {@link PayloadTooLargeError} (the request must fit in one
+ *   message), {@link ConnectionClosedError}; the signal's reason when it aborts first.
+ */
+export async function broadcastWith(
+  parts: FetchAllParts,
+  input: string | URL | Request,
+  init: RequestInit & { timeout?: number } = {},
+): Promise<void> {
+  const total = limit("timeout", init.timeout ?? parts.timeout);
+  const laid = await layOut(parts, input, init, total);
+  if (laid === undefined) throw (init.signal ?? (input instanceof Request ? input.signal : undefined))?.reason;
+  const { nc, subject, head } = laid;
+  nc.publish(subject, head);
+  await nc.flush();
+}
+
+/** A request to every instance, laid out as one message; undefined when its signal aborted first. */
+interface EveryRequest {
+  nc: NatsConnection;
+  subject: string;
+  head: Uint8Array;
+  target: CallTarget;
+  url: string;
+  method: string;
+  signal: AbortSignal | undefined;
+}
+
+async function layOut(
+  parts: FetchAllParts,
+  input: string | URL | Request,
+  init: RequestInit,
+  total: number,
+): Promise<EveryRequest | undefined> {
+  const started = performance.now();
   const laid = toWire(input, init);
   const call = laid instanceof Promise ? await laid : laid;
   const { request, signal } = call;
   const service = serviceFromHost(call.hostname, parts.suffixes);
-  if (signal?.aborted) return;
+  if (signal?.aborted) return undefined;
   const { nc, prefix } = parts.source.ready ?? (await connectWithin(parts.source, service, total, signal));
   const subject = everyRequestSubject(prefix, service, request.method);
   const target = { service, subject };
@@ -110,17 +166,7 @@ export async function* fetchAllWith(
     false,
   );
   if (head.byteLength > room) throw new PayloadTooLargeError(head.byteLength, room, target);
-  const left = total > 0 ? Math.max(1, Math.floor(total - (performance.now() - started))) : 0;
-  const gather = new Gather(muxFor(nc), subject, head, target, { total: left, stall, max, signal });
-  try {
-    for (;;) {
-      const answer = await gather.next();
-      if (answer === undefined) return;
-      yield answerOf(answer, call.url, request.method);
-    }
-  } finally {
-    gather.close();
-  }
+  return { nc, subject, head, target, url: call.url, method: request.method, signal };
 }
 
 function limit(name: string, value: number): number {

@@ -12,7 +12,7 @@ import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import type { HedgeChoice } from "../traffic/service-hedging.js";
 import { callService } from "./call.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
-import { type FetchAllInit, fetchAllWith } from "./fetch-all.js";
+import { broadcastWith, type FetchAllInit, fetchAllWith } from "./fetch-all.js";
 import { markRedirected, toResponse } from "./from-wire.js";
 import { type ExternalRedirect, followRedirects, isRedirectStatus } from "./redirect.js";
 import { toWire } from "./to-wire.js";
@@ -96,6 +96,19 @@ export interface MeshFetch {
    * ```
    */
   all(input: string | URL | Request, init?: FetchAllInit): AsyncIterable<Response>;
+  /**
+   * Sends an event to every instance of the URL's service, fire-and-forget: each instance runs the
+   * request and answers nothing (PROTOCOL.md §10). Resolves once the NATS server has the message —
+   * not when, or whether, instances ran it (no instance listening is no error). The request must fit
+   * in one message ({@link PayloadTooLargeError} otherwise); `init.timeout` bounds opening the
+   * connection.
+   *
+   * @example
+   * ```ts
+   * await fetch.broadcast("http://weather/cache/flush", { method: "POST" });
+   * ```
+   */
+  broadcast(input: string | URL | Request, init?: RequestInit & { timeout?: number }): Promise<void>;
   /** Closes the NATS connection if this fetch opened it. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -191,6 +204,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
   return Object.assign(meshFetch, {
     all: (input: string | URL | Request, init?: FetchAllInit) =>
       fetchAllWith({ source, suffixes, timeout }, input, init),
+    broadcast: (input: string | URL | Request, init?: RequestInit & { timeout?: number }) =>
+      broadcastWith({ source, suffixes, timeout }, input, init),
     close: () => source.close(),
     [Symbol.asyncDispose]: () => source.close(),
   });

@@ -168,7 +168,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     direct:
       options.direct === false
         ? undefined
-        : [instanceSubject(prefix, service, id), everySubject(prefix, service)],
+        : { instance: instanceSubject(prefix, service, id), every: everySubject(prefix, service) },
     logger,
     recorder,
     // Last, once nothing above can throw: the instance's stop() gives it back.

@@ -80,10 +80,10 @@ export interface InstanceSettings {
   recorder: ServiceRecorder | undefined;
   /**
    * Subjects the instance also subscribes to without a queue group (PROTOCOL.md §10): requests named
-   * to it (`<prefix>.<service>.$I.<id>.*`) and requests to every instance (`<prefix>.<service>.$ALL.*`).
-   * Absent: neither.
+   * to it (`instance`: `<prefix>.<service>.$I.<id>.*`) and requests to every instance (`every`:
+   * `<prefix>.<service>.$ALL.*`, where a request without a reply subject is an event). Absent: neither.
    */
-  direct?: readonly string[] | undefined;
+  direct?: { instance: string; every: string } | undefined;
   /** Called once when the instance has stopped: gives back what serve() took for it (the light Response). */
   release?: (() => void) | undefined;
 }
@@ -199,7 +199,9 @@ export class ServiceInstance implements ServiceHandle {
     // A saturated instance steps out of the queue group, so nats-server gives new requests to
     // members with capacity; what was routed here before that still arrives and waits its turn.
     this.#gate = new QueueGate(nc, s.subject, s.queue, (err, msg) => intake.onMessage(err, msg));
-    for (const subject of s.direct ?? []) {
+    const direct = s.direct === undefined ? [] : [s.direct.instance, s.direct.every];
+    for (const subject of direct) {
+      const events = subject === s.direct?.every;
       this.#direct.push(
         nc.subscribe(subject, {
           callback: (err, msg) => {
@@ -211,7 +213,7 @@ export class ServiceInstance implements ServiceHandle {
               );
               return;
             }
-            intake.onMessage(null, msg);
+            intake.onMessage(null, msg, events);
           },
         }),
       );
