@@ -114,7 +114,8 @@ export async function broadcastWith(
 ): Promise<void> {
   const total = limit("timeout", init.timeout ?? parts.timeout);
   const laid = await layOut(parts, input, init, total);
-  if (laid === undefined) throw (init.signal ?? (input instanceof Request ? input.signal : undefined))?.reason;
+  if (laid === undefined)
+    throw (init.signal ?? (input instanceof Request ? input.signal : undefined))?.reason;
   const { nc, subject, head } = laid;
   nc.publish(subject, head);
   await nc.flush();
