@@ -402,6 +402,11 @@ describe("direct - an east/west super-cluster", () => {
       { name: "west1 gone" },
     );
     expect((await gather(fetch.all("http://geo/"))).map((a) => a.instance)).toEqual(["east1"]);
+    // A caller in west, where no instance is left: the gather and a named call reach east (no
+    // no-responders from west's servers while east has interest).
+    await using fromWest = createFetch({ nc: await sc.connect({ servers: west[1]!.url }), timeout: 5000 });
+    expect((await gather(fromWest.all("http://geo/"))).map((a) => a.instance)).toEqual(["east1"]);
+    expect(await (await fromWest("http://geo/", { instance: "east1" })).text()).toBe("e");
     expect(e.instance).toBe("east1");
   });
 });
