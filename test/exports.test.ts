@@ -166,6 +166,7 @@ describe("exports - natsmesh/internal (unstable)", () => {
         "DEFAULT_PREFIX",
         "DEFAULT_QUERY_TIMEOUT",
         "DEFAULT_RETRY",
+        "DEFAULT_STALL",
         "DEFAULT_SUFFIXES",
         "DEFAULT_TIMEOUT",
         "DEFAULT_VERSION",

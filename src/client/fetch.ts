@@ -159,6 +159,7 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const { nc, prefix } = ready ?? (await connectWithin(source, service, deadline, call.signal));
     const { request, signal } = call;
     const instance = init?.instance;
+    // A redirect to the same service stays with a named instance; elsewhere it is load-shared.
     const send = (svc: string, req: WireRequest, t: number) =>
       instance !== undefined && svc === service
         ? guard.runPinned(svc, req, t, signal, (left, s, resendable) =>
