@@ -342,6 +342,10 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
       [200, "x"],
       [200, "x"],
     ]);
+    events.length = 0;
+    const event = await natsmesh(url, "request", "--all", "--event", "-d", "cli", "http://dir/event");
+    expect([event.code, event.stdout, event.stderr]).toEqual([0, "", ""]);
+    await check(() => events.length === 3, 2000, { name: "every instance ran the CLI's event" });
     const gone = await natsmesh(url, "request", "--instance", "gone", "http://dir/whoami");
     expect([gone.code, gone.stderr]).toEqual([
       2,

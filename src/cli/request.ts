@@ -41,6 +41,8 @@ export interface RequestOptions {
   max?: number;
   /** `--stall` (with `--all`): end this many ms after the last answer. */
   stall?: number;
+  /** `--event` (with `--all`): send without a reply subject; every instance runs it, none answers. */
+  event?: boolean;
 }
 
 /** curl's content type for `-d` bodies. */
@@ -60,7 +62,8 @@ came (no responders, timeout, connection or configuration error).
 'natsmesh services ls'): no responders (exit 2) when it is gone. --all sends it to every instance
 and prints one line per answer (STATUS, INSTANCE, SERVER, TIME), or with --json one JSON object per
 line with the body; it ends --stall ms after the last answer (default 300), after --max answers, or
-at --timeout. Bodies with --all fit in one NATS message (max_payload).
+at --timeout. --all --event sends it as an event: every instance runs it, none answers, nothing is
+printed. Bodies with --all fit in one NATS message (max_payload).
 
 Examples:
   natsmesh request http://weather.nats/city?q=london
@@ -110,7 +113,7 @@ export async function runRequest(url: string, options: RequestOptions, io: CliIo
   }
   if (options.all && options.instance !== undefined)
     throw new CliError("--instance and --all exclude each other: one instance, or every instance");
-  for (const flag of ["json", "max", "stall"] as const) {
+  for (const flag of ["json", "max", "stall", "event"] as const) {
     if (options[flag] !== undefined && !options.all) throw new CliError(`--${flag} goes with --all`);
   }
   if (body && !headers.some(([name]) => name.toLowerCase() === "content-type")) {
@@ -123,6 +126,10 @@ export async function runRequest(url: string, options: RequestOptions, io: CliIo
   });
   try {
     const init = { method, headers, ...(body && { body }) };
+    if (options.event) {
+      await fetch.broadcast(target, init);
+      return EXIT_CODES.ok;
+    }
     if (options.all) {
       return await gatherAll(
         fetch,
@@ -188,6 +195,7 @@ export function addRequestCommand(program: Command, context: CliContext): Comman
     .option("--json", "with --all: one JSON object per answer, with its body")
     .option("--max <n>", "with --all: end after this many answers", parseCount)
     .option("--stall <ms>", "with --all: end this long after the last answer (default 300)", parseMillis)
+    .option("--event", "with --all: an event every instance runs, without answers (prints nothing)")
     .addHelpText("after", HELP_AFTER)
     .action(async (url: string, options: RequestOptions) => {
       context.exitCode = await runRequest(url, options, context.io);
