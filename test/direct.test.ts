@@ -411,6 +411,10 @@ describe("direct - an east/west super-cluster", () => {
     await using fromWest = createFetch({ nc: await sc.connect({ servers: west[1]!.url }), timeout: 5000 });
     expect((await gather(fromWest.all("http://geo/"))).map((a) => a.instance)).toEqual(["east1"]);
     expect(await (await fromWest("http://geo/", { instance: "east1" })).text()).toBe("e");
+    // Nobody anywhere: no-responders ends the gather at once across the gateways too (the 60 s total
+    // wait and no stall would otherwise hold it past the test's timeout).
+    expect(await gather(fromWest.all("http://nobody/", { timeout: 60_000, stall: 0 }))).toEqual([]);
+    await expect(fromWest("http://geo/", { instance: "west1" })).rejects.toBeInstanceOf(NoRespondersError);
     expect(e.instance).toBe("east1");
   });
 });
