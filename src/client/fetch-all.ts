@@ -82,7 +82,15 @@ export async function* fetchAllWith(
   const stall = limit("stall", init.stall ?? DEFAULT_STALL);
   const max = limit("max", init.max ?? 0);
   const started = performance.now();
-  const laid = await layOut(parts, input, init, total);
+  let laid: EveryRequest | undefined;
+  try {
+    laid = await layOut(parts, input, init, total);
+  } catch (err) {
+    // Aborted while the connection was still opening: an abort ends the gather, as later.
+    const signal = init.signal ?? (input instanceof Request ? input.signal : undefined);
+    if (signal?.aborted && err === signal.reason) return;
+    throw err;
+  }
   if (laid === undefined) return;
   const { nc, subject, head, target, url, method, signal } = laid;
   const left = total > 0 ? Math.max(1, Math.floor(total - (performance.now() - started))) : 0;
