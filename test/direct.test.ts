@@ -133,6 +133,19 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     }
   });
 
+  it("direct - a named call streams bodies beyond one message both ways, with that instance", async () => {
+    const limit = c.nc.info!.max_payload;
+    const big = await fetch(`http://dir/big?n=${limit + 1}`, { instance: "i2" });
+    expect([big.status, big.headers.get("mesh-instance"), (await big.arrayBuffer()).byteLength]).toEqual([
+      200,
+      "i2",
+      limit + 1,
+    ]);
+    const text = "x".repeat(limit + 1);
+    const echoed = await fetch("http://dir/echo", { method: "POST", body: text, instance: "i0" });
+    expect([echoed.headers.get("mesh-instance"), (await echoed.text()).length]).toEqual(["i0", limit + 1]);
+  });
+
   it("direct - a saturated instance still answers a request named to it (it waits for a slot); load-shared ones go elsewhere", async () => {
     const busy = fetch("http://dir/hold", { instance: "i1" });
     await check(() => svcs[1]!.stats().inFlight === 1, 2000, { name: "i1 is busy" });
