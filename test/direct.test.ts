@@ -198,7 +198,7 @@ describe("direct - one instance and every instance on a 3-node cluster", () => {
     expect(all.every((a) => a.status === 200 && a.text === a.instance)).toBe(true);
     expect(await gather(fetch.all("http://dir/whoami", { max: 2 }))).toHaveLength(2);
     // A request body reaches every instance.
-    const echoed = await gather(fetch.all("http://dir/echo", { method: "POST", body: "flush" }));
+    const echoed = await gather(fetch.all("http://dir/echo", { method: "POST", body: "flush", max: 3 }));
     expect(echoed.map((a) => a.text)).toEqual(["flush", "flush", "flush"]);
   });
 
