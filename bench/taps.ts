@@ -1,5 +1,5 @@
 /**
- * Cost of access records (PROTOCOL.md §10) to an instance: GET requests with a 100-byte answer to an
+ * Cost of access records (PROTOCOL.md §11) to an instance: GET requests with a 100-byte answer to an
  * instance without records, one with records and nobody tapping, and one with records and a tap
  * reading them, in alternating rounds (A B C A B C ...) so that the machine's load shifts hit all
  * three alike.

@@ -21,10 +21,11 @@
  *
  * @module
  */
-export { type DispatcherOptions, MeshDispatcher } from "./client/dispatcher.js";
+export { type DispatcherOptions, MeshDispatcher, type MeshDispatchOptions } from "./client/dispatcher.js";
 export {
   createFetch,
   type ExternalRedirect,
+  type FetchAllInit,
   type FetchOptions,
   type MeshFetch,
   type MeshRequestInit,

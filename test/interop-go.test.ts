@@ -2,7 +2,7 @@
  * Interoperability with a peer written in Go from PROTOCOL.md alone (test/interop/go/peer, the
  * standard library and nats.go). It proves the spec's claim that a Go client or service
  * interoperates with natsmesh's client and `serve()`, and with its NATS micro discovery; and that a Go
- * tap reads natsmesh's access records (§10).
+ * tap reads natsmesh's access records (§11).
  *
  * Needs `go` and the nats.go sources in GOPATH layout (Debian: `apt-get install golang-go
  * golang-github-nats-io-go-nats-dev`); skipped, saying why, without them. The peer is built offline
@@ -689,10 +689,59 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
   });
 
   // -------------------------------------------------------------------------------------------
-  // (5) a Go tap reads natsmesh's access records (PROTOCOL.md §10)
+  // (5) one chosen instance and every instance (PROTOCOL.md §10)
   // -------------------------------------------------------------------------------------------
 
-  it("Go tap → natsmesh: the Go peer reads a natsmesh instance's access records, written from §10 alone", async () => {
+  it("§10 natsmesh client → Go service: a call named to the Go instance, and a gather it answers once", async () => {
+    const res = await meshFetch("http://interop.go/echo", { instance: goSvc.instance });
+    expect([res.status, res.headers.get("mesh-instance")]).toEqual([200, goSvc.instance]);
+    const answers: string[] = [];
+    for await (const r of meshFetch.all("http://interop.go/echo", { stall: 100 })) {
+      answers.push(`${r.status} ${r.headers.get("mesh-instance")}`);
+    }
+    expect(answers).toEqual([`200 ${goSvc.instance}`]);
+    await expect(meshFetch("http://interop.go/echo", { instance: "nobody" })).rejects.toMatchObject({
+      code: "NM_ERR_NO_RESPONDERS",
+    });
+  });
+
+  it("§10 Go client → natsmesh: call -instance reaches that instance; all gathers every instance; a gone one is exit 3", async () => {
+    const named = await runPeer([
+      "call",
+      "-instance",
+      svcs.node.instance,
+      server.url,
+      "interop.node",
+      "GET",
+      "/echo",
+    ]);
+    expect(named.code).toBe(0);
+    const res = JSON.parse(named.stdout) as { status: number; headers: Pair[] };
+    expect([res.status, values(res.headers, "mesh-instance")]).toEqual([200, [svcs.node.instance]]);
+    const all = await runPeer(["all", "-stall", "100", server.url, "interop.fetch", "POST", "/echo", "hi"]);
+    expect(all.code).toBe(0);
+    const lines = all.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { status: number; headers: Pair[]; body: string });
+    expect(
+      lines.map((l) => [
+        l.status,
+        values(l.headers, "mesh-instance"),
+        Buffer.from(l.body, "base64").toString(),
+      ]),
+    ).toEqual([[200, [svcs.fetch.instance], "hi"]]);
+    const gone = await runPeer(["call", "-instance", "gone", server.url, "interop.node", "GET", "/echo"]);
+    expect([gone.code, gone.stdout.trim()]).toEqual([3, "NO_RESPONDERS"]);
+    const nobody = await runPeer(["all", server.url, "interop.nobody", "GET", "/"]);
+    expect([nobody.code, nobody.stdout.trim()]).toEqual([3, "NO_RESPONDERS"]);
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // (6) a Go tap reads natsmesh's access records (PROTOCOL.md §11)
+  // -------------------------------------------------------------------------------------------
+
+  it("Go tap → natsmesh: the Go peer reads a natsmesh instance's access records, written from §11 alone", async () => {
     const tapped = await serve(fetchApp(), {
       nc,
       logger: silent,

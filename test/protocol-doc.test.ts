@@ -53,11 +53,11 @@ describe("protocol doc - §3 example", () => {
   });
 });
 
-describe("protocol doc - §10 access record", () => {
+describe("protocol doc - §11 access record", () => {
   it("protocol doc - the example record is what the encoder writes, and it decodes back", () => {
     const doc = readFileSync(path.join(REPO_ROOT, "PROTOCOL.md"), "utf8");
     const line = /\n```\n(\{"v":1,[^\n]*\})\n```/.exec(doc)?.[1];
-    if (!line) throw new Error("PROTOCOL.md §10 example record not found");
+    if (!line) throw new Error("PROTOCOL.md §11 example record not found");
     const { records, malformed } = decodeAccessRecords(Buffer.from(`${line}\n`));
     expect(malformed).toBe(0);
     expect(records).toHaveLength(1);

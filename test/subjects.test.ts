@@ -1,5 +1,14 @@
 import { describe, expect, it } from "vitest";
-import { lastTokenNumber } from "../src/protocol/index.js";
+import {
+  assertInstanceId,
+  everyRequestSubject,
+  everySubject,
+  InvalidServiceError,
+  instanceRequestSubject,
+  instanceSubject,
+  lastTokenNumber,
+  serviceSubject,
+} from "../src/protocol/index.js";
 
 describe("protocol - reply subject numbers", () => {
   it("reads back every id a reply subject is built from (toString(36)), up to 10 digits", () => {
@@ -22,5 +31,26 @@ describe("protocol - reply subject numbers", () => {
       "x.1 ",
     ])
       expect(lastTokenNumber(subject), subject).toBe(-1);
+  });
+});
+
+describe("protocol - subjects of one instance and every instance (PROTOCOL.md §10)", () => {
+  it("subjects - builds $I and $ALL subjects under <prefix>.<service>.>, method token last", () => {
+    expect(instanceRequestSubject("mesh", "billing.invoices", "i-1_A", "PATCH")).toBe(
+      "mesh.billing.invoices.$I.i-1_A.patch",
+    );
+    expect(instanceSubject("team.v2", "weather", "i1")).toBe("team.v2.weather.$I.i1.*");
+    expect(everyRequestSubject("mesh", "weather", "GET")).toBe("mesh.weather.$ALL.get");
+    expect(everySubject("mesh", "weather")).toBe("mesh.weather.$ALL.*");
+    // The queue subject has one token fewer than either: it never matches them.
+    expect(serviceSubject("mesh", "weather").split(".")).toHaveLength(3);
+  });
+
+  it("subjects - an instance id that is not one [A-Za-z0-9_-] token is an InvalidServiceError", () => {
+    for (const bad of ["", "a.b", "*", ">", "a b", "ä", "$I"]) {
+      expect(() => assertInstanceId(bad), bad).toThrow(InvalidServiceError);
+      expect(() => instanceRequestSubject("mesh", "weather", bad, "GET"), bad).toThrow(InvalidServiceError);
+    }
+    expect(assertInstanceId("hx2Kq0l1eDzNaBvVQhTz5A")).toBe("hx2Kq0l1eDzNaBvVQhTz5A");
   });
 });

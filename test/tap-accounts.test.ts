@@ -1,5 +1,5 @@
 /**
- * The audit account of PROTOCOL.md §10.3 on a real nats-server: account ORDERS runs the `orders`
+ * The audit account of PROTOCOL.md §11.3 on a real nats-server: account ORDERS runs the `orders`
  * service with access records and exports their stream (`mesh.orders.$TAP.>`) to AUDIT only; AUDIT
  * imports it, imports no service and its user may publish nothing. The audit tap sees orders'
  * traffic; callers in ORDERS still get a no-responders 503 at once while it runs; AUDIT can call
@@ -26,7 +26,7 @@ import { type NatsServerFixture, natsFixture, silentLogger as silent } from "./s
 const TIMEOUT = 10_000;
 const AT_ONCE = 2_000;
 
-/** The configuration PROTOCOL.md §10.3 documents, as the test runs it. */
+/** The configuration PROTOCOL.md §11.3 documents, as the test runs it. */
 const ACCOUNTS = {
   ORDERS: {
     users: [

@@ -1,5 +1,5 @@
 /**
- * Taps and access records (PROTOCOL.md §10) on a real 3-node cluster: instances on one node publish
+ * Taps and access records (PROTOCOL.md §11) on a real 3-node cluster: instances on one node publish
  * a record per answered request, a tap on another node reads them without joining the queue group;
  * a caller of a service with no instance still gets its 503 at once while a tap runs (and would not
  * with a plain subscription on the request subjects: why taps read records); records are off by

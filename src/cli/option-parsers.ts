@@ -25,6 +25,25 @@ export function parseMillis(text: string): number {
 }
 
 /**
+ * Parses a count: a whole number ≥ 1.
+ *
+ * @param text - the option value
+ * @returns the count
+ * @throws InvalidArgumentError (commander reports it as a usage error)
+ * @example
+ * ```ts
+ * parseCount("3"); // 3
+ * ```
+ */
+export function parseCount(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) {
+    throw new InvalidArgumentError("expected a whole number ≥ 1");
+  }
+  return n;
+}
+
+/**
  * Parses a TCP port (1 to 65535).
  *
  * @param text - the option value

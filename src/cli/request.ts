@@ -4,14 +4,15 @@
  * @module
  */
 import type { Command } from "commander";
-import { createFetch, DEFAULT_TIMEOUT } from "../client/index.js";
+import { createFetch, DEFAULT_SUFFIXES, DEFAULT_TIMEOUT } from "../client/index.js";
 import { CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { readData } from "./data-arg.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { parseHeader } from "./header-arg.js";
 import { type CliIo, writeAll } from "./io.js";
-import { collect, parseMillis } from "./option-parsers.js";
+import { collect, parseCount, parseMillis } from "./option-parsers.js";
+import { DEFAULT_STALL, gatherAll } from "./request-all.js";
 import { formatHead } from "./response-head.js";
 
 /** Options of `natsmesh request`, as commander parses them. */
@@ -30,6 +31,18 @@ export interface RequestOptions {
   server?: string;
   /** `--prefix`: subject prefix. */
   prefix?: string;
+  /** `--instance`: the instance that must answer (its `mesh-instance` id). */
+  instance?: string;
+  /** `--all`: ask every instance, one line per answer. */
+  all?: boolean;
+  /** `--json` (with `--all`): one JSON object per answer, with its body. */
+  json?: boolean;
+  /** `--max` (with `--all`): end after this many answers. */
+  max?: number;
+  /** `--stall` (with `--all`): end this many ms after the last answer. */
+  stall?: number;
+  /** `--event` (with `--all`): send without a reply subject; every instance runs it, none answers. */
+  event?: boolean;
 }
 
 /** curl's content type for `-d` bodies. */
@@ -45,8 +58,17 @@ NATS_PASSWORD, NATS_TOKEN, NATS_CERT, NATS_KEY, NATS_CA, NATS_CONTEXT and NATS_P
 Exit status: 0 for 2xx/3xx, 1 for a status >= 400 (the body is still printed), 2 when no response
 came (no responders, timeout, connection or configuration error).
 
+--instance ID sends the request to that instance only (the id in a response's mesh-instance, or in
+'natsmesh services ls'): no responders (exit 2) when it is gone. --all sends it to every instance
+and prints one line per answer (STATUS, INSTANCE, SERVER, TIME), or with --json one JSON object per
+line with the body; it ends --stall ms after the last answer (default 300), after --max answers, or
+at --timeout. --all --event sends it as an event: every instance runs it, none answers, nothing is
+printed. Bodies with --all fit in one NATS message (max_payload).
+
 Examples:
   natsmesh request http://weather.nats/city?q=london
+  natsmesh request --instance hx2Kq0l1eDzNaBvVQhTz5A http://weather.nats/cache/stats
+  natsmesh request --all --json -X POST http://weather.nats/cache/flush
   natsmesh request -i -X PUT -H 'Content-Type: application/json' -d @city.json http://weather.nats/city/1
   echo hello | natsmesh request -d @- http://echo.nats/`;
 
@@ -89,6 +111,11 @@ export async function runRequest(url: string, options: RequestOptions, io: CliIo
       `a ${method.toUpperCase()} request cannot have a body (-d): use -X POST or another method`,
     );
   }
+  if (options.all && options.instance !== undefined)
+    throw new CliError("--instance and --all exclude each other: one instance, or every instance");
+  for (const flag of ["json", "max", "stall", "event"] as const) {
+    if (options[flag] !== undefined && !options.all) throw new CliError(`--${flag} goes with --all`);
+  }
   if (body && !headers.some(([name]) => name.toLowerCase() === "content-type")) {
     headers.push(["Content-Type", FORM_CONTENT_TYPE]);
   }
@@ -98,7 +125,31 @@ export async function runRequest(url: string, options: RequestOptions, io: CliIo
     connection: { env: io.env, ...(options.server !== undefined && { servers: options.server }) },
   });
   try {
-    const res = await fetch(target, { method, headers, ...(body && { body }) });
+    const init = { method, headers, ...(body && { body }) };
+    if (options.event) {
+      await fetch.broadcast(target, init);
+      return EXIT_CODES.ok;
+    }
+    if (options.all) {
+      return await gatherAll(
+        fetch,
+        target,
+        init,
+        {
+          json: options.json === true,
+          max: options.max ?? 0,
+          stall: options.stall ?? DEFAULT_STALL,
+          timeout: options.timeout,
+          prefix: options.prefix,
+          suffixes: DEFAULT_SUFFIXES,
+        },
+        io,
+      );
+    }
+    const res = await fetch(target, {
+      ...init,
+      ...(options.instance !== undefined && { instance: options.instance }),
+    });
     if (options.include) await writeAll(io.stdout, formatHead(res));
     await writeAll(io.stdout, new Uint8Array(await res.arrayBuffer()));
     return res.status >= 400 ? EXIT_CODES.httpError : EXIT_CODES.ok;
@@ -139,6 +190,12 @@ export function addRequestCommand(program: Command, context: CliContext): Comman
     .option("-i, --include", "print the status line and response headers before the body")
     .option("-s, --server <url>", "NATS server URL(s), comma-separated (overrides NATS_URL)")
     .option("--prefix <prefix>", "subject prefix of the mesh (overrides NATS_PREFIX)")
+    .option("--instance <id>", "send to this instance only (its mesh-instance id)")
+    .option("--all", "send to every instance; one line per answer")
+    .option("--json", "with --all: one JSON object per answer, with its body")
+    .option("--max <n>", "with --all: end after this many answers", parseCount)
+    .option("--stall <ms>", "with --all: end this long after the last answer (default 300)", parseMillis)
+    .option("--event", "with --all: an event every instance runs, without answers (prints nothing)")
     .addHelpText("after", HELP_AFTER)
     .action(async (url: string, options: RequestOptions) => {
       context.exitCode = await runRequest(url, options, context.io);

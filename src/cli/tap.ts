@@ -1,5 +1,5 @@
 /**
- * `natsmesh tap <service>`: prints a service's access records as they come (PROTOCOL.md §10), until
+ * `natsmesh tap <service>`: prints a service's access records as they come (PROTOCOL.md §11), until
  * Ctrl-C or SIGTERM.
  *
  * @module
@@ -16,7 +16,7 @@ import { type CliIo, writeAll } from "./io.js";
 
 /** Options of `natsmesh tap`, as commander parses them. */
 export interface TapCliOptions {
-  /** `--json`: one record per line as PROTOCOL.md §10 JSON. */
+  /** `--json`: one record per line as PROTOCOL.md §11 JSON. */
   json?: boolean;
   /** `--instance`: only this instance's records. */
   instance?: string;
@@ -155,7 +155,7 @@ export function addTapCommand(program: Command, context: CliContext): Command {
     .command("tap")
     .description("show a service's live traffic from its instances' access records")
     .argument("<service>", "the service, e.g. orders")
-    .option("--json", "one JSON record per line (PROTOCOL.md §10)")
+    .option("--json", "one JSON record per line (PROTOCOL.md §11)")
     .option("--instance <id>", "only this instance's records")
     .option("--prefix <prefix>", "subject prefix (default NATS_PREFIX, else mesh)")
     .option("-s, --server <url>", "NATS server URL(s), comma-separated (overrides NATS_URL)")

@@ -4,6 +4,7 @@ import {
   type CallTarget,
   ConnectionClosedError,
   encodeRequest,
+  instanceRequestSubject,
   PayloadTooLargeError,
   requestSubject,
   StreamError,
@@ -55,6 +56,12 @@ export interface CallOptions {
    * service's observed round trip) rather than after twice the heartbeat. Default false.
    */
   resendable?: boolean;
+  /**
+   * The instance that must answer (its `mesh-instance` id): the request goes to
+   * `<prefix>.<service>.$I.<instance>.<method>` instead of the queue group (PROTOCOL.md §10). When
+   * that instance is gone NATS answers no responders at once.
+   */
+  instance?: string | undefined;
 }
 
 /**
@@ -79,7 +86,10 @@ export function callService(
   // Not async, and no await: each async layer costs promises and microtask turns on every call;
   // what would throw rejects instead.
   try {
-    const subject = requestSubject(options.prefix, service, request.method);
+    const subject =
+      options.instance === undefined
+        ? requestSubject(options.prefix, service, request.method)
+        : instanceRequestSubject(options.prefix, service, options.instance, request.method);
     const call = startClientSpan(service, subject, request, options.parent);
     if (call === undefined) return exchange(nc, service, subject, request, options);
     return exchange(nc, service, subject, call.request, options).then(

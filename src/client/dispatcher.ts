@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { Dispatcher, errors } from "undici";
 import { ConnectionSource } from "../connect/index.js";
 import {
+  assertInstanceId,
   ClosedError,
   type HeaderList,
   isHopByHop,
@@ -17,6 +18,21 @@ import { type HandlerSink, toSink } from "./undici-handler.js";
 
 /** undici's default `headersTimeout` and `bodyTimeout` (Agent and Client options), in milliseconds. */
 const UNDICI_TIMEOUT = 300_000;
+
+/**
+ * undici's dispatch options, and the instance that must answer (PROTOCOL.md §10): undici's
+ * `request(url, { dispatcher, instance })` and `dispatcher.request({ ..., instance })` pass it through
+ * (its `fetch` does not). Gone: `NoRespondersError` (503) at once, never retried on another instance.
+ *
+ * @example
+ * ```ts
+ * const { body } = await request("http://weather/cache/stats", { dispatcher, instance: "hx2Kq0l1eDzNaBvVQhTz5A" } as MeshDispatchOptions);
+ * ```
+ */
+export interface MeshDispatchOptions extends Dispatcher.DispatchOptions {
+  /** The answering instance's id (`mesh-instance`), `[A-Za-z0-9_-]`. */
+  instance?: string;
+}
 
 /** Options of {@link MeshDispatcher}: {@link createFetch}'s, and undici's two timeouts. */
 export interface DispatcherOptions extends FetchOptions {
@@ -207,6 +223,8 @@ export class MeshDispatcher extends Dispatcher {
   async #run(options: Dispatcher.DispatchOptions, signal: AbortSignal) {
     const origin = new URL(String(options.origin));
     const service = serviceFromHost(origin.hostname, this.#suffixes);
+    const named = (options as MeshDispatchOptions).instance;
+    if (named !== undefined) assertInstanceId(named);
     const body = await bodyOf(options.body);
     const request: WireRequest = {
       method: options.method,
@@ -228,7 +246,8 @@ export class MeshDispatcher extends Dispatcher {
         if (deadline > 0) timeout = Math.max(1, Math.floor(deadline - (performance.now() - started)));
       }
       const { nc, prefix } = ready;
-      const head = this.#guard.run(service, request, timeout, signal, (t, s, resendable) =>
+      const instance = (options as MeshDispatchOptions).instance;
+      const attempt = (t: number, s: AbortSignal | undefined, resendable: boolean) =>
         callService(nc, service, request, {
           prefix,
           timeout: t,
@@ -236,8 +255,12 @@ export class MeshDispatcher extends Dispatcher {
           heartbeat: this.#heartbeat,
           window: this.#window,
           resendable,
-        }),
-      );
+          instance,
+        });
+      const head =
+        instance === undefined
+          ? this.#guard.run(service, request, timeout, signal, attempt)
+          : this.#guard.runPinned(service, request, timeout, signal, attempt);
       return await (timeout === deadline ? head : asCallTimeout(head, deadline));
     } catch (err) {
       if (byHeaders && err instanceof TimeoutError) throw new errors.HeadersTimeoutError();

@@ -1,19 +1,23 @@
 import { ConnectionSource, type ConnectionSourceOptions } from "../connect/index.js";
 import {
+  assertInstanceId,
   BadResponseError,
   requestSubject,
   serviceFromHost,
   TimeoutError,
+  type WireRequest,
   type WireResponse,
 } from "../protocol/index.js";
 import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import type { HedgeChoice } from "../traffic/service-hedging.js";
 import { callService } from "./call.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
+import { broadcastWith, type FetchAllInit, fetchAllWith } from "./fetch-all.js";
 import { markRedirected, toResponse } from "./from-wire.js";
 import { type ExternalRedirect, followRedirects, isRedirectStatus } from "./redirect.js";
 import { toWire } from "./to-wire.js";
 
+export type { FetchAllInit } from "./fetch-all.js";
 export type { ExternalRedirect } from "./redirect.js";
 
 /** Default host suffixes stripped to find the service: `weather.nats` and `weather.mesh` name `weather`. */
@@ -55,11 +59,56 @@ export interface MeshRequestInit extends RequestInit {
    * hedged, whatever it says.
    */
   hedge?: HedgeChoice;
+  /**
+   * The instance that must answer this call: its id, as a response's `mesh-instance` or
+   * `natsmesh services ls` shows it. The request goes to that instance only (PROTOCOL.md §10), even
+   * while it is saturated (it waits for a slot there). When the instance is gone the call rejects
+   * at once with {@link NoRespondersError} (503); retries never move it to another instance, and it
+   * is neither hedged nor counted by the service's circuit breaker. A redirect to the same service
+   * stays with the instance.
+   *
+   * @example
+   * ```ts
+   * const res = await fetch("http://weather/cache/stats", { instance: "hx2Kq0l1eDzNaBvVQhTz5A" });
+   * ```
+   */
+  instance?: string;
 }
 
 /** A `fetch` that sends requests over NATS; close it to close a connection it opened. */
 export interface MeshFetch {
   (input: string | URL | Request, init?: MeshRequestInit): Promise<Response>;
+  /**
+   * Sends one request to every instance of the URL's service and yields each one's answer (its
+   * `mesh-instance` names it) as it comes: scatter-gather with the request-many semantics of NATS.
+   * The iteration ends on the first of `init.timeout` (total wait; default the client's timeout),
+   * `init.max` answers, `init.stall` ms after the last answer (default 300), the signal's abort —
+   * and at once when no instance listens. The request and each answer are one message each (bodies
+   * up to the server's `max_payload`; a larger request body is a {@link PayloadTooLargeError}, a
+   * larger answer the instance's 500 `NM_ERR_PAYLOAD_TOO_LARGE`). A bound function: `const fetchAll
+   * = fetch.all` works.
+   *
+   * @example
+   * ```ts
+   * for await (const res of fetch.all("http://weather/cache/flush", { method: "POST", stall: 500 })) {
+   *   console.log(res.headers.get("mesh-instance"), res.status);
+   * }
+   * ```
+   */
+  all(input: string | URL | Request, init?: FetchAllInit): AsyncIterable<Response>;
+  /**
+   * Sends an event to every instance of the URL's service, fire-and-forget: each instance runs the
+   * request and answers nothing (PROTOCOL.md §10). Resolves once the NATS server has the message —
+   * not when, or whether, instances ran it (no instance listening is no error). The request must fit
+   * in one message ({@link PayloadTooLargeError} otherwise); `init.timeout` bounds opening the
+   * connection.
+   *
+   * @example
+   * ```ts
+   * await fetch.broadcast("http://weather/cache/flush", { method: "POST" });
+   * ```
+   */
+  broadcast(input: string | URL | Request, init?: RequestInit & { timeout?: number }): Promise<void>;
   /** Closes the NATS connection if this fetch opened it. */
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
@@ -100,6 +149,7 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
   const guard = new CallGuard(options);
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
     // The common cases need no await: a simple body is laid out at once, the connection is open.
+    if (init?.instance !== undefined) assertInstanceId(init.instance);
     const laid = toWire(input, init);
     const call = laid instanceof Promise ? await laid : laid;
     const service = serviceFromHost(call.hostname, suffixes);
@@ -108,14 +158,34 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const ready = source.ready;
     const { nc, prefix } = ready ?? (await connectWithin(source, service, deadline, call.signal));
     const { request, signal } = call;
-    const head = guard.run(
+    const instance = init?.instance;
+    // A redirect to the same service stays with a named instance; elsewhere it is load-shared.
+    const send = (svc: string, req: WireRequest, t: number) =>
+      instance !== undefined && svc === service
+        ? guard.runPinned(svc, req, t, signal, (left, s, resendable) =>
+            callService(nc, svc, req, {
+              prefix,
+              timeout: left,
+              signal: s,
+              heartbeat,
+              window,
+              resendable,
+              instance,
+            }),
+          )
+        : guard.run(
+            svc,
+            req,
+            t,
+            signal,
+            (left, s, resendable) =>
+              callService(nc, svc, req, { prefix, timeout: left, signal: s, heartbeat, window, resendable }),
+            init?.hedge,
+          );
+    const head = send(
       service,
       request,
       ready === undefined ? timeLeft(deadline, started, prefix, service, request.method) : deadline,
-      signal,
-      (t, s, resendable) =>
-        callService(nc, service, request, { prefix, timeout: t, signal: s, heartbeat, window, resendable }),
-      init?.hedge,
     );
     const first = await (ready === undefined ? asCallTimeout(head, deadline) : head);
     if (!isRedirectStatus(first.status)) return finish(first, call.url, request.method, service);
@@ -126,25 +196,17 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       external: externalRedirect,
       signal,
       remaining: (svc, method) => timeLeft(deadline, started, prefix, svc, method),
-      send: (svc, req, timeLeftNow) =>
-        asCallTimeout(
-          guard.run(
-            svc,
-            req,
-            timeLeftNow,
-            signal,
-            (t, s, resendable) =>
-              callService(nc, svc, req, { prefix, timeout: t, signal: s, heartbeat, window, resendable }),
-            init?.hedge,
-          ),
-          deadline,
-        ),
+      send: (svc, req, timeLeftNow) => asCallTimeout(send(svc, req, timeLeftNow), deadline),
     });
     if (end instanceof Response) return end;
     const res = finish(end.res, end.url, end.method, end.service);
     return end.redirected ? markRedirected(res) : res;
   };
   return Object.assign(meshFetch, {
+    all: (input: string | URL | Request, init?: FetchAllInit) =>
+      fetchAllWith({ source, suffixes, timeout }, input, init),
+    broadcast: (input: string | URL | Request, init?: RequestInit & { timeout?: number }) =>
+      broadcastWith({ source, suffixes, timeout }, input, init),
     close: () => source.close(),
     [Symbol.asyncDispose]: () => source.close(),
   });

@@ -19,7 +19,7 @@ export const METRIC_NAMES = {
   malformed: "natsmesh_service_malformed_total",
   /** Counter `{service, outcome}`: outcomes of deduplication (`serve({ dedupe })`, docs/TRAFFIC.md §8). */
   dedupe: "natsmesh_service_dedupe_total",
-  /** Counter `{service}`: access records published (`serve({ accessRecords })`, PROTOCOL.md §10). */
+  /** Counter `{service}`: access records published (`serve({ accessRecords })`, PROTOCOL.md §11). */
   accessRecords: "natsmesh_service_access_records_total",
   /** Counter `{service}`: access records dropped (buffer full while the connection was down). */
   accessRecordsDropped: "natsmesh_service_access_records_dropped_total",

@@ -25,7 +25,7 @@ export class ServiceRecorder {
   inFlight = 0;
   /** Messages that could not be decoded or had no reply subject. */
   malformed = 0;
-  /** Access records published (`serve({ accessRecords })`, PROTOCOL.md §10). */
+  /** Access records published (`serve({ accessRecords })`, PROTOCOL.md §11). */
   accessRecords = 0;
   /** Access records dropped: their buffer was full (the connection down) or NATS refused them. */
   accessRecordsDropped = 0;

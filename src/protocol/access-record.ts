@@ -1,5 +1,5 @@
 /**
- * Access records (PROTOCOL.md §10): what an instance publishes about each answered request, for taps
+ * Access records (PROTOCOL.md §11): what an instance publishes about each answered request, for taps
  * and audit accounts. One message carries one or more records, one compact JSON object per line.
  * Never a body, never a header value; the path without its query.
  *

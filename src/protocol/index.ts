@@ -66,9 +66,17 @@ export {
 } from "./headers.js";
 export { type HeaderList, headerValue, TAKE_BYTES, type WireRequest, type WireResponse } from "./records.js";
 export {
+  assertInstanceId,
   assertPrefix,
   assertServiceName,
   DEFAULT_PREFIX,
+  EVERY_TOKEN,
+  everyRequestSubject,
+  everySubject,
+  INSTANCE_PATTERN,
+  INSTANCE_TOKEN,
+  instanceRequestSubject,
+  instanceSubject,
   lastTokenNumber,
   methodToken,
   PREFIX_PATTERN,

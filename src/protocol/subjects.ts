@@ -68,6 +68,75 @@ export function serviceSubject(prefix: string, service: string): string {
   return `${prefix}.${service}.*`;
 }
 
+/** Token after the service that marks a request for one named instance: `<prefix>.<service>.$I.<id>.<method>`. */
+export const INSTANCE_TOKEN = "$I";
+/** Token after the service that marks a request for every instance: `<prefix>.<service>.$ALL.<method>`. */
+export const EVERY_TOKEN = "$ALL";
+
+/** A valid instance id: one subject token of letters, digits, `_` and `-` (NUIDs are). */
+export const INSTANCE_PATTERN = /^[A-Za-z0-9_-]+$/;
+
+/**
+ * Checks an instance id: one token of letters, digits, `_` and `-` (the ids `serve()` makes are NUIDs).
+ *
+ * @param instance - the id, as in a response's `mesh-instance`.
+ * @returns the same id.
+ * @throws {@link InvalidServiceError} when it is empty or has another character (a `.`, a wildcard, a space).
+ * @example
+ * ```ts
+ * assertInstanceId("hx2Kq0l1eDzNaBvVQhTz5A"); // "hx2Kq0l1eDzNaBvVQhTz5A"
+ * ```
+ */
+export function assertInstanceId(instance: string): string {
+  if (!INSTANCE_PATTERN.test(instance)) {
+    throw new InvalidServiceError(
+      `invalid instance id '${instance}': use letters, digits, '_' and '-' (the id in a response's mesh-instance)`,
+    );
+  }
+  return instance;
+}
+
+/**
+ * The subject a request for one instance is published to: `<prefix>.<service>.$I.<instance>.<method>`.
+ * No queue group listens there: only the named instance answers (PROTOCOL.md §10).
+ *
+ * @throws {@link InvalidServiceError} for an invalid instance id or method.
+ * @example
+ * ```ts
+ * instanceRequestSubject("mesh", "weather", "i1", "GET"); // "mesh.weather.$I.i1.get"
+ * ```
+ */
+export function instanceRequestSubject(
+  prefix: string,
+  service: string,
+  instance: string,
+  method: string,
+): string {
+  return `${prefix}.${service}.${INSTANCE_TOKEN}.${assertInstanceId(instance)}.${methodToken(method)}`;
+}
+
+/** The subject an instance subscribes to, without a queue group, for requests named to it: `<prefix>.<service>.$I.<instance>.*`. */
+export function instanceSubject(prefix: string, service: string, instance: string): string {
+  return `${prefix}.${service}.${INSTANCE_TOKEN}.${instance}.*`;
+}
+
+/**
+ * The subject a request for every instance is published to: `<prefix>.<service>.$ALL.<method>`.
+ *
+ * @example
+ * ```ts
+ * everyRequestSubject("mesh", "weather", "GET"); // "mesh.weather.$ALL.get"
+ * ```
+ */
+export function everyRequestSubject(prefix: string, service: string, method: string): string {
+  return `${prefix}.${service}.${EVERY_TOKEN}.${methodToken(method)}`;
+}
+
+/** The subject every instance subscribes to, without a queue group: `<prefix>.<service>.$ALL.*`. */
+export function everySubject(prefix: string, service: string): string {
+  return `${prefix}.${service}.${EVERY_TOKEN}.*`;
+}
+
 /**
  * The subject token for an HTTP method (lower-case). Methods are HTTP tokens; a method that is not a
  * valid token cannot be sent.
@@ -129,7 +198,7 @@ export function lastTokenNumber(subject: string): number {
   return i < 0 || subject.charCodeAt(i) === 46 ? n : -1;
 }
 
-/** The token that marks access-record subjects: `<prefix>.<service>.$TAP.<instance>` (PROTOCOL.md §10). */
+/** The token that marks access-record subjects: `<prefix>.<service>.$TAP.<instance>` (PROTOCOL.md §11). */
 export const TAP_TOKEN = "$TAP";
 
 /**

@@ -19,7 +19,7 @@ export interface AccessRecordOptions {
 }
 
 /**
- * An instance's access records (PROTOCOL.md §10): {@link add} keeps one per answered request in a
+ * An instance's access records (PROTOCOL.md §11): {@link add} keeps one per answered request in a
  * bounded buffer — O(1), no encoding on the request path — and the records of each event-loop turn
  * are published after it, as few messages as fit, to `<prefix>.<service>.$TAP.<instance>`. While
  * the connection is down nothing is published (nats.js would buffer it without bound); the buffer

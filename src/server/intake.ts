@@ -92,13 +92,22 @@ export class Intake {
     this.#malformedAnswers = new MalformedAnswers(parts.service, parts.instance, parts.nc);
   }
 
-  /** Takes one message of the queue subscription (its callback). */
-  onMessage(err: Error | null, msg: Msg): void {
+  /**
+   * Takes one message of the queue subscription (its callback), or of a direct one (PROTOCOL.md §10).
+   *
+   * @param events - the message came on the every-instance subject, where a request without a reply
+   *   subject is an event: it runs, and its answer goes nowhere.
+   */
+  onMessage(err: Error | null, msg: Msg, events = false): void {
     if (err) {
       this.#log.error({ err }, "subscription error");
       return;
     }
     const reply = msg.reply;
+    if (!reply && events) {
+      this.#event(msg);
+      return;
+    }
     if (!reply) {
       this.#stats.dropped();
       this.#countMalformed(msg, "dropped a message without a reply subject");
@@ -122,6 +131,34 @@ export class Intake {
       req = `method ${req.method} does not match subject token '${token}'`;
     }
     this.#malformedAnswer(msg, reply, req);
+  }
+
+  /**
+   * An event (PROTOCOL.md §10): a request to every instance without a reply subject runs like any
+   * request and its answer is dropped. One that is malformed, or asks for heartbeats or streams its
+   * body (which need a caller to talk to), is counted and dropped.
+   */
+  #event(msg: Msg): void {
+    let req: WireRequest | string;
+    try {
+      req = readRequest(msg.data);
+    } catch (e) {
+      req = String(e);
+    }
+    if (typeof req !== "string") {
+      const subject = msg.subject;
+      const token = subject.slice(subject.lastIndexOf(".") + 1);
+      if (req.method.toLowerCase() !== token)
+        req = `method ${req.method} does not match subject token '${token}'`;
+      else if (req.heartbeat !== undefined || req.window !== undefined || req.streamed)
+        req = "an event (no reply subject) cannot ask for heartbeats or streamed bodies";
+      else {
+        this.#accept("", subject, req);
+        return;
+      }
+    }
+    this.#stats.dropped();
+    this.#countMalformed(msg, `dropped a malformed event: ${req}`);
   }
 
   /**

@@ -145,6 +145,8 @@ export class Responder {
       const code = headerValue(res.headers, MeshHeader.Error);
       this.#stats.failed(`${res.status} ${code ?? (res.statusText || STATUS_CODES[res.status] || "error")}`);
     }
+    // An event (PROTOCOL.md §10) has nowhere to answer: it is counted, not sent.
+    if (reply === "") return res.status;
     this.#batcher.publish(reply, payload, undefined, (err) =>
       this.#log.error({ err }, "could not publish the response"),
     );

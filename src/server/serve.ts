@@ -8,7 +8,13 @@ import { answerDiscovery } from "../discovery/responder.js";
 import { createLogger } from "../log/index.js";
 import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
 import { exposeMetricsOverNats } from "../metrics/nats.js";
-import { assertServiceName, serviceSubject, tapSubject } from "../protocol/index.js";
+import {
+  assertServiceName,
+  everySubject,
+  instanceSubject,
+  serviceSubject,
+  tapSubject,
+} from "../protocol/index.js";
 import { type AccessRecordOptions, AccessRecords, DEFAULT_RECORD_BUFFER } from "./access-records.js";
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
@@ -70,8 +76,18 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * builds it; the last instance that asked for it puts the original back when it stops.
    */
   overrideGlobalResponse?: boolean;
-  /** Instance id reported in provenance headers (default: a random NUID). */
+  /**
+   * Instance id reported in provenance headers (default: a random NUID); `[A-Za-z0-9_-]`, since
+   * requests named to the instance carry it as a subject token.
+   */
   instance?: string;
+  /**
+   * Answer requests named to this instance (`<prefix>.<service>.$I.<instance>.<method>`) and
+   * requests to every instance (`<prefix>.<service>.$ALL.<method>`), on two subscriptions without a
+   * queue group (default true; PROTOCOL.md §10). They run through the same concurrency limit as
+   * load-shared requests, and wait for a slot while the instance is saturated.
+   */
+  direct?: boolean;
   /** pino logger (default: `createLogger()`: JSON to stdout at NATSMESH_LOG_LEVEL, else `info`). */
   logger?: Logger;
   /** Semantic version reported to the NATS micro protocol (default `0.0.0`). */
@@ -91,7 +107,7 @@ export interface ServeOptions extends ConnectionSourceOptions {
   dedupe?: boolean | DedupeOptions;
   /**
    * Publish a compact access record per answered request to `<prefix>.<service>.$TAP.<instance>`
-   * (PROTOCOL.md §10), for `natsmesh tap` and `tap()`: time, method, path without its query, status,
+   * (PROTOCOL.md §11), for `natsmesh tap` and `tap()`: time, method, path without its query, status,
    * duration, instance and request id — never a body or a header value. Records wait in a bounded
    * buffer and leave after each event-loop turn; a full buffer drops and counts them, a request
    * never waits. `true` or an object turns it on, `false` off; absent, `NATSMESH_ACCESS_RECORDS`
@@ -116,9 +132,9 @@ export interface ServeOptions extends ConnectionSourceOptions {
  * @returns a handle, once the subscription is registered with the server.
  * @throws TypeError for a handler of none of these shapes, saying what to pass;
  *   {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
- *   semver, or (with discovery) an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
+ *   semver, or an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
  *   bad `dedupe` setting or `NATSMESH_DEDUPE` value, or a bad `accessRecords.buffer` or
- *   `NATSMESH_ACCESS_RECORDS` value (access records also need such an instance id);
+ *   `NATSMESH_ACCESS_RECORDS` value;
  *   `ConnectError` when NATS cannot be reached.
  * @example
  * ```ts
@@ -135,7 +151,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const id = options.instance ?? nuid.next();
   const dedupe = dedupeSettings(options.dedupe);
   const recordBuffer = recordSettings(options.accessRecords);
-  if (options.discovery !== false || recordBuffer !== undefined) assertMicroId(id);
+  assertMicroId(id);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
   const light = options.overrideGlobalResponse === true && handlerKind(handler, options.kind) === "fetch";
@@ -168,6 +184,10 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
     lagThreshold: options.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
+    direct:
+      options.direct === false
+        ? undefined
+        : { instance: instanceSubject(prefix, service, id), every: everySubject(prefix, service) },
     logger,
     recorder,
     records:

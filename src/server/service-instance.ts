@@ -1,4 +1,4 @@
-import type { NatsConnection } from "@nats-io/nats-core";
+import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import type { ConnectionSource } from "../connect/index.js";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
@@ -79,8 +79,14 @@ export interface InstanceSettings {
   logger: Logger;
   /** Prometheus metrics of the service, if any. */
   recorder: ServiceRecorder | undefined;
-  /** The instance's access records (PROTOCOL.md §10), when `serve({ accessRecords })` turned them on. */
+  /** The instance's access records (PROTOCOL.md §11), when `serve({ accessRecords })` turned them on. */
   records?: AccessRecords | undefined;
+  /**
+   * Subjects the instance also subscribes to without a queue group (PROTOCOL.md §10): requests named
+   * to it (`instance`: `<prefix>.<service>.$I.<id>.*`) and requests to every instance (`every`:
+   * `<prefix>.<service>.$ALL.*`, where a request without a reply subject is an event). Absent: neither.
+   */
+  direct?: { instance: string; every: string } | undefined;
   /** Called once when the instance has stopped: gives back what serve() took for it (the light Response). */
   release?: (() => void) | undefined;
 }
@@ -113,6 +119,12 @@ export class ServiceInstance implements ServiceHandle {
   readonly #records: AccessRecords | undefined;
   /** Watches the event loop; the instance steps out of its queue group while it lags. */
   readonly #lag: LagMonitor | undefined;
+  /**
+   * The subscriptions for requests named to this instance and for every instance: no queue group, and
+   * they stay while the instance is saturated or lagging (such a request cannot go elsewhere: it waits
+   * for a slot), until stop() drains them.
+   */
+  readonly #direct: Subscription[] = [];
   #saturated = false;
 
   constructor(wire: WireHandler, nc: NatsConnection, source: ConnectionSource, s: InstanceSettings) {
@@ -193,6 +205,25 @@ export class ServiceInstance implements ServiceHandle {
     // A saturated instance steps out of the queue group, so nats-server gives new requests to
     // members with capacity; what was routed here before that still arrives and waits its turn.
     this.#gate = new QueueGate(nc, s.subject, s.queue, (err, msg) => intake.onMessage(err, msg));
+    const direct = s.direct === undefined ? [] : [s.direct.instance, s.direct.every];
+    for (const subject of direct) {
+      const events = subject === s.direct?.every;
+      this.#direct.push(
+        nc.subscribe(subject, {
+          callback: (err, msg) => {
+            if (err) {
+              // Typically a permissions violation: the user may subscribe <prefix>.<service>.* only.
+              log.warn(
+                { err, subject },
+                "cannot subscribe to the instance's direct subject: requests named to this instance or to every instance will not reach it (allow <prefix>.<service>.> to subscribe)",
+              );
+              return;
+            }
+            intake.onMessage(null, msg, events);
+          },
+        }),
+      );
+    }
   }
 
   /** Out of the queue group while saturated or lagging; in otherwise. */
@@ -259,7 +290,11 @@ export class ServiceInstance implements ServiceHandle {
       }
     }
     if (!this.nc.isClosed()) {
-      await this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed"));
+      const direct = this.#direct.splice(0).map((sub) => sub.drain().catch(() => undefined));
+      await Promise.all([
+        this.#gate.drain().catch((err) => this.#log.warn({ err }, "drain failed")),
+        ...direct,
+      ]);
     }
     await this.#finishAccepted(timeout);
     this.#exchanges.close(new Error("the instance stopped"));

@@ -1,5 +1,5 @@
 /**
- * `natsmesh/tap`: listen-only taps on a service's traffic (PROTOCOL.md §10). Instances that run with
+ * `natsmesh/tap`: listen-only taps on a service's traffic (PROTOCOL.md §11). Instances that run with
  * `serve({ accessRecords: true })` publish a compact record per answered request; {@link tap} reads
  * them without joining the service's queue group or showing interest in its request subjects.
  *

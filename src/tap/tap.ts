@@ -56,7 +56,7 @@ export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
   readonly received: number;
   /** Records dropped because the reader fell {@link TapOptions.buffer} behind. */
   readonly dropped: number;
-  /** Lines skipped because they were not records (PROTOCOL.md §10). */
+  /** Lines skipped because they were not records (PROTOCOL.md §11). */
   readonly malformed: number;
   /**
    * Stops: unsubscribes, ends the iteration at once (records not yet taken are discarded) and closes
@@ -67,7 +67,7 @@ export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
 }
 
 /**
- * Taps a service: subscribes to the access records its instances publish (PROTOCOL.md §10; the
+ * Taps a service: subscribes to the access records its instances publish (PROTOCOL.md §11; the
  * instances must run with `serve({ accessRecords: true })`), without joining its queue group and
  * without interest in its request subjects — so a caller of a service with no instance still gets
  * its 503 at once. A slow reader never slows the service: records beyond {@link TapOptions.buffer}

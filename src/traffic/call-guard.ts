@@ -266,6 +266,73 @@ export class CallGuard {
       }),
     );
   }
+
+  /**
+   * Makes `attempt` for a request named to one instance (`fetch(url, { instance })`): the subject
+   * names the instance, so no retry can move it elsewhere. No responders means that instance is
+   * gone: the call fails at once with {@link NoRespondersError}, never retried or waited on. An
+   * idempotent request is sent to the same instance again on a closed connection or a lost
+   * exchange, within the deadline. Neither the service's circuit breaker (one instance's absence
+   * says nothing about the service) nor hedging (a copy would go to the same instance) applies.
+   *
+   * @param service - the service called
+   * @param request - the request (its method and `Idempotency-Key` decide whether it is retried)
+   * @param timeout - the call's deadline in milliseconds (0: none)
+   * @param signal - stops retrying and waiting
+   * @param attempt - one try, as for {@link CallGuard.run}
+   * @returns the instance's answer
+   * @throws the last attempt's error
+   * @example
+   * ```ts
+   * await guard.runPinned("weather", req, 5000, undefined, (t, s) =>
+   *   callService(nc, "weather", req, { prefix, timeout: t, signal: s, instance: "i1" }));
+   * ```
+   */
+  runPinned(
+    service: string,
+    request: WireRequest,
+    timeout: number,
+    signal: AbortSignal | undefined,
+    attempt: (timeout: number, signal: AbortSignal | undefined, resendable: boolean) => Promise<WireResponse>,
+  ): Promise<WireResponse> {
+    const retry = this.#retry;
+    const overall = (retry === false ? undefined : retry.deadline) ?? timeout;
+    const started = performance.now();
+    const deadline = overall > 0 ? started + overall : Number.POSITIVE_INFINITY;
+    const idempotent =
+      retry !== false &&
+      this.#policy.attempts > 1 &&
+      (retry.allMethods === true ||
+        isIdempotent(request.method.toUpperCase(), headerValue(request.headers, IDEMPOTENCY_KEY)));
+    const resendable = idempotent && request.stream === undefined;
+    let first = true;
+    const once = (): Promise<WireResponse> => {
+      const t = overall > 0 ? (first ? overall : Math.max(1, Math.ceil(deadline - performance.now()))) : 0;
+      first = false;
+      try {
+        return attempt(t, signal, resendable);
+      } catch (err) {
+        return Promise.reject(err);
+      }
+    };
+    if (!resendable) return once();
+    const onRetry = retry.onRetry;
+    return once().catch((error: unknown) =>
+      withRetry(
+        once,
+        {
+          policy: this.#policy,
+          retryable: (err) => err instanceof ConnectionClosedError || err instanceof InstanceLostError,
+          untilDeadline: () => false,
+          deadline,
+          signal,
+          now: () => performance.now(),
+          onRetry: onRetry && ((event) => onRetry({ ...event, service })),
+        },
+        { error },
+      ),
+    );
+  }
 }
 
 function definedOnly(settings: RetrySettings): Partial<RetryPolicy> {

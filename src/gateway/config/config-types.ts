@@ -70,6 +70,13 @@ export interface RouteConfig extends RouteSettings {
   host?: string;
   /** Removes `prefix` from the path sent to the service (default false). */
   strip?: boolean;
+  /**
+   * A request header whose value names the instance that must answer (its `mesh-instance` id), e.g.
+   * `x-mesh-instance`: public callers may then pick an instance of this route's service (PROTOCOL.md
+   * §10). Off unless set. A gone instance is 503 at once, never retried on another; an id that is not
+   * `[A-Za-z0-9_-]` is 400.
+   */
+  instanceHeader?: string;
 }
 
 /** Server protection limits. */

@@ -69,7 +69,7 @@ const TOP_KEYS = [
 ] as const;
 const BREAKER_KEYS = ["failureRatio", "minimumCalls", "windowMs", "openMs", "probes"] as const;
 const SETTING_KEYS = ["timeout", "retry", "hedge", "maxBody", "cors", "rateLimit", "auth"] as const;
-const ROUTE_KEYS = ["name", "service", "prefix", "host", "strip", ...SETTING_KEYS] as const;
+const ROUTE_KEYS = ["name", "service", "prefix", "host", "strip", "instanceHeader", ...SETTING_KEYS] as const;
 const RETRY_KEYS = ["attempts", "backoffMs", "maxBackoffMs"] as const;
 const HEDGE_KEYS = [
   "maxHedges",
@@ -201,8 +201,24 @@ export function resolveRoute(
   const strip = check.boolean(route.strip, "strip") ?? false;
   if (strip && prefix === undefined) check.fail("strip needs a 'prefix'");
   const label = name ?? `${host ?? ""}${prefix ?? ""}`;
-  return routeOf(label, service, prefix, host, strip, settings(check, route, "", defaults), where, options);
+  const instanceHeader = check.string(route.instanceHeader, "instanceHeader")?.toLowerCase();
+  if (instanceHeader !== undefined && !HEADER_NAME.test(instanceHeader))
+    check.fail(`instanceHeader must be a header name, got '${instanceHeader}'`);
+  const resolved = routeOf(
+    label,
+    service,
+    prefix,
+    host,
+    strip,
+    settings(check, route, "", defaults),
+    where,
+    options,
+  );
+  return instanceHeader === undefined ? resolved : { ...resolved, instanceHeader };
 }
+
+/** An HTTP header name (RFC 9110 token). */
+const HEADER_NAME = /^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/;
 
 function routeOf(
   name: string,

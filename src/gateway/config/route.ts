@@ -29,6 +29,8 @@ export interface Route {
   readonly maxBody: number;
   /** Policies run, in order, before the request is sent. */
   readonly policies: readonly Policy[];
+  /** Lower-case name of the header that names the answering instance, or none (off). */
+  readonly instanceHeader?: string | undefined;
 }
 
 /** Name of the default rule in logs and metrics. */

@@ -11,6 +11,7 @@ import { callService } from "../../client/index.js";
 import type { ResolvedConnection } from "../../connect/index.js";
 import {
   headerValue,
+  INSTANCE_PATTERN,
   MeshHeader,
   NoRespondersError,
   TimeoutError,
@@ -322,7 +323,7 @@ export class RequestHandler {
       };
       let response: WireResponse;
       try {
-        response = await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x);
+        response = await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x, instanceOf(req, match));
       } catch (err) {
         // A streamed upload that broke on the public side (over maxBody, too slow, client gone)
         // is answered for what it is, not for how the exchange ended.
@@ -378,6 +379,7 @@ export class RequestHandler {
     wire: WireRequest,
     idempotencyKey: string | string[] | undefined,
     x: GatewayCall,
+    instance: string | undefined,
   ): Promise<WireResponse> {
     const d = this.#d;
     const { nc, prefix } = d.mesh();
@@ -401,9 +403,13 @@ export class RequestHandler {
           batch: true,
           // A late acknowledgement fails the attempt early when another one will follow.
           resendable: wire.stream === undefined && idempotent && route.retry.attempts > 1,
+          instance,
         });
       // On the default rule the path names the service: only a service that answered lately gets
       // hedging state and counters, so made-up paths cannot grow them.
+      // A request named to an instance is neither hedged (a copy would go to the same instance) nor
+      // counted by the service's breaker (one instance's absence says nothing of the service).
+      if (instance !== undefined) return send(Math.max(timeout, 0), undefined);
       const hedging =
         route.hedge === undefined || (route.name === DEFAULT_ROUTE_NAME && !recently)
           ? undefined
@@ -432,13 +438,16 @@ export class RequestHandler {
         {
           // A streamed body is read once: it cannot be re-submitted.
           policy: wire.stream === undefined && idempotent ? route.retry : NO_RETRY,
-          retryable: (err) => !x.gone && isRetryable(err),
+          // No responders for a named instance: it is gone, and no retry may move the request elsewhere.
+          retryable: (err) =>
+            !x.gone && isRetryable(err) && !(instance !== undefined && err instanceof NoRespondersError),
           // No responders for a service that answered lately: its instances are saturated or
           // restarting, so the request waits for one until its deadline (recently-served.ts).
           // A request no instance acknowledged was taken by none: it is sent again until the deadline
           // (a frozen instance keeps its place in the queue group; PROTOCOL.md §8.4).
           untilDeadline: (err) =>
             route.retry.attempts > 1 &&
+            instance === undefined &&
             ((recently && err instanceof NoRespondersError && Date.now() - started < WAIT_FOR_CAPACITY_MS) ||
               isUnacknowledged(err)),
           deadline,
@@ -521,4 +530,20 @@ export class RequestHandler {
       if (!req.readableEnded) setTimeout(() => socket.destroy(), LINGER_MS).unref();
     });
   }
+}
+
+/**
+ * The instance a request names through its route's `instanceHeader`, or none (no such option, or
+ * no such header).
+ *
+ * @throws {@link BadRequestError} for a repeated header or an id that cannot be a subject token.
+ */
+function instanceOf(req: PublicRequest, match: RouteMatch): string | undefined {
+  const name = match.route.instanceHeader;
+  if (name === undefined) return undefined;
+  const value = req.headers[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !INSTANCE_PATTERN.test(value))
+    throw new BadRequestError(`${name} must name one instance: letters, digits, '_' and '-'`);
+  return value;
 }

@@ -14,19 +14,24 @@
 //	    out, no heartbeat or streamed body whatever the request asks (mesh-heartbeat and mesh-window
 //	    are removed and ignored), and it prints "RAN <method> <path>" for each request it runs.
 //	    Prints "READY <subject> <instance>" once subscribed; stops on SIGTERM, SIGINT, or when its
-//	    stdin is a pipe that closes.
-//	peer call [-H 'name: value']... [-token t] [-timeout ms] <natsurl> <service> <method> <path> [body]
+//	    stdin is a pipe that closes. It also subscribes, without a queue group, the subjects of §10:
+//	    <prefix>.<service>.$I.<instance>.* and <prefix>.<service>.$ALL.*.
+//	peer call [-H 'name: value']... [-token t] [-timeout ms] [-instance id] <natsurl> <service> <method> <path> [body]
 //	    A client: sends one request with nc.Request and prints the response as one JSON line
 //	    {status, reason, headers: [[name, value]...], body: base64}. body is literal text, @file, or -
 //	    for stdin. -token overrides the subject's method token (to send a mismatch on purpose).
 //	    Exit 3 and NO_RESPONDERS when nobody serves the subject, 4 for a malformed response (502),
-//	    5 for a timeout (504).
+//	    5 for a timeout (504). -instance sends it to that instance only (§10: <prefix>.<service>.$I.<id>.<m>).
+//	peer all [-H 'name: value']... [-wait ms] [-stall ms] [-max n] <natsurl> <service> <method> <path> [body]
+//	    Scatter-gather (§10): one request to <prefix>.<service>.$ALL.<m>, each answer printed as a JSON
+//	    line as call prints it, until -wait ms in all (default 5000), -max answers, or -stall ms after
+//	    the last answer (default 300). Exit 3 and NO_RESPONDERS when nobody listens.
 //	peer micro-ls [-wait ms] <natsurl>
 //	    Collects $SRV.INFO and $SRV.STATS answers for -wait ms (default 500) and prints, as JSON, the
 //	    natsmesh services among them, with the problems found checking each document's schema.
 //
 //	peer tap [-n count] [-wait ms] <natsurl> <service>
-//	    A listen-only tap (§10, tap.go): prints "READY <subject>", then each access record as a JSON line.
+//	    A listen-only tap (§11, tap.go): prints "READY <subject>", then each access record as a JSON line.
 //
 // The subject prefix is $NATS_PREFIX, default "mesh" (§1).
 package main
@@ -601,6 +606,12 @@ func cmdServe(argv []string) {
 	if _, err := nc.QueueSubscribe(subject, s.name, s.onMessage); err != nil {
 		die(1, "subscribe %s: %v", subject, err)
 	}
+	// §10: requests named to this instance, and requests to every instance — no queue group.
+	for _, direct := range []string{prefix + "." + s.name + ".$I." + s.instance + ".*", prefix + "." + s.name + ".$ALL.*"} {
+		if _, err := nc.Subscribe(direct, s.onMessage); err != nil {
+			die(1, "subscribe %s: %v", direct, err)
+		}
+	}
 	if err := nc.Flush(); err != nil {
 		die(1, "flush: %v", err)
 	}
@@ -643,43 +654,22 @@ func cmdCall(args []string) {
 	fs.Var(&headers, "H", "request header 'name: value' (repeatable)")
 	token := fs.String("token", "", "subject method token (default: the method lower-cased)")
 	timeout := fs.Int("timeout", 5000, "deadline in ms")
+	instance := fs.String("instance", "", "the instance that must answer (§10), by its mesh-instance id")
 	_ = fs.Parse(args)
-	rest := fs.Args()
-	if len(rest) < 4 || len(rest) > 5 {
-		die(2, "usage: peer call [-H 'k: v']... [-token t] [-timeout ms] <natsurl> <service> <method> <path> [body]")
-	}
-	url, svc, method, path := rest[0], rest[1], rest[2], rest[3]
-	checkService(svc)
-	if !isMethod(method) || !isPath(path) {
-		die(2, "invalid method %q or path %q", method, path)
-	}
-	var body []byte
-	if len(rest) == 5 {
-		var err error
-		switch arg := rest[4]; {
-		case arg == "-":
-			body, err = io.ReadAll(os.Stdin)
-		case strings.HasPrefix(arg, "@"):
-			body, err = os.ReadFile(arg[1:])
-		default:
-			body = []byte(arg)
-		}
-		if err != nil {
-			die(2, "body: %v", err)
-		}
-	}
+	url, svc, method, path, body, sent := requestArgs(fs.Args(), headers,
+		"usage: peer call [-H 'k: v']... [-token t] [-timeout ms] [-instance id] <natsurl> <service> <method> <path> [body]")
 	if *token == "" {
 		*token = strings.ToLower(method)
-	}
-	var sent []Header
-	for _, h := range headers {
-		if !hopByHop[strings.ToLower(h[0])] {
-			sent = append(sent, h)
-		}
 	}
 	nc := connect(url)
 	defer nc.Close()
 	subject := meshPrefix() + "." + svc + "." + *token
+	if *instance != "" {
+		if !microNameRe.MatchString(*instance) { // §10: one token of [A-Za-z0-9_-]
+			die(2, "invalid instance id %q", *instance)
+		}
+		subject = meshPrefix() + "." + svc + ".$I." + *instance + "." + *token
+	}
 	msg, err := nc.Request(subject, frame(kindRequest, method+" "+path, sent, body),
 		time.Duration(*timeout)*time.Millisecond)
 	switch {
@@ -705,6 +695,101 @@ func cmdCall(args []string) {
 	}
 	line, _ := json.Marshal(res)
 	fmt.Println(string(line))
+}
+
+// requestArgs reads <natsurl> <service> <method> <path> [body] and drops hop-by-hop headers.
+func requestArgs(rest []string, headers headerFlags, usage string) (string, string, string, string, []byte, []Header) {
+	if len(rest) < 4 || len(rest) > 5 {
+		die(2, "%s", usage)
+	}
+	url, svc, method, path := rest[0], rest[1], rest[2], rest[3]
+	checkService(svc)
+	if !isMethod(method) || !isPath(path) {
+		die(2, "invalid method %q or path %q", method, path)
+	}
+	var body []byte
+	if len(rest) == 5 {
+		var err error
+		switch arg := rest[4]; {
+		case arg == "-":
+			body, err = io.ReadAll(os.Stdin)
+		case strings.HasPrefix(arg, "@"):
+			body, err = os.ReadFile(arg[1:])
+		default:
+			body = []byte(arg)
+		}
+		if err != nil {
+			die(2, "body: %v", err)
+		}
+	}
+	var sent []Header
+	for _, h := range headers {
+		if !hopByHop[strings.ToLower(h[0])] {
+			sent = append(sent, h)
+		}
+	}
+	return url, svc, method, path, body, sent
+}
+
+// ---------------------------------------------------------------------------------------------
+// all (§10: every instance)
+// ---------------------------------------------------------------------------------------------
+
+// cmdAll sends one request to every instance (<prefix>.<service>.$ALL.<method>, no mesh-window and no
+// mesh-heartbeat: one answer message per instance) and prints each answer as a JSON line. It stops
+// on the first of: -wait ms in all, -max answers, -stall ms after the last answer, or NATS's
+// no-responders status (exit 3, "NO_RESPONDERS").
+func cmdAll(args []string) {
+	fs := flag.NewFlagSet("all", flag.ExitOnError)
+	var headers headerFlags
+	fs.Var(&headers, "H", "request header 'name: value' (repeatable)")
+	wait := fs.Int("wait", 5000, "total wait in ms")
+	stall := fs.Int("stall", 300, "end this many ms after the last answer")
+	max := fs.Int("max", 0, "end after this many answers (0: no limit)")
+	_ = fs.Parse(args)
+	url, svc, method, path, body, sent := requestArgs(fs.Args(), headers,
+		"usage: peer all [-H 'k: v']... [-wait ms] [-stall ms] [-max n] <natsurl> <service> <method> <path> [body]")
+	nc := connect(url)
+	defer nc.Close()
+	subject := meshPrefix() + "." + svc + ".$ALL." + strings.ToLower(method)
+	inbox := nats.NewInbox()
+	sub, err := nc.SubscribeSync(inbox)
+	if err != nil {
+		die(1, "subscribe: %v", err)
+	}
+	if err := nc.PublishRequest(subject, inbox, frame(kindRequest, method+" "+path, sent, body)); err != nil {
+		die(1, "publish %s: %v", subject, err)
+	}
+	deadline := time.Now().Add(time.Duration(*wait) * time.Millisecond)
+	answers := 0
+	for *max == 0 || answers < *max {
+		left := time.Until(deadline)
+		if answers > 0 && time.Duration(*stall)*time.Millisecond < left {
+			left = time.Duration(*stall) * time.Millisecond
+		}
+		if left <= 0 {
+			break
+		}
+		m, err := sub.NextMsg(left)
+		// §5: nobody subscribes. nats.go's NextMsg turns the no-responders status into ErrNoResponders.
+		if errors.Is(err, nats.ErrNoResponders) || (err == nil && len(m.Data) == 0 && m.Header.Get("Status") == "503") {
+			fmt.Println("NO_RESPONDERS")
+			nc.Close()
+			os.Exit(3)
+		}
+		if err != nil {
+			break
+		}
+		res, err := decodeResponse(m.Data)
+		if err != nil {
+			fmt.Printf("BAD_RESPONSE %s\n", err)
+			nc.Close()
+			os.Exit(4)
+		}
+		line, _ := json.Marshal(res)
+		fmt.Println(string(line))
+		answers++
+	}
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -942,13 +1027,15 @@ func cmdMicroLs(args []string) {
 
 func main() {
 	if len(os.Args) < 2 {
-		die(2, "usage: peer serve|call|micro-ls|tap ...")
+		die(2, "usage: peer serve|call|all|micro-ls|tap ...")
 	}
 	switch os.Args[1] {
 	case "serve":
 		cmdServe(os.Args[2:])
 	case "call":
 		cmdCall(os.Args[2:])
+	case "all":
+		cmdAll(os.Args[2:])
 	case "micro-ls":
 		cmdMicroLs(os.Args[2:])
 	case "tap":

@@ -1,9 +1,9 @@
 package main
 
 // peer tap [-n count] [-wait ms] <natsurl> <service>
-//     A listen-only tap (PROTOCOL.md §10): subscribes <prefix>.<service>.$TAP.* without a queue
+//     A listen-only tap (PROTOCOL.md §11): subscribes <prefix>.<service>.$TAP.* without a queue
 //     group — never a request subject — and prints "READY <subject>" once subscribed, then one JSON
-//     line per access record, each checked against §10.2 (a line that is not a record prints
+//     line per access record, each checked against §11.2 (a line that is not a record prints
 //     "MALFORMED <reason>"). Exits 0 after -n records (default 1), 5 when -wait ms (default 10000)
 //     pass first.
 
@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// accessRecord is one record of §10.2, with its members in the order the document lists them.
+// accessRecord is one record of §11.2, with its members in the order the document lists them.
 type accessRecord struct {
 	V         int     `json:"v"`
 	Time      float64 `json:"time"`
@@ -32,7 +32,7 @@ type accessRecord struct {
 	RequestID string  `json:"requestId"`
 }
 
-// parseRecord reads one line as §10.2 says: a JSON object, v = 1, every member of its type.
+// parseRecord reads one line as §11.2 says: a JSON object, v = 1, every member of its type.
 func parseRecord(line []byte) (*accessRecord, string) {
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(line, &doc); err != nil {
@@ -97,7 +97,7 @@ func cmdTap(args []string) {
 	for printed < *count {
 		select {
 		case data := <-msgs:
-			// §10.2: newline-delimited JSON, one or more records per message.
+			// §11.2: newline-delimited JSON, one or more records per message.
 			scanner := bufio.NewScanner(bytes.NewReader(data))
 			scanner.Buffer(make([]byte, 64*1024), len(data)+1)
 			for scanner.Scan() {
