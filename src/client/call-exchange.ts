@@ -26,13 +26,6 @@ import type { PendingCall, RequestMux } from "./mux.js";
 const EMPTY = new Uint8Array(0);
 /** The head deadlines of every call in this process: a timer per timeout step (DeadlineLanes), not per call. */
 const deadlines = new DeadlineLanes();
-/**
- * Shortest acknowledgement deadline of a call that may not be sent again (an unkeyed POST, a streamed
- * body), in ms: past an instance's default lag threshold (500 ms) and its lag timer's 50 ms period, so
- * that an instance that reads the request only after its caller gave up has seen itself stalled and
- * asks the caller before running it (PROTOCOL.md §8.4, "After a stall"); the caller answers `abort`.
- */
-export const UNSENDABLE_MIN_ACK_DEADLINE = 750;
 
 /** Settings of one {@link CallExchange}. */
 export interface CallExchangeOptions {
@@ -56,9 +49,8 @@ export interface CallExchangeOptions {
   method: string;
   /**
    * The caller sends the request again elsewhere when it fails with `InstanceLostError` (it is
-   * idempotent and its retries are on). For a service known to acknowledge, a call fails as soon as
-   * the acknowledgement is late (PROTOCOL.md §8.4), not after twice the heartbeat; one that may not be
-   * sent again is given at least {@link UNSENDABLE_MIN_ACK_DEADLINE}.
+   * idempotent and its retries are on): for a service known to acknowledge, the call then fails as
+   * soon as the acknowledgement is late (PROTOCOL.md §8.4), not after twice the heartbeat.
    */
   resendable?: boolean | undefined;
 }
@@ -153,7 +145,7 @@ export class CallExchange implements PendingCall {
     }
     if (options.heartbeat > 0) {
       this.#publishedAt = performance.now();
-      const ackMs = this.watching ? this.#ackDeadline(options) : undefined;
+      const ackMs = this.watching && options.resendable ? mux.liveness.ackDeadline(this.#key) : undefined;
       if (ackMs !== undefined) this.#ack = deadlines.add(ackMs, () => this.#ackMissed(ackMs));
     }
     mux.publish(subject, head, this.#reply, options.batch, (err) =>
@@ -224,21 +216,7 @@ export class CallExchange implements PendingCall {
     return this.#mux.liveness;
   }
 
-  /**
-   * The acknowledgement deadline of this call (PROTOCOL.md §8.4), or undefined for a service not known
-   * to acknowledge. A call that may not be sent again gets at least {@link UNSENDABLE_MIN_ACK_DEADLINE},
-   * and never more than the 2·H of silence that would fail it anyway.
-   */
-  #ackDeadline(options: CallExchangeOptions): number | undefined {
-    const ms = this.#live.ackDeadline(this.#key);
-    if (ms === undefined || options.resendable) return ms;
-    return Math.min(Math.max(ms, UNSENDABLE_MIN_ACK_DEADLINE), 2 * options.heartbeat);
-  }
-
-  /**
-   * No message within the acknowledgement deadline: the instance is lost for this call, which is
-   * re-sent if it may be, else fails with a 503 that says nobody acknowledged it.
-   */
+  /** No message within the acknowledgement deadline: the instance is lost for this call, which is re-sent. */
   #ackMissed(ms: number): void {
     this.#ack = undefined;
     if (this.#heardOnce || this.#over || this.#leaving) return;

@@ -52,9 +52,7 @@ export interface CallOptions {
    * The caller will send the request again if this attempt fails with `InstanceLostError` (it is
    * idempotent and its retries are on). For a service known to acknowledge requests (PROTOCOL.md
    * §8.4), the attempt then fails as soon as the acknowledgement is late (100–500 ms, from the
-   * service's observed round trip) rather than after twice the heartbeat. Default false: the call
-   * fails with `InstanceLostError` (`acknowledged` false) when no acknowledgement came within that
-   * deadline or 750 ms, whichever is longer (at most twice the heartbeat).
+   * service's observed round trip) rather than after twice the heartbeat. Default false.
    */
   resendable?: boolean;
 }
