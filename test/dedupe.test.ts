@@ -366,6 +366,22 @@ describe("dedupe - with JetStream", () => {
     expect(c.runs()).toBe(2);
   });
 
+  it("dedupe - a full bucket: new keys get 503 NM_ERR_DEDUPE_UNAVAILABLE at once (not retried), unrun", async () => {
+    const c = counting();
+    // A retry window past the caller's 10 s timeout: a retried write would answer 504, not 503.
+    await start("dd-full", c.handler, { bucket: "dd-full", maxBytes: 1024, storeRetry: 60_000 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20 && !statuses.includes(503); i++) {
+      const res = await call("dd-full", post(`full-${i}`));
+      statuses.push(res.status);
+      if (res.status === 503) expect(res.headers.get("mesh-error")).toBe("NM_ERR_DEDUPE_UNAVAILABLE");
+      await res.text();
+    }
+    expect(statuses).toContain(503);
+    expect(statuses.filter((s) => s !== 201 && s !== 503)).toEqual([]);
+    expect(c.runs()).toBe(statuses.filter((s) => s === 201).length);
+  });
+
   it("dedupe - through the gateway: the key and the replay header pass unchanged", async () => {
     const c = counting();
     await start("dd-gw", c.handler);

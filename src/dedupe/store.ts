@@ -39,6 +39,9 @@ export interface StoreRetry {
 /** Defaults of {@link StoreRetry}. */
 export const STORE_RETRY_DEFAULTS: StoreRetry = { timeout: 1000, retryFor: 10_000 };
 
+/** nats-server's JetStream API error "JetStream system temporarily unavailable" (status 503). */
+const JS_TEMPORARILY_UNAVAILABLE = 10008;
+
 /** First and largest pause between two tries of an operation. */
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 500;
@@ -192,12 +195,13 @@ export class DedupeStore {
 
   /**
    * Whether a failure may pass by itself: no answer in time, a JetStream that says it is temporarily
-   * unavailable (503), or — once the bucket was opened, so JetStream runs — no responder for the
-   * bucket's subjects (its replicas are electing a leader). Without JetStream, opening fails at once.
+   * unavailable (10008), or — once the bucket was opened, so JetStream runs — no responder for the
+   * bucket's subjects (its replicas are electing a leader). Without JetStream, opening fails at once;
+   * a full bucket (10077, also a 503) at once too.
    */
   #transient(err: unknown, opened: boolean): boolean {
     if (err instanceof errors.TimeoutError) return true;
-    if (err instanceof JetStreamApiError) return err.status === 503;
+    if (err instanceof JetStreamApiError) return err.code === JS_TEMPORARILY_UNAVAILABLE;
     if (err instanceof Error && err.name === "JetStreamNotEnabled") return opened || this.#opened;
     return false;
   }
