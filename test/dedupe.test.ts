@@ -347,19 +347,39 @@ describe("dedupe - with JetStream", () => {
     expect(c.runs()).toBe(2);
   });
 
-  it("dedupe - a deleted bucket: the next keyed request gets 503 NM_ERR_DEDUPE_UNAVAILABLE, then the bucket is made again", async () => {
+  it("dedupe - a deleted bucket is made again by the next keyed request, which runs once and is replayed after", async () => {
     const c = counting();
     await start("dd-gone", c.handler, { bucket: "dd-gone" });
     await (await call("dd-gone", post("g1"))).text();
     await new Kvm(nats.nc).open("dd-gone").then((kv) => kv.destroy());
-    const refused = await call("dd-gone", post("g2"));
-    expect(refused.status).toBe(503);
-    expect(refused.headers.get("mesh-error")).toBe("NM_ERR_DEDUPE_UNAVAILABLE");
-    expect(c.runs()).toBe(1);
+    // The write meets no stream (no responder): the store opens the bucket again and tries again.
     const next = await call("dd-gone", post("g2"));
     expect(next.status).toBe(201);
     await next.text();
     expect(c.runs()).toBe(2);
+    expect(
+      (await new Kvm(nats.nc).open("dd-gone").then((kv) => kv.get(recordKey("dd-gone", "g2"))))?.operation,
+    ).toBe("PUT");
+    const again = await call("dd-gone", post("g2"));
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    await again.text();
+    expect(c.runs()).toBe(2);
+  });
+
+  it("dedupe - a full bucket: new keys get 503 NM_ERR_DEDUPE_UNAVAILABLE at once (not retried), unrun", async () => {
+    const c = counting();
+    // A retry window past the caller's 10 s timeout: a retried write would answer 504, not 503.
+    await start("dd-full", c.handler, { bucket: "dd-full", maxBytes: 1024, storeRetry: 60_000 });
+    const statuses: number[] = [];
+    for (let i = 0; i < 20 && !statuses.includes(503); i++) {
+      const res = await call("dd-full", post(`full-${i}`));
+      statuses.push(res.status);
+      if (res.status === 503) expect(res.headers.get("mesh-error")).toBe("NM_ERR_DEDUPE_UNAVAILABLE");
+      await res.text();
+    }
+    expect(statuses).toContain(503);
+    expect(statuses.filter((s) => s !== 201 && s !== 503)).toEqual([]);
+    expect(c.runs()).toBe(statuses.filter((s) => s === 201).length);
   });
 
   it("dedupe - through the gateway: the key and the replay header pass unchanged", async () => {

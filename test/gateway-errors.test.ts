@@ -59,6 +59,7 @@ describe("gateway - errors of a lost instance", () => {
       const access = lines.filter((l) => l.msg === "request" && l.path === "/frozen/echo");
       expect(access).toHaveLength(1);
       expect(access[0]).toMatchObject({ level: 40, status: 503, code: ErrorCode.InstanceLost });
+      expect(lines.filter((l) => l.msg === "retrying")).toEqual([]);
       expect(lines.filter((l) => (l.level as number) >= 50)).toEqual([]);
       expect(JSON.stringify(lines)).not.toContain("stack");
     } finally {

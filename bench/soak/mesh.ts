@@ -22,12 +22,15 @@ export interface NodeSettings {
   /** `ping_interval` in seconds and `ping_max`; undefined leaves nats-server's defaults (2 min, 2). */
   ping: { intervalSeconds: number; max: number } | undefined;
   jetstream: boolean;
+  /** `write_deadline` in ms; undefined leaves nats-server's default (10 s). */
+  writeDeadlineMs?: number | undefined;
 }
 
 /** The config every node gets (the harness adds listen ports and routes). */
-export function nodeConfig({ ping, jetstream }: NodeSettings): ServerConfig {
+export function nodeConfig({ ping, jetstream, writeDeadlineMs }: NodeSettings): ServerConfig {
   return {
     ...(ping && { ping_interval: `${ping.intervalSeconds}s`, ping_max: ping.max }),
+    ...(writeDeadlineMs !== undefined && { write_deadline: `${writeDeadlineMs}ms` }),
     // Each node runs in its own directory (the harness's cwd), so a relative store is per node.
     ...(jetstream && { jetstream: { store_dir: "jetstream" } }),
   };

@@ -41,6 +41,8 @@ export interface SoakOptions {
   freezeSeconds: number;
   /** nats-server `ping_interval` (seconds) and `ping_max`; undefined: nats-server's defaults. */
   ping: { intervalSeconds: number; max: number } | undefined;
+  /** nats-server `write_deadline` in ms (`--write-deadline`); undefined: nats-server's default (10 s). */
+  writeDeadlineMs: number | undefined;
   /** Enables JetStream on every node (for services that keep state in KV, e.g. deduplication). */
   jetstream: boolean;
   /** Extra environment of every instance (`--instance-env K=V`). */
@@ -92,6 +94,7 @@ schedule. Prints a report; exits 1 when a target is missed (see RELIABILITY.md).
   --ping-interval S       nats-server ping_interval in seconds (default 2)
   --ping-max N            nats-server ping_max (default 2)
   --nats-defaults         leave ping_interval and ping_max at nats-server's defaults (2 min, 2)
+  --write-deadline MS     nats-server write_deadline (default: nats-server's, 10 s)
   --jetstream             enable JetStream on every node (for KV-backed features)
   --instance-env K=V      extra environment for every instance (repeatable)
   --serve-options JSON    merged into every instance's serve() options
@@ -194,6 +197,7 @@ export function parseSoakArgs(args: string[]): SoakOptions | undefined {
           intervalSeconds: num("ping-interval", values["ping-interval"], 2, 1),
           max: num("ping-max", values["ping-max"], 2, 1),
         },
+    writeDeadlineMs: optionalNum("write-deadline", values["write-deadline"]),
     jetstream: values.jetstream ?? false,
     instanceEnv: parseEnv(values["instance-env"]),
     serveOptions: values["serve-options"],
@@ -231,6 +235,7 @@ function parse(args: string[]) {
       "ping-interval": str,
       "ping-max": str,
       "nats-defaults": { type: "boolean" },
+      "write-deadline": str,
       jetstream: { type: "boolean" },
       "instance-env": { type: "string", multiple: true },
       "serve-options": str,

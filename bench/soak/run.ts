@@ -47,7 +47,10 @@ async function main(argv: string[]): Promise<number> {
   let t0 = performance.now();
   const clock = () => performance.now() - t0;
 
-  const nodes = await SoakCluster.start({ ping: o.ping, jetstream: o.jetstream }, clock);
+  const nodes = await SoakCluster.start(
+    { ping: o.ping, jetstream: o.jetstream, writeDeadlineMs: o.writeDeadlineMs },
+    clock,
+  );
   let fleet: Fleet | undefined;
   let gateway: SoakGateway | undefined;
   let sampler: MemorySampler | undefined;

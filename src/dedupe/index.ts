@@ -14,4 +14,10 @@ export {
   RecordState,
   recordKey,
 } from "./record.js";
-export { type BucketSettings, DedupeStore, type StoredRecord } from "./store.js";
+export {
+  type BucketSettings,
+  DedupeStore,
+  STORE_RETRY_DEFAULTS,
+  type StoredRecord,
+  type StoreRetry,
+} from "./store.js";

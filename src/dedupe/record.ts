@@ -32,6 +32,11 @@ export interface DedupeRecord {
   fingerprint: string;
   /** The instance that claimed the key (for logs). */
   instance: string;
+  /**
+   * A nonce of the execution that claimed the key (absent in records of older versions): it makes
+   * each claim's bytes unique, so a write whose answer was lost can be recognised as done.
+   */
+  claim?: string | undefined;
   /** With {@link RecordState.Done}: the answer, without provenance headers. */
   answer?: WireResponse | undefined;
   /** With {@link RecordState.NotKept}: the answer's status and body size, for the error message. */

@@ -5,9 +5,11 @@
  *
  * @module
  */
-import { JetStreamApiCodes, JetStreamApiError } from "@nats-io/jetstream";
+import { Buffer } from "node:buffer";
+import { setTimeout as sleep } from "node:timers/promises";
+import { JetStreamApiCodes, JetStreamApiError, jetstream } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { errors, type NatsConnection } from "@nats-io/nats-core";
 import { ErrorCode, MeshError } from "../protocol/index.js";
 import { type DedupeRecord, decodeRecord, encodeRecord } from "./record.js";
 
@@ -23,6 +25,27 @@ export interface BucketSettings {
   replicas: number;
 }
 
+/** How long the store waits for NATS, per operation and in all, across a KV leader election. */
+export interface StoreRetry {
+  /** Milliseconds one KV operation waits for its answer (default 1000). */
+  timeout: number;
+  /**
+   * Milliseconds within which an operation that met no answer, no stream leader or a temporarily
+   * unavailable JetStream is tried again (default 10 000; 0: tried once).
+   */
+  retryFor: number;
+}
+
+/** Defaults of {@link StoreRetry}. */
+export const STORE_RETRY_DEFAULTS: StoreRetry = { timeout: 1000, retryFor: 10_000 };
+
+/** nats-server's JetStream API error "JetStream system temporarily unavailable" (status 503). */
+const JS_TEMPORARILY_UNAVAILABLE = 10008;
+
+/** First and largest pause between two tries of an operation. */
+const RETRY_FIRST_MS = 50;
+const RETRY_MAX_MS = 500;
+
 /** A key as read: its record (undefined when deleted), with the revision a write over it must name. */
 export interface StoredRecord {
   record: DedupeRecord | undefined;
@@ -33,18 +56,33 @@ export interface StoredRecord {
 
 /**
  * One KV bucket of deduplication records. The bucket is opened (created if missing) on first use;
- * after a failure it is opened again on the next call, so a bucket deleted or a JetStream restarted
- * is picked up again. Every failure to reach it throws a {@link MeshError} with code
- * `NM_ERR_DEDUPE_UNAVAILABLE` (503) and the cause.
+ * after a failure it is opened again, so a bucket deleted or a JetStream restarted is picked up again.
+ *
+ * Each operation waits {@link StoreRetry.timeout} for its answer; one that met no answer, no stream
+ * leader (a node of a JetStream cluster was lost and the bucket's replicas elect another) or a
+ * temporarily unavailable JetStream is tried again, with a growing pause, within
+ * {@link StoreRetry.retryFor}. A write whose answer was lost may have been done: when a later try
+ * meets a revision conflict, the key is read, and the write counts as done if the key holds exactly
+ * the bytes written (records carry a per-claim nonce, so no one else writes the same bytes). What
+ * still fails throws a {@link MeshError} with code `NM_ERR_DEDUPE_UNAVAILABLE` (503) and the cause.
  */
 export class DedupeStore {
   readonly #nc: NatsConnection;
   readonly #settings: BucketSettings;
+  readonly #retry: StoreRetry;
   #kv: Promise<KV> | undefined;
+  /** The bucket was opened once: JetStream runs, so a missing responder is a leader being elected. */
+  #opened = false;
 
-  constructor(nc: NatsConnection, settings: BucketSettings) {
+  /**
+   * @param nc - the connection
+   * @param settings - how the bucket is made when missing
+   * @param retry - per-operation timeout and retry window (default {@link STORE_RETRY_DEFAULTS})
+   */
+  constructor(nc: NatsConnection, settings: BucketSettings, retry: StoreRetry = STORE_RETRY_DEFAULTS) {
     this.#nc = nc;
     this.#settings = settings;
+    this.#retry = retry;
   }
 
   /**
@@ -56,7 +94,8 @@ export class DedupeStore {
    */
   claim(key: string, record: DedupeRecord, after = 0): Promise<number | undefined> {
     // KV's own create() reads the key again when it finds it taken; the caller reads it anyway.
-    return this.#use((kv) => kv.put(key, encodeRecord(record), { previousSeq: after }), true);
+    const bytes = encodeRecord(record);
+    return this.#write(key, bytes, (kv, timeout) => kv.put(key, bytes, { previousSeq: after, timeout }));
   }
 
   /**
@@ -66,7 +105,8 @@ export class DedupeStore {
    * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` when the bucket cannot be reached
    */
   replace(key: string, record: DedupeRecord, revision: number): Promise<number | undefined> {
-    return this.#use((kv) => kv.update(key, encodeRecord(record), revision), true);
+    const bytes = encodeRecord(record);
+    return this.#write(key, bytes, (kv, timeout) => kv.update(key, bytes, revision, timeout));
   }
 
   /**
@@ -75,7 +115,8 @@ export class DedupeStore {
    * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` when the bucket cannot be reached
    */
   async release(key: string, revision: number): Promise<void> {
-    await this.#use((kv) => kv.delete(key, { previousSeq: revision }), true);
+    // A delete whose answer was lost and then met a conflict: done if the key reads deleted.
+    await this.#write(key, undefined, (kv) => kv.delete(key, { previousSeq: revision }).then(() => revision));
   }
 
   /**
@@ -86,37 +127,89 @@ export class DedupeStore {
    * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` when the bucket cannot be reached or holds bytes
    *   that are not a record
    */
-  read(key: string): Promise<StoredRecord | undefined> {
-    return this.#use(async (kv) => {
-      const entry = await kv.get(key);
-      if (entry === null) return undefined;
-      const record = entry.operation === "PUT" ? decodeRecord(entry.value) : undefined;
-      return { record, revision: entry.revision, written: entry.created };
-    }, false);
+  async read(key: string): Promise<StoredRecord | undefined> {
+    const entry = await this.#use((kv) => kv.get(key), false);
+    if (entry === null || entry === undefined) return undefined;
+    let record: DedupeRecord | undefined;
+    try {
+      record = entry.operation === "PUT" ? decodeRecord(entry.value) : undefined;
+    } catch (err) {
+      throw unavailable(`the deduplication bucket '${this.#settings.bucket}' holds a foreign value`, err);
+    }
+    return { record, revision: entry.revision, written: entry.created };
   }
 
-  /** Runs `op` on the bucket; a revision conflict is `undefined` when `conflicts` says it may be. */
-  async #use<T>(op: (kv: KV) => Promise<T>, conflicts: boolean): Promise<T | undefined> {
-    let kv: KV;
-    try {
-      kv = await this.#open();
-    } catch (err) {
-      this.#kv = undefined;
-      throw unavailable(`the deduplication bucket '${this.#settings.bucket}' cannot be opened`, err);
+  /**
+   * A revision-checked write of `bytes` (undefined: a delete), tried again as {@link #use} does. A
+   * conflict after a try whose answer was lost is checked against what the key holds.
+   */
+  async #write(
+    key: string,
+    bytes: Uint8Array | undefined,
+    op: (kv: KV, timeout: number) => Promise<number>,
+  ): Promise<number | undefined> {
+    let lost = false;
+    const revision = await this.#use(
+      (kv, timeout) =>
+        op(kv, timeout).catch((err: unknown) => {
+          if (err instanceof errors.TimeoutError) lost = true;
+          throw err;
+        }),
+      true,
+    );
+    if (revision !== undefined || !lost) return revision;
+    const entry = await this.#use((kv) => kv.get(key), false);
+    if (bytes === undefined) return entry?.operation === "PUT" ? undefined : (entry?.revision ?? 0);
+    return entry?.operation === "PUT" && Buffer.from(entry.value).equals(bytes) ? entry.revision : undefined;
+  }
+
+  /**
+   * Runs `op` on the bucket, trying again within the retry window while NATS gives no answer or no
+   * leader; a revision conflict is `undefined` when `conflicts` says it may be.
+   */
+  async #use<T>(op: (kv: KV, timeout: number) => Promise<T>, conflicts: boolean): Promise<T | undefined> {
+    const { timeout, retryFor } = this.#retry;
+    const until = performance.now() + retryFor;
+    let pause = RETRY_FIRST_MS;
+    for (;;) {
+      let opened = false;
+      try {
+        const kv = await this.#open();
+        opened = true;
+        this.#opened = true;
+        return await op(kv, timeout);
+      } catch (err) {
+        if (opened && conflicts && isRevisionConflict(err)) return undefined;
+        // Opened again on the next try: the bucket may have been deleted, JetStream restarted.
+        this.#kv = undefined;
+        const left = until - performance.now();
+        if (!this.#transient(err, opened) || left <= 0) {
+          const what = opened ? "failed" : "cannot be opened";
+          throw unavailable(`the deduplication bucket '${this.#settings.bucket}' ${what}`, err);
+        }
+        await sleep(Math.min(pause, left));
+        pause = Math.min(pause * 2, RETRY_MAX_MS);
+      }
     }
-    try {
-      return await op(kv);
-    } catch (err) {
-      if (conflicts && isRevisionConflict(err)) return undefined;
-      // Opened again on the next call: the bucket may have been deleted, JetStream restarted.
-      this.#kv = undefined;
-      throw unavailable(`the deduplication bucket '${this.#settings.bucket}' failed`, err);
-    }
+  }
+
+  /**
+   * Whether a failure may pass by itself: no answer in time, a JetStream that says it is temporarily
+   * unavailable (10008), or — once the bucket was opened, so JetStream runs — no responder for the
+   * bucket's subjects (its replicas are electing a leader). Without JetStream, opening fails at once;
+   * a full bucket (10077, also a 503) at once too.
+   */
+  #transient(err: unknown, opened: boolean): boolean {
+    if (err instanceof errors.TimeoutError) return true;
+    if (err instanceof JetStreamApiError) return err.code === JS_TEMPORARILY_UNAVAILABLE;
+    if (err instanceof Error && err.name === "JetStreamNotEnabled") return opened || this.#opened;
+    return false;
   }
 
   #open(): Promise<KV> {
     const { bucket, ttl, maxBytes, replicas } = this.#settings;
-    this.#kv ??= new Kvm(this.#nc).create(bucket, { history: 1, ttl, max_bytes: maxBytes, replicas });
+    const js = jetstream(this.#nc, { timeout: this.#retry.timeout });
+    this.#kv ??= new Kvm(js).create(bucket, { history: 1, ttl, max_bytes: maxBytes, replicas });
     return this.#kv;
   }
 }

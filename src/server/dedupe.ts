@@ -6,6 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
 import {
@@ -33,6 +34,8 @@ export const DEDUPE_DEFAULTS = {
   lease: 10_000,
   wait: 30_000,
   unavailable: "reject",
+  storeTimeout: 1000,
+  storeRetry: 10_000,
 } as const;
 
 /** Options of deduplication (`serve(handler, { dedupe })`); every one has a default. */
@@ -71,6 +74,14 @@ export interface DedupeOptions {
    * logged and counted as `fallback`.
    */
   unavailable?: "reject" | "run";
+  /** Milliseconds one operation on the store waits for its answer (default 1000). */
+  storeTimeout?: number;
+  /**
+   * Milliseconds within which a store operation that met no answer or no leader (a JetStream node
+   * lost, the bucket's replicas electing another) is tried again before the store counts as
+   * unavailable (default 10 000; 0: tried once).
+   */
+  storeRetry?: number;
 }
 
 /** What {@link deduplicate} needs beside the handler. */
@@ -159,7 +170,7 @@ class KeyedRun {
     control: RequestControl | undefined,
   ): Promise<WireResponse> {
     const { store, settings, instance } = this.#p;
-    const mine: DedupeRecord = { state: RecordState.Running, fingerprint: fp, instance };
+    const mine: DedupeRecord = { state: RecordState.Running, fingerprint: fp, instance, claim: randomUUID() };
     const waitUntil = performance.now() + settings.wait;
     let pause = POLL_FIRST_MS;
     /** The running record's revision as last seen, and since when (this instance's clock). */

@@ -167,7 +167,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     ? deduplicate(wire, {
         service,
         instance: id,
-        store: new DedupeStore(nc, dedupe),
+        store: new DedupeStore(nc, dedupe, { timeout: dedupe.storeTimeout, retryFor: dedupe.storeRetry }),
         settings: dedupe,
         timeout,
         recorder,
@@ -238,13 +238,16 @@ function dedupeSettings(option: boolean | DedupeOptions | undefined): Required<D
   const settings = { ...DEDUPE_DEFAULTS, ...(on === true ? {} : on) };
   if (!/^[A-Za-z0-9_-]+$/.test(settings.bucket))
     throw new RangeError(`dedupe.bucket: expected [A-Za-z0-9_-] characters, got '${settings.bucket}'`);
-  for (const name of ["ttl", "maxBytes", "replicas", "maxAnswer", "lease"] as const) {
+  for (const name of ["ttl", "maxBytes", "replicas", "maxAnswer", "lease", "storeTimeout"] as const) {
     const n = settings[name];
     if (!Number.isInteger(n) || n < 1)
       throw new RangeError(`dedupe.${name}: expected an integer ≥ 1, got ${n}`);
   }
-  if (!Number.isInteger(settings.wait) || settings.wait < 0)
-    throw new RangeError(`dedupe.wait: expected an integer ≥ 0, got ${settings.wait}`);
+  for (const name of ["wait", "storeRetry"] as const) {
+    const n = settings[name];
+    if (!Number.isInteger(n) || n < 0)
+      throw new RangeError(`dedupe.${name}: expected an integer ≥ 0, got ${n}`);
+  }
   if (settings.unavailable !== "reject" && settings.unavailable !== "run")
     throw new RangeError(
       `dedupe.unavailable: expected 'reject' or 'run', got '${String(settings.unavailable)}'`,

@@ -249,7 +249,7 @@ export class CallGuard {
             ((recently &&
               err instanceof NoRespondersError &&
               performance.now() - started < WAIT_FOR_CAPACITY_MS) ||
-              isUnacknowledged(err)),
+              (request.stream === undefined && isUnacknowledged(err))),
           deadline,
           signal,
           now: () => performance.now(),
@@ -258,7 +258,7 @@ export class CallGuard {
         { error },
       ).catch((err: unknown) => {
         // Sent again until the deadline and never acknowledged: the call timed out.
-        if (isUnacknowledged(err) && !signal?.aborted && overall > 0)
+        if (request.stream === undefined && isUnacknowledged(err) && !signal?.aborted && overall > 0)
           throw new TimeoutError({ service, subject: (err as InstanceLostError).subject }, overall, {
             cause: err,
           });

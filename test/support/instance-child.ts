@@ -2,11 +2,12 @@
  * A service instance in a process of its own, for tests that SIGKILL or SIGSTOP it: serves the test
  * API (`apps.ts`) as service `$SERVICE` with label `$LABEL` on `$NATS_URL` (prefix `$NATS_PREFIX`),
  * prints `ready <instance id>` once subscribed, and drains on SIGTERM. Besides the test API:
- * `POST /hog?ms=N&slice=S` blocks the event loop for N ms in slices of S ms (a lagging loop), and
- * `GET /stats` answers the instance's `stats()`. With `$TRACE`, it prints `ran <METHOD> <path>` for
+ * `POST /hog?ms=N&slice=S` blocks the event loop for N ms in slices of S ms (a lagging loop) — with
+ * `&until=FILE`, until FILE exists (N ms at most) — and `GET /stats` answers the instance's `stats()`. With `$TRACE`, it prints `ran <METHOD> <path>` for
  * each request its handler runs; with `$LAG_THRESHOLD`, that is its `lagThreshold`; with `$LOG`,
  * the instance logs at that level to stdout (after the ready line's).
  */
+import { existsSync } from "node:fs";
 import { pino } from "pino";
 import { type ServiceHandle, serve } from "../../src/index.js";
 import { fetchApp } from "./apps.js";
@@ -28,7 +29,8 @@ async function handler(req: Request): Promise<Response> {
   if (url.pathname === "/hog") {
     const total = Number(url.searchParams.get("ms") ?? 1000);
     const slice = Number(url.searchParams.get("slice") ?? total);
-    for (let left = total; left > 0; left -= slice) {
+    const until = url.searchParams.get("until");
+    for (let left = total; left > 0 && !(until && existsSync(until)); left -= slice) {
       block(Math.min(slice, left));
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -443,13 +443,14 @@ export class RequestHandler {
             !x.gone && isRetryable(err) && !(instance !== undefined && err instanceof NoRespondersError),
           // No responders for a service that answered lately: its instances are saturated or
           // restarting, so the request waits for one until its deadline (recently-served.ts).
-          // A request no instance acknowledged was taken by none: it is sent again until the deadline
-          // (a frozen instance keeps its place in the queue group; PROTOCOL.md §8.4).
+          // An idempotent request no instance acknowledged was taken by none: it is sent again until
+          // the deadline (a frozen instance keeps its place in the queue group; PROTOCOL.md §8.4). One
+          // that may not be sent again fails with the 503.
           untilDeadline: (err) =>
             route.retry.attempts > 1 &&
             instance === undefined &&
             ((recently && err instanceof NoRespondersError && Date.now() - started < WAIT_FOR_CAPACITY_MS) ||
-              isUnacknowledged(err)),
+              (wire.stream === undefined && idempotent && isUnacknowledged(err))),
           deadline,
           onRetry: (event) => {
             d.metrics.retries.inc(routeLabels(match));
@@ -474,7 +475,7 @@ export class RequestHandler {
         { error },
       ).catch((err: unknown) => {
         // Sent again until the deadline and never acknowledged: the request timed out.
-        if (isUnacknowledged(err) && route.timeout > 0)
+        if (wire.stream === undefined && idempotent && isUnacknowledged(err) && route.timeout > 0)
           throw new TimeoutError({ service: match.service }, route.timeout, { cause: err });
         throw err;
       }),
