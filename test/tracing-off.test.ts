@@ -106,13 +106,16 @@ describe("tracing off - a provider registered later, then disabled", () => {
       expect(meshTracer()).toBeDefined();
       const res = await fetch("http://plain.nats/echo", { headers: { traceparent: TRACEPARENT } });
       const seen = traceHeadersSeen(res.headers.get("x-echo-headers"));
-      const client = exporter
+      // One client span per attempt: on a loaded machine an unacknowledged GET is sent again
+      // (PROTOCOL.md §8.4), and the instance sees the attempt it answered.
+      const attempts = exporter
         .getFinishedSpans()
-        .find((s) => s.name === "GET plain" && s.kind === SpanKind.CLIENT);
-      expect(client).toBeDefined();
-      expect(seen).toEqual([
-        ["traceparent", `00-${client!.spanContext().traceId}-${client!.spanContext().spanId}-01`],
-      ]);
+        .filter((s) => s.name === "GET plain" && s.kind === SpanKind.CLIENT)
+        .map((s) => `00-${s.spanContext().traceId}-${s.spanContext().spanId}-01`);
+      expect(attempts.length).toBeGreaterThan(0);
+      expect(seen).toHaveLength(1);
+      expect(seen[0]?.[0]).toBe("traceparent");
+      expect(attempts).toContain(seen[0]?.[1]);
     } finally {
       await provider.shutdown();
       trace.disable();
