@@ -108,6 +108,21 @@ describe("exports - public entry points", () => {
     `);
   });
 
+  it("exports - natsmesh/insight", async () => {
+    expect(await names(import("../src/insight/index.js"))).toMatchInlineSnapshot(`
+      [
+        "DEFAULT_REPORT_INTERVAL",
+        "REPORT_PREFIX",
+        "ReportError",
+        "createInsight",
+        "histogramQuantile",
+        "instancesNeeded",
+        "parseReport",
+        "reportSubject",
+      ]
+    `);
+  });
+
   it("exports - natsmesh/log", async () => {
     expect(await names(import("../src/log/index.js"))).toMatchInlineSnapshot(`
       [
@@ -334,6 +349,7 @@ describe("exports - package.json", () => {
       "./dev",
       "./discovery",
       "./metrics",
+      "./insight",
       "./log",
       "./gateway",
       "./traffic",
