@@ -24,6 +24,7 @@ const LIBRARY = [
   "discovery",
   "metrics",
   "insight",
+  "dashboard",
   "log",
   "client",
   "server",
@@ -49,6 +50,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   discovery: ["protocol"],
   metrics: ["protocol"],
   insight: ["metrics"],
+  dashboard: ["insight"],
   log: ["protocol"],
   client: ["protocol", "util", "stream", "traffic", "tracing", "connect"],
   server: [
@@ -64,7 +66,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "log",
   ],
   dev: ["protocol", "connect"],
-  gateway: ["protocol", "traffic", "tracing", "connect", "metrics", "log", "client"],
+  gateway: ["protocol", "traffic", "tracing", "connect", "metrics", "insight", "dashboard", "log", "client"],
   fault: ["protocol", "traffic", "connect", "client", "server"],
   cli: [
     "protocol",
@@ -77,6 +79,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "dev",
     "gateway",
     "fault",
+    "insight",
+    "dashboard",
   ],
   "index.ts": LIBRARY,
   "internal.ts": LIBRARY,

@@ -8,6 +8,7 @@ import { packageVersion } from "../version.js";
 import { addCanaryCommand } from "./canary.js";
 import { CLI_NAME, reportError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
+import { addDashboardCommand } from "./dashboard.js";
 import { addDevCommand } from "./dev.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { addFaultCommand } from "./fault.js";
@@ -45,6 +46,7 @@ export function createProgram(context: CliContext): Command {
   addServicesCommand(program, context);
   addCanaryCommand(program, context);
   addFaultCommand(program, context);
+  addDashboardCommand(program, context);
   return program;
 }
 

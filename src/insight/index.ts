@@ -14,6 +14,7 @@
  */
 export { createInsight, type HistoryPoint, type InsightOptions, type MeshInsight } from "./aggregator.js";
 export type { TrafficFigures } from "./figures.js";
+export { CAPACITY_METRICS, registerCapacityMetrics } from "./prometheus.js";
 export { histogramQuantile } from "./quantile.js";
 export {
   DEFAULT_REPORT_INTERVAL,
