@@ -84,27 +84,22 @@ function detailRow(s) {
   const instances = el(
     "table",
     { class: "grid inner", "data-instances-of": s.service },
-    el(
-      "thead",
-      {},
-      el(
-        "tr",
-        {},
-        ...[
-          "Instance",
-          "Version",
-          "NATS server",
-          "Cluster",
-          "Uptime",
-          "Req/s",
-          "Errors",
-          "p50",
-          "p99",
-          "In flight / limit",
-          "Saturation",
-          "Queue group",
-        ].map((h) => el("th", {}, h)),
-      ),
+    head(
+      [
+        "Instance",
+        "Version",
+        "NATS server",
+        "Cluster",
+        "Uptime",
+        "Req/s",
+        "Errors",
+        "p50",
+        "p99",
+        "In flight / limit",
+        "Saturation",
+        "Queue group",
+      ],
+      ["Uptime", "Req/s", "Errors", "p50", "p99", "In flight / limit"],
     ),
     el(
       "tbody",
@@ -136,10 +131,9 @@ function detailRow(s) {
   const routes = el(
     "table",
     { class: "grid inner routes" },
-    el(
-      "thead",
-      {},
-      el("tr", {}, ...["Method", "Req/s", "Errors", "Timeouts/s", "p50", "p99"].map((h) => el("th", {}, h))),
+    head(
+      ["Method", "Req/s", "Errors", "Timeouts/s", "p50", "p99"],
+      ["Req/s", "Errors", "Timeouts/s", "p50", "p99"],
     ),
     el(
       "tbody",
@@ -203,24 +197,19 @@ function natsPanel(monitor) {
     el(
       "table",
       { class: "grid" },
-      el(
-        "thead",
-        {},
-        el(
-          "tr",
-          {},
-          ...[
-            "Server",
-            "Cluster",
-            "Version",
-            "Connections",
-            "Slow consumers",
-            "Routes",
-            "Gateways",
-            "Leaf nodes",
-            "Uptime",
-          ].map((h) => el("th", {}, h)),
-        ),
+      head(
+        [
+          "Server",
+          "Cluster",
+          "Version",
+          "Connections",
+          "Slow consumers",
+          "Routes",
+          "Gateways",
+          "Leaf nodes",
+          "Uptime",
+        ],
+        ["Connections", "Slow consumers", "Routes", "Leaf nodes", "Uptime"],
       ),
       el("tbody", {}, ...rows),
     ),
