@@ -1,5 +1,6 @@
 /**
- * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary` and `fault`.
+ * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary`, `fault`,
+ * `dashboard` and `top`.
  *
  * @module
  */
@@ -16,6 +17,7 @@ import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
 import { addRequestCommand } from "./request.js";
 import { addServicesCommand } from "./services.js";
+import { addTopCommand } from "./top.js";
 
 /**
  * Builds the `natsmesh` program with its subcommands. It never exits the process: usage errors
@@ -47,6 +49,7 @@ export function createProgram(context: CliContext): Command {
   addCanaryCommand(program, context);
   addFaultCommand(program, context);
   addDashboardCommand(program, context);
+  addTopCommand(program, context);
   return program;
 }
 
