@@ -33,6 +33,8 @@ export class EventClients {
   skipped = 0;
   /** Connections closed for staying full. */
   dropped = 0;
+  /** The most bytes any connection's socket held after a write (the bound a stalled browser meets). */
+  peakBuffered = 0;
 
   constructor({ maxClients = 32, maxBuffered = 256 * 1024, maxSkipped = 30 }: EventLimits = {}) {
     this.#maxClients = maxClients;
@@ -84,6 +86,7 @@ export class EventClients {
       }
       client.skipped = 0;
       res.write(chunk);
+      if (res.writableLength > this.peakBuffered) this.peakBuffered = res.writableLength;
     }
   }
 

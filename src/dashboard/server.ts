@@ -12,6 +12,7 @@ import { Registry } from "prom-client";
 import { createInsight, type InsightOptions, type MeshInsight } from "../insight/aggregator.js";
 import { registerCapacityMetrics } from "../insight/prometheus.js";
 import { createDashboard, type Dashboard } from "./dashboard.js";
+import type { EventLimits } from "./events.js";
 
 /** Options of {@link serveDashboard}. */
 export interface ServeDashboardOptions extends InsightOptions {
@@ -23,6 +24,8 @@ export interface ServeDashboardOptions extends InsightOptions {
   port?: number;
   /** NATS monitoring base URLs. */
   monitorUrls?: readonly string[];
+  /** Limits of the event streams. */
+  events?: EventLimits;
 }
 
 /** A listening dashboard. */
@@ -50,11 +53,11 @@ export interface DashboardServer extends AsyncDisposable {
  * ```
  */
 export async function serveDashboard(options: ServeDashboardOptions): Promise<DashboardServer> {
-  const { nc, host = "127.0.0.1", port = 0, monitorUrls = [], ...insightOptions } = options;
+  const { nc, host = "127.0.0.1", port = 0, monitorUrls = [], events, ...insightOptions } = options;
   const insight = createInsight(nc, insightOptions);
   const registry = new Registry();
   registerCapacityMetrics(registry, insight);
-  const dashboard = createDashboard({ insight, monitorUrls });
+  const dashboard = createDashboard({ insight, monitorUrls, ...(events && { events }) });
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
