@@ -199,12 +199,16 @@ class InsightImpl implements MeshInsight {
       const r = newest.report;
       const seconds = (newest.t - oldest.t) / 1000;
       const counts = seconds > 0 ? countsBetween(oldest.report, r, seconds) : emptyCounts(0, r.bounds);
-      // Mean concurrency of the window (busy time ÷ time), but never under what stayed running at
-      // every report of it: a handler that never finishes adds no busy time until it does.
-      let floor = Number.POSITIVE_INFINITY;
-      for (const s of tracked.samples) floor = Math.min(floor, s.report.inFlight + s.report.queued);
-      const busy = seconds > 0 ? Math.max(0, r.busy - oldest.report.busy) / 1000 / seconds : 0;
-      const inFlight = Math.max(busy, floor);
+      // In-flight: the mean concurrency of the last report interval (busy time ÷ time, Little's law),
+      // the most current figure; never under what stayed running (or queued) at both of its reports —
+      // a handler that never finishes adds no busy time until it does.
+      const previous = tracked.samples.at(-2);
+      let inFlight = r.inFlight + r.queued;
+      if (previous) {
+        const lastSeconds = (newest.t - previous.t) / 1000;
+        const busy = lastSeconds > 0 ? Math.max(0, r.busy - previous.report.busy) / 1000 / lastSeconds : 0;
+        inFlight = Math.max(busy, Math.min(inFlight, previous.report.inFlight + previous.report.queued));
+      }
       let entry = byService.get(r.service);
       if (!entry) {
         entry = { instances: [], counts: undefined, routes: new Map() };

@@ -16,7 +16,7 @@ export interface InstanceView extends TrafficFigures {
   cluster: string;
   /** Seconds since the instance started. */
   uptime: number;
-  /** Mean requests running over the window (busy time ÷ time, at least what stayed running throughout). */
+  /** Mean requests running over the last report interval (busy time ÷ time), at least what stayed running or queued at both its reports. */
   inFlight: number;
   /** Requests waiting for a slot at the last report. */
   queued: number;
