@@ -36,6 +36,10 @@ function bar(share) {
   return el("span", { class: "bar" }, fill, el("span", { class: "label" }, fmt.pct(share)));
 }
 
+function plural(n, word) {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
+}
+
 function errorShare(x) {
   return x.rate > 0 ? x.errorRate / x.rate : 0;
 }
@@ -224,7 +228,7 @@ function render(state) {
   document.getElementById("charts").hidden = view.services.length === 0;
   const instances = view.services.reduce((n, s) => n + s.instances.length, 0);
   document.getElementById("summary").textContent =
-    `${view.services.length} services · ${instances} instances · window ${view.window}s · target ${fmt.pct(view.target)} · ${new Date(view.at).toLocaleTimeString()}`;
+    `${plural(view.services.length, "service")} · ${plural(instances, "instance")} · window ${view.window}s · target ${fmt.pct(view.target)} · ${new Date(view.at).toLocaleTimeString()}`;
   const key = SORTS[sortKey] ?? SORTS.service;
   const services = [...view.services].sort((a, b) => {
     const x = key(a);

@@ -42,6 +42,9 @@ const pct = (x: number) => `${(x * 100).toFixed(x < 0.1 && x > 0 ? 1 : 0)}%`;
 const rate = (x: number) => (x >= 1000 ? `${(x / 1000).toFixed(1)}k` : x >= 10 ? x.toFixed(0) : x.toFixed(1));
 const load = (x: number) => (x < 10 && x % 1 !== 0 ? x.toFixed(1) : x.toFixed(0));
 
+/** A server name that is a 56-character server id, shortened. */
+const short = (name: string) => (name.length > 20 ? `${name.slice(0, 12)}…` : name);
+
 function uptime(s: number): string {
   if (s < 60) return `${Math.floor(s)}s`;
   if (s < 3600) return `${Math.floor(s / 60)}m`;
@@ -76,7 +79,8 @@ function columns(rows: string[][], left: number): string[] {
  */
 export function renderTop(view: MeshView, sort: TopSort): string[] {
   const instances = view.services.reduce((n, s) => n + s.instances.length, 0);
-  const head = `natsmesh top — ${view.services.length} services, ${instances} instances, window ${view.window}s, target ${pct(view.target)}, sorted by ${sort}  (s: sort, r: reverse, q: quit)`;
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
+  const head = `natsmesh top — ${plural(view.services.length, "service")}, ${plural(instances, "instance")}, window ${view.window}s, target ${pct(view.target)}, sorted by ${sort}  (s: sort, r: reverse, q: quit)`;
   if (view.services.length === 0)
     return [
       head,
@@ -104,7 +108,7 @@ export function renderTop(view: MeshView, sort: TopSort): string[] {
       rows.push([
         `  ${i.id}${i.out ? " (out)" : ""}`,
         i.version,
-        i.cluster ? `${i.server}@${i.cluster}` : i.server,
+        i.cluster ? `${short(i.server)}@${i.cluster}` : short(i.server),
         rate(i.rate),
         pct(i.rate > 0 ? i.errorRate / i.rate : 0),
         ms(i.p50),
