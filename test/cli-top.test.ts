@@ -37,6 +37,8 @@ describe("cli top - pure rendering", () => {
     limit: 10,
     saturation,
     needed: 1,
+    noResponderRate: 0,
+    callerTimeoutRate: 0,
   });
 
   it("cli top - sorts by name ascending and by figures descending; an empty mesh says so", () => {

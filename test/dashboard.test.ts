@@ -37,7 +37,7 @@ afterAll(async () => {
 });
 
 describe("dashboard - on the gateway's admin port", () => {
-  it("dashboard - the page, /api/mesh with the services, natsmesh_insight_* on /metrics; a monitor that is down is said so", async () => {
+  it("dashboard - the page, /api/mesh with the services (one without instances, from the gateway's no-responders), natsmesh_insight_* on /metrics; a monitor that is down is said so", async () => {
     const down = `http://127.0.0.1:${await closedPort()}`;
     await using gateway = createGateway({
       admin: "127.0.0.1:0",
@@ -45,8 +45,9 @@ describe("dashboard - on the gateway's admin port", () => {
       nc: nats.nc,
       logger: silent,
       insight: { tick: 100, window: 2, target: 0.5, monitorUrls: [down] },
+      config: { routes: [{ name: "ghost", prefix: "/ghost", service: "ghost", timeout: 250 }] },
     });
-    const { adminUrl } = await gateway.listen();
+    const { url, adminUrl } = await gateway.listen();
     const page = await request(`${adminUrl}/`);
     expect(page.statusCode).toBe(200);
     expect(page.headers["content-type"]).toMatch(/text\/html/);
@@ -67,6 +68,18 @@ describe("dashboard - on the gateway's admin port", () => {
       5000,
       { name: "orders in /api/mesh" },
     );
+    // A service its callers miss and no instance reports: seen through the gateway's no-responders.
+    const ghost = await check(
+      async () => {
+        const miss = await request(`${url}/ghost/x`, { method: "POST", body: "x" });
+        await miss.body.arrayBuffer();
+        const s = (await (await request(`${adminUrl}/api/mesh`)).body.json()) as DashboardState;
+        return s.view.services.find((x) => x.service === "ghost" && x.noResponderRate > 0);
+      },
+      5000,
+      { name: "ghost's no-responders in /api/mesh", interval: 50 },
+    );
+    expect(ghost).toMatchObject({ instances: [], needed: 1, rate: 0 });
     expect(state?.monitor.configured).toBe(true);
     expect(state?.monitor.servers[0]).toMatchObject({ url: down, ok: false });
     const metrics = await (await request(`${adminUrl}/metrics`)).body.text();
@@ -74,6 +87,8 @@ describe("dashboard - on the gateway's admin port", () => {
     expect(metrics).toMatch(/^natsmesh_insight_concurrency_limit\{service="orders"\} 50$/m);
     expect(metrics).toMatch(/^natsmesh_insight_instances_needed\{service="orders"\} 0$/m);
     expect(metrics).toMatch(/^natsmesh_insight_target_utilisation 0\.5$/m);
+    expect(metrics).toMatch(/^natsmesh_insight_no_responder_rate\{service="ghost"\} [1-9]/m);
+    expect(metrics).toMatch(/^natsmesh_insight_no_responder_rate\{service="orders"\} 0$/m);
     expect(metrics).toMatch(/^natsmesh_gateway_in_flight /m);
     const missing = await request(`${adminUrl}/nope`);
     expect(missing.statusCode).toBe(404);

@@ -111,6 +111,7 @@ describe("exports - public entry points", () => {
   it("exports - natsmesh/insight", async () => {
     expect(await names(import("../src/insight/index.js"))).toMatchInlineSnapshot(`
       [
+        "CAPACITY_METRICS",
         "DEFAULT_REPORT_INTERVAL",
         "REPORT_PREFIX",
         "ReportError",
@@ -118,6 +119,7 @@ describe("exports - public entry points", () => {
         "histogramQuantile",
         "instancesNeeded",
         "parseReport",
+        "registerCapacityMetrics",
         "reportSubject",
       ]
     `);

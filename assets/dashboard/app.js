@@ -54,6 +54,8 @@ const SORTS = {
   inFlight: (s) => s.inFlight,
   saturation: (s) => s.saturation,
   needed: (s) => s.needed,
+  noResponders: (s) => s.noResponderRate,
+  timeouts: (s) => s.timeoutRate + s.callerTimeoutRate,
 };
 
 function serviceRow(s) {
@@ -69,6 +71,16 @@ function serviceRow(s) {
       "td",
       { class: `num${s.errorRate > 0 ? " bad" : ""}`, "data-field": "errors" },
       fmt.pct(errorShare(s)),
+    ),
+    el(
+      "td",
+      { class: `num${s.noResponderRate > 0 ? " bad" : ""}`, "data-field": "noResponders" },
+      fmt.rate(s.noResponderRate),
+    ),
+    el(
+      "td",
+      { class: `num${s.timeoutRate + s.callerTimeoutRate > 0 ? " bad" : ""}`, "data-field": "timeouts" },
+      fmt.rate(s.timeoutRate + s.callerTimeoutRate),
     ),
     el("td", { class: "num", "data-field": "p50" }, fmt.ms(s.p50)),
     el("td", { class: "num", "data-field": "p99" }, fmt.ms(s.p99)),
@@ -156,7 +168,7 @@ function detailRow(s) {
       ),
     ),
   );
-  return el("tr", { class: "detail" }, el("td", { colspan: 10 }, instances, routes));
+  return el("tr", { class: "detail" }, el("td", { colspan: 12 }, instances, routes));
 }
 
 function natsPanel(monitor) {

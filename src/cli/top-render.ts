@@ -88,7 +88,20 @@ export function renderTop(view: MeshView, sort: TopSort): string[] {
       "No service is reporting (instances publish on $NM.REPORT.<service>.<instance> each second).",
     ];
   const rows: string[][] = [
-    ["SERVICE/INSTANCE", "VERSION", "SERVER", "REQ/S", "ERR", "P50", "P99", "IN-FLIGHT", "SAT", "NEED", "UP"],
+    [
+      "SERVICE/INSTANCE",
+      "VERSION",
+      "SERVER",
+      "REQ/S",
+      "ERR",
+      "NORESP/S",
+      "P50",
+      "P99",
+      "IN-FLIGHT",
+      "SAT",
+      "NEED",
+      "UP",
+    ],
   ];
   for (const s of sortServices(view.services, sort)) {
     rows.push([
@@ -97,6 +110,7 @@ export function renderTop(view: MeshView, sort: TopSort): string[] {
       `${s.instances.length} inst`,
       rate(s.rate),
       pct(s.rate > 0 ? s.errorRate / s.rate : 0),
+      s.noResponderRate > 0 ? rate(s.noResponderRate) : "",
       ms(s.p50),
       ms(s.p99),
       `${load(s.inFlight)}/${s.limit}`,
@@ -111,6 +125,7 @@ export function renderTop(view: MeshView, sort: TopSort): string[] {
         i.cluster ? `${short(i.server)}@${i.cluster}` : short(i.server),
         rate(i.rate),
         pct(i.rate > 0 ? i.errorRate / i.rate : 0),
+        "",
         ms(i.p50),
         ms(i.p99),
         `${load(i.inFlight)}/${i.limit}`,

@@ -12,6 +12,7 @@ import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection
 import { createDashboard, type Dashboard } from "../dashboard/dashboard.js";
 import { monitorUrlsFrom } from "../dashboard/monitor.js";
 import { createInsight, type InsightOptions, type MeshInsight } from "../insight/aggregator.js";
+import type { CallerCounts } from "../insight/callers.js";
 import { registerCapacityMetrics } from "../insight/prometheus.js";
 import { createLogger } from "../log/index.js";
 import { ClosedError } from "../protocol/index.js";
@@ -359,7 +360,18 @@ class GatewayImpl implements Gateway {
     const settings = this.#insightOptions;
     if (settings === false || this.#insight) return;
     const { monitorUrls, ...options } = settings ?? {};
-    const insight = createInsight(nc, { logger: this.#logger, ...options });
+    const metrics = this.#metrics;
+    // What the gateway's calls saw and no instance can report: no responders, its own timeouts.
+    const callers = async (): Promise<CallerCounts[]> => {
+      const [missed, late] = await Promise.all([metrics.noResponders.get(), metrics.timeouts.get()]);
+      const counts: CallerCounts[] = [];
+      for (const { labels, value } of missed.values)
+        counts.push({ service: String(labels.service ?? ""), noResponders: value, timeouts: 0 });
+      for (const { labels, value } of late.values)
+        counts.push({ service: String(labels.service ?? ""), noResponders: 0, timeouts: value });
+      return counts.filter((c) => c.service !== "");
+    };
+    const insight = createInsight(nc, { logger: this.#logger, callers, ...options });
     this.#insight = insight;
     this.#dashboard = createDashboard({ insight, monitorUrls: monitorUrls ?? monitorUrlsFrom(process.env) });
     registerCapacityMetrics(this.#metrics.registry, insight);

@@ -7,6 +7,7 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "pino";
+import { type CallerCounts, CallerWindow } from "./callers.js";
 import { addCounts, countsBetween, emptyCounts, figuresOf, type WindowCounts } from "./figures.js";
 import { type InstanceReport, parseReport, REPORT_WILDCARD } from "./report.js";
 import {
@@ -33,6 +34,11 @@ export interface InsightOptions {
   maxInstances?: number;
   /** Where bad reports are logged (debug). */
   logger?: Logger;
+  /**
+   * What this process's own calls saw, cumulative (the gateway gives its no-responders and timeouts
+   * per service): read at each tick, shown as `noResponderRate` and `callerTimeoutRate`.
+   */
+  callers?: () => Iterable<CallerCounts> | Promise<Iterable<CallerCounts>>;
 }
 
 /** One point of a service's chart history. */
@@ -92,11 +98,18 @@ class InsightImpl implements MeshInsight {
   readonly #history = new Map<string, HistoryPoint[]>();
   readonly #listeners = new Set<(view: MeshView) => void>();
   readonly #log: Logger | undefined;
+  readonly #callers: InsightOptions["callers"];
+  readonly #callerWindow: CallerWindow;
   #rejected = 0;
   #last: MeshView;
 
-  constructor(nc: NatsConnection, o: Required<Omit<InsightOptions, "logger">> & { logger?: Logger }) {
+  constructor(
+    nc: NatsConnection,
+    o: Required<Omit<InsightOptions, "logger" | "callers">> & Pick<InsightOptions, "logger" | "callers">,
+  ) {
     this.#windowMs = o.window * 1000;
+    this.#callers = o.callers;
+    this.#callerWindow = new CallerWindow(this.#windowMs);
     this.#target = o.target;
     this.#historySize = o.history;
     this.#missed = o.missed;
@@ -155,6 +168,15 @@ class InsightImpl implements MeshInsight {
 
   #tick(): void {
     const now = performance.now();
+    if (this.#callers) {
+      // Read now, counted at the next tick (a read may be asynchronous).
+      Promise.resolve()
+        .then(this.#callers)
+        .then(
+          (counts) => this.#callerWindow.add(counts, performance.now()),
+          (err: unknown) => this.#log?.warn({ err }, "could not read the callers' counts"),
+        );
+    }
     for (const [k, tracked] of this.#instances) if (tracked.expires < now) this.#instances.delete(k);
     const view = this.#compute(now);
     this.#last = view;
@@ -240,6 +262,12 @@ class InsightImpl implements MeshInsight {
         age: (now - newest.t) / 1000,
       });
     }
+    const callers = this.#callerWindow.rates();
+    // A service its callers miss but no instance reports: the one that most needs an instance.
+    for (const service of callers.keys()) {
+      if (!byService.has(service))
+        byService.set(service, { instances: [], counts: undefined, routes: new Map() });
+    }
     const services: ServiceView[] = [];
     for (const [service, entry] of byService) {
       const instances = entry.instances.sort((a, b) => a.id.localeCompare(b.id));
@@ -255,7 +283,8 @@ class InsightImpl implements MeshInsight {
         inFlight += i.inFlight;
         limit += i.limit;
       }
-      const quantiles = figuresOf(entry.counts!);
+      const quantiles = entry.counts ? figuresOf(entry.counts) : { p50: null, p99: null };
+      const missed = callers.get(service) ?? { noResponderRate: 0, callerTimeoutRate: 0 };
       const routes: RouteView[] = [...entry.routes].map(([method, c]) => ({ method, ...figuresOf(c) }));
       routes.sort((a, b) => a.method.localeCompare(b.method));
       services.push({
@@ -271,7 +300,13 @@ class InsightImpl implements MeshInsight {
         inFlight,
         limit,
         saturation: limit > 0 ? inFlight / limit : 0,
-        needed: instancesNeeded(inFlight, limit / instances.length, this.#target),
+        needed:
+          instances.length === 0
+            ? missed.noResponderRate > 0
+              ? 1
+              : 0
+            : instancesNeeded(inFlight, limit / instances.length, this.#target),
+        ...missed,
       });
     }
     services.sort((a, b) => a.service.localeCompare(b.service));
@@ -331,6 +366,7 @@ export function createInsight(nc: NatsConnection, options: InsightOptions = {}):
     missed = 3,
     maxInstances = 10_000,
     logger,
+    callers,
   } = options;
   check("window (s) must be ≥ 1", window, Number.isFinite(window) && window >= 1);
   check("target must be in (0, 1]", target, target > 0 && target <= 1);
@@ -346,5 +382,6 @@ export function createInsight(nc: NatsConnection, options: InsightOptions = {}):
     missed,
     maxInstances,
     ...(logger ? { logger } : {}),
+    ...(callers ? { callers } : {}),
   });
 }

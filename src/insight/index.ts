@@ -13,6 +13,7 @@
  * @module
  */
 export { createInsight, type HistoryPoint, type InsightOptions, type MeshInsight } from "./aggregator.js";
+export type { CallerCounts, CallerRates } from "./callers.js";
 export type { TrafficFigures } from "./figures.js";
 export { CAPACITY_METRICS, registerCapacityMetrics } from "./prometheus.js";
 export { histogramQuantile } from "./quantile.js";

@@ -19,6 +19,8 @@ export const CAPACITY_METRICS = {
   limit: "natsmesh_insight_concurrency_limit",
   saturation: "natsmesh_insight_saturation",
   needed: "natsmesh_insight_instances_needed",
+  noResponders: "natsmesh_insight_no_responder_rate",
+  callerTimeouts: "natsmesh_insight_caller_timeout_rate",
   target: "natsmesh_insight_target_utilisation",
 } as const;
 
@@ -32,6 +34,8 @@ const HELP: Record<keyof typeof CAPACITY_METRICS, string> = {
   limit: "Sum of the instances' concurrency limits",
   saturation: "In-flight divided by the summed concurrency limit",
   needed: "Instances needed for the target utilisation: ceil(in-flight / (limit x target))",
+  noResponders: "Attempts per second that found no instance, as this process's calls saw them",
+  callerTimeouts: "Requests per second this process's calls timed out on",
   target: "Target utilisation of natsmesh_insight_instances_needed",
 };
 
@@ -45,6 +49,8 @@ const READ: Record<Exclude<keyof typeof CAPACITY_METRICS, "target">, (s: Service
   limit: (s) => s.limit,
   saturation: (s) => s.saturation,
   needed: (s) => s.needed,
+  noResponders: (s) => s.noResponderRate,
+  callerTimeouts: (s) => s.callerTimeoutRate,
 };
 
 /**

@@ -48,8 +48,15 @@ export interface ServiceView extends TrafficFigures {
   limit: number;
   /** Σ in-flight ÷ Σ limit. */
   saturation: number;
-  /** Instances needed for the target utilisation: `ceil(in-flight ÷ (mean limit × target))`. */
+  /**
+   * Instances needed for the target utilisation: `ceil(in-flight ÷ (mean limit × target))`; 1 for a
+   * service without instances whose callers find no responders.
+   */
   needed: number;
+  /** Attempts per second that found no instance, as this aggregator's process saw them (the gateway's); 0 without. */
+  noResponderRate: number;
+  /** Requests per second its callers timed out on (504 at the gateway), as this process saw them. */
+  callerTimeoutRate: number;
 }
 
 /** The whole picture. */
