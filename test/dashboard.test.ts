@@ -97,6 +97,20 @@ describe("dashboard - on the gateway's admin port", () => {
     });
   });
 
+  it("dashboard - a monitoring URL that is not http(s) is refused before anything listens", async () => {
+    const gateway = createGateway({
+      admin: "127.0.0.1:0",
+      listen: "127.0.0.1:0",
+      nc: nats.nc,
+      logger: silent,
+      insight: { monitorUrls: ["nats://127.0.0.1:4222"] },
+    });
+    await expect(gateway.listen()).rejects.toThrow(
+      /NATS monitoring URL must be an http\(s\) URL.*nats:\/\/127/,
+    );
+    await gateway.close();
+  });
+
   it("dashboard - insight: false leaves the page and the capacity metrics out", async () => {
     await using gateway = createGateway({
       admin: "127.0.0.1:0",

@@ -95,9 +95,11 @@ export class NatsMonitor {
    */
   constructor(urls: readonly string[], maxAge = 3000, timeout = 1500) {
     for (const u of urls) {
-      const parsed = new URL(u);
-      if (parsed.protocol !== "http:" && parsed.protocol !== "https:")
-        throw new TypeError(`NATS monitoring URL must be http(s): ${u}`);
+      const parsed = URL.canParse(u) ? new URL(u) : undefined;
+      if (parsed?.protocol !== "http:" && parsed?.protocol !== "https:")
+        throw new TypeError(
+          `NATS monitoring URL must be an http(s) URL, e.g. http://127.0.0.1:8222: got '${u}'`,
+        );
     }
     this.#urls = [...urls];
     this.#maxAge = maxAge;

@@ -384,11 +384,21 @@ class ClusterPrimary implements GatewayCluster {
     if (setting === false) return;
     const { monitorUrls, ...options } = setting ?? {};
     const mesh = await connect({ ...this.#connection });
-    const insight = createInsight(mesh.nc, { logger: this.#logger, ...options });
-    const registry = new Registry();
-    registerCapacityMetrics(registry, insight);
-    const dashboard = createDashboard({ insight, monitorUrls: monitorUrls ?? monitorUrlsFrom(process.env) });
-    this.#insight = { mesh, insight, dashboard, registry };
+    let insight: MeshInsight | undefined;
+    try {
+      insight = createInsight(mesh.nc, { logger: this.#logger, ...options });
+      const registry = new Registry();
+      registerCapacityMetrics(registry, insight);
+      const dashboard = createDashboard({
+        insight,
+        monitorUrls: monitorUrls ?? monitorUrlsFrom(process.env),
+      });
+      this.#insight = { mesh, insight, dashboard, registry };
+    } catch (err) {
+      insight?.close();
+      await mesh.close();
+      throw err;
+    }
   }
 
   async #aggregateMetrics(): Promise<string> {
