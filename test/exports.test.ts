@@ -108,6 +108,23 @@ describe("exports - public entry points", () => {
     `);
   });
 
+  it("exports - natsmesh/insight", async () => {
+    expect(await names(import("../src/insight/index.js"))).toMatchInlineSnapshot(`
+      [
+        "CAPACITY_METRICS",
+        "DEFAULT_REPORT_INTERVAL",
+        "REPORT_PREFIX",
+        "ReportError",
+        "createInsight",
+        "histogramQuantile",
+        "instancesNeeded",
+        "parseReport",
+        "registerCapacityMetrics",
+        "reportSubject",
+      ]
+    `);
+  });
+
   it("exports - natsmesh/log", async () => {
     expect(await names(import("../src/log/index.js"))).toMatchInlineSnapshot(`
       [
@@ -364,6 +381,7 @@ describe("exports - package.json", () => {
       "./dev",
       "./discovery",
       "./metrics",
+      "./insight",
       "./log",
       "./gateway",
       "./traffic",

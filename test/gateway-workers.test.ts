@@ -138,6 +138,15 @@ describe("gateway - workers", () => {
       expect(metric(metrics, `natsmesh_gateway_request_duration_seconds_count{${labels}}`)).toBe("40");
       expect(metric(metrics, "natsmesh_gateway_workers")).toBe("2");
       expect(metric(metrics, "natsmesh_gateway_worker_restarts_total")).toBe("0");
+      // The primary's own aggregator: the mesh dashboard and the capacity metrics on the admin port.
+      await check(
+        async () =>
+          metric((await get(`${gw.adminUrl}/metrics`)).text, 'natsmesh_insight_instances{service="echo"}') ===
+          "1",
+        5000,
+        { name: "echo in the primary's capacity metrics" },
+      );
+      expect((await get(`${gw.adminUrl}/`)).status).toBe(200);
 
       // 6 slow requests on 6 new connections (3 per worker), in flight at the service when SIGTERM comes.
       const before = echo.stats().inFlight;

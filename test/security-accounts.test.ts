@@ -49,7 +49,7 @@ const ACCOUNTS = {
         permissions: {
           // _INBOX.>: the instance's own inbox, where callers send credit and chunks of streamed bodies
           subscribe: { allow: ["mesh.weather.*", "mesh.billing.*", "$SRV.>", "$NM.>", "_INBOX.>"] },
-          publish: { allow: ["_INBOX.>"] },
+          publish: { allow: ["_INBOX.>", "$NM.REPORT.weather.>", "$NM.REPORT.billing.>"] },
         },
       },
       {

@@ -1,5 +1,6 @@
 /**
- * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary`, `fault` and `tap`.
+ * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary`, `fault`,
+ * `tap`, `dashboard` and `top`.
  *
  * @module
  */
@@ -8,6 +9,7 @@ import { packageVersion } from "../version.js";
 import { addCanaryCommand } from "./canary.js";
 import { CLI_NAME, reportError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
+import { addDashboardCommand } from "./dashboard.js";
 import { addDevCommand } from "./dev.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { addFaultCommand } from "./fault.js";
@@ -16,6 +18,7 @@ import { type CliIo, processIo } from "./io.js";
 import { addRequestCommand } from "./request.js";
 import { addServicesCommand } from "./services.js";
 import { addTapCommand } from "./tap.js";
+import { addTopCommand } from "./top.js";
 
 /**
  * Builds the `natsmesh` program with its subcommands. It never exits the process: usage errors
@@ -47,6 +50,8 @@ export function createProgram(context: CliContext): Command {
   addCanaryCommand(program, context);
   addFaultCommand(program, context);
   addTapCommand(program, context);
+  addDashboardCommand(program, context);
+  addTopCommand(program, context);
   return program;
 }
 

@@ -5,9 +5,15 @@
  */
 import type { Server } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "../connect/index.js";
+import { createDashboard, type Dashboard } from "../dashboard/dashboard.js";
+import { monitorUrlsFrom } from "../dashboard/monitor.js";
+import { createInsight, type InsightOptions, type MeshInsight } from "../insight/aggregator.js";
+import type { CallerCounts } from "../insight/callers.js";
+import { registerCapacityMetrics } from "../insight/prometheus.js";
 import { createLogger } from "../log/index.js";
 import { ClosedError } from "../protocol/index.js";
 import { GATEWAY_CIRCUIT_GAUGE } from "../traffic/breaker-metrics.js";
@@ -63,6 +69,13 @@ export interface GatewayOptions extends ConnectionSourceOptions {
    * `natsmesh_gateway_circuit_state{service}` on `/metrics`. This option wins over the configuration's.
    */
   breaker?: BreakerSettings;
+  /**
+   * The mesh dashboard and capacity metrics on the admin port (only with an admin address, in the
+   * process that serves it): an aggregator of the instances' insight reports, the page at `/`, and
+   * `natsmesh_insight_*` on `/metrics`. On by default; `false` turns it off. `monitorUrls` (default
+   * from `NATS_MONITOR_URL`) adds the NATS servers' facts to the page.
+   */
+  insight?: false | (InsightOptions & { monitorUrls?: readonly string[] });
 }
 
 /** Where a listening gateway can be reached. */
@@ -195,6 +208,9 @@ class GatewayImpl implements Gateway {
   readonly #trusted: TrustedProxies;
   readonly #onRetry: GatewayRetryHook | undefined;
   readonly #breakers: ServiceBreakers;
+  readonly #insightOptions: GatewayOptions["insight"];
+  #insight: MeshInsight | undefined;
+  #dashboard: Dashboard | undefined;
   #conn: ResolvedConnection | undefined;
   #readiness: Readiness | undefined;
   #public: PublicServer | undefined;
@@ -207,6 +223,7 @@ class GatewayImpl implements Gateway {
     this.#config = config;
     this.#logger = logger;
     this.#onRetry = options.onRetry;
+    this.#insightOptions = options.insight;
     const breaker = options.breaker ?? config.breaker;
     this.#breakers = new ServiceBreakers(
       breaker ? { ...breaker, registry: this.#metrics.registry } : false,
@@ -313,9 +330,11 @@ class GatewayImpl implements Gateway {
       if (config.admin) {
         const readiness = this.#readiness;
         const registry = this.#metrics.registry;
+        this.#startInsight(this.#conn.nc);
         this.#admin = createAdminServer({
           metrics: async () => ({ text: await registry.metrics(), contentType: registry.contentType }),
           readiness: () => ({ reason: this.#closing ? "shutting down" : readiness.reason }),
+          dashboard: this.#dashboard,
         });
         adminAddress = await bind(this.#admin, config.admin, "admin");
       }
@@ -334,6 +353,28 @@ class GatewayImpl implements Gateway {
       await this.#teardown();
       throw err;
     }
+  }
+
+  /** The aggregator, its capacity metrics and the dashboard of the admin port, unless turned off. */
+  #startInsight(nc: NatsConnection): void {
+    const settings = this.#insightOptions;
+    if (settings === false || this.#insight) return;
+    const { monitorUrls, ...options } = settings ?? {};
+    const metrics = this.#metrics;
+    // What the gateway's calls saw and no instance can report: no responders, its own timeouts.
+    const callers = async (): Promise<CallerCounts[]> => {
+      const [missed, late] = await Promise.all([metrics.noResponders.get(), metrics.timeouts.get()]);
+      const counts: CallerCounts[] = [];
+      for (const { labels, value } of missed.values)
+        counts.push({ service: String(labels.service ?? ""), noResponders: value, timeouts: 0 });
+      for (const { labels, value } of late.values)
+        counts.push({ service: String(labels.service ?? ""), noResponders: 0, timeouts: value });
+      return counts.filter((c) => c.service !== "");
+    };
+    const insight = createInsight(nc, { logger: this.#logger, callers, ...options });
+    this.#insight = insight;
+    this.#dashboard = createDashboard({ insight, monitorUrls: monitorUrls ?? monitorUrlsFrom(process.env) });
+    registerCapacityMetrics(this.#metrics.registry, insight);
   }
 
   async #stop(): Promise<void> {
@@ -369,6 +410,8 @@ class GatewayImpl implements Gateway {
       this.#tracker.destroyAll();
       await closed;
     }
+    this.#dashboard?.close();
+    this.#insight?.close();
     const admin = this.#admin;
     if (admin?.listening) {
       const closed = closeServer(admin);

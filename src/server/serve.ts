@@ -5,8 +5,11 @@ import { DedupeStore } from "../dedupe/index.js";
 import { describeInstance } from "../discovery/documents.js";
 import { assertMicroId, assertVersion, DEFAULT_VERSION } from "../discovery/names.js";
 import { answerDiscovery } from "../discovery/responder.js";
+import { InstanceRecorder } from "../insight/instance-recorder.js";
+import { DEFAULT_REPORT_INTERVAL } from "../insight/report.js";
+import { startReporter } from "../insight/reporter.js";
 import { createLogger } from "../log/index.js";
-import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
+import { DEFAULT_BUCKETS, defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
 import { exposeMetricsOverNats } from "../metrics/nats.js";
 import {
   assertServiceName,
@@ -120,6 +123,12 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * `defaultMetrics()` on prom-client's global registry); `false` for none.
    */
   metrics?: MeshMetrics | false;
+  /**
+   * Milliseconds between two insight reports of the instance on `$NM.REPORT.<service>.<instance>`
+   * (default 1000; 0 for none): the compact counters `natsmesh top`, the dashboard and the capacity
+   * signal aggregate (PROTOCOL.md, "Insight reports"). Absent, `NATSMESH_REPORT_INTERVAL` decides.
+   */
+  reportInterval?: number;
 }
 
 /**
@@ -134,7 +143,8 @@ export interface ServeOptions extends ConnectionSourceOptions {
  *   {@link InvalidServiceError} for a bad service name; RangeError for a `version` that is not
  *   semver, or an `instance` id with a character other than `[A-Za-z0-9_-]`, or a
  *   bad `dedupe` setting or `NATSMESH_DEDUPE` value, or a bad `accessRecords.buffer` or
- *   `NATSMESH_ACCESS_RECORDS` value;
+ *   `NATSMESH_ACCESS_RECORDS` value, or a bad `reportInterval` or
+ *   `NATSMESH_REPORT_INTERVAL`;
  *   `ConnectError` when NATS cannot be reached.
  * @example
  * ```ts
@@ -151,6 +161,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const id = options.instance ?? nuid.next();
   const dedupe = dedupeSettings(options.dedupe);
   const recordBuffer = recordSettings(options.accessRecords);
+  const reportInterval = reportIntervalSetting(options.reportInterval);
   assertMicroId(id);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
@@ -162,7 +173,9 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const subject = serviceSubject(prefix, service);
   const queue = options.queue ?? service;
   const timeout = options.timeout ?? DEFAULT_HANDLER_TIMEOUT;
-  const recorder = metrics?.recorder(service);
+  const shared = metrics?.recorder(service);
+  const recorder = reportInterval > 0 ? new InstanceRecorder(service, DEFAULT_BUCKETS, shared) : shared;
+  const concurrency = options.concurrency ?? envConcurrency();
   const handle = dedupe
     ? deduplicate(wire, {
         service,
@@ -179,7 +192,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     subject,
     queue,
     instance: id,
-    concurrency: options.concurrency ?? envConcurrency(),
+    concurrency,
     timeout,
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
@@ -214,12 +227,41 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
       instance.attach(answerDiscovery(nc, description, () => instance.counters(), logger));
     }
     if (metrics) instance.attach(exposeMetricsOverNats(nc, metrics, { service, instance: id, logger }));
+    if (recorder instanceof InstanceRecorder) {
+      instance.attach(
+        startReporter(nc, {
+          service,
+          id,
+          version,
+          prefix,
+          started: instance.started,
+          limit: concurrency,
+          interval: reportInterval,
+          recorder,
+          gauges: () => instance.gauges(),
+          logger,
+        }),
+      );
+    }
     await nc.flush();
   } catch (err) {
     await instance.stop();
     throw err;
   }
   return instance;
+}
+
+/** The report interval `serve()` runs with: the option, else `NATSMESH_REPORT_INTERVAL`, else the default. */
+function reportIntervalSetting(option: number | undefined): number {
+  const raw = process.env.NATSMESH_REPORT_INTERVAL;
+  const n = option ?? (raw ? Number(raw) : DEFAULT_REPORT_INTERVAL);
+  if (!Number.isInteger(n) || n < 0)
+    throw new RangeError(
+      option === undefined
+        ? `NATSMESH_REPORT_INTERVAL: expected an integer ≥ 0, got '${raw}'`
+        : `reportInterval: expected an integer ≥ 0 (ms), got ${option}`,
+    );
+  return n;
 }
 
 function envConcurrency(): number {

@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import type { ConnectionSource } from "../connect/index.js";
 import { batcherFor, type PublishBatcher } from "../connect/publish-batcher.js";
 import type { EndpointCounters } from "../discovery/documents.js";
+import type { InstanceGauges } from "../insight/reporter.js";
 import type { ServiceRecorder } from "../metrics/recorder.js";
 import type { AccessRecords } from "./access-records.js";
 import type { WireHandler } from "./adapters/types.js";
@@ -239,6 +240,19 @@ export class ServiceInstance implements ServiceHandle {
 
   stats(): ServiceStats {
     return this.#stats.snapshot(this.#limiter.active, this.#limiter.queued);
+  }
+
+  /** The live figures of the instance's insight reports. */
+  gauges(): InstanceGauges {
+    const s = this.stats();
+    return {
+      inFlight: s.inFlight,
+      queued: s.queued,
+      busyMs: s.processingNanos / 1e6,
+      cancelled: s.cancelled,
+      malformed: s.malformed,
+      out: this.#gate.paused,
+    };
   }
 
   /** The endpoint counters of the micro protocol's `$SRV.STATS`. */

@@ -1,5 +1,6 @@
 /**
- * The admin listener, apart from public traffic: `/healthz`, `/readyz` and `/metrics`.
+ * The admin listener, apart from public traffic: `/healthz`, `/readyz` and `/metrics`, and the mesh
+ * dashboard when the gateway runs one.
  *
  * @module
  */
@@ -19,6 +20,8 @@ export interface AdminSources {
   metrics: () => Promise<{ text: string; contentType: string }>;
   /** What `/readyz` reports. */
   readiness: () => ReadinessReport | Promise<ReadinessReport>;
+  /** The mesh dashboard (`/`, `/assets/*`, `/api/*`), when the gateway runs one: true when it answered. */
+  dashboard?: { handle(req: IncomingMessage, res: ServerResponse): boolean } | undefined;
 }
 
 function json(res: ServerResponse, status: number, body: object): void {
@@ -47,7 +50,10 @@ async function route(req: IncomingMessage, res: ServerResponse, sources: AdminSo
     res.end(text);
     return;
   }
-  json(res, 404, { error: "not found", endpoints: ["/healthz", "/readyz", "/metrics"] });
+  if (sources.dashboard?.handle(req, res)) return;
+  const endpoints = ["/healthz", "/readyz", "/metrics"];
+  if (sources.dashboard) endpoints.push("/", "/api/mesh", "/api/events");
+  json(res, 404, { error: "not found", endpoints });
 }
 
 /**

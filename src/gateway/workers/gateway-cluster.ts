@@ -9,7 +9,12 @@ import type { Server } from "node:http";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Logger } from "pino";
-import type { MeshConnectOptions } from "../../connect/index.js";
+import { Registry } from "prom-client";
+import { connect, type MeshConnection, type MeshConnectOptions } from "../../connect/index.js";
+import { createDashboard, type Dashboard } from "../../dashboard/dashboard.js";
+import { monitorUrlsFrom } from "../../dashboard/monitor.js";
+import { createInsight, type MeshInsight } from "../../insight/aggregator.js";
+import { registerCapacityMetrics } from "../../insight/prometheus.js";
 import { createLogger } from "../../log/index.js";
 import { ClosedError } from "../../protocol/index.js";
 import { createAdminServer, type ReadinessReport } from "../admin/admin-server.js";
@@ -34,7 +39,7 @@ import { WorkerSlot } from "./worker-slot.js";
 export interface GatewayClusterOptions
   extends Pick<
     GatewayOptions,
-    "config" | "configFile" | "listen" | "admin" | "tls" | "routes" | "prefix" | "drainDelay"
+    "config" | "configFile" | "listen" | "admin" | "tls" | "routes" | "prefix" | "drainDelay" | "insight"
   > {
   /**
    * Worker processes: a whole number, or `auto` (`os.availableParallelism()`); overrides the
@@ -157,7 +162,7 @@ export function createGatewayCluster(options: GatewayClusterOptions = {}): Gatew
     ...(connection !== undefined && { connection }),
   };
   assertJson(forWorkers, "options");
-  return new ClusterPrimary(workers, config, from, forWorkers, logger);
+  return new ClusterPrimary(workers, config, from, forWorkers, logger, options.insight);
 }
 
 class InProcess implements GatewayCluster {
@@ -193,6 +198,12 @@ class ClusterPrimary implements GatewayCluster {
   readonly #metrics = new ClusterMetrics();
   readonly #restartTimers = new Set<NodeJS.Timeout>();
   readonly #quickDeaths = new Map<WorkerSlot, number>();
+  readonly #insightSetting: GatewayClusterOptions["insight"];
+  readonly #connection: MeshConnectOptions | undefined;
+  /** The primary's own view of the mesh for the admin port: a connection, an aggregator, the page. */
+  #insight:
+    | { mesh: MeshConnection; insight: MeshInsight; dashboard: Dashboard; registry: Registry }
+    | undefined;
   #admin: Server | undefined;
   #addresses: GatewayClusterAddresses | undefined;
   #listening: Promise<GatewayClusterAddresses> | undefined;
@@ -204,8 +215,11 @@ class ClusterPrimary implements GatewayCluster {
     from: ConfigSource,
     options: WorkerGatewayOptions,
     logger: Logger,
+    insight: GatewayClusterOptions["insight"],
   ) {
     this.workers = workers;
+    this.#insightSetting = insight;
+    this.#connection = options.connection;
     this.#config = config;
     this.#logger = logger;
     this.#slots = Array.from(
@@ -257,9 +271,15 @@ class ClusterPrimary implements GatewayCluster {
       let adminAddress: HostPort | undefined;
       if (config.admin) {
         const metrics = this.#metrics;
+        await this.#startInsight();
+        const own = this.#insight?.registry;
         this.#admin = createAdminServer({
-          metrics: async () => ({ text: await this.#aggregateMetrics(), contentType: metrics.contentType }),
+          metrics: async () => ({
+            text: `${await this.#aggregateMetrics()}${own ? `\n${await own.metrics()}` : ""}`,
+            contentType: metrics.contentType,
+          }),
           readiness: () => this.#readiness(),
+          dashboard: this.#insight?.dashboard,
         });
         adminAddress = await bind(this.#admin, config.admin, "admin");
       }
@@ -355,6 +375,32 @@ class ClusterPrimary implements GatewayCluster {
     return { reason: `worker ${slot.index} (pid ${slot.pid ?? "none"}): ${answers[i]}`, detail };
   }
 
+  /**
+   * The admin port's dashboard and capacity metrics: the workers each have their own connection, so
+   * the primary opens one for its aggregator (the workers' no-responders are not in its picture).
+   */
+  async #startInsight(): Promise<void> {
+    const setting = this.#insightSetting;
+    if (setting === false) return;
+    const { monitorUrls, ...options } = setting ?? {};
+    const mesh = await connect({ ...this.#connection });
+    let insight: MeshInsight | undefined;
+    try {
+      insight = createInsight(mesh.nc, { logger: this.#logger, ...options });
+      const registry = new Registry();
+      registerCapacityMetrics(registry, insight);
+      const dashboard = createDashboard({
+        insight,
+        monitorUrls: monitorUrls ?? monitorUrlsFrom(process.env),
+      });
+      this.#insight = { mesh, insight, dashboard, registry };
+    } catch (err) {
+      insight?.close();
+      await mesh.close();
+      throw err;
+    }
+  }
+
   async #aggregateMetrics(): Promise<string> {
     const listening = this.#slots.filter((s) => s.listening);
     const parts = await Promise.all(
@@ -397,6 +443,12 @@ class ClusterPrimary implements GatewayCluster {
       const closed = closeServer(admin);
       admin.closeAllConnections();
       await closed;
+    }
+    if (this.#insight) {
+      this.#insight.dashboard.close();
+      this.#insight.insight.close();
+      await this.#insight.mesh.close();
+      this.#insight = undefined;
     }
   }
 }
