@@ -206,7 +206,7 @@ class FaultResponder implements FaultHandle {
  * @param options - connection, service, fault prefix, and what to inject
  * @returns the running responder, once its subscription reached the server
  * @throws RangeError when neither `status` nor `forward` is given, `status` is not 100..599, or
- *   `delay`/`timeout` are negative; {@link InvalidServiceError} for a bad service or prefix
+ *   `delay`/`timeout` are negative; `InvalidServiceError` for a bad service or prefix
  * @example
  * ```ts
  * // 10% of weather's requests wait 200 ms longer, then reach the v1 instances:

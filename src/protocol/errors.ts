@@ -163,7 +163,7 @@ export class MeshError extends Error {
    *
    * @param value - anything
    * @returns true when `value` carries this class's brand; for a subclass that did not register
-   *   itself with {@link brandError}, the ordinary prototype check
+   *   itself with `brandError`, the ordinary prototype check
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of `instanceof`, a subclass too
