@@ -66,6 +66,13 @@ describe("deploy - examples/systemd", () => {
         parseEnv(await readFile(join(DIR, file.split("/").at(-1)!), "utf8")); // shipped beside it, and readable
       }
     }
+    const nats = await unit("nats-server.service");
+    const conf = await readFile(join(DIR, "nats-server.conf"), "utf8");
+    const lameDuck = ["lame_duck_duration", "lame_duck_grace_period"].map((k) =>
+      seconds(new RegExp(`^${k}: "(\\w+)"`, "m").exec(conf)![1]!),
+    );
+    expect(one(nats, "Service", "KillSignal")).toBe("SIGUSR2"); // lame duck mode
+    expect(seconds(one(nats, "Service", "TimeoutStopSec"))).toBeGreaterThan(lameDuck[0]! + lameDuck[1]!);
     const weather = await unit("weather@.service");
     expect(one(weather, "Service", "KillSignal")).toBe("SIGTERM");
     expect(seconds(one(weather, "Service", "TimeoutStopSec")) * 1000).toBeGreaterThan(DEFAULT_STOP_TIMEOUT);
