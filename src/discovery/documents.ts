@@ -9,7 +9,14 @@ import { microName } from "./names.js";
 /** Subject prefix of the micro protocol's discovery requests. */
 export const SRV_PREFIX = "$SRV";
 
-/** Discovery verbs: the second token of `$SRV.<verb>[.<name>[.<id>]]`. */
+/**
+ * Discovery verbs: the second token of `$SRV.<verb>[.<name>[.<id>]]`.
+ *
+ * @example
+ * ```ts
+ * const stats = await queryServices(nc, MicroVerb.Stats, { service: "weather" });
+ * ```
+ */
 export const MicroVerb = {
   /** Who is there: name, id, version. */
   Ping: "PING",
@@ -28,7 +35,15 @@ export const MicroResponseType = {
   Stats: "io.nats.micro.v1.stats_response",
 } as const;
 
-/** Metadata keys natsmesh adds to every service (they override user metadata of the same name). */
+/**
+ * Metadata keys natsmesh adds to every service (they override user metadata of the same name).
+ *
+ * @example
+ * ```ts
+ * const [reply] = await queryServices(nc, "INFO", { service: "billing.invoices" });
+ * reply?.response.metadata[MetadataKey.Service]; // "billing.invoices" (the micro name is billing_invoices)
+ * ```
+ */
 export const MetadataKey = {
   /** The natsmesh service name, dots included (the micro name has them as `_`). */
   Service: "natsmesh.service",

@@ -53,7 +53,15 @@ export interface FaultHandle extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Header on the answers a fault responder makes itself, saying what it injected. */
+/**
+ * Header on the answers a fault responder makes itself, saying what it injected.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/city?q=london");
+ * if (res.headers.has(FAULT_HEADER)) console.log("injected:", res.headers.get(FAULT_HEADER));
+ * ```
+ */
 export const FAULT_HEADER = "x-natsmesh-fault";
 
 class FaultResponder implements FaultHandle {
