@@ -106,6 +106,8 @@ async function main(): Promise<void> {
   const app = join(work, "app");
   const home = join(work, "home");
   const running: Background[] = [];
+  /** Steps that run beside others; settled before the directory goes. */
+  const pending: Promise<unknown>[] = [];
   let server: NatsServer | undefined;
   try {
     const tarball = await step("npm pack", async () => {
@@ -148,7 +150,7 @@ async function main(): Promise<void> {
         env: process.env,
       });
     });
-    lint.catch(() => {}); // awaited at the end
+    pending.push(lint.catch(() => {})); // awaited at the end
     await step("npm install (a fresh project, from the registry)", () =>
       run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], {
         cwd: app,
@@ -188,7 +190,7 @@ async function main(): Promise<void> {
         ),
       ),
     );
-    typecheck.catch(() => {}); // awaited before its output runs
+    pending.push(typecheck.catch(() => {})); // awaited before its output runs
     server = await NatsServer.start({});
     const env = meshEnv(home, server.url);
 
@@ -275,6 +277,7 @@ async function main(): Promise<void> {
     console.log(`package: all checks passed (${elapsed(started)} in all)`);
   } finally {
     await Promise.all(running.map((p) => p.stop("SIGKILL").catch(() => {})));
+    await Promise.allSettled(pending);
     await server?.stop();
     if (process.env.NATSMESH_PACKAGE_KEEP === "1") console.log(`package: kept ${work}`);
     else await rm(work, { recursive: true, force: true });
