@@ -46,21 +46,24 @@ describe("package - the tarball's rules (the package check applies them to `npm 
     "dist/index.d.ts",
     "dist/client/fetch.js",
     "dist/client/fetch.d.ts",
+    "dist/cli/main.js",
   ];
 
   it("package - the built modules, the bin and the documents pass", () => {
-    expect(packFindings(right, ["index", "client/fetch"], pkg)).toEqual([]);
+    expect(packFindings(right, ["index", "client/fetch", "cli/main"], pkg)).toEqual([]);
   });
 
-  it("package - maps, stale builds, tests and missing files are findings", () => {
+  it("package - maps, stale builds, the CLI's types, tests and missing files are findings", () => {
     const packed = [
       ...right.filter((f) => f !== "dist/client/fetch.d.ts" && f !== "LICENSE"),
       "dist/index.js.map",
+      "dist/cli/main.d.ts",
       "dist/gone.js",
       "test/support/helpers.ts",
     ];
-    expect(packFindings(packed, ["index", "client/fetch"], pkg)).toEqual([
+    expect(packFindings(packed, ["index", "client/fetch", "cli/main"], pkg)).toEqual([
       'dist/index.js.map: not something users need (package.json "files")',
+      "dist/cli/main.d.ts: the CLI's types, which nothing imports",
       "dist/gone.js: no src/gone.ts (a stale build? npm pack rebuilds dist/ from scratch)",
       'test/support/helpers.ts: not something users need (package.json "files")',
       "dist/client/fetch.d.ts: missing (src/client/fetch.ts is built)",

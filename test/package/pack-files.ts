@@ -8,6 +8,9 @@
 /** The top-level documents shipped besides dist/ and bin/ (npm adds README and LICENSE itself). */
 export const SHIPPED_DOCS = ["README.md", "LICENSE", "CHANGELOG.md", "PROTOCOL.md"] as const;
 
+/** Modules only the bin runs (src/cli): no entry point imports them, so their declarations stay out. */
+export const BIN_ONLY = "cli/";
+
 /** The parts of package.json the rules read. */
 export interface PackageShape {
   bin?: Record<string, string>;
@@ -53,12 +56,14 @@ export function packFindings(
     if (built) {
       if (!modules.has(built[1]!))
         findings.push(`${file}: no src/${built[1]}.ts (a stale build? npm pack rebuilds dist/ from scratch)`);
+      else if (built[2] === "d.ts" && built[1]!.startsWith(BIN_ONLY))
+        findings.push(`${file}: the CLI's types, which nothing imports`);
     } else if (!allowed.has(file)) {
       findings.push(`${file}: not something users need (package.json "files")`);
     }
   }
   for (const module of sources) {
-    for (const ext of ["js", "d.ts"]) {
+    for (const ext of module.startsWith(BIN_ONLY) ? ["js"] : ["js", "d.ts"]) {
       if (!have.has(`dist/${module}.${ext}`))
         findings.push(`dist/${module}.${ext}: missing (src/${module}.ts is built)`);
     }
