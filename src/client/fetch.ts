@@ -34,7 +34,7 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
    * `init.timeout` overrides it per call. A streamed body may take longer.
    */
   timeout?: number;
-  /** Heartbeat interval asked of services, in ms (default 1000; 0 for none): see {@link CallOptions.heartbeat}. */
+  /** Heartbeat interval asked of services, in ms (default 1000; 0 for none): what heartbeats are for is in docs/STREAMING.md. */
   heartbeat?: number;
   /** Credit for streamed responses, in chunks (default 16; 0: one-message responses only). */
   window?: number;
@@ -111,6 +111,7 @@ export interface MeshFetch {
   broadcast(input: string | URL | Request, init?: RequestInit & { timeout?: number }): Promise<void>;
   /** Closes the NATS connection if this fetch opened it. */
   close(): Promise<void>;
+  /** `close()`, for `await using fetch = createFetch()`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

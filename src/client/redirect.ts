@@ -37,7 +37,7 @@ const BODY_HEADERS = new Set([
 /** What {@link followRedirects} needs of the client that made the call. */
 export interface RedirectContext {
   /** The request's redirect mode. */
-  mode: RequestRedirect;
+  mode: NonNullable<RequestInit["redirect"]>;
   /** Host suffixes that name services. */
   suffixes: readonly string[];
   /** What to do with a redirect out of the mesh. */

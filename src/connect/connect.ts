@@ -23,7 +23,7 @@ export type {
 
 /**
  * Connects to NATS. Settings are merged from the natscli context, `NATS_*` variables and
- * `options` (see {@link resolveOptions}). Once connected the client reconnects forever; the
+ * `options`. Once connected the client reconnects forever; the
  * initial connection is tried once per server and fails fast.
  *
  * @param options - connection options; `options.env` replaces `process.env`

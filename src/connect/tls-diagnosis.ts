@@ -18,6 +18,12 @@ import type { NodeTlsOptions } from "./tls-files.js";
  * What went wrong in a TLS handshake with a NATS server, with the advice that fixes it; the `cause`
  * of the {@link ConnectError} that `connect()` raises. Code `NM_ERR_TLS_HANDSHAKE`, status 503, as the
  * connection failure's; {@link TlsHandshakeError.tlsCode} names the failure as Node or OpenSSL did.
+ *
+ * @example
+ * ```ts
+ * const nc = await connect({ servers: "tls://nats.internal:4222" }).catch((err) => err);
+ * if (nc.cause instanceof TlsHandshakeError) console.log(nc.cause.tlsCode, nc.cause.message); // e.g. the certificate problem and its fix
+ * ```
  */
 export class TlsHandshakeError extends MeshError {
   static {

@@ -40,6 +40,7 @@ export interface EnsuredNats extends AsyncDisposable {
   readonly server: LocalServer | undefined;
   /** Stops the started server; does nothing when none was started. */
   stop(): Promise<void>;
+  /** `stop()`, for `await using nats = await ensureNats()`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
@@ -61,7 +62,7 @@ function hostPort(server: string, variable: string): { host: string; port: numbe
  *
  * @param options - the URL, the environment, and options for a server to start
  * @returns the URL, whether a server was started, and `stop()`
- * @throws {@link ConfigError} for a malformed URL
+ * @throws `ConfigError` (from `natsmesh`) for a malformed URL
  * @throws {@link NatsServerNotFoundError} when a server must be started and the binary is missing
  * @example
  * ```ts

@@ -65,6 +65,7 @@ export class NatsServerStartError extends MeshError {
   }
 }
 
+/** Options of {@link startLocalServer}. */
 export interface LocalServerOptions {
   /** Client port (default: a free port chosen by the server). */
   port?: number;
@@ -110,6 +111,7 @@ export interface LocalServer extends AsyncDisposable {
   readonly exited: Promise<LocalServerExit>;
   /** Stops the server (SIGTERM, then SIGKILL) and removes its temp dir; safe to call twice. */
   stop(): Promise<void>;
+  /** `stop()`, for `await using server = await startLocalServer()`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

@@ -9,10 +9,20 @@ import { microName } from "./names.js";
 /** Subject prefix of the micro protocol's discovery requests. */
 export const SRV_PREFIX = "$SRV";
 
-/** Discovery verbs: the second token of `$SRV.<verb>[.<name>[.<id>]]`. */
+/**
+ * Discovery verbs: the second token of `$SRV.<verb>[.<name>[.<id>]]`.
+ *
+ * @example
+ * ```ts
+ * const stats = await queryServices(nc, MicroVerb.Stats, { service: "weather" });
+ * ```
+ */
 export const MicroVerb = {
+  /** Who is there: name, id, version. */
   Ping: "PING",
+  /** What it serves: description and endpoints. */
   Info: "INFO",
+  /** How it is doing: requests, errors, processing time. */
   Stats: "STATS",
 } as const;
 /** One of {@link MicroVerb}. */
@@ -25,7 +35,15 @@ export const MicroResponseType = {
   Stats: "io.nats.micro.v1.stats_response",
 } as const;
 
-/** Metadata keys natsmesh adds to every service (they override user metadata of the same name). */
+/**
+ * Metadata keys natsmesh adds to every service (they override user metadata of the same name).
+ *
+ * @example
+ * ```ts
+ * const [reply] = await queryServices(nc, "INFO", { service: "billing.invoices" });
+ * reply?.response.metadata[MetadataKey.Service]; // "billing.invoices" (the micro name is billing_invoices)
+ * ```
+ */
 export const MetadataKey = {
   /** The natsmesh service name, dots included (the micro name has them as `_`). */
   Service: "natsmesh.service",
@@ -52,55 +70,78 @@ export interface MicroIdentity {
 
 /** `$SRV.PING` response. */
 export interface MicroPingResponse extends MicroIdentity {
+  /** `io.nats.micro.v1.ping_response`. */
   type: typeof MicroResponseType.Ping;
 }
 
 /** One endpoint in an `$SRV.INFO` response. */
 export interface MicroEndpointInfo {
+  /** Endpoint name: `http` for natsmesh. */
   name: string;
+  /** Subject the endpoint listens on, `<prefix>.<service>.*` for natsmesh. */
   subject: string;
+  /** Queue group of the endpoint: the service name for natsmesh. */
   queue_group: string;
+  /** The endpoint's metadata. */
   metadata: Record<string, string>;
 }
 
 /** `$SRV.INFO` response. */
 export interface MicroInfoResponse extends MicroIdentity {
+  /** `io.nats.micro.v1.info_response`. */
   type: typeof MicroResponseType.Info;
+  /** The service's description (may be empty). */
   description: string;
+  /** Its endpoints (one for natsmesh). */
   endpoints: MicroEndpointInfo[];
 }
 
 /** One endpoint in an `$SRV.STATS` response; times in nanoseconds. */
 export interface MicroEndpointStats {
+  /** Endpoint name. */
   name: string;
+  /** Subject the endpoint listens on. */
   subject: string;
+  /** Queue group of the endpoint. */
   queue_group: string;
+  /** Requests handled since the instance started. */
   num_requests: number;
+  /** Requests that ended in an error (status ≥ 500, malformed messages). */
   num_errors: number;
   /** The last error, `""` when none. */
   last_error: string;
+  /** Total handler time, in nanoseconds. */
   processing_time: number;
+  /** `processing_time / num_requests`, in nanoseconds (0 before the first request). */
   average_processing_time: number;
   /**
    * The endpoint's own figures (ADR-32's free-form `data`): natsmesh puts `cancelled`, the requests
    * whose caller gave up before the answer (counted in `num_requests`, never in `num_errors`).
    * Other micro services may put anything, or nothing.
    */
-  data?: { cancelled?: number } & Record<string, unknown>;
+  data?: {
+    /** Requests whose caller gave up before the answer. */
+    cancelled?: number;
+  } & Record<string, unknown>;
 }
 
 /** `$SRV.STATS` response. */
 export interface MicroStatsResponse extends MicroIdentity {
+  /** `io.nats.micro.v1.stats_response`. */
   type: typeof MicroResponseType.Stats;
   /** When the instance started, RFC 3339. */
   started: string;
+  /** Figures per endpoint (one for natsmesh). */
   endpoints: MicroEndpointStats[];
 }
 
 /** The response type of each verb. */
 export interface MicroResponses {
+  /** The answer to `$SRV.PING`. */
   PING: MicroPingResponse;
+  /** The answer to `$SRV.INFO`. */
   INFO: MicroInfoResponse;
+  /** The answer to `$SRV.STATS`. */
   STATS: MicroStatsResponse;
 }
 

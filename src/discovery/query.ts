@@ -8,7 +8,14 @@ import { Empty, type NatsConnection, NoRespondersError } from "@nats-io/nats-cor
 import { controlSubject, type MicroResponses, type MicroVerb, serviceNameOf } from "./documents.js";
 import { MICRO_NAME, microName } from "./names.js";
 
-/** Default time {@link queryServices} waits for answers, in milliseconds. */
+/**
+ * Default time {@link queryServices} waits for answers, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * await queryServices(nc, "PING", { timeout: DEFAULT_QUERY_TIMEOUT * 3 }); // wait 3 s for far instances
+ * ```
+ */
 export const DEFAULT_QUERY_TIMEOUT = 1000;
 
 /** Options of {@link queryServices}. */

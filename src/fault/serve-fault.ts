@@ -53,7 +53,15 @@ export interface FaultHandle extends AsyncDisposable {
   stop(): Promise<void>;
 }
 
-/** Header on the answers a fault responder makes itself, saying what it injected. */
+/**
+ * Header on the answers a fault responder makes itself, saying what it injected.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/city?q=london");
+ * if (res.headers.has(FAULT_HEADER)) console.log("injected:", res.headers.get(FAULT_HEADER));
+ * ```
+ */
 export const FAULT_HEADER = "x-natsmesh-fault";
 
 class FaultResponder implements FaultHandle {
@@ -206,7 +214,7 @@ class FaultResponder implements FaultHandle {
  * @param options - connection, service, fault prefix, and what to inject
  * @returns the running responder, once its subscription reached the server
  * @throws RangeError when neither `status` nor `forward` is given, `status` is not 100..599, or
- *   `delay`/`timeout` are negative; {@link InvalidServiceError} for a bad service or prefix
+ *   `delay`/`timeout` are negative; `InvalidServiceError` for a bad service or prefix
  * @example
  * ```ts
  * // 10% of weather's requests wait 200 ms longer, then reach the v1 instances:

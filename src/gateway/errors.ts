@@ -9,6 +9,12 @@ import { brandError, ErrorCode, MeshError } from "../protocol/index.js";
 /**
  * Stable codes of the gateway's own answers and errors, beside {@link ErrorCode}: the gateway sends
  * them in the `mesh-error` header of the answers it makes itself (docs/GATEWAY.md).
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("https://api.example.com/api/weather/city");
+ * if (res.headers.get("mesh-error") === GatewayErrorCode.RateLimited) console.log("slow down");
+ * ```
  */
 export const GatewayErrorCode = {
   /** The gateway configuration, or a route's policy configuration (CORS, rate limit, auth), is invalid (500). */

@@ -32,6 +32,8 @@ export type {
   RouteSettings,
   TlsConfig,
 } from "./config/config-types.js";
+export type { HostPort } from "./config/host-port.js";
+export type { WorkersSetting } from "./config/workers-setting.js";
 export {
   BadRequestError,
   BodyTooLargeError,
@@ -51,16 +53,22 @@ export {
 } from "./gateway.js";
 export {
   type AuthHook,
+  type BuildPoliciesOptions,
   buildPolicies,
+  type Continue,
   type CorsOptions,
   cors,
+  type HeaderPairs,
   type JwtAuthOptions,
   jwtAuth,
   type Policy,
+  type PolicyConfig,
   PolicyConfigError,
   type PolicyDecision,
   type PolicyRequest,
+  type RateLimitKey,
   type RateLimitOptions,
+  type Respond,
   rateLimit,
 } from "./policies/index.js";
 export {

@@ -6,7 +6,14 @@
  */
 import { type DestinationStream, type Logger, pino } from "pino";
 
-/** The pino levels `NATSMESH_LOG_LEVEL` and {@link CreateLoggerOptions.level} accept. */
+/**
+ * The pino levels `NATSMESH_LOG_LEVEL` and {@link CreateLoggerOptions.level} accept.
+ *
+ * @example
+ * ```ts
+ * const level = LOG_LEVELS.includes(argv.level) ? argv.level : "info";
+ * ```
+ */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 /** One of {@link LOG_LEVELS}. */
 export type LogLevel = (typeof LOG_LEVELS)[number];

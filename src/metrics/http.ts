@@ -29,6 +29,7 @@ export interface MetricsHttpServer {
   readonly url: string;
   /** Stops listening and closes open connections. */
   close(): Promise<void>;
+  /** `close()`, for `await using server = await serveMetricsHttp(...)`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 

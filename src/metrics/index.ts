@@ -20,3 +20,4 @@ export {
   type MeshMetrics,
   type MetricsOptions,
 } from "./metrics.js";
+export type { ServiceRecorder } from "./recorder.js";

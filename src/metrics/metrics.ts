@@ -10,6 +10,11 @@ import { ServiceRecorder } from "./recorder.js";
 /**
  * Default duration buckets, in seconds: prom-client's defaults plus three sub-5 ms buckets, since a
  * request over NATS often takes well under a millisecond.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics({ buckets: [...DEFAULT_BUCKETS, 30, 60] }); // slow handlers too
+ * ```
  */
 export const DEFAULT_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,

@@ -8,6 +8,12 @@
  * Stable error codes; the string values are part of the public API and travel on the wire in the
  * `mesh-error` header. With `GatewayErrorCode` (`natsmesh/gateway`) this is every code a natsmesh
  * error carries.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/city").catch((err) => err);
+ * if (res instanceof MeshError && res.code === ErrorCode.NoResponders) console.log("no instance of weather runs");
+ * ```
  */
 export const ErrorCode = {
   /** A streamed body broke: a chunk lost or out of order, credit exceeded, or the peer aborted (502). */
@@ -163,7 +169,7 @@ export class MeshError extends Error {
    *
    * @param value - anything
    * @returns true when `value` carries this class's brand; for a subclass that did not register
-   *   itself with {@link brandError}, the ordinary prototype check
+   *   itself with `brandError`, the ordinary prototype check
    */
   static override [Symbol.hasInstance](value: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class right of `instanceof`, a subclass too
@@ -199,7 +205,15 @@ export class MeshError extends Error {
   }
 }
 
-/** Nobody serves the subject: NATS answered "no responders" at once. Maps to 503. */
+/**
+ * Nobody serves the subject: NATS answered "no responders" at once. Maps to 503.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/city?q=london").catch((err) => err);
+ * if (res instanceof NoRespondersError) console.log(res.status, res.service); // 503 "weather"
+ * ```
+ */
 export class NoRespondersError extends MeshError {
   static {
     brandError(NoRespondersError, "NoRespondersError");
@@ -215,7 +229,15 @@ export class NoRespondersError extends MeshError {
   }
 }
 
-/** No answer within the deadline. Maps to 504. */
+/**
+ * No answer within the deadline. Maps to 504.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/slow", { timeout: 500 }).catch((err) => err);
+ * if (res instanceof TimeoutError) console.log(res.status, res.timeout); // 504 500
+ * ```
+ */
 export class TimeoutError extends MeshError {
   static {
     brandError(TimeoutError, "TimeoutError");
@@ -236,7 +258,15 @@ export class TimeoutError extends MeshError {
   }
 }
 
-/** The NATS connection closed before an answer came. Maps to 503. */
+/**
+ * The NATS connection closed before an answer came. Maps to 503.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/city?q=london").catch((err) => err);
+ * if (res instanceof ConnectionClosedError) console.log(res.code); // "NM_ERR_CONNECTION_CLOSED"
+ * ```
+ */
 export class ConnectionClosedError extends MeshError {
   static {
     brandError(ConnectionClosedError, "ConnectionClosedError");
@@ -331,7 +361,15 @@ export class RedirectOutsideError extends MeshError {
   }
 }
 
-/** A message that does not follow the wire protocol. Maps to 400 (a bad request reached a server). */
+/**
+ * A message that does not follow the wire protocol. Maps to 400 (a bad request reached a server).
+ *
+ * @example
+ * ```ts
+ * const err = new MalformedMessageError("head is not UTF-8", { service: "weather" });
+ * console.log(err.status, err.code); // 400, the code of ErrorCode.Malformed
+ * ```
+ */
 export class MalformedMessageError extends MeshError {
   static {
     brandError(MalformedMessageError, "MalformedMessageError");
@@ -342,7 +380,15 @@ export class MalformedMessageError extends MeshError {
   }
 }
 
-/** A reply that does not follow the wire protocol. Maps to 502 (a bad gateway answer). */
+/**
+ * A reply that does not follow the wire protocol. Maps to 502 (a bad gateway answer).
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/city?q=london").catch((err) => err);
+ * if (res instanceof BadResponseError) console.log(res.status, res.message); // 502 "malformed response: ..."
+ * ```
+ */
 export class BadResponseError extends MeshError {
   static {
     brandError(BadResponseError, "BadResponseError");
@@ -353,7 +399,15 @@ export class BadResponseError extends MeshError {
   }
 }
 
-/** A body larger than one NATS message can carry. Maps to 413. */
+/**
+ * A body larger than one NATS message can carry. Maps to 413.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://upload.nats/", { method: "POST", body: bigBuffer }).catch((err) => err);
+ * if (res instanceof PayloadTooLargeError) console.log(res.status); // 413
+ * ```
+ */
 export class PayloadTooLargeError extends MeshError {
   static {
     brandError(PayloadTooLargeError, "PayloadTooLargeError");
@@ -378,6 +432,13 @@ export class PayloadTooLargeError extends MeshError {
 /**
  * A streamed body broke (PROTOCOL.md §8): a chunk was lost or came out of order, the sender exceeded
  * its credit, the body's length contradicts its `content-length`, or the other side aborted. Maps to 502.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://files.nats/big.bin");
+ * const body = await res.arrayBuffer().catch((err) => err);
+ * if (body instanceof StreamError) console.log(body.status); // 502: the body broke while it streamed
+ * ```
  */
 export class StreamError extends MeshError {
   static {
@@ -394,6 +455,12 @@ export class StreamError extends MeshError {
  * cut off) while working, or the request never reached one — or, for a request the caller may send
  * again, no instance acknowledged it in time (PROTOCOL.md §8.4). Maps to 503; safe to retry when
  * idempotent.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://weather.nats/report", { method: "POST", body }).catch((err) => err);
+ * if (res instanceof InstanceLostError) console.log(res.status, res.code); // 503 "NM_ERR_INSTANCE_LOST"
+ * ```
  */
 export class InstanceLostError extends MeshError {
   static {
@@ -428,7 +495,15 @@ export class InstanceLostError extends MeshError {
   }
 }
 
-/** A service name, prefix, method or URL that cannot name a NATS subject. Maps to 400. */
+/**
+ * A service name, prefix, method or URL that cannot name a NATS subject. Maps to 400.
+ *
+ * @example
+ * ```ts
+ * const res = await fetch("http://we$ather.nats/").catch((err) => err);
+ * if (res instanceof InvalidServiceError) console.log(res.status, res.message); // 400, what is wrong with the name
+ * ```
+ */
 export class InvalidServiceError extends MeshError {
   static {
     brandError(InvalidServiceError, "InvalidServiceError");

@@ -68,7 +68,7 @@ export interface ServeOptions extends ConnectionSourceOptions {
    * heartbeats, runs only once that caller confirms it is still there (PROTOCOL.md §8.4).
    */
   lagThreshold?: number;
-  /** Calling convention of the handler when the guess is not right (see {@link toWireHandler}). */
+  /** Calling convention of the handler when the guess is not right (by default a function of one argument is a Fetch handler, of two or more a Node listener). */
   kind?: HandlerKind;
   /**
    * For a Fetch handler: make `globalThis.Response` natsmesh's light Response while this instance

@@ -39,13 +39,14 @@ export interface ServiceHandle {
    * if `serve` opened it. A second call returns the first call's promise.
    */
   stop(options?: StopOptions): Promise<void>;
+  /** `stop()` with the default timeout, for `await using svc = await serve(...)`. */
   [Symbol.asyncDispose](): Promise<void>;
 }
 
 /** Options of {@link ServiceHandle.stop}. */
 export interface StopOptions {
   /**
-   * Milliseconds accepted requests may take to finish (default {@link DEFAULT_STOP_TIMEOUT}, which
+   * Milliseconds accepted requests may take to finish (default 25 000, which
    * fits a 30 s SIGTERM grace period). At the deadline, the callers of handlers still running (and
    * of requests still waiting for a slot) are answered 503 `NM_ERR_INSTANCE_LOST` — safe to retry on
    * another instance when idempotent — their handlers' signals abort, and `stop()` goes on closing.

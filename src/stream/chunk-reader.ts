@@ -5,7 +5,9 @@
  * write leave when it is made, not when a chunk fills.
  */
 const TICK = Symbol("tick");
-type ReadResult = ReadableStreamReadResult<Uint8Array>;
+// Derived from the reader, not the DOM lib's ReadableStreamReadResult: users' projects may type-check
+// without "DOM" in lib, and this type reaches the published declarations.
+type ReadResult = Awaited<ReturnType<ReadableStreamDefaultReader<Uint8Array>["read"]>>;
 
 function raceTick(read: Promise<ReadResult>): Promise<ReadResult | typeof TICK> {
   return new Promise((resolve, reject) => {
@@ -30,7 +32,7 @@ export interface ResumedRead {
   /** Bytes read so far, handed out before anything else. */
   first: Uint8Array;
   /** A read started and not yet settled. */
-  pending?: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  pending?: Promise<ReadResult> | undefined;
 }
 
 /** A body source read piece by piece (see the module comment). */

@@ -8,7 +8,15 @@
  */
 import { brandError, type CallTarget, ErrorCode, MeshError } from "../protocol/index.js";
 
-/** The states of a {@link CircuitBreaker}, with the value its metrics gauge shows. */
+/**
+ * The states of a {@link CircuitBreaker}, with the value its metrics gauge shows.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker();
+ * if (breaker.state === CircuitState.Open) console.log("the service is given a rest");
+ * ```
+ */
 export const CircuitState = {
   /** Calls go through; outcomes are counted. */
   Closed: 0,
@@ -47,7 +55,16 @@ export interface BreakerPermit {
   release(): void;
 }
 
-/** A call refused because the service's circuit is open. Code `NM_ERR_CIRCUIT_OPEN`, status 503. */
+/**
+ * A call refused because the service's circuit is open. Code `NM_ERR_CIRCUIT_OPEN`, status 503.
+ *
+ * @example
+ * ```ts
+ * const fetch = createFetch({ breaker: { failureRatio: 0.5, minimumCalls: 10 } });
+ * const res = await fetch("http://weather.nats/city").catch((err) => err);
+ * if (res instanceof CircuitOpenError) console.log(res.status); // 503 while the circuit is open
+ * ```
+ */
 export class CircuitOpenError extends MeshError {
   static {
     brandError(CircuitOpenError, "CircuitOpenError");

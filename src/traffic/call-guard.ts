@@ -51,7 +51,7 @@ export interface RetrySettings {
 
 /** Options of {@link CallGuard}. */
 export interface CallGuardOptions {
-  /** Retry policy; `false` never retries (default: the {@link DEFAULT_RETRY} settings). */
+  /** Retry policy; `false` never retries (default: 3 attempts in all, backoff from 25 ms up to 250 ms). */
   retry?: RetrySettings | false | undefined;
   /** Circuit breakers; off unless given (`{}` for the defaults). */
   breaker?: BreakerSettings | false | undefined;

@@ -22,7 +22,7 @@ export interface HedgeCallSettings {
   minDelayMs?: number;
   /**
    * The delay is never above this, in ms (default 1000); it is also the delay while fewer than
-   * {@link MIN_LATENCY_SAMPLES} answers of the service were seen.
+   * 20 answers of the service were seen.
    */
   maxDelayMs?: number;
 }

@@ -4,10 +4,29 @@
  * @module
  */
 
-/** Methods that RFC 9110 defines as idempotent, and that the gateway and the client therefore retry. */
+/**
+ * Methods that RFC 9110 defines as idempotent, and that the gateway and the client therefore retry.
+ *
+ * @example
+ * ```ts
+ * IDEMPOTENT_METHODS.has("PUT"); // true: retried by default
+ * IDEMPOTENT_METHODS.has("POST"); // false
+ * ```
+ */
 export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS", "PUT", "DELETE"]);
 
-/** Request header that makes any request safe to retry: the service deduplicates by its value. */
+/**
+ * Request header that makes any request safe to retry: the service deduplicates by its value.
+ *
+ * @example
+ * ```ts
+ * await fetch("http://billing.nats/charges", {
+ *   method: "POST",
+ *   headers: { [IDEMPOTENCY_KEY]: crypto.randomUUID() }, // retried safely, run once with dedupe
+ *   body: JSON.stringify(charge),
+ * });
+ * ```
+ */
 export const IDEMPOTENCY_KEY = "idempotency-key";
 
 /**

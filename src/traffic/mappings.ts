@@ -73,7 +73,15 @@ export interface CanaryMapping {
   readonly remainder: number;
 }
 
-/** Default prefix of the fault subject: nothing serves `natsmesh-fault.<service>.*` unless told to. */
+/**
+ * Default prefix of the fault subject: nothing serves `natsmesh-fault.<service>.*` unless told to.
+ *
+ * @example
+ * ```ts
+ * // nothing serves natsmesh-fault.weather.* until `natsmesh fault weather ...` runs:
+ * await serveFault({ nc, service: "weather", prefix: DEFAULT_FAULT_PREFIX, status: 503 });
+ * ```
+ */
 export const DEFAULT_FAULT_PREFIX = "natsmesh-fault";
 
 /**

@@ -16,7 +16,14 @@ export interface RetryPolicy {
   readonly maxBackoffMs: number;
 }
 
-/** A policy that never retries. */
+/**
+ * A policy that never retries.
+ *
+ * @example
+ * ```ts
+ * const answer = await withRetry(() => callOnce(), { policy: NO_RETRY, retryable: () => true }); // one attempt
+ * ```
+ */
 export const NO_RETRY: RetryPolicy = { attempts: 1, backoffMs: 0, maxBackoffMs: 0 };
 
 /** What {@link RetryOptions.onRetry} is told before a retry. */

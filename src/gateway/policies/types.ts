@@ -24,6 +24,7 @@ export type HeaderPairs = Array<[name: string, value: string]>;
 
 /** The request goes on to the service. */
 export interface Continue {
+  /** The request goes on. */
   action: "continue";
   /** Headers to add to the response the caller gets (e.g. CORS, RateLimit-*). */
   responseHeaders?: HeaderPairs;
@@ -33,6 +34,7 @@ export interface Continue {
 
 /** The policy answers the request itself; nothing is sent over NATS. */
 export interface Respond {
+  /** The policy answers. */
   action: "respond";
   /** HTTP status, e.g. 204 (preflight), 401, 403, 429. */
   status: number;

@@ -10,6 +10,7 @@ export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknow
 
 /** Anything with a `fetch(Request)` method, such as a Hono app. */
 export interface FetchApp {
+  /** Answers one request; natsmesh passes only the request. */
   fetch(request: Request, ...rest: never[]): Response | Promise<Response>;
 }
 
