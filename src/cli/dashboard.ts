@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { once } from "node:events";
 import { type Command, InvalidArgumentError } from "commander";
 import { connect } from "../connect/index.js";
 import { monitorUrlsFrom, serveDashboard } from "../dashboard/index.js";
@@ -13,6 +12,7 @@ import { CLI_NAME, CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { type CliIo, writeAll } from "./io.js";
+import { holdOpenUntil, nextStopSignal } from "./stop-signal.js";
 
 /** Options of `natsmesh dashboard`, as commander parses them. */
 export interface DashboardCliOptions {
@@ -41,8 +41,6 @@ export function parseSeconds(text: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("expected whole seconds ≥ 1");
   return n;
 }
-
-const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 const HELP_AFTER = `
 Every serve() instance publishes a report on $NM.REPORT.<service>.<instance> each second; this
@@ -77,10 +75,7 @@ export async function runDashboard(options: DashboardCliOptions, io: CliIo): Pro
         .filter(Boolean)
     : monitorUrlsFrom(io.env);
   const controller = new AbortController();
-  const stopped = Promise.race(
-    STOP_SIGNALS.map((name) => once(process, name, { signal: controller.signal }).then(() => name)),
-  );
-  stopped.catch(() => {});
+  const stopped = nextStopSignal(controller.signal);
   const mesh = await connect({
     env: io.env,
     ...(options.server !== undefined && { servers: options.server }),
@@ -101,8 +96,7 @@ export async function runDashboard(options: DashboardCliOptions, io: CliIo): Pro
       throw err;
     }
     await writeAll(io.stderr, `${CLI_NAME}: dashboard on ${server.url} (metrics ${server.url}/metrics)\n`);
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    const signal = await stopped.finally(() => clearInterval(keepAlive));
+    const signal = await holdOpenUntil(stopped);
     await writeAll(io.stderr, `${CLI_NAME}: ${signal}: dashboard stopped\n`);
     await server.close();
   } finally {

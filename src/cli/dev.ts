@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { once } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Command } from "commander";
 import {
@@ -18,6 +17,7 @@ import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { type CliIo, writeAll } from "./io.js";
 import { parsePort } from "./option-parsers.js";
+import { holdOpenUntil, nextStopSignal } from "./stop-signal.js";
 
 /** Options of `natsmesh dev`, as commander parses them. */
 export interface DevOptions {
@@ -25,8 +25,6 @@ export interface DevOptions {
   port?: number;
 }
 
-/** Signals that stop `natsmesh dev`. */
-const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 /**
  * Ctrl-C reaches nats-server too (same process group), and it may exit before our handler runs:
  * an exit this soon before a stop signal is not a crash.
@@ -54,11 +52,8 @@ interface StopSignal {
 
 function listenForStop(): StopSignal {
   const controller = new AbortController();
-  const { signal } = controller;
   let fired = false;
-  const received = Promise.race(
-    STOP_SIGNALS.map((name) => once(process, name, { signal }).then(() => name)),
-  ).then((name) => {
+  const received = nextStopSignal(controller.signal).then((name) => {
     fired = true;
     return name;
   });
@@ -74,16 +69,11 @@ function listenForStop(): StopSignal {
 
 /** Waits for a stop signal; returns how the server ended if it ended on its own first. */
 async function waitForStop(server: LocalServer, stop: StopSignal): Promise<LocalServerExit | undefined> {
-  // Signal handlers do not keep the event loop alive, and the server child is unref'd.
-  const keepAlive = setInterval(() => {}, 1 << 30);
-  try {
-    const first = await Promise.race([stop.received, server.exited]);
-    if (typeof first === "string" || stop.fired) return undefined;
-    await sleep(SIGNAL_GRACE_MS);
-    return stop.fired ? undefined : first;
-  } finally {
-    clearInterval(keepAlive);
-  }
+  // The server child is unref'd: nothing else keeps the event loop alive.
+  const first = await holdOpenUntil(Promise.race([stop.received, server.exited]));
+  if (typeof first === "string" || stop.fired) return undefined;
+  await sleep(SIGNAL_GRACE_MS);
+  return stop.fired ? undefined : first;
 }
 
 /**

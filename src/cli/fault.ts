@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { once } from "node:events";
 import { type Command, InvalidArgumentError } from "commander";
 import { connect } from "../connect/index.js";
 import { serveFault } from "../fault/index.js";
@@ -14,6 +13,7 @@ import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { type CliIo, writeAll } from "./io.js";
 import { parseMillis } from "./option-parsers.js";
+import { holdOpenUntil, nextStopSignal } from "./stop-signal.js";
 
 /** Options of `natsmesh fault`, as commander parses them. */
 export interface FaultCliOptions {
@@ -30,8 +30,6 @@ export interface FaultCliOptions {
   /** `-s, --server`: NATS server URL(s). */
   server?: string;
 }
-
-const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 const HELP_AFTER = `
 Serves <prefix>.<service>.* (default prefix natsmesh-fault), the subject a canary mapping's --fault
@@ -73,9 +71,7 @@ export async function runFault(
   stop?: Promise<unknown>,
 ): Promise<ExitCode> {
   const controller = new AbortController();
-  const stopped =
-    stop ?? Promise.race(STOP_SIGNALS.map((name) => once(process, name, { signal: controller.signal })));
-  stopped.catch(() => {});
+  const stopped = stop ?? nextStopSignal(controller.signal);
   const mesh = await connect({
     env: io.env,
     ...(options.server !== undefined && { servers: options.server }),
@@ -102,8 +98,7 @@ export async function runFault(
         ? `answering ${options.status}${options.delay ? ` after ${options.delay} ms` : ""}`
         : `delaying ${options.delay ?? 0} ms, then forwarding to ${options.forward}.${service}.*`;
     await writeAll(io.stderr, `${CLI_NAME}: fault on ${fault.subject}: ${what}\n`);
-    const keepAlive = setInterval(() => {}, 1 << 30);
-    await stopped.finally(() => clearInterval(keepAlive));
+    await holdOpenUntil(stopped);
     await fault.stop();
     await writeAll(io.stderr, `${CLI_NAME}: fault stopped after ${fault.received} requests\n`);
   } finally {

@@ -3,7 +3,6 @@
  *
  * @module
  */
-import { once } from "node:events";
 import type { Command } from "commander";
 import type { Logger } from "pino";
 import { parseHostPort } from "../gateway/config/host-port.js";
@@ -17,6 +16,7 @@ import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { type CliIo, writeAll } from "./io.js";
 import { collect, parseMillis } from "./option-parsers.js";
+import { holdOpenUntil, nextStopSignal, STOP_SIGNALS } from "./stop-signal.js";
 
 /** Options of `natsmesh gateway`, as commander parses them. */
 export interface GatewayCliOptions {
@@ -43,8 +43,6 @@ export interface GatewayCliOptions {
 }
 
 /** Signals that stop the gateway gracefully. */
-const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
-
 const HELP_AFTER = `
 Routes come from the configuration file (docs/GATEWAY.md) and from --route flags, added after it:
   --route /api/billing=billing     path prefix /api/billing (kept in the path) to service billing
@@ -136,10 +134,7 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
     throw new CliError(`--workers '${options.workers}': expected ${WORKERS_EXPECTED}`);
   const routes = (options.route ?? []).map(parseRouteFlag);
   const controller = new AbortController();
-  const stopped = Promise.race(
-    STOP_SIGNALS.map((name) => once(process, name, { signal: controller.signal }).then(() => name)),
-  );
-  stopped.catch(() => {}); // rejects with an AbortError on cleanup
+  const stopped = nextStopSignal(controller.signal);
   const log = makeLogger(io);
   try {
     const gateway = createGatewayCluster({
@@ -159,9 +154,7 @@ export async function runGateway(options: GatewayCliOptions, io: CliIo): Promise
       const admin = adminUrl ? ` (admin ${adminUrl})` : "";
       const processes = gateway.workers > 1 ? `, ${gateway.workers} workers (pids ${pids.join(", ")})` : "";
       await writeAll(io.stderr, `${CLI_NAME}: gateway listening on ${url}${admin}${processes}\n`);
-      // Signal handlers do not keep the event loop alive on their own.
-      const keepAlive = setInterval(() => {}, 1 << 30);
-      const signal = await stopped.finally(() => clearInterval(keepAlive));
+      const signal = await holdOpenUntil(stopped);
       await writeAll(
         io.stderr,
         `${CLI_NAME}: ${signal}: closing the gateway, finishing in-flight requests\n`,

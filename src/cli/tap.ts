@@ -4,7 +4,6 @@
  *
  * @module
  */
-import { once } from "node:events";
 import type { Command } from "commander";
 import { connect } from "../connect/index.js";
 import { type AccessRecord, encodeAccessRecord, MeshError } from "../protocol/index.js";
@@ -13,6 +12,7 @@ import { CLI_NAME, CliError } from "./cli-error.js";
 import type { CliContext } from "./context.js";
 import { EXIT_CODES, type ExitCode } from "./exit-codes.js";
 import { type CliIo, writeAll } from "./io.js";
+import { nextStopSignal } from "./stop-signal.js";
 
 /** Options of `natsmesh tap`, as commander parses them. */
 export interface TapCliOptions {
@@ -25,8 +25,6 @@ export interface TapCliOptions {
   /** `-s, --server`: NATS server URL(s). */
   server?: string;
 }
-
-const STOP_SIGNALS = ["SIGINT", "SIGTERM"] as const;
 
 const HELP_AFTER = `
 Shows every request the service's instances answer — time, method, path (without its query),
@@ -89,9 +87,7 @@ export async function runTap(
   stop?: Promise<unknown>,
 ): Promise<ExitCode> {
   const controller = new AbortController();
-  const stopped =
-    stop ?? Promise.race(STOP_SIGNALS.map((name) => once(process, name, { signal: controller.signal })));
-  stopped.catch(() => {});
+  const stopped = stop ?? nextStopSignal(controller.signal);
   const mesh = await connect({
     env: io.env,
     ...(options.server !== undefined && { servers: options.server }),
