@@ -5,6 +5,7 @@ import { DedupeStore } from "../dedupe/index.js";
 import { describeInstance } from "../discovery/documents.js";
 import { assertMicroId, assertVersion, DEFAULT_VERSION } from "../discovery/names.js";
 import { answerDiscovery } from "../discovery/responder.js";
+import { type DurableOptions, DurableStore, durableSettings } from "../durable/index.js";
 import { createLogger } from "../log/index.js";
 import { defaultMetrics, type MeshMetrics } from "../metrics/metrics.js";
 import { exposeMetricsOverNats } from "../metrics/nats.js";
@@ -12,6 +13,7 @@ import { assertServiceName, serviceSubject } from "../protocol/index.js";
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { DEDUPE_DEFAULTS, type DedupeOptions, deduplicate } from "./dedupe.js";
+import { startDurable } from "./durable-start.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
 import { type HandlerKind, handlerKind, toWireHandler, whenReady } from "./handler.js";
 import { DEFAULT_LAG_THRESHOLD } from "./lag-monitor.js";
@@ -89,6 +91,15 @@ export interface ServeOptions extends ConnectionSourceOptions {
    */
   dedupe?: boolean | DedupeOptions;
   /**
+   * Work durable requests (PROTOCOL.md §10): requests stored in the service's JetStream stream
+   * (submitted with `Prefer: respond-async` through the gateway, or `submitDurable`) run through the
+   * same handler, under the same concurrency limit, and their answers are stored for the status
+   * resource. `true` or an object turns it on (the object's fields override the defaults); absent or
+   * `false`, off. Without JetStream the instance logs an error naming it, serves live requests, and
+   * tries again every 10 s.
+   */
+  durable?: boolean | DurableOptions;
+  /**
    * Where the instance records Prometheus metrics, answered on `$NM.METRICS` too (default: the shared
    * `defaultMetrics()` on prom-client's global registry); `false` for none.
    */
@@ -122,6 +133,10 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const version = assertVersion(options.version ?? DEFAULT_VERSION);
   const id = options.instance ?? nuid.next();
   const dedupe = dedupeSettings(options.dedupe);
+  const durable =
+    options.durable === undefined || options.durable === false
+      ? undefined
+      : durableSettings(options.durable === true ? {} : options.durable);
   if (options.discovery !== false) assertMicroId(id);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
@@ -171,6 +186,20 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
       instance.attach(answerDiscovery(nc, description, () => instance.counters(), logger));
     }
     if (metrics) instance.attach(exposeMetricsOverNats(nc, metrics, { service, instance: id, logger }));
+    if (durable) {
+      const parts = {
+        service,
+        instance: id,
+        prefix,
+        store: new DurableStore(nc, prefix, durable.bucket),
+        settings: durable,
+        wire: handle,
+        timeout,
+        schedule: (task: (release: () => void) => void) => instance.schedule(task),
+        log: logger.child({ service, instance: id }),
+      };
+      instance.attach(await startDurable(parts));
+    }
     await nc.flush();
   } catch (err) {
     await instance.stop();

@@ -1,0 +1,267 @@
+/**
+ * The working side of durable requests (`serve(handler, { durable })`, PROTOCOL.md §10.3): a pull
+ * consumer on the service's stream whose messages run through the instance's handler under the same
+ * concurrency limit as live requests; a message is acknowledged only once its outcome is stored.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
+import type { Logger } from "pino";
+import {
+  backoffAfter,
+  CONSUMER_NAME,
+  type DurableOptions,
+  type DurableRecord,
+  DurableState,
+  type DurableStore,
+  parseDurableSubject,
+  streamName,
+} from "../durable/index.js";
+import {
+  headerValue,
+  MeshHeader,
+  readRequest,
+  type WireRequest,
+  type WireResponse,
+} from "../protocol/index.js";
+import { errorResponse } from "./adapters/errors.js";
+import type { WireHandler } from "./adapters/types.js";
+import type { RequestControl } from "./exchange.js";
+
+/** What a {@link DurableWorker} needs. */
+export interface DurableWorkerParts {
+  service: string;
+  instance: string;
+  prefix: string;
+  store: DurableStore;
+  settings: Required<DurableOptions>;
+  /** The instance's handler (the one live requests run). */
+  wire: WireHandler;
+  /** The instance's handler timeout in ms (0: none); past it an attempt fails. */
+  timeout: number;
+  /** Runs a task under the instance's concurrency limit (shared with live requests). */
+  schedule: (task: (release: () => void) => void) => void;
+  log: Logger;
+}
+
+/** One message taken from the stream and not yet settled. */
+interface Taken {
+  msg: JsMsg;
+  /** Sends "in progress" to JetStream while the message waits for a slot and runs. */
+  keep: NodeJS.Timeout;
+  /** Whether its attempt has started (a slot was free). */
+  started: boolean;
+}
+
+/**
+ * Works a service's durable requests. {@link start} makes sure of the stream, the consumer and the
+ * bucket (and fails, naming JetStream, when it is not enabled); {@link stop} takes no more messages,
+ * gives back those not started (at once to another instance) and lets started ones finish.
+ */
+export class DurableWorker {
+  readonly #p: DurableWorkerParts;
+  readonly #taken = new Set<Taken>();
+  #messages: ConsumerMessages | undefined;
+  #stopped = false;
+
+  constructor(parts: DurableWorkerParts) {
+    this.#p = parts;
+  }
+
+  /**
+   * Starts taking requests.
+   *
+   * @throws MeshError `NM_ERR_DURABLE_UNAVAILABLE` when JetStream is not enabled or cannot be reached.
+   */
+  async start(): Promise<void> {
+    const { store, settings, service, prefix } = this.#p;
+    await store.ensure(service, settings);
+    const consumer = await store.client().consumers.get(streamName(prefix, service), CONSUMER_NAME);
+    this.#messages = await consumer.consume({
+      max_messages: settings.prefetch,
+      callback: (msg) => this.#take(msg),
+    });
+  }
+
+  /** Takes no more requests; the ones not started go back to the stream for another instance. */
+  stop(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    void this.#messages?.stop();
+    for (const t of this.#taken) {
+      if (t.started) continue;
+      this.#settle(t);
+      t.msg.nak();
+    }
+  }
+
+  #take(msg: JsMsg): void {
+    if (this.#stopped) {
+      msg.nak();
+      return;
+    }
+    const interval = Math.max(100, Math.floor(this.#p.settings.ackWait / 3));
+    const t: Taken = { msg, keep: setInterval(() => msg.working(), interval), started: false };
+    t.keep.unref();
+    this.#taken.add(t);
+    this.#p.schedule((release) => {
+      if (this.#stopped && !t.started && !this.#taken.has(t)) {
+        release(); // given back by stop()
+        return;
+      }
+      t.started = true;
+      this.#attempt(t)
+        .catch((err: unknown) => {
+          // A store that failed: the message is worked again after its backoff (at least once).
+          this.#p.log.error({ err, subject: msg.subject }, "durable request: could not store its outcome");
+          this.#settle(t);
+          msg.nak(backoffAfter(this.#p.settings.backoff, msg.info.deliveryCount));
+        })
+        .finally(release);
+    });
+  }
+
+  #settle(t: Taken): void {
+    clearInterval(t.keep);
+    this.#taken.delete(t);
+  }
+
+  async #attempt(t: Taken): Promise<void> {
+    const { msg } = t;
+    const { settings, log } = this.#p;
+    const n = msg.info.deliveryCount;
+    const names = parseDurableSubject(msg.subject);
+    if (names === undefined) {
+      log.error({ subject: msg.subject }, "durable request on a subject of another shape: dropped");
+      this.#settle(t);
+      msg.term("not a durable request subject");
+      return;
+    }
+    const { id } = names;
+    const parsed = decode(msg.data, names.method);
+    if (typeof parsed === "string") {
+      await this.#dead(t, id, { method: "", path: "" }, n, `malformed request: ${parsed}`);
+      return;
+    }
+    const req = parsed;
+    if (n > settings.maxDeliveries) {
+      const error = `attempt ${n - 1} was given up: its instance stopped answering for ackWait (${settings.ackWait} ms)`;
+      await this.#dead(t, id, req, n - 1, error);
+      return;
+    }
+    await this.#write(id, { ...this.#base(req, n, DurableState.Running), started: new Date().toISOString() });
+    const res = await this.#run(req);
+    const error = headerValue(res.headers, MeshHeader.Error);
+    if (error === undefined && res.body.byteLength > settings.maxAnswer) {
+      const why = `the answer (${res.status}, ${res.body.byteLength} bytes) is larger than durable.maxAnswer (${settings.maxAnswer} bytes)`;
+      await this.#dead(t, id, req, n, why);
+      return;
+    }
+    if (error === undefined) {
+      await this.#write(id, { ...this.#base(req, n, DurableState.Done), status: res.status, answer: res });
+      this.#settle(t);
+      await msg.ackAck();
+      return;
+    }
+    const why = `${res.status} ${error}: ${errorMessage(res)}`;
+    if (n >= settings.maxDeliveries) {
+      await this.#dead(t, id, req, n, why);
+      return;
+    }
+    await this.#write(id, { ...this.#base(req, n, DurableState.Queued), error: why });
+    this.#settle(t);
+    msg.nak(backoffAfter(settings.backoff, n));
+    log.warn({ id, attempt: n, error: why }, "durable request: attempt failed; it will be tried again");
+  }
+
+  async #dead(
+    t: Taken,
+    id: string,
+    req: Pick<WireRequest, "method" | "path">,
+    attempts: number,
+    error: string,
+  ): Promise<void> {
+    await this.#write(id, { ...this.#base(req, attempts, DurableState.Dead), error });
+    this.#settle(t);
+    t.msg.term(error.slice(0, 200));
+    this.#p.log.error({ id, attempts, error }, "durable request: dead letter");
+  }
+
+  #base(req: Pick<WireRequest, "method" | "path">, attempts: number, state: DurableState): DurableRecord {
+    return {
+      state,
+      attempts,
+      instance: this.#p.instance,
+      method: req.method,
+      path: req.path,
+      updated: new Date().toISOString(),
+    };
+  }
+
+  #write(id: string, record: DurableRecord): Promise<void> {
+    return this.#p.store.write(this.#p.service, id, record);
+  }
+
+  /** Runs the handler within the instance's timeout; its answer's body is read whole. */
+  async #run(req: WireRequest): Promise<WireResponse> {
+    const { wire, timeout, service, log } = this.#p;
+    const abort = new AbortController();
+    const control: RequestControl = {
+      signal: abort.signal,
+      onAbort: (listener) =>
+        abort.signal.addEventListener("abort", () => listener(abort.signal.reason as Error)),
+    };
+    const ctx = { service, onError: (err: unknown) => log.error({ err }, "durable request: handler failed") };
+    let timer: NodeJS.Timeout | undefined;
+    const answer = wire(req, ctx, control).then(readWhole);
+    const late = new Promise<WireResponse>((resolve) => {
+      if (timeout <= 0) return;
+      timer = setTimeout(() => {
+        abort.abort(new Error("the handler timed out"));
+        resolve(errorResponse(504, "NM_ERR_TIMEOUT", `the handler took longer than ${timeout} ms`));
+      }, timeout);
+    });
+    try {
+      return await Promise.race([answer, late]);
+    } catch (err) {
+      ctx.onError(err);
+      return errorResponse(500, "NM_ERR_HANDLER", "the answer's body failed while it was read");
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** The request of a stored message, or why it is malformed (PROTOCOL.md §10.3 step 2). */
+function decode(data: Uint8Array, methodToken: string): WireRequest | string {
+  let req: WireRequest | string;
+  try {
+    req = readRequest(data);
+  } catch (err) {
+    return String(err);
+  }
+  if (typeof req === "string") return req;
+  if (req.streamed) return "a streamed request head cannot be stored";
+  if (req.method.toLowerCase() !== methodToken)
+    return `method ${req.method} does not match subject token '${methodToken}'`;
+  return req;
+}
+
+async function readWhole(res: WireResponse): Promise<WireResponse> {
+  if (res.stream === undefined) return res;
+  const parts: Uint8Array[] = res.body.byteLength > 0 ? [res.body] : [];
+  const reader = res.stream.getReader();
+  for (let r = await reader.read(); !r.done; r = await reader.read()) parts.push(r.value);
+  return { ...res, body: Buffer.concat(parts), stream: undefined };
+}
+
+/** The `error` of natsmesh's JSON error body, or empty. */
+function errorMessage(res: WireResponse): string {
+  try {
+    const parsed = JSON.parse(Buffer.from(res.body).toString()) as { error?: unknown };
+    return typeof parsed.error === "string" ? parsed.error : "";
+  } catch {
+    return "";
+  }
+}

@@ -1,0 +1,215 @@
+/**
+ * Durable requests (issue #22, PROTOCOL.md §10): stored in the service's JetStream stream, worked by
+ * `serve({ durable })` under its concurrency limit, answers and dead letters kept in KV. Real
+ * nats-servers with JetStream (and one without); executions are counted in the handlers.
+ */
+import { Buffer } from "node:buffer";
+import { Writable } from "node:stream";
+import { pino } from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DurableState, type DurableStatus, DurableStore, streamName } from "../src/durable/index.js";
+import { createFetch, MeshError, type ServiceHandle, serve } from "../src/index.js";
+import type { WireRequest } from "../src/protocol/index.js";
+import { startChildInstance } from "./support/child-instance.js";
+import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { check } from "./support/nats-server.js";
+
+const PREFIX = "mesh";
+
+function post(path: string, body = "order", headers: string[] = []): WireRequest {
+  return {
+    method: "POST",
+    path,
+    headers: ["content-type", "text/plain", ...headers],
+    body: Buffer.from(body),
+  };
+}
+
+/** A Fetch handler counting its runs: `/throw` throws, anything else answers 201 with run and body. */
+function counting(): { handler: (req: Request) => Promise<Response>; runs: () => number } {
+  let runs = 0;
+  return {
+    runs: () => runs,
+    handler: async (req: Request) => {
+      runs++;
+      if (new URL(req.url).pathname === "/throw") throw new Error("always fails");
+      const body = await req.text();
+      return new Response(JSON.stringify({ run: runs, body }), {
+        status: 201,
+        headers: { "content-type": "application/json" },
+      });
+    },
+  };
+}
+
+describe("durable - with JetStream", () => {
+  let nats: NatsFixture;
+  let store: DurableStore;
+  const services: ServiceHandle[] = [];
+
+  beforeAll(async () => {
+    nats = await natsFixture({ jetstream: true });
+    store = new DurableStore(nats.nc, PREFIX);
+  });
+  afterAll(async () => {
+    for (const s of services) await s.stop({ timeout: 1000 });
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  /** Waits until request `id` of `service` is in `state`, and returns what is known of it. */
+  async function until(service: string, id: string, state: DurableState, ms = 5000): Promise<DurableStatus> {
+    const found = await check(
+      async () => {
+        const s = await store.lookup(service, id);
+        return s?.state === state ? s : undefined;
+      },
+      ms,
+      { name: `request ${id} of ${service} ${state}` },
+    );
+    return found!;
+  }
+
+  async function start(
+    service: string,
+    handler: (req: Request) => Promise<Response>,
+    durable: Parameters<typeof serve>[1]["durable"] = true,
+  ): Promise<ServiceHandle> {
+    const svc = await serve(handler, { service, nc: nats.nc, logger: silent, metrics: false, durable });
+    services.push(svc);
+    return svc;
+  }
+
+  it("durable - a request is worked once and its answer kept; the same Idempotency-Key names the same request", async () => {
+    const c = counting();
+    await start("orders", c.handler);
+    const first = await store.submit("orders", post("/orders", "one", ["idempotency-key", "k-1"]), "k-1");
+    expect(first).toMatchObject({ state: DurableState.Queued, duplicate: false });
+    const done = await until("orders", first.id, DurableState.Done);
+    expect(done.attempts).toBe(1);
+    expect(done.record?.answer?.status).toBe(201);
+    expect(JSON.parse(Buffer.from(done.record!.answer!.body).toString())).toEqual({ run: 1, body: "one" });
+    const again = await store.submit("orders", post("/orders", "one", ["idempotency-key", "k-1"]), "k-1");
+    expect(again).toEqual({ id: first.id, state: DurableState.Done, duplicate: true });
+    const other = await store.submit("orders", post("/orders", "two"));
+    expect(other.id).not.toBe(first.id);
+    await check(async () => (await store.lookup("orders", other.id))?.state === DurableState.Done, 5000, {
+      name: "the second request is answered",
+    });
+    expect(c.runs()).toBe(2);
+  });
+
+  it("durable - a request waits in the stream (queued) until an instance works it, also across a nats-server restart", async () => {
+    const c = counting();
+    // The stream and consumer exist once an instance started; then no instance runs.
+    await (await start("parcels", c.handler)).stop({ timeout: 1000 });
+    const { id } = await store.submit("parcels", post("/parcels", "p"), "p-1");
+    expect(await store.lookup("parcels", id)).toMatchObject({ state: DurableState.Queued, attempts: 0 });
+    await nats.server.restart();
+    await check(async () => (await store.lookup("parcels", id).catch(() => undefined))?.state, 10_000, {
+      name: "JetStream is back with the request",
+    });
+    await start("parcels", c.handler);
+    await check(async () => (await store.lookup("parcels", id))?.state === DurableState.Done, 10_000, {
+      name: "worked after the restart",
+    });
+    expect(c.runs()).toBe(1);
+  });
+
+  it("durable - a handler that always throws ends in a dead letter after maxDeliveries, with the last error", async () => {
+    const c = counting();
+    await start("poison", c.handler, { maxDeliveries: 3, backoff: [20] });
+    const { id } = await store.submit("poison", post("/throw"));
+    const dead = await until("poison", id, DurableState.Dead);
+    expect(dead.attempts).toBe(3);
+    expect(dead.record?.error).toMatch(/^500 NM_ERR_HANDLER/);
+    expect(c.runs()).toBe(3);
+    const records = await store.records("poison");
+    expect(records.map((r) => [r.id, r.state])).toEqual([[id, DurableState.Dead]]);
+  });
+
+  it("durable - an instance SIGKILLed mid-request loses nothing: another works it after the ack wait", async () => {
+    const child = await startChildInstance("parcels-kill", "a", nats.server.url, {
+      DURABLE: JSON.stringify({ ackWait: 1000 }),
+      TRACE: "1",
+    });
+    let ran = false;
+    child.process.stdout!.on("data", (chunk: Buffer) => {
+      if (chunk.toString().includes("ran POST /slow")) ran = true;
+    });
+    const { id } = await store.submit("parcels-kill", post("/slow?ms=60000"));
+    await check(() => ran, 10_000, { name: "the child runs the request" });
+    expect((await store.lookup("parcels-kill", id))?.state).toBe(DurableState.Running);
+    await child.kill("SIGKILL");
+    const c = counting();
+    await start("parcels-kill", c.handler, { ackWait: 1000 });
+    const done = await until("parcels-kill", id, DurableState.Done, 10_000);
+    expect(done.attempts).toBe(2);
+    expect(c.runs()).toBe(1);
+  });
+
+  it("durable - a body over max_payload is refused (413) before anything is stored", async () => {
+    const big = Buffer.alloc((nats.nc.info?.max_payload ?? 1 << 20) + 1);
+    const err = await store.submit("orders", { ...post("/orders"), body: big }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "NM_ERR_PAYLOAD_TOO_LARGE", status: 413 });
+  });
+
+  it("durable - a full stream refuses new requests with NM_ERR_DURABLE_FULL (503), keeping the old ones", async () => {
+    await (await start("full", counting().handler, { maxMessages: 2 })).stop({ timeout: 1000 });
+    const kept = [await store.submit("full", post("/a")), await store.submit("full", post("/b"))];
+    const err = await store.submit("full", post("/c")).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MeshError);
+    expect(err).toMatchObject({ code: "NM_ERR_DURABLE_FULL", status: 503 });
+    for (const k of kept) expect((await store.lookup("full", k.id))?.state).toBe(DurableState.Queued);
+  });
+
+  it("durable - a service no instance works durably: NM_ERR_DURABLE_UNAVAILABLE naming its stream; unknown ids are undefined", async () => {
+    const err = await store.submit("nobody", post("/x")).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: "NM_ERR_DURABLE_UNAVAILABLE", status: 503 });
+    expect((err as Error).message).toContain(streamName(PREFIX, "nobody"));
+    expect(await store.lookup("nobody", "no-such-id")).toBeUndefined();
+    expect(await store.lookup("orders", "no-such-id")).toBeUndefined();
+  });
+});
+
+describe("durable - without JetStream", () => {
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(async () => {
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  it("durable - serve() logs an error naming JetStream and serves live requests; submitting fails naming it", async () => {
+    const lines: string[] = [];
+    const logger = pino(
+      { level: "error" },
+      new Writable({
+        write(chunk, _enc, done) {
+          lines.push(chunk.toString());
+          done();
+        },
+      }),
+    );
+    const svc = await serve(counting().handler, {
+      service: "orders",
+      nc: nats.nc,
+      logger,
+      metrics: false,
+      durable: true,
+    });
+    try {
+      expect(lines.join("")).toMatch(/durable requests are off: durable requests need JetStream/);
+      const res = await createFetch({ nc: nats.nc })("http://orders/orders", {
+        method: "POST",
+        body: "live",
+      });
+      expect(res.status).toBe(201);
+      const err = await new DurableStore(nats.nc, PREFIX).submit("orders", post("/orders")).catch((e) => e);
+      expect(err).toMatchObject({ code: "NM_ERR_DURABLE_UNAVAILABLE", status: 503 });
+      expect((err as Error).message).toMatch(/JetStream/);
+    } finally {
+      await svc.stop({ timeout: 1000 });
+    }
+  });
+});
