@@ -8,6 +8,7 @@ import { Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DurableState, type DurableStatus, DurableStore, streamName } from "../src/durable/index.js";
+import { createGateway } from "../src/gateway/index.js";
 import { createFetch, MeshError, type ServiceHandle, serve } from "../src/index.js";
 import type { WireRequest } from "../src/protocol/index.js";
 import { startChildInstance } from "./support/child-instance.js";
@@ -168,6 +169,103 @@ describe("durable - with JetStream", () => {
     expect((err as Error).message).toContain(streamName(PREFIX, "nobody"));
     expect(await store.lookup("nobody", "no-such-id")).toBeUndefined();
     expect(await store.lookup("orders", "no-such-id")).toBeUndefined();
+  });
+});
+
+describe("durable - through the gateway", () => {
+  let nats: NatsFixture;
+  let svc: ServiceHandle;
+  let gateway: ReturnType<typeof createGateway>;
+  let url: string;
+  let runs = 0;
+
+  beforeAll(async () => {
+    nats = await natsFixture({ jetstream: true });
+    svc = await serve(
+      async (req: Request) => {
+        runs++;
+        return new Response(`made ${await req.text()}`, { status: 201, headers: { "x-made": "yes" } });
+      },
+      { service: "orders", nc: nats.nc, logger: silent, metrics: false, durable: { maxAnswer: 1024 } },
+    );
+    gateway = createGateway({
+      listen: "127.0.0.1:0",
+      nc: nats.nc,
+      logger: silent,
+      config: {
+        defaults: { durable: true, maxBody: 2048 },
+        routes: [
+          { name: "api", prefix: "/api/orders", strip: true, service: "orders" },
+          { name: "live", prefix: "/live", strip: true, service: "orders", durable: false },
+        ],
+      },
+    });
+    ({ url } = await gateway.listen());
+  });
+  afterAll(async () => {
+    await gateway?.close();
+    await svc?.stop({ timeout: 1000 });
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  const submit = (path: string, body: string, headers: Record<string, string> = {}) =>
+    globalThis.fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { prefer: "respond-async, wait=10", ...headers },
+      body,
+    });
+
+  it("durable - Prefer: respond-async gives 202, Location and Preference-Applied; GET Location gives the answer; the same key the same resource", async () => {
+    const accepted = await submit("/api/orders/new", "tea", { "idempotency-key": "gw-1" });
+    expect(accepted.status).toBe(202);
+    expect(accepted.headers.get("preference-applied")).toBe("respond-async");
+    const location = accepted.headers.get("location")!;
+    expect(location).toMatch(/^\/api\/orders\/\$requests\/[A-Za-z0-9_-]{43}$/);
+    const answer = await check(
+      async () => {
+        const res = await globalThis.fetch(`${url}${location}`);
+        if (res.status === 202) {
+          expect(["queued", "running"]).toContain(((await res.json()) as { state: string }).state);
+          return undefined;
+        }
+        return res;
+      },
+      5000,
+      { name: "the answer" },
+    );
+    expect(answer!.status).toBe(201);
+    expect(answer!.headers.get("x-made")).toBe("yes");
+    expect(await answer!.text()).toBe("made tea");
+    const again = await submit("/api/orders/new", "tea", { "idempotency-key": "gw-1" });
+    expect(again.status).toBe(202);
+    expect(again.headers.get("location")).toBe(location);
+    expect(((await again.json()) as { duplicate: boolean }).duplicate).toBe(true);
+    expect(runs).toBe(1);
+    // On the default rule the path names the service.
+    const viaDefault = await submit("/orders/new", "cake");
+    expect(viaDefault.headers.get("location")).toMatch(/^\/orders\/\$requests\//);
+  });
+
+  it("durable - without the preference, or on a route without durable, the request is served live", async () => {
+    const live = await globalThis.fetch(`${url}/api/orders/new`, { method: "POST", body: "now" });
+    expect(live.status).toBe(201);
+    expect(await live.text()).toBe("made now");
+    const ignored = await submit("/live/new", "now");
+    expect(ignored.status).toBe(201);
+    expect(ignored.headers.get("preference-applied")).toBeNull();
+  });
+
+  it("durable - unknown ids are 404, a body over maxBody 413 before storing, a service without a stream 503", async () => {
+    const unknown = await globalThis.fetch(`${url}/api/orders/$requests/nope`);
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get("mesh-error")).toBe("NM_ERR_DURABLE_NOT_FOUND");
+    const before = (await new DurableStore(nats.nc, PREFIX).records("orders")).length;
+    const big = await submit("/api/orders/new", "x".repeat(4096));
+    expect(big.status).toBe(413);
+    const nobody = await submit("/nobody/new", "x");
+    expect(nobody.status).toBe(503);
+    expect(nobody.headers.get("mesh-error")).toBe("NM_ERR_DURABLE_UNAVAILABLE");
+    expect((await new DurableStore(nats.nc, PREFIX).records("orders")).length).toBe(before);
   });
 });
 

@@ -129,10 +129,6 @@ const NEVER_ANSWERED: Record<string, string> = {
   [ErrorCode.DedupeMismatch]: "an instance's own answer (deduplication), passed on unchanged",
   [ErrorCode.DedupeNotKept]: "an instance's own answer (deduplication), passed on unchanged",
   [ErrorCode.DedupeUnavailable]: "an instance's own answer (deduplication), passed on unchanged",
-  [ErrorCode.DurableUnavailable]: "durable requests: the store's (PROTOCOL.md §10), not yet the gateway's",
-  [ErrorCode.DurableFull]: "durable requests: the store's (PROTOCOL.md §10), not yet the gateway's",
-  [ErrorCode.DurableNotFound]: "durable requests: the store's (PROTOCOL.md §10), not yet the gateway's",
-  [ErrorCode.DurableDeadLetter]: "durable requests: the store's (PROTOCOL.md §10), not yet the gateway's",
   [ErrorCode.Redirect]: "the fetch client's; the gateway passes a 3xx on to its caller, it follows none",
   [ErrorCode.RedirectOutside]:
     "the fetch client's; the gateway passes a 3xx on to its caller, it follows none",

@@ -64,7 +64,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "log",
   ],
   dev: ["protocol", "connect"],
-  gateway: ["protocol", "traffic", "tracing", "connect", "metrics", "log", "client"],
+  gateway: ["protocol", "traffic", "durable", "tracing", "connect", "metrics", "log", "client"],
   fault: ["protocol", "traffic", "connect", "client", "server"],
   cli: [
     "protocol",
