@@ -4,10 +4,17 @@
  * nats-servers with JetStream (and one without); executions are counted in the handlers.
  */
 import { Buffer } from "node:buffer";
-import { Writable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DurableState, type DurableStatus, DurableStore, streamName } from "../src/durable/index.js";
+import { type RequestsAction, type RequestsOptions, runRequests } from "../src/cli/requests.js";
+import {
+  DEFAULT_BUCKET,
+  DurableState,
+  type DurableStatus,
+  DurableStore,
+  streamName,
+} from "../src/durable/index.js";
 import { createGateway } from "../src/gateway/index.js";
 import { createFetch, MeshError, type ServiceHandle, serve } from "../src/index.js";
 import type { WireRequest } from "../src/protocol/index.js";
@@ -70,6 +77,33 @@ describe("durable - with JetStream", () => {
     return found!;
   }
 
+  /** Runs `natsmesh requests <action>` in this process; its exit code and stdout. */
+  async function cli(
+    action: RequestsAction,
+    service: string,
+    ids: string[],
+    options: Partial<RequestsOptions> = {},
+  ): Promise<{ code: number; out: string }> {
+    let out = "";
+    const sink = (text: (s: string) => void) =>
+      new Writable({
+        write(chunk, _enc, done) {
+          text(chunk.toString());
+          done();
+        },
+      });
+    const io = {
+      stdout: sink((s) => {
+        out += s;
+      }),
+      stderr: sink(() => undefined),
+      stdin: Readable.from([]),
+      env: { NATS_URL: nats.server.url },
+    };
+    const code = await runRequests(action, service, ids, { bucket: DEFAULT_BUCKET, ...options }, io);
+    return { code, out };
+  }
+
   async function start(
     service: string,
     handler: (req: Request) => Promise<Response>,
@@ -126,6 +160,33 @@ describe("durable - with JetStream", () => {
     expect(c.runs()).toBe(3);
     const records = await store.records("poison");
     expect(records.map((r) => [r.id, r.state])).toEqual([[id, DurableState.Dead]]);
+
+    // Operators: natsmesh requests ls | get | retry | purge. The dead letter left the stream (term).
+    await check(async () => (await store.waiting("poison")) === 0, 2000, { name: "the stream is empty" });
+    const ls = await cli("ls", "poison", [], { json: true });
+    expect(ls.code).toBe(0);
+    expect(JSON.parse(ls.out)).toMatchObject({
+      service: "poison",
+      waiting: 0,
+      records: [{ id, state: "dead" }],
+    });
+    const get = await cli("get", "poison", [id]);
+    expect(JSON.parse(get.out)).toMatchObject({
+      id,
+      state: "dead",
+      attempts: 3,
+      method: "POST",
+      path: "/throw",
+    });
+    expect((await cli("get", "poison", ["unknown"])).code).toBe(1);
+    const retried = await cli("retry", "poison", [id]);
+    expect(retried).toMatchObject({ code: 0, out: `${id} queued again\n` });
+    await check(() => c.runs() === 6, 5000, { name: "three more attempts" });
+    const again = await until("poison", id, DurableState.Dead);
+    expect(again.attempts).toBe(3);
+    const purged = await cli("purge", "poison", []);
+    expect(purged).toMatchObject({ code: 0, out: "1 records purged\n" });
+    expect(await store.records("poison")).toEqual([]);
   });
 
   it("durable - an instance SIGKILLed mid-request loses nothing: another works it after the ack wait", async () => {

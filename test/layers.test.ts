@@ -70,6 +70,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
     "protocol",
     "version.ts",
     "traffic",
+    "durable",
     "connect",
     "discovery",
     "log",

@@ -1,5 +1,6 @@
 /**
- * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary` and `fault`.
+ * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary`, `fault` and
+ * `requests`.
  *
  * @module
  */
@@ -14,6 +15,7 @@ import { addFaultCommand } from "./fault.js";
 import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
 import { addRequestCommand } from "./request.js";
+import { addRequestsCommand } from "./requests.js";
 import { addServicesCommand } from "./services.js";
 
 /**
@@ -45,6 +47,7 @@ export function createProgram(context: CliContext): Command {
   addServicesCommand(program, context);
   addCanaryCommand(program, context);
   addFaultCommand(program, context);
+  addRequestsCommand(program, context);
   return program;
 }
 

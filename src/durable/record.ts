@@ -1,6 +1,6 @@
 /**
  * What the KV bucket keeps per durable request (PROTOCOL.md §10.4): one JSON line, then for `done` the
- * answer as a §2 response message. Pure.
+ * answer as a §2 response message, for `dead` the request message as it was stored. Pure.
  *
  * @module
  */
@@ -40,6 +40,8 @@ export interface DurableRecord {
   status?: number | undefined;
   /** With `done`: the answer (without provenance of the status read). */
   answer?: WireResponse | undefined;
+  /** With `dead`: the request message as it was stored (§2, kind 1), so an operator can retry it. */
+  request?: Uint8Array | undefined;
 }
 
 const NEWLINE = 0x0a;
@@ -54,10 +56,11 @@ const STATES: readonly string[] = Object.values(DurableState);
  * ```
  */
 export function encodeRecord(record: DurableRecord): Uint8Array {
-  const { answer, ...meta } = record;
+  const { answer, request, ...meta } = record;
   const head = Buffer.from(`${JSON.stringify(meta)}\n`);
-  if (answer === undefined) return head;
-  return Buffer.concat([head, encodeResponse({ ...answer, stream: undefined })]);
+  if (answer !== undefined) return Buffer.concat([head, encodeResponse({ ...answer, stream: undefined })]);
+  if (request !== undefined) return Buffer.concat([head, request]);
+  return head;
 }
 
 /**
@@ -72,5 +75,7 @@ export function decodeRecord(data: Uint8Array): DurableRecord {
   if (!STATES.includes(meta.state) || typeof meta.attempts !== "number")
     throw new Error("not a durable request record");
   if (meta.state === DurableState.Done) meta.answer = decodeResponse(data.subarray(end + 1));
+  else if (meta.state === DurableState.Dead && data.byteLength > end + 1)
+    meta.request = data.subarray(end + 1);
   return meta;
 }

@@ -88,6 +88,26 @@ export class DurableStore {
     this.#bucket = bucket;
   }
 
+  /** The subject prefix the store works under. */
+  get prefix(): string {
+    return this.#prefix;
+  }
+
+  /**
+   * How many requests of `service` wait in its stream (not yet answered nor dead).
+   *
+   * @returns undefined when the service has no stream
+   * @throws MeshError `NM_ERR_DURABLE_UNAVAILABLE` when JetStream cannot be asked
+   */
+  async waiting(service: string): Promise<number | undefined> {
+    const jsm = await this.#manager();
+    const info = await jsm.streams.info(streamName(this.#prefix, service)).catch((err: unknown) => {
+      if (isStreamNotFound(err)) return undefined;
+      return unavailable("read the stream")(err);
+    });
+    return info?.state.messages;
+  }
+
   /**
    * Stores `req` for `service` and returns its id; a request known already (same
    * `Idempotency-Key`: a record, or its message still in the stream) is not stored again.
@@ -184,6 +204,42 @@ export class DurableStore {
       out.push({ id, service, state: record.state, attempts: record.attempts, record });
     }
     return out;
+  }
+
+  /**
+   * Submits a dead letter again (an operator's retry): its stored request is published anew under
+   * the same id, and its record removed, so that its state is `queued` until an instance works it.
+   *
+   * @returns false when `id` is no dead letter of `service` (unknown, expired, or in another state)
+   * @throws MeshError `NM_ERR_DURABLE_*` as {@link submit}
+   */
+  async retry(service: string, id: string): Promise<boolean> {
+    const known = await this.lookup(service, id);
+    const record = known?.record;
+    if (record?.state !== DurableState.Dead || record.request === undefined) return false;
+    const stream = streamName(this.#prefix, service);
+    const subject = durableSubject(this.#prefix, service, record.method, id);
+    // Queued before it is published: an instance working it at once overwrites this, never the reverse.
+    const { request, ...meta } = record;
+    await this.write(service, id, {
+      ...meta,
+      state: DurableState.Queued,
+      attempts: 0,
+      error: `retried after: ${record.error ?? "a dead letter"}`,
+      updated: new Date().toISOString(),
+    });
+    try {
+      await this.#manager();
+      // A message id of its own: the first publish of `id` may still be in the duplicate window.
+      await this.#client().publish(subject, request, {
+        msgID: `${id}.retry.${Date.now()}`,
+        expect: { streamName: stream },
+      });
+    } catch (err) {
+      await this.write(service, id, record).catch(() => undefined);
+      throw await this.#submitError(service, stream, err);
+    }
+    return true;
   }
 
   /**

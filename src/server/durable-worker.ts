@@ -135,7 +135,7 @@ export class DurableWorker {
     if (names === undefined) {
       log.error({ subject: msg.subject }, "durable request on a subject of another shape: dropped");
       this.#settle(t);
-      msg.term("not a durable request subject");
+      await msg.ackAck();
       return;
     }
     const { id } = names;
@@ -182,9 +182,11 @@ export class DurableWorker {
     attempts: number,
     error: string,
   ): Promise<void> {
-    await this.#write(id, { ...this.#base(req, attempts, DurableState.Dead), error });
+    await this.#write(id, { ...this.#base(req, attempts, DurableState.Dead), error, request: t.msg.data });
     this.#settle(t);
-    t.msg.term(error.slice(0, 200));
+    // Acknowledged, not termed: nats-server 2.9 keeps a termed message in a work-queue stream, where
+    // it would hold its bytes forever; the dead letter's record keeps the request for a retry.
+    await t.msg.ackAck();
     this.#p.log.error({ id, attempts, error }, "durable request: dead letter");
   }
 
