@@ -214,6 +214,42 @@ describe("durable - with JetStream", () => {
     expect(c.runs()).toBe(1);
   });
 
+  it("durable - createFetch({ durable: true }): Prefer: respond-async gives 202 and a Location the same client reads; init.durable per call", async () => {
+    const c = counting();
+    await start("kitchen", c.handler);
+    const fetch = createFetch({ nc: nats.nc, durable: true });
+    const accepted = await fetch("http://kitchen.nats/soup", {
+      method: "POST",
+      headers: { prefer: "respond-async", "idempotency-key": "soup-1" },
+      body: "soup",
+    });
+    expect(accepted.status).toBe(202);
+    expect(accepted.headers.get("preference-applied")).toBe("respond-async");
+    const location = accepted.headers.get("location")!;
+    expect(location).toMatch(/^http:\/\/kitchen\.nats\/\$requests\/[A-Za-z0-9_-]{43}$/);
+    const answer = await check(
+      async () => {
+        const res = await fetch(location);
+        return res.status === 202 ? undefined : res;
+      },
+      5000,
+      { name: "the answer" },
+    );
+    expect(answer!.status).toBe(201);
+    expect(await answer!.json()).toEqual({ run: 1, body: "soup" });
+    // Without the client option the header is an ordinary one; init.durable stores anyway.
+    const plain = createFetch({ nc: nats.nc });
+    const live = await plain("http://kitchen/soup", {
+      method: "POST",
+      headers: { prefer: "respond-async" },
+      body: "now",
+    });
+    expect(live.status).toBe(201);
+    const forced = await plain("http://kitchen/soup", { method: "POST", body: "later", durable: true });
+    expect(forced.status).toBe(202);
+    expect((await fetch("http://kitchen/$requests/unknown")).status).toBe(404);
+  });
+
   it("durable - a body over max_payload is refused (413) before anything is stored", async () => {
     const big = Buffer.alloc((nats.nc.info?.max_payload ?? 1 << 20) + 1);
     const err = await store.submit("orders", { ...post("/orders"), body: big }).catch((e: unknown) => e);

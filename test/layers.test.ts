@@ -50,7 +50,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   discovery: ["protocol"],
   metrics: ["protocol"],
   log: ["protocol"],
-  client: ["protocol", "util", "stream", "traffic", "tracing", "connect"],
+  client: ["protocol", "util", "stream", "traffic", "durable", "tracing", "connect"],
   server: [
     "protocol",
     "util",

@@ -17,6 +17,7 @@ export {
   streamName,
   streamSubject,
 } from "./names.js";
+export { prefersAsync, STATUS_SEGMENT, statusIdOf } from "./prefer.js";
 export { type DurableRecord, DurableState, decodeRecord, encodeRecord } from "./record.js";
 export { backoffAfter, DURABLE_DEFAULTS, type DurableOptions, durableSettings } from "./settings.js";
 export { acceptedResponse, DURABLE_ID_HEADER, statusResponse } from "./status-response.js";

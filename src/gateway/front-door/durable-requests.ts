@@ -11,27 +11,12 @@ import {
   acceptedResponse,
   DurableStore,
   FULL_RETRY_AFTER,
-  ID_PATTERN,
+  STATUS_SEGMENT,
+  statusIdOf,
   statusResponse,
 } from "../../durable/index.js";
 import { ErrorCode, MeshError, type WireRequest, type WireResponse } from "../../protocol/index.js";
 import { DEFAULT_ROUTE_NAME, type Route } from "../config/route.js";
-
-/** The path segment of status resources under a route. */
-export const STATUS_SEGMENT = "$requests";
-
-/**
- * Whether a `Prefer` header asks for `respond-async` (RFC 7240: comma-separated preferences, each
- * a token with an optional value and parameters; names are case-insensitive).
- */
-export function prefersAsync(prefer: string | string[] | undefined): boolean {
-  if (prefer === undefined) return false;
-  const values = Array.isArray(prefer) ? prefer : [prefer];
-  for (const value of values)
-    for (const pref of value.split(","))
-      if (pref.split(";")[0]!.split("=")[0]!.trim().toLowerCase() === "respond-async") return true;
-  return false;
-}
 
 /** The public path the route's status resources live under: `/<service>` on the default rule, else the prefix. */
 function routeBase(route: Route, service: string): string {
@@ -46,10 +31,7 @@ export function statusLocation(route: Route, service: string, id: string): strin
 
 /** The id named by a public request target on `route`, when it is a status resource's. */
 export function statusId(route: Route, service: string, target: string): string | undefined {
-  const base = routeBase(route, service);
-  if (!target.startsWith(`${base}/${STATUS_SEGMENT}/`)) return undefined;
-  const id = target.slice(base.length + STATUS_SEGMENT.length + 2);
-  return ID_PATTERN.test(id) ? id : undefined;
+  return statusIdOf(routeBase(route, service), target);
 }
 
 /**

@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { callService } from "../../client/index.js";
 import type { ResolvedConnection } from "../../connect/index.js";
+import { prefersAsync } from "../../durable/index.js";
 import {
   headerValue,
   MeshHeader,
@@ -30,7 +31,7 @@ import { BadRequestError, GatewayErrorCode, NoRouteError } from "../errors.js";
 import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
-import { DurableFrontDoor, prefersAsync, statusId } from "./durable-requests.js";
+import { DurableFrontDoor, statusId } from "./durable-requests.js";
 import { forwardHeaders } from "./forward-headers.js";
 import { type PublicError, publicError } from "./public-error.js";
 import { bodyStream, checkContentLength, readRequestBody, streamsBody } from "./read-request-body.js";
