@@ -8,7 +8,7 @@
  * - `single`: one nats-server with a file store; a worker is SIGKILLed (and started again), then the
  *   nats-server is SIGKILLed and restarted on the same store;
  * - `cluster`: a 3-node JetStream cluster, stream and bucket with 3 replicas; a worker is SIGKILLed,
- *   then one node is SIGKILLed and stays down for 5 s.
+ *   then the node leading the service's stream is SIGKILLed and stays down for 5 s.
  *
  * A submission that fails (the node it was connected to died, JetStream electing a leader) is
  * submitted again with the same key, as a client should. Three poison requests (the handler always
@@ -22,8 +22,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { connect } from "@nats-io/transport-node";
-import { DurableState, DurableStore } from "../../dist/durable/index.js";
+import { DurableState, DurableStore, streamName } from "../../dist/durable/index.js";
 import { ensureBuilt } from "../../test/support/build.js";
 import { NatsServer } from "../../test/support/nats-server.js";
 import { SoakCluster } from "../soak/mesh.js";
@@ -44,7 +45,8 @@ function parseArgs(argv: string[]): Options {
     if (a === "--requests") o.requests = Number(argv[++i]);
     else if (a === "--scenario") {
       const s = argv[++i];
-      if (s !== "single" && s !== "cluster" && s !== "both") throw new Error(`--scenario: single, cluster or both`);
+      if (s !== "single" && s !== "cluster" && s !== "both")
+        throw new Error(`--scenario: single, cluster or both`);
       o.scenarios = s === "both" ? ["single", "cluster"] : [s];
     } else throw new Error(`unknown argument '${a}'`);
   }
@@ -72,7 +74,9 @@ class Worker {
         out += c.toString();
         if (out.includes("ready ")) resolve();
       });
-      child.once("exit", (code, signal) => reject(new Error(`worker ${this.label} exited (${code ?? signal})`)));
+      child.once("exit", (code, signal) =>
+        reject(new Error(`worker ${this.label} exited (${code ?? signal})`)),
+      );
     });
   }
 
@@ -113,13 +117,22 @@ async function singleNode(dir: string): Promise<Nats> {
 async function threeNodes(): Promise<Nats> {
   const t0 = performance.now();
   const nodes = await SoakCluster.start({ ping: undefined, jetstream: true }, () => performance.now() - t0);
-  return {
+  const nats: Nats = {
     urls: nodes.urls,
-    faultName: "node 2 of 3 SIGKILLed, down for 5 s, restarted",
+    faultName: "the stream's leader node (of 3) SIGKILLed, down for 5 s, restarted",
     replicas: 3,
-    fault: () => nodes.kill(1, 5000),
+    async fault() {
+      // The node that leads the service's stream: its loss forces an election of the stream.
+      const nc = await connect({ servers: nodes.urls });
+      const info = await (await jetstreamManager(nc)).streams.info(streamName("mesh", "proof"));
+      await nc.close();
+      const leader = nodes.nodes.servers.findIndex((s) => s.name === info.cluster?.leader);
+      log(`cluster: stream leader ${info.cluster?.leader} (node ${leader + 1}) SIGKILLed`);
+      await nodes.kill(Math.max(0, leader), 5000);
+    },
     stop: () => nodes.stop(),
   };
+  return nats;
 }
 
 function quantile(sorted: number[], q: number): number {
@@ -155,7 +168,12 @@ async function runScenario(kind: "single" | "cluster", o: Options): Promise<Resu
     DURABLE_EXEC_LOG: execLog,
     DURABLE_CONCURRENCY: "8",
     DURABLE_WORK_MS: "20",
-    DURABLE_OPTIONS: JSON.stringify({ replicas: nats.replicas, ackWait: 2000, maxDeliveries: 3, backoff: [200] }),
+    DURABLE_OPTIONS: JSON.stringify({
+      replicas: nats.replicas,
+      ackWait: 2000,
+      maxDeliveries: 3,
+      backoff: [200],
+    }),
   };
   const workers = [new Worker("a", env), new Worker("b", env)];
   const nc = await connect({ servers: nats.urls, reconnectTimeWait: 100, maxReconnectAttempts: -1 });
@@ -191,7 +209,8 @@ async function runScenario(kind: "single" | "cluster", o: Options): Promise<Resu
       for (let i = next++; i < keys.length; i = next++) {
         const key = keys[i]!;
         ids.set(key, await submit(key, "/order", JSON.stringify({ key })));
-        if (i % 10 === 0 && (await submit(key, "/order", JSON.stringify({ key }))) !== ids.get(key)) idMismatch++;
+        if (i % 10 === 0 && (await submit(key, "/order", JSON.stringify({ key }))) !== ids.get(key))
+          idMismatch++;
         // Paced, so the faults below land while requests are still coming and being worked.
         await sleep(20);
       }
@@ -209,7 +228,9 @@ async function runScenario(kind: "single" | "cluster", o: Options): Promise<Resu
     const poison = ["p-0", "p-1", "p-2"];
     const poisonIds = await Promise.all(poison.map((k) => submit(k, "/poison", "{}")));
     await Promise.all([...Array.from({ length: 8 }, submitter), chaos]);
-    log(`${kind}: all submitted after ${((performance.now() - started) / 1000).toFixed(1)} s; waiting for answers`);
+    log(
+      `${kind}: all submitted after ${((performance.now() - started) / 1000).toFixed(1)} s; waiting for answers`,
+    );
     const done = new Map<string, string>();
     const deadline = performance.now() + 120_000;
     while (done.size < keys.length && performance.now() < deadline) {
@@ -222,7 +243,8 @@ async function runScenario(kind: "single" | "cluster", o: Options): Promise<Resu
     }
     const doneSeconds = (performance.now() - started) / 1000;
     let dead = 0;
-    for (const id of poisonIds) if ((await store.lookup("proof", id).catch(() => undefined))?.state === DurableState.Dead) dead++;
+    for (const id of poisonIds)
+      if ((await store.lookup("proof", id).catch(() => undefined))?.state === DurableState.Dead) dead++;
     const runs = new Map<string, number>();
     for (const line of readFileSync(execLog, "utf8").split("\n")) {
       const key = line.split(" ")[0];

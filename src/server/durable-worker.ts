@@ -6,6 +6,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { ConsumerMessages, JsMsg } from "@nats-io/jetstream";
 import type { Logger } from "pino";
 import {
@@ -28,6 +29,9 @@ import {
 import { errorResponse } from "./adapters/errors.js";
 import type { WireHandler } from "./adapters/types.js";
 import type { RequestControl } from "./exchange.js";
+
+/** Pauses before the second, third and fourth try of a record write. */
+const WRITE_RETRY_MS = [100, 400, 1600] as const;
 
 /** What a {@link DurableWorker} needs. */
 export interface DurableWorkerParts {
@@ -92,17 +96,17 @@ export class DurableWorker {
     for (const t of this.#taken) {
       if (t.started) continue;
       this.#settle(t);
-      t.msg.nak();
+      nak(t.msg);
     }
   }
 
   #take(msg: JsMsg): void {
     if (this.#stopped) {
-      msg.nak();
+      nak(msg);
       return;
     }
     const interval = Math.max(100, Math.floor(this.#p.settings.ackWait / 3));
-    const t: Taken = { msg, keep: setInterval(() => msg.working(), interval), started: false };
+    const t: Taken = { msg, keep: setInterval(() => inProgress(msg), interval), started: false };
     t.keep.unref();
     this.#taken.add(t);
     this.#p.schedule((release) => {
@@ -116,7 +120,7 @@ export class DurableWorker {
           // A store that failed: the message is worked again after its backoff (at least once).
           this.#p.log.error({ err, subject: msg.subject }, "durable request: could not store its outcome");
           this.#settle(t);
-          msg.nak(backoffAfter(this.#p.settings.backoff, msg.info.deliveryCount));
+          nak(msg, backoffAfter(this.#p.settings.backoff, msg.info.deliveryCount));
         })
         .finally(release);
     });
@@ -171,7 +175,7 @@ export class DurableWorker {
     }
     await this.#write(id, { ...this.#base(req, n, DurableState.Queued), error: why });
     this.#settle(t);
-    msg.nak(backoffAfter(settings.backoff, n));
+    nak(msg, backoffAfter(settings.backoff, n));
     log.warn({ id, attempt: n, error: why }, "durable request: attempt failed; it will be tried again");
   }
 
@@ -201,8 +205,25 @@ export class DurableWorker {
     };
   }
 
-  #write(id: string, record: DurableRecord): Promise<void> {
-    return this.#p.store.write(this.#p.service, id, record);
+  /**
+   * Writes a record, trying again after {@link WRITE_RETRY_MS} while the store fails (a JetStream
+   * leader election, a node lost): the message stays in progress meanwhile, and a handler that ran
+   * is not run again for want of one write. The last failure is thrown (the message is then nak'ed).
+   */
+  async #write(id: string, record: DurableRecord): Promise<void> {
+    for (let i = 0; ; i++) {
+      try {
+        await this.#p.store.write(this.#p.service, id, record);
+        return;
+      } catch (err) {
+        if (i >= WRITE_RETRY_MS.length || this.#stopped) throw err;
+        this.#p.log.warn(
+          { err, id, retryMs: WRITE_RETRY_MS[i] },
+          "durable request: a record write failed; trying again",
+        );
+        await sleep(WRITE_RETRY_MS[i]);
+      }
+    }
   }
 
   /** Runs the handler within the instance's timeout; its answer's body is read whole. */
@@ -232,6 +253,24 @@ export class DurableWorker {
     } finally {
       clearTimeout(timer);
     }
+  }
+}
+
+/** Tells JetStream the message is in progress; on a closed connection there is no one to tell. */
+function inProgress(msg: JsMsg): void {
+  try {
+    msg.working();
+  } catch {
+    // The connection closed: the message is delivered again after its ack wait.
+  }
+}
+
+/** Gives the message back (after `delay` ms); on a closed connection it comes back after its ack wait. */
+function nak(msg: JsMsg, delay?: number): void {
+  try {
+    msg.nak(delay);
+  } catch {
+    // The connection closed: the message is delivered again after its ack wait.
   }
 }
 
