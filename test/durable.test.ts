@@ -4,6 +4,8 @@
  * nats-servers with JetStream (and one without); executions are counted in the handlers.
  */
 import { Buffer } from "node:buffer";
+import { createServer, type IncomingHttpHeaders } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Readable, Writable } from "node:stream";
 import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -248,6 +250,40 @@ describe("durable - with JetStream", () => {
     const forced = await plain("http://kitchen/soup", { method: "POST", body: "later", durable: true });
     expect(forced.status).toBe(202);
     expect((await fetch("http://kitchen/$requests/unknown")).status).toBe(404);
+  });
+
+  it("durable - the outcome is POSTed to an allowed x-callback-url with the request id, tried again after a failure; other URLs get nothing", async () => {
+    const got: Array<{ path: string; headers: IncomingHttpHeaders; body: string }> = [];
+    const hooks = createServer((req, res) => {
+      let body = "";
+      req.on("data", (c: Buffer) => {
+        body += c.toString();
+      });
+      req.on("end", () => {
+        got.push({ path: req.url ?? "", headers: req.headers, body });
+        // The first callback fails: it must be tried again.
+        res.writeHead(got.length === 1 ? 500 : 204).end();
+      });
+    });
+    await new Promise<void>((resolve) => hooks.listen(0, "127.0.0.1", resolve));
+    const base = `http://127.0.0.1:${(hooks.address() as AddressInfo).port}`;
+    try {
+      await start("hooked", counting().handler, { callbacks: [`${base}/hooks/`] });
+      const other = await store.submit("hooked", post("/a", "a", ["x-callback-url", `${base}/other`]));
+      await until("hooked", other.id, DurableState.Done);
+      const { id } = await store.submit("hooked", post("/b", "b", ["x-callback-url", `${base}/hooks/b?t=1`]));
+      await check(() => got.length === 2, 5000, { name: "the callback, tried twice" });
+      expect(got.map((g) => g.path)).toEqual(["/hooks/b?t=1", "/hooks/b?t=1"]);
+      expect(got[1]!.headers).toMatchObject({
+        "mesh-durable-id": id,
+        "mesh-durable-state": "done",
+        "mesh-durable-status": "201",
+        "content-type": "application/json",
+      });
+      expect(JSON.parse(got[1]!.body)).toEqual({ run: 2, body: "b" });
+    } finally {
+      hooks.close();
+    }
   });
 
   it("durable - a body over max_payload is refused (413) before anything is stored", async () => {

@@ -34,6 +34,12 @@ export interface DurableOptions {
   maxAnswer?: number;
   /** Requests taken from the stream ahead of a free concurrency slot (default 16, at most the concurrency). */
   prefetch?: number;
+  /**
+   * URL prefixes a request's `x-callback-url` may name (default none: callbacks off). The outcome of
+   * a request whose callback URL starts with one of them is POSTed there once stored (PROTOCOL.md
+   * §10.5). A list, so that a caller cannot make instances POST to any address it likes.
+   */
+  callbacks?: string[];
 }
 
 /** Defaults of {@link DurableOptions}. */
@@ -49,6 +55,7 @@ export const DURABLE_DEFAULTS: Readonly<Required<DurableOptions>> = {
   backoff: [1000, 5000, 30_000, 60_000],
   maxAnswer: 256 * 1024,
   prefetch: 16,
+  callbacks: [],
 };
 
 /**
@@ -88,7 +95,21 @@ export function durableSettings(options: DurableOptions = {}): Required<DurableO
     throw new RangeError(
       `durable.backoff: expected a non-empty list of integers ≥ 0 (ms), got ${String(s.backoff)}`,
     );
-  return s;
+  if (!Array.isArray(s.callbacks)) throw new RangeError("durable.callbacks: expected a list of URL prefixes");
+  return { ...s, callbacks: s.callbacks.map(callbackPrefix) };
+}
+
+/** A callback prefix, normalised (`https://hooks.example.com` → `https://hooks.example.com/`). */
+function callbackPrefix(p: unknown): string {
+  let url: URL;
+  try {
+    url = new URL(String(p));
+  } catch {
+    throw new RangeError(`durable.callbacks: '${String(p)}' is not a URL`);
+  }
+  if (url.protocol !== "http:" && url.protocol !== "https:")
+    throw new RangeError(`durable.callbacks: '${String(p)}' is not an http(s) URL`);
+  return url.href;
 }
 
 /** Milliseconds before the attempt after failed attempt `attempt` (1-based). */

@@ -28,6 +28,7 @@ import {
 } from "../protocol/index.js";
 import { errorResponse } from "./adapters/errors.js";
 import type { WireHandler } from "./adapters/types.js";
+import { type CallbackOutcome, callbackOf, deliverCallback } from "./durable-callback.js";
 import type { RequestControl } from "./exchange.js";
 
 /** Pauses before the second, third and fourth try of a record write. */
@@ -166,6 +167,13 @@ export class DurableWorker {
       await this.#write(id, { ...this.#base(req, n, DurableState.Done), status: res.status, answer: res });
       this.#settle(t);
       await msg.ackAck();
+      this.#callback(req, {
+        id,
+        service: this.#p.service,
+        state: DurableState.Done,
+        attempts: n,
+        answer: res,
+      });
       return;
     }
     const why = `${res.status} ${error}: ${errorMessage(res)}`;
@@ -182,7 +190,7 @@ export class DurableWorker {
   async #dead(
     t: Taken,
     id: string,
-    req: Pick<WireRequest, "method" | "path">,
+    req: Pick<WireRequest, "method" | "path"> | WireRequest,
     attempts: number,
     error: string,
   ): Promise<void> {
@@ -192,6 +200,15 @@ export class DurableWorker {
     // it would hold its bytes forever; the dead letter's record keeps the request for a retry.
     await t.msg.ackAck();
     this.#p.log.error({ id, attempts, error }, "durable request: dead letter");
+    if ("headers" in req)
+      this.#callback(req, { id, service: this.#p.service, state: DurableState.Dead, attempts, error });
+  }
+
+  /** Sends the outcome to the request's callback URL, if it names one the instance allows; in the background. */
+  #callback(req: WireRequest, outcome: CallbackOutcome): void {
+    const url = callbackOf(req, this.#p.settings.callbacks);
+    if (url === undefined) return;
+    void deliverCallback(url, outcome, this.#p.log, () => this.#stopped);
   }
 
   #base(req: Pick<WireRequest, "method" | "path">, attempts: number, state: DurableState): DurableRecord {

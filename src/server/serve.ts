@@ -92,7 +92,7 @@ export interface ServeOptions extends ConnectionSourceOptions {
   dedupe?: boolean | DedupeOptions;
   /**
    * Work durable requests (PROTOCOL.md §10): requests stored in the service's JetStream stream
-   * (submitted with `Prefer: respond-async` through the gateway, or `submitDurable`) run through the
+   * (submitted with `Prefer: respond-async` through the gateway or `createFetch({ durable: true })`) run through the
    * same handler, under the same concurrency limit, and their answers are stored for the status
    * resource. `true` or an object turns it on (the object's fields override the defaults); absent or
    * `false`, off. Without JetStream the instance logs an error naming it, serves live requests, and
@@ -149,6 +149,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const queue = options.queue ?? service;
   const timeout = options.timeout ?? DEFAULT_HANDLER_TIMEOUT;
   const recorder = metrics?.recorder(service);
+  const concurrency = options.concurrency ?? envConcurrency();
   const handle = dedupe
     ? deduplicate(wire, {
         service,
@@ -165,7 +166,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     subject,
     queue,
     instance: id,
-    concurrency: options.concurrency ?? envConcurrency(),
+    concurrency,
     timeout,
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
@@ -192,7 +193,8 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
         instance: id,
         prefix,
         store: new DurableStore(nc, prefix, durable.bucket),
-        settings: durable,
+        // Taken ahead of a free slot: never more than the instance runs at once.
+        settings: { ...durable, prefetch: Math.min(durable.prefetch, concurrency) },
         wire: handle,
         timeout,
         schedule: (task: (release: () => void) => void) => instance.schedule(task),
