@@ -405,6 +405,52 @@ describe("durable - through the gateway", () => {
     expect(nobody.headers.get("mesh-error")).toBe("NM_ERR_DURABLE_UNAVAILABLE");
     expect((await new DurableStore(nats.nc, PREFIX).records("orders")).length).toBe(before);
   });
+
+  it("durable - a full stream is 503 with Retry-After, nothing stored; a dead letter's Location is 500 with the last error", async () => {
+    const full = await serve(async () => new Response("x"), {
+      service: "tight",
+      nc: nats.nc,
+      logger: silent,
+      metrics: false,
+      durable: { maxMessages: 1 },
+    });
+    await full.stop({ timeout: 1000 });
+    expect((await submit("/tight/a", "a")).status).toBe(202);
+    const refused = await submit("/tight/b", "b");
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("5");
+    expect(refused.headers.get("mesh-error")).toBe("NM_ERR_DURABLE_FULL");
+    const poison = await serve(
+      async () => {
+        throw new Error("never works");
+      },
+      {
+        service: "sour",
+        nc: nats.nc,
+        logger: silent,
+        metrics: false,
+        durable: { maxDeliveries: 2, backoff: [10] },
+      },
+    );
+    try {
+      const location = (await submit("/sour/x", "x")).headers.get("location")!;
+      const dead = await check(
+        async () => {
+          const res = await globalThis.fetch(`${url}${location}`);
+          return res.status === 500 ? res : undefined;
+        },
+        5000,
+        { name: "a dead letter" },
+      );
+      expect(dead!.headers.get("mesh-error")).toBe("NM_ERR_DURABLE_DEAD_LETTER");
+      expect(await dead!.json()).toMatchObject({
+        attempts: 2,
+        lastError: "500 NM_ERR_HANDLER: internal server error",
+      });
+    } finally {
+      await poison.stop({ timeout: 1000 });
+    }
+  });
 });
 
 describe("durable - without JetStream", () => {
