@@ -128,6 +128,8 @@ describe("durable - with JetStream", () => {
     expect(JSON.parse(Buffer.from(done.record!.answer!.body).toString())).toEqual({ run: 1, body: "one" });
     const again = await store.submit("orders", post("/orders", "one", ["idempotency-key", "k-1"]), "k-1");
     expect(again).toEqual({ id: first.id, state: DurableState.Done, duplicate: true });
+    const reused = await store.submit("orders", post("/orders", "not one"), "k-1").catch((e: unknown) => e);
+    expect(reused).toMatchObject({ code: "NM_ERR_DURABLE_MISMATCH", status: 422 });
     const other = await store.submit("orders", post("/orders", "two"));
     expect(other.id).not.toBe(first.id);
     await check(async () => (await store.lookup("orders", other.id))?.state === DurableState.Done, 5000, {
@@ -142,6 +144,14 @@ describe("durable - with JetStream", () => {
     await (await start("parcels", c.handler)).stop({ timeout: 1000 });
     const { id } = await store.submit("parcels", post("/parcels", "p"), "p-1");
     expect(await store.lookup("parcels", id)).toMatchObject({ state: DurableState.Queued, attempts: 0 });
+    // A repeat of the key while the request waits: the same id, or 422 for another body.
+    expect(await store.submit("parcels", post("/parcels", "p"), "p-1")).toEqual({
+      id,
+      state: DurableState.Queued,
+      duplicate: true,
+    });
+    const reused = await store.submit("parcels", post("/parcels", "q"), "p-1").catch((e: unknown) => e);
+    expect(reused).toMatchObject({ code: "NM_ERR_DURABLE_MISMATCH", status: 422 });
     // Killed (no clean shutdown), then started again on the same store.
     const reconnected = (async () => {
       for await (const s of nats.nc.status()) if (s.type === "reconnect") return;

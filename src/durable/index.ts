@@ -9,6 +9,7 @@ export {
   DEFAULT_BUCKET,
   DURABLE_TOKEN,
   durableSubject,
+  fingerprint,
   ID_PATTERN,
   lookupSubject,
   parseDurableSubject,

@@ -66,3 +66,11 @@ export function parseDurableSubject(subject: string): { method: string; id: stri
   if (tokens.length < 5 || tokens[tokens.length - 3] !== DURABLE_TOKEN) return undefined;
   return { method: tokens[tokens.length - 2]!, id: tokens[tokens.length - 1]! };
 }
+
+/**
+ * A request's fingerprint: SHA-256 over its method, path (with query) and body, base64url. The same
+ * `Idempotency-Key` with another fingerprint is another request (422).
+ */
+export function fingerprint(method: string, path: string, body: Uint8Array): string {
+  return createHash("sha256").update(`${method.toUpperCase()}\n${path}\n`).update(body).digest("base64url");
+}

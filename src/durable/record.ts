@@ -30,6 +30,8 @@ export interface DurableRecord {
   /** The request's method and path, for operators. */
   method: string;
   path: string;
+  /** The request's fingerprint (`fingerprint()` of names.ts): a repeat of its key must match it. */
+  fingerprint?: string | undefined;
   /** When the record was written (ISO 8601). */
   updated: string;
   /** With `running`: when the attempt started (ISO 8601). */

@@ -26,12 +26,14 @@ import {
   MeshError,
   PayloadTooLargeError,
   RESERVED_PREFIX,
+  readRequest,
   type WireRequest,
 } from "../protocol/index.js";
 import {
   CONSUMER_NAME,
   DEFAULT_BUCKET,
   durableSubject,
+  fingerprint,
   lookupSubject,
   recordKey,
   requestId,
@@ -53,6 +55,8 @@ export interface DurableStatus {
   attempts: number;
   /** Its record, when one was written. */
   record?: DurableRecord | undefined;
+  /** Without a record: the request message as the stream holds it. */
+  message?: Uint8Array | undefined;
 }
 
 /** What a submission gave. */
@@ -129,7 +133,19 @@ export class DurableStore {
       throw new PayloadTooLargeError(payload.byteLength, max, { service, subject });
     if (idempotencyKey !== undefined && idempotencyKey !== "") {
       const known = await this.lookup(service, id);
-      if (known !== undefined) return { id, state: known.state, duplicate: true };
+      if (known !== undefined) {
+        if (
+          knownFingerprint(known) !== undefined &&
+          knownFingerprint(known) !== fingerprint(req.method, req.path, req.body)
+        )
+          throw new MeshError(
+            ErrorCode.DurableMismatch,
+            422,
+            "this Idempotency-Key was used for a different request (method, path or body)",
+            { service, subject },
+          );
+        return { id, state: known.state, duplicate: true };
+      }
     }
     const stream = streamName(this.#prefix, service);
     try {
@@ -170,7 +186,7 @@ export class DurableStore {
         return unavailable("look a request up in the stream")(err);
       });
     if (msg === null) return undefined;
-    return { id, service, state: DurableState.Queued, attempts: 0 };
+    return { id, service, state: DurableState.Queued, attempts: 0, message: msg.data };
   }
 
   /**
@@ -379,6 +395,14 @@ export class DurableStore {
     }
     return unavailable(`store the request in ${stream}`)(err);
   }
+}
+
+/** The fingerprint of a known request: its record's, else its stored message's; undefined when unknown. */
+function knownFingerprint(known: DurableStatus): string | undefined {
+  if (known.record !== undefined) return known.record.fingerprint;
+  if (known.message === undefined) return undefined;
+  const req = readRequest(known.message);
+  return typeof req === "string" ? undefined : fingerprint(req.method, req.path, req.body);
 }
 
 /** Drops `mesh-` headers: a stored request carries none of the live exchange's. */

@@ -86,6 +86,11 @@ export const ErrorCode = {
   DurableUnavailable: "NM_ERR_DURABLE_UNAVAILABLE",
   /** Durable requests: the service's stream is full (its `max_bytes` or `max_msgs`); retry later (503). */
   DurableFull: "NM_ERR_DURABLE_FULL",
+  /**
+   * Durable requests: the `Idempotency-Key` names a request with another method, path or body (422);
+   * nothing was stored.
+   */
+  DurableMismatch: "NM_ERR_DURABLE_MISMATCH",
   /** Durable requests: no request with this id, or its record expired (404). */
   DurableNotFound: "NM_ERR_DURABLE_NOT_FOUND",
   /** Durable requests: the request is a dead letter, every attempt failed (500). */

@@ -16,6 +16,7 @@ import {
   type DurableRecord,
   DurableState,
   type DurableStore,
+  fingerprint,
   parseDurableSubject,
   streamName,
 } from "../durable/index.js";
@@ -212,12 +213,14 @@ export class DurableWorker {
   }
 
   #base(req: Pick<WireRequest, "method" | "path">, attempts: number, state: DurableState): DurableRecord {
+    const body = (req as Partial<WireRequest>).body;
     return {
       state,
       attempts,
       instance: this.#p.instance,
       method: req.method,
       path: req.path,
+      fingerprint: body === undefined ? undefined : fingerprint(req.method, req.path, body),
       updated: new Date().toISOString(),
     };
   }

@@ -91,6 +91,7 @@ export class DurableFrontDoor {
 const PUBLIC_MESSAGES: Record<string, string> = {
   [ErrorCode.DurableUnavailable]: "durable requests are not available for this service now",
   [ErrorCode.DurableFull]: "the service's durable queue is full; retry later",
+  [ErrorCode.DurableMismatch]: "this Idempotency-Key was used for a different request (method, path or body)",
 };
 
 /**
