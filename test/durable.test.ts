@@ -206,24 +206,32 @@ describe("durable - with JetStream", () => {
     expect(await store.records("poison")).toEqual([]);
   });
 
-  it("durable - an instance SIGKILLed mid-request loses nothing: another works it after the ack wait", async () => {
+  it("durable - an instance SIGKILLed mid-request loses nothing: another works it after the ack wait, unless its outcome was stored", async () => {
     const child = await startChildInstance("parcels-kill", "a", nats.server.url, {
       DURABLE: JSON.stringify({ ackWait: 1000 }),
       TRACE: "1",
     });
-    let ran = false;
+    let ran = 0;
     child.process.stdout!.on("data", (chunk: Buffer) => {
-      if (chunk.toString().includes("ran POST /slow")) ran = true;
+      ran += chunk.toString().split("ran POST /slow").length - 1;
     });
     const { id } = await store.submit("parcels-kill", post("/slow?ms=60000"));
-    await check(() => ran, 10_000, { name: "the child runs the request" });
+    const stored = await store.submit("parcels-kill", post("/slow?ms=60001"));
+    await check(() => ran === 2, 10_000, { name: "the child runs both requests" });
     expect((await store.lookup("parcels-kill", id))?.state).toBe(DurableState.Running);
     await child.kill("SIGKILL");
+    // As if the child had stored the second one's answer and died before its acknowledgement.
+    const answer = { status: 200, statusText: "", headers: [], body: Buffer.from("kept") };
+    const record = { state: DurableState.Done, attempts: 1, instance: "a", method: "POST", path: "/slow" };
+    await store.write("parcels-kill", stored.id, { ...record, updated: new Date().toISOString(), answer });
     const c = counting();
     await start("parcels-kill", c.handler, { ackWait: 1000 });
     const done = await until("parcels-kill", id, DurableState.Done, 10_000);
     expect(done.attempts).toBe(2);
+    await check(async () => (await store.waiting("parcels-kill")) === 0, 5000, { name: "both acknowledged" });
     expect(c.runs()).toBe(1);
+    const kept = await store.lookup("parcels-kill", stored.id);
+    expect(Buffer.from(kept!.record!.answer!.body).toString()).toBe("kept");
   });
 
   it("durable - createFetch({ durable: true }): Prefer: respond-async gives 202 and a Location the same client reads; init.durable per call", async () => {

@@ -151,12 +151,26 @@ export class DurableWorker {
       return;
     }
     const req = parsed;
+    if (n > 1 && (await this.#finished(id))) {
+      // Delivered again after its outcome was stored (the acknowledgement was lost, or its instance
+      // died in between): it is not run again.
+      this.#settle(t);
+      await msg.ackAck();
+      return;
+    }
     if (n > settings.maxDeliveries) {
       const error = `attempt ${n - 1} was given up: its instance stopped answering for ackWait (${settings.ackWait} ms)`;
       await this.#dead(t, id, req, n - 1, error);
       return;
     }
-    await this.#write(id, { ...this.#base(req, n, DurableState.Running), started: new Date().toISOString() });
+    // The running record only informs the status resource: a store that fails here does not keep
+    // the handler from running (its answer's write is the one that must succeed).
+    await this.#p.store
+      .write(this.#p.service, id, {
+        ...this.#base(req, n, DurableState.Running),
+        started: new Date().toISOString(),
+      })
+      .catch((err: unknown) => log.warn({ err, id }, "durable request: could not record that it runs"));
     const res = await this.#run(req);
     const error = headerValue(res.headers, MeshHeader.Error);
     if (error === undefined && res.body.byteLength > settings.maxAnswer) {
@@ -203,6 +217,12 @@ export class DurableWorker {
     this.#p.log.error({ id, attempts, error }, "durable request: dead letter");
     if ("headers" in req)
       this.#callback(req, { id, service: this.#p.service, state: DurableState.Dead, attempts, error });
+  }
+
+  /** Whether request `id` has a stored outcome (done or dead); a store that fails says no. */
+  async #finished(id: string): Promise<boolean> {
+    const known = await this.#p.store.lookup(this.#p.service, id).catch(() => undefined);
+    return known?.state === DurableState.Done || known?.state === DurableState.Dead;
   }
 
   /** Sends the outcome to the request's callback URL, if it names one the instance allows; in the background. */
