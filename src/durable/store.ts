@@ -177,10 +177,10 @@ export class DurableStore {
     }
     const jsm = await this.#manager();
     const msg = await jsm.streams
+      // The filter has a wildcard for the method token (nats-server 2.9 accepts one here).
       .getMessage(streamName(this.#prefix, service), {
-        next_by_subj: lookupSubject(this.#prefix, service, id),
-        seq: 1,
-      } as unknown as { last_by_subj: string })
+        last_by_subj: lookupSubject(this.#prefix, service, id),
+      })
       .catch((err: unknown) => {
         if (isStreamNotFound(err)) return null;
         return unavailable("look a request up in the stream")(err);
