@@ -32,6 +32,10 @@ import type { WireHandler } from "./adapters/types.js";
 import { type CallbackOutcome, callbackOf, deliverCallback } from "./durable-callback.js";
 import type { RequestControl } from "./exchange.js";
 
+/** Milliseconds a pull request lasts, and between the server's heartbeats on it. */
+const PULL_EXPIRES_MS = 10_000;
+const PULL_HEARTBEAT_MS = 2_000;
+
 /** Pauses before the second, third and fourth try of a record write. */
 const WRITE_RETRY_MS = [100, 400, 1600] as const;
 
@@ -86,6 +90,10 @@ export class DurableWorker {
     const consumer = await store.client().consumers.get(streamName(prefix, service), CONSUMER_NAME);
     this.#messages = await consumer.consume({
       max_messages: settings.prefetch,
+      // Server heartbeats every PULL_HEARTBEAT_MS: after a lost node or a new consumer leader, two
+      // missed ones make the client pull again (nats.js's default waits 30 s per pull).
+      expires: PULL_EXPIRES_MS,
+      idle_heartbeat: PULL_HEARTBEAT_MS,
       callback: (msg) => this.#take(msg),
     });
   }
