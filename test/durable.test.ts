@@ -471,6 +471,68 @@ describe("durable - through the gateway", () => {
   });
 });
 
+describe("durable - across accounts", () => {
+  let nats: NatsFixture;
+  let svc: ServiceHandle | undefined;
+  beforeAll(async () => {
+    nats = await natsFixture(
+      {
+        jetstream: true,
+        accounts: {
+          A: {
+            jetstream: "enabled",
+            users: [{ user: "a", password: "a" }],
+            exports: [{ service: "mesh.orders.>" }],
+          },
+          B: {
+            users: [{ user: "b", password: "b" }],
+            imports: [{ service: { account: "A", subject: "mesh.orders.>" } }],
+          },
+        },
+      },
+      { user: "a", pass: "a" },
+    );
+  });
+  afterAll(async () => {
+    await svc?.stop({ timeout: 1000 });
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  it("durable - a caller in another account submits through the import of <prefix>.<service>.> (one reply: a singleton export)", async () => {
+    const c = counting();
+    svc = await serve(c.handler, {
+      service: "orders",
+      nc: nats.nc,
+      logger: silent,
+      metrics: false,
+      durable: true,
+    });
+    const b = await nats.connect({ user: "b", pass: "b" });
+    const fromB = new DurableStore(b, PREFIX);
+    const first = await fromB.submit("orders", post("/orders", "from b"), "b-1");
+    expect(first).toMatchObject({ state: DurableState.Queued, duplicate: false });
+    // B cannot read A's JetStream: the repeat is caught by the publish's Nats-Msg-Id.
+    expect(await fromB.submit("orders", post("/orders", "from b"), "b-1")).toMatchObject({
+      id: first.id,
+      duplicate: true,
+    });
+    const inA = new DurableStore(nats.nc, PREFIX);
+    const done = await check(
+      async () => {
+        const s = await inA.lookup("orders", first.id);
+        return s?.state === DurableState.Done ? s : undefined;
+      },
+      5000,
+      { name: "worked in A" },
+    );
+    expect(JSON.parse(Buffer.from(done!.record!.answer!.body).toString())).toEqual({
+      run: 1,
+      body: "from b",
+    });
+    expect(c.runs()).toBe(1);
+  });
+});
+
 describe("durable - without JetStream", () => {
   let nats: NatsFixture;
   beforeAll(async () => {

@@ -132,7 +132,12 @@ export class DurableStore {
     if (payload.byteLength > max)
       throw new PayloadTooLargeError(payload.byteLength, max, { service, subject });
     if (idempotencyKey !== undefined && idempotencyKey !== "") {
-      const known = await this.lookup(service, id);
+      // A caller in another account (a service import of `<prefix>.<service>.>`) cannot read the
+      // service account's JetStream: it relies on the publish's Nats-Msg-Id alone (the duplicate window).
+      const known = await this.lookup(service, id).catch((err: unknown) => {
+        if (err instanceof MeshError && err.code === ErrorCode.DurableUnavailable) return undefined;
+        throw err;
+      });
       if (known !== undefined) {
         if (
           knownFingerprint(known) !== undefined &&
@@ -149,7 +154,6 @@ export class DurableStore {
     }
     const stream = streamName(this.#prefix, service);
     try {
-      await this.#manager();
       const ack = await this.#client().publish(subject, payload, {
         msgID: id,
         expect: { streamName: stream },
@@ -377,6 +381,12 @@ export class DurableStore {
 
   async #submitError(service: string, stream: string, err: unknown): Promise<unknown> {
     if (err instanceof MeshError) return err;
+    // Nobody stored it: say why when this account's JetStream can tell (not enabled names it).
+    const why = await this.#manager().then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    if (why instanceof MeshError && /not enabled/.test(why.message)) return why;
     if (isNoResponders(err) || isStreamNotFound(err)) {
       return new MeshError(
         ErrorCode.DurableUnavailable,
