@@ -35,6 +35,7 @@ export { ConfigError, ConnectError } from "./connect/errors.js";
 export type { AnyConnection, MeshConnection } from "./connect/mesh-connection.js";
 export type { MeshConnectOptions } from "./connect/options.js";
 export { TlsHandshakeError } from "./connect/tls-diagnosis.js";
+export type { DurableOptions } from "./durable/index.js";
 export {
   BadResponseError,
   type CallTarget,

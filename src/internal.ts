@@ -54,6 +54,14 @@ export {
   SEMVER,
 } from "./discovery/names.js";
 export { answerDiscovery, type DiscoveryResponder } from "./discovery/responder.js";
+export {
+  DURABLE_DEFAULTS,
+  type DurableRecord,
+  DurableState,
+  type DurableStatus,
+  DurableStore,
+  type Submitted,
+} from "./durable/index.js";
 export * from "./log/index.js";
 export { DEFAULT_LOG_LEVEL, envLogLevel } from "./log/logger.js";
 export { METRIC_NAMES } from "./metrics/collectors.js";

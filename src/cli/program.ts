@@ -1,6 +1,6 @@
 /**
  * The `natsmesh` command line program: `request`, `dev`, `gateway`, `services`, `canary`, `fault`,
- * `tap`, `dashboard` and `top`.
+ * `tap`, `dashboard`, `top` and `requests`.
  *
  * @module
  */
@@ -16,6 +16,7 @@ import { addFaultCommand } from "./fault.js";
 import { addGatewayCommand } from "./gateway.js";
 import { type CliIo, processIo } from "./io.js";
 import { addRequestCommand } from "./request.js";
+import { addRequestsCommand } from "./requests.js";
 import { addServicesCommand } from "./services.js";
 import { addTapCommand } from "./tap.js";
 import { addTopCommand } from "./top.js";
@@ -52,6 +53,7 @@ export function createProgram(context: CliContext): Command {
   addTapCommand(program, context);
   addDashboardCommand(program, context);
   addTopCommand(program, context);
+  addRequestsCommand(program, context);
   return program;
 }
 

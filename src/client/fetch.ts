@@ -12,6 +12,7 @@ import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import type { HedgeChoice } from "../traffic/service-hedging.js";
 import { callService } from "./call.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
+import { DurableCalls, durableIntent } from "./durable.js";
 import { broadcastWith, type FetchAllInit, fetchAllWith } from "./fetch-all.js";
 import { markRedirected, toResponse } from "./from-wire.js";
 import { type ExternalRedirect, followRedirects, isRedirectStatus } from "./redirect.js";
@@ -46,6 +47,14 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
    * the request that was redirected (a relative Location), and names a valid service.
    */
   externalRedirect?: ExternalRedirect;
+  /**
+   * Durable requests (PROTOCOL.md §13; default false): a request with `Prefer: respond-async` is
+   * stored in the service's JetStream stream and answered `202` with `Location:
+   * http://<host>/$requests/<id>` and `Preference-Applied: respond-async`; a GET of that URL answers
+   * `202` with the state while the request waits or runs, then its stored answer (404 unknown or
+   * expired, 500 `NM_ERR_DURABLE_DEAD_LETTER`). Off, `Prefer` travels to the service as any header.
+   */
+  durable?: boolean;
 }
 
 /** `RequestInit` plus natsmesh's per-call deadline and hedging choice. */
@@ -73,6 +82,13 @@ export interface MeshRequestInit extends RequestInit {
    * ```
    */
   instance?: string;
+  /**
+   * `true` stores this request durably whatever the client's `durable` option and `Prefer` header
+   * say (see {@link FetchOptions.durable}); `false` sends it live. Rejects with a `MeshError`
+   * `NM_ERR_DURABLE_UNAVAILABLE` (503) when JetStream is not enabled or no instance of the service
+   * works durable requests, `NM_ERR_DURABLE_FULL` (503) when its stream is full.
+   */
+  durable?: boolean;
 }
 
 /** A `fetch` that sends requests over NATS; close it to close a connection it opened. */
@@ -145,9 +161,11 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     heartbeat,
     window,
     externalRedirect = "error",
+    durable = false,
   } = options;
   const source = new ConnectionSource(options);
   const guard = new CallGuard(options);
+  const durableCalls = new DurableCalls();
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
     // The common cases need no await: a simple body is laid out at once, the connection is open.
     if (init?.instance !== undefined) assertInstanceId(init.instance);
@@ -159,6 +177,11 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const ready = source.ready;
     const { nc, prefix } = ready ?? (await connectWithin(source, service, deadline, call.signal));
     const { request, signal } = call;
+    const intent = durableIntent(request, durable, init?.durable);
+    if (intent !== undefined) {
+      const answer = await durableCalls.run(nc, prefix, service, call.hostname, request, intent);
+      return finish(answer, call.url, request.method, service);
+    }
     const instance = init?.instance;
     // A redirect to the same service stays with a named instance; elsewhere it is load-shared.
     const send = (svc: string, req: WireRequest, t: number) =>

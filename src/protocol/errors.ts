@@ -85,6 +85,22 @@ export const ErrorCode = {
    * the bucket full or missing — so the request was not run (503).
    */
   DedupeUnavailable: "NM_ERR_DEDUPE_UNAVAILABLE",
+  /**
+   * Durable requests (PROTOCOL.md §13): the request cannot be stored — JetStream is not enabled, or no
+   * instance of the service accepts durable requests (its stream does not exist) (503).
+   */
+  DurableUnavailable: "NM_ERR_DURABLE_UNAVAILABLE",
+  /** Durable requests: the service's stream is full (its `max_bytes` or `max_msgs`); retry later (503). */
+  DurableFull: "NM_ERR_DURABLE_FULL",
+  /**
+   * Durable requests: the `Idempotency-Key` names a request with another method, path or body (422);
+   * nothing was stored.
+   */
+  DurableMismatch: "NM_ERR_DURABLE_MISMATCH",
+  /** Durable requests: no request with this id, or its record expired (404). */
+  DurableNotFound: "NM_ERR_DURABLE_NOT_FOUND",
+  /** Durable requests: the request is a dead letter, every attempt failed (500). */
+  DurableDeadLetter: "NM_ERR_DURABLE_DEAD_LETTER",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

@@ -5,6 +5,7 @@ import { DedupeStore } from "../dedupe/index.js";
 import { describeInstance } from "../discovery/documents.js";
 import { assertMicroId, assertVersion, DEFAULT_VERSION } from "../discovery/names.js";
 import { answerDiscovery } from "../discovery/responder.js";
+import { type DurableOptions, DurableStore, durableSettings } from "../durable/index.js";
 import { InstanceRecorder } from "../insight/instance-recorder.js";
 import { DEFAULT_REPORT_INTERVAL } from "../insight/report.js";
 import { startReporter } from "../insight/reporter.js";
@@ -22,6 +23,7 @@ import { type AccessRecordOptions, AccessRecords, DEFAULT_RECORD_BUFFER } from "
 import { acquireLightResponse } from "./adapters/light-response.js";
 import type { Handler } from "./adapters/types.js";
 import { DEDUPE_DEFAULTS, type DedupeOptions, deduplicate } from "./dedupe.js";
+import { startDurable } from "./durable-start.js";
 import { STREAM_IDLE_MS } from "./exchange.js";
 import { type HandlerKind, handlerKind, toWireHandler, whenReady } from "./handler.js";
 import { DEFAULT_LAG_THRESHOLD } from "./lag-monitor.js";
@@ -119,6 +121,15 @@ export interface ServeOptions extends ConnectionSourceOptions {
    */
   accessRecords?: boolean | AccessRecordOptions;
   /**
+   * Work durable requests (PROTOCOL.md §13): requests stored in the service's JetStream stream
+   * (submitted with `Prefer: respond-async` through the gateway or `createFetch({ durable: true })`) run through the
+   * same handler, under the same concurrency limit, and their answers are stored for the status
+   * resource. `true` or an object turns it on (the object's fields override the defaults); absent or
+   * `false`, off. Without JetStream the instance logs an error naming it, serves live requests, and
+   * tries again every 10 s.
+   */
+  durable?: boolean | DurableOptions;
+  /**
    * Where the instance records Prometheus metrics, answered on `$NM.METRICS` too (default: the shared
    * `defaultMetrics()` on prom-client's global registry); `false` for none.
    */
@@ -163,6 +174,10 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   const recordBuffer = recordSettings(options.accessRecords);
   const reportInterval = reportIntervalSetting(options.reportInterval);
   assertMicroId(id);
+  const durable =
+    options.durable === undefined || options.durable === false
+      ? undefined
+      : durableSettings(options.durable === true ? {} : options.durable);
   await whenReady(handler);
   const wire = toWireHandler(handler, options.kind);
   const light = options.overrideGlobalResponse === true && handlerKind(handler, options.kind) === "fetch";
@@ -242,6 +257,21 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
           logger,
         }),
       );
+    }
+    if (durable) {
+      const parts = {
+        service,
+        instance: id,
+        prefix,
+        store: new DurableStore(nc, prefix, durable.bucket),
+        // Taken ahead of a free slot: never more than the instance runs at once.
+        settings: { ...durable, prefetch: Math.min(durable.prefetch, concurrency) },
+        wire: handle,
+        timeout,
+        schedule: (task: (release: () => void) => void) => instance.schedule(task),
+        log: logger.child({ service, instance: id }),
+      };
+      instance.attach(await startDurable(parts));
     }
     await nc.flush();
   } catch (err) {

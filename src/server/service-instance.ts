@@ -261,6 +261,14 @@ export class ServiceInstance implements ServiceHandle {
     return this.#stats.endpoint();
   }
 
+  /**
+   * Runs `task` under the instance's concurrency limit, shared with live requests (durable requests
+   * use it); `task` calls `release` when done. {@link stop} waits for scheduled tasks.
+   */
+  schedule(task: (release: () => void) => void): void {
+    this.#limiter.runWithRelease(task);
+  }
+
   /** Adds a responder that lives as long as the instance and is stopped first by {@link stop}. */
   attach(responder: { stop(): void }): void {
     this.#attached.push(responder);

@@ -5,7 +5,8 @@
  * `POST /hog?ms=N&slice=S` blocks the event loop for N ms in slices of S ms (a lagging loop) — with
  * `&until=FILE`, until FILE exists (N ms at most) — and `GET /stats` answers the instance's `stats()`. With `$TRACE`, it prints `ran <METHOD> <path>` for
  * each request its handler runs; with `$LAG_THRESHOLD`, that is its `lagThreshold`; with `$LOG`,
- * the instance logs at that level to stdout (after the ready line's).
+ * the instance logs at that level to stdout (after the ready line's); with `$DURABLE` (JSON), that is
+ * its `durable` option.
  */
 import { existsSync } from "node:fs";
 import { pino } from "pino";
@@ -45,6 +46,7 @@ svc = await serve(handler, {
   connection: { reconnectTimeWait: 100, maxReconnectAttempts: -1 },
   logger: pino({ level: process.env.LOG ?? "silent" }),
   ...(process.env.LAG_THRESHOLD !== undefined && { lagThreshold: Number(process.env.LAG_THRESHOLD) }),
+  ...(process.env.DURABLE !== undefined && { durable: JSON.parse(process.env.DURABLE) }),
 });
 process.stdout.write(`ready ${svc.instance}\n`);
 process.once("SIGTERM", () => {

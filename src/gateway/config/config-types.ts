@@ -47,6 +47,12 @@ export interface RouteSettings {
   hedge?: HedgeConfig | false;
   /** Largest request body: bytes, or a string such as `64kb`, `1mb` (default `1mb`). */
   maxBody?: number | string;
+  /**
+   * Durable requests (PROTOCOL.md §13): a request with `Prefer: respond-async` is stored in the
+   * service's JetStream stream and answered 202 with `Location: <route>/$requests/<id>`, its status
+   * resource (default false: the preference is ignored and the request served live).
+   */
+  durable?: boolean;
   /** CORS policy block, passed untouched to `buildPolicies` (see docs/GATEWAY.md). */
   cors?: unknown;
   /** Rate-limit policy block, passed untouched to `buildPolicies`. */

@@ -68,7 +68,16 @@ const TOP_KEYS = [
   "routes",
 ] as const;
 const BREAKER_KEYS = ["failureRatio", "minimumCalls", "windowMs", "openMs", "probes"] as const;
-const SETTING_KEYS = ["timeout", "retry", "hedge", "maxBody", "cors", "rateLimit", "auth"] as const;
+const SETTING_KEYS = [
+  "timeout",
+  "retry",
+  "hedge",
+  "maxBody",
+  "durable",
+  "cors",
+  "rateLimit",
+  "auth",
+] as const;
 const ROUTE_KEYS = ["name", "service", "prefix", "host", "strip", "instanceHeader", ...SETTING_KEYS] as const;
 const RETRY_KEYS = ["attempts", "backoffMs", "maxBackoffMs"] as const;
 const HEDGE_KEYS = [
@@ -94,6 +103,8 @@ export interface RouteDefaults {
   readonly hedge: HedgeSettings | undefined;
   /** Largest request body, in bytes. */
   readonly maxBody: number;
+  /** Whether `Prefer: respond-async` stores requests durably (PROTOCOL.md §13). */
+  readonly durable: boolean;
   /** The untyped policy blocks, for `buildPolicies`. */
   readonly policyBlocks: { cors?: unknown; rateLimit?: unknown; auth?: unknown };
 }
@@ -241,6 +252,7 @@ function routeOf(
     retry: s.retry,
     hedge: s.hedge,
     maxBody: s.maxBody,
+    durable: s.durable,
     policies,
   };
 }
@@ -291,6 +303,7 @@ function settings(
   return {
     timeout,
     maxBody,
+    durable: check.boolean(s.durable, `${label}durable`) ?? base?.durable ?? false,
     retry: retry(check, s.retry, `${label}retry`, base?.retry ?? ROUTE_DEFAULTS.retry),
     hedge: Object.hasOwn(s, "hedge") ? hedge(check, s.hedge, `${label}hedge`) : base?.hedge,
     policyBlocks: { cors: pick("cors"), rateLimit: pick("rateLimit"), auth: pick("auth") },

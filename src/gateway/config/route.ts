@@ -27,6 +27,11 @@ export interface Route {
   readonly hedge: HedgeSettings | undefined;
   /** Largest request body in bytes. */
   readonly maxBody: number;
+  /**
+   * Whether a request with `Prefer: respond-async` is stored durably and answered 202, and
+   * `<route>/$requests/<id>` is its status resource (PROTOCOL.md §13, docs/GATEWAY.md).
+   */
+  readonly durable: boolean;
   /** Policies run, in order, before the request is sent. */
   readonly policies: readonly Policy[];
   /** Lower-case name of the header that names the answering instance, or none (off). */

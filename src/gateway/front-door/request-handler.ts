@@ -9,6 +9,7 @@ import type { Duplex } from "node:stream";
 import type { Logger } from "pino";
 import { callService } from "../../client/index.js";
 import type { ResolvedConnection } from "../../connect/index.js";
+import { prefersAsync } from "../../durable/index.js";
 import {
   headerValue,
   INSTANCE_PATTERN,
@@ -31,6 +32,7 @@ import { BadRequestError, GatewayErrorCode, NoRouteError } from "../errors.js";
 import type { HeaderPairs, PolicyRequest } from "../policies/types.js";
 import { logAccess } from "./access-log.js";
 import type { ConnectionKey, ConnectionTracker } from "./connection-tracker.js";
+import { DurableFrontDoor, statusId } from "./durable-requests.js";
 import { forwardHeaders } from "./forward-headers.js";
 import { type PublicError, publicError } from "./public-error.js";
 import { bodyStream, checkContentLength, readRequestBody, streamsBody } from "./read-request-body.js";
@@ -172,6 +174,8 @@ export class RequestHandler {
   readonly #served = new RecentlyServed();
   /** Hedging state of the routes that hedge, created on a route's first request. */
   readonly #hedging = new Map<Route, ServiceHedging>();
+  /** Durable requests of the routes with `durable: true` (PROTOCOL.md §13). */
+  readonly #durable: DurableFrontDoor;
 
   /**
    * @param deps - router, proxies, limits, metrics, logger, tracker, connection and hooks
@@ -182,6 +186,7 @@ export class RequestHandler {
    */
   constructor(deps: HandlerDeps) {
     this.#d = deps;
+    this.#durable = new DurableFrontDoor((err) => deps.logger.warn({ err }, "durable request refused"));
   }
 
   /**
@@ -288,13 +293,26 @@ export class RequestHandler {
         }
         forward = outcome.forwardHeaders;
       }
+      const durableId = match.route.durable ? statusId(match.route, match.service, target) : undefined;
+      if (durableId !== undefined && (x.method === "GET" || x.method === "HEAD")) {
+        // A status resource, behind the route's policies like the request it names.
+        x.ctx.close ||= hasBody(req);
+        this.#discardBody(req, res);
+        const { nc, prefix } = d.mesh();
+        const answer = await this.#durable.status(nc, prefix, match.service, durableId);
+        x.code = headerValue(answer.headers, MeshHeader.Error);
+        x.status = sendWire(res, answer, x.method === "HEAD", x.ctx);
+        return;
+      }
+      const durable = match.route.durable && prefersAsync(req.headers.prefer);
       checkContentLength(req.headers["content-length"], match.route.maxBody);
       if (expectContinue) res.writeContinue();
       const declared = req.headers["content-length"];
       const left = d.requestTimeout - (performance.now() - x.started);
       // Bodies of unknown or large size stream to the one instance that took the request, read as it
       // reads them; smaller ones are read first, so that the request can be re-submitted.
-      const streamed = hasBody(req) && streamsBody(declared);
+      // A durable request is stored whole: its body is read first, whatever its size (within maxBody).
+      const streamed = !durable && hasBody(req) && streamsBody(declared);
       let publicFailure: Error | undefined;
       const stream = streamed
         ? bodyStream(req, match.route.maxBody, left, d.requestTimeout, (err) => {
@@ -323,7 +341,9 @@ export class RequestHandler {
       };
       let response: WireResponse;
       try {
-        response = await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x, instanceOf(req, match));
+        response = durable
+          ? await this.#submitDurable(match, wire, req.headers[IDEMPOTENCY_KEY], x)
+          : await this.#call(match, wire, req.headers[IDEMPOTENCY_KEY], x, instanceOf(req, match));
       } catch (err) {
         // A streamed upload that broke on the public side (over maxBody, too slow, client gone)
         // is answered for what it is, not for how the exchange ended.
@@ -355,6 +375,20 @@ export class RequestHandler {
       if (x.gone) return; // the client went away; #finish logs 499
       this.#fail(req, res, x, publicError(err, x.timeout), err);
     }
+  }
+
+  /** Stores a request with `Prefer: respond-async` and answers 202 (PROTOCOL.md §13.2). */
+  async #submitDurable(
+    match: RouteMatch,
+    wire: WireRequest,
+    idempotencyKey: string | string[] | undefined,
+    x: GatewayCall,
+  ): Promise<WireResponse> {
+    const { nc, prefix } = this.#d.mesh();
+    const key = Array.isArray(idempotencyKey) ? idempotencyKey[0] : idempotencyKey;
+    const answer = await this.#durable.submit(nc, prefix, match.route, match.service, wire, key);
+    x.code = headerValue(answer.headers, MeshHeader.Error);
+    return answer;
   }
 
   #policies(
