@@ -39,8 +39,8 @@ export interface FetchAllInit extends RequestInit {
   /** End once this many answers came (default 0: no count limit). */
   max?: number;
   /**
-   * End this many milliseconds after the last answer when no other came (default
-   * {@link DEFAULT_STALL}, 300; 0 turns it off). Before the first answer only `timeout` applies.
+   * End this many milliseconds after the last answer when no other came (default 300, as nats.js's
+   * request-many stall; 0 turns it off). Before the first answer only `timeout` applies.
    */
   stall?: number;
 }

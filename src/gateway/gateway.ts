@@ -75,7 +75,12 @@ export interface GatewayOptions extends ConnectionSourceOptions {
    * `natsmesh_insight_*` on `/metrics`. On by default; `false` turns it off. `monitorUrls` (default
    * from `NATS_MONITOR_URL`) adds the NATS servers' facts to the page.
    */
-  insight?: false | (InsightOptions & { monitorUrls?: readonly string[] });
+  insight?:
+    | false
+    | (InsightOptions & {
+        /** NATS monitoring endpoints (`http://host:8222`) whose facts the page shows; default from `NATS_MONITOR_URL`. */
+        monitorUrls?: readonly string[];
+      });
 }
 
 /** Where a listening gateway can be reached. */

@@ -45,11 +45,17 @@ export interface InsightOptions {
 export interface HistoryPoint {
   /** ms since the epoch. */
   t: number;
+  /** Requests answered per second over the window ({@link TrafficFigures.rate}). */
   rate: number;
+  /** Answers with status ≥ 500 per second over the window. */
   errorRate: number;
+  /** Median answer time in seconds, `null` without answers in the window. */
   p50: number | null;
+  /** 99th percentile answer time in seconds, `null` without answers in the window. */
   p99: number | null;
+  /** Σ in-flight ÷ Σ concurrency limit of the service's instances. */
   saturation: number;
+  /** Instances of the service reporting. */
   instances: number;
 }
 
@@ -81,6 +87,7 @@ export interface MeshInsight {
   readonly rejected: number;
   /** Stops: unsubscribes and clears the timer. */
   close(): void;
+  /** {@link MeshInsight.close}, for `using`. */
   [Symbol.dispose](): void;
 }
 

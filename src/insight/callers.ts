@@ -8,6 +8,7 @@
 
 /** Cumulative counts of one service, as one caller process saw them. */
 export interface CallerCounts {
+  /** The natsmesh service called. */
   service: string;
   /** Attempts that found no instance of the service. */
   noResponders: number;
@@ -17,7 +18,9 @@ export interface CallerCounts {
 
 /** Per second, over the window. */
 export interface CallerRates {
+  /** Attempts per second that found no instance of the service. */
   noResponderRate: number;
+  /** Requests per second the caller timed out on (answered 504). */
   callerTimeoutRate: number;
 }
 

@@ -8,7 +8,9 @@ import type { TrafficFigures } from "./figures.js";
 
 /** One instance, over the window. */
 export interface InstanceView extends TrafficFigures {
+  /** Instance id (its `mesh-instance`). */
   id: string;
+  /** Semantic version of the service it runs. */
   version: string;
   /** NATS server the instance is connected to. */
   server: string;
@@ -32,13 +34,17 @@ export interface InstanceView extends TrafficFigures {
 
 /** One method of a service (the instance knows no route template: the method is its route). */
 export interface RouteView extends TrafficFigures {
+  /** The HTTP method. */
   method: string;
 }
 
 /** One service: its instances summed. */
 export interface ServiceView extends TrafficFigures {
+  /** The natsmesh service name. */
   service: string;
+  /** Its instances, sorted by id. */
   instances: InstanceView[];
+  /** Its figures per method. */
   routes: RouteView[];
   /** Versions running, sorted. */
   versions: string[];
@@ -67,6 +73,7 @@ export interface MeshView {
   window: number;
   /** The target utilisation of {@link ServiceView.needed}. */
   target: number;
+  /** Every service known, sorted by name. */
   services: ServiceView[];
 }
 

@@ -9,7 +9,14 @@ import {
   tapSubject,
 } from "../protocol/index.js";
 
-/** Default of {@link TapOptions.buffer}: records held for a reader that has not taken them yet. */
+/**
+ * Default of {@link TapOptions.buffer}: records held for a reader that has not taken them yet.
+ *
+ * @example
+ * ```ts
+ * await using records = await tap("orders", { buffer: 10 * DEFAULT_TAP_BUFFER });
+ * ```
+ */
 export const DEFAULT_TAP_BUFFER = 10_000;
 
 const INSTANCE_ID = /^[A-Za-z0-9_-]+$/;
@@ -21,11 +28,26 @@ export type TapEvent =
    * subscriber that does not read its socket fast enough); nats.js reconnects on its own. Records
    * published meanwhile are not seen.
    */
-  | { type: "disconnect"; server: string }
+  | {
+      /** The kind of event. */
+      type: "disconnect";
+      /** The NATS server (`host:port`) the connection was lost from. */
+      server: string;
+    }
   /** The connection is back; the tap sees records again. */
-  | { type: "reconnect"; server: string }
+  | {
+      /** The kind of event. */
+      type: "reconnect";
+      /** The NATS server (`host:port`) the connection is back on. */
+      server: string;
+    }
   /** The reader fell behind by {@link TapOptions.buffer} records: this one and later ones are dropped until it catches up. */
-  | { type: "dropping"; dropped: number };
+  | {
+      /** The kind of event. */
+      type: "dropping";
+      /** Records dropped so far by this tap, this one included (as {@link Tap.dropped}). */
+      dropped: number;
+    };
 
 /** Options of {@link tap}. */
 export interface TapOptions extends ConnectionSourceOptions {
@@ -77,7 +99,7 @@ export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
  * @param service - the service name, e.g. `orders`
  * @param options - a connection (`nc`) or connection options, the prefix, an instance, the buffer
  * @returns the tap, once its subscription is registered with the server
- * @throws {@link InvalidServiceError} for a bad service name or prefix; RangeError for a bad
+ * @throws InvalidServiceError (from `natsmesh`) for a bad service name or prefix; RangeError for a bad
  *   `instance` or `buffer`; {@link PermissionDeniedError} (403) when the NATS user may not subscribe
  *   to the records subject; `ConnectError` when NATS cannot be reached
  * @example
