@@ -26,7 +26,14 @@ export interface RetryPolicy {
  */
 export const NO_RETRY: RetryPolicy = { attempts: 1, backoffMs: 0, maxBackoffMs: 0 };
 
-/** What {@link RetryOptions.onRetry} is told before a retry. */
+/**
+ * What {@link RetryOptions.onRetry} is told before a retry.
+ *
+ * @example
+ * ```ts
+ * createFetch({ retry: { onRetry: (e) => console.warn(e.service, e.attempt, e.delayMs, e.error) } });
+ * ```
+ */
 export interface RetryEvent {
   /** The attempt that failed, from 1. */
   readonly attempt: number;
