@@ -6,7 +6,15 @@
  */
 import { setTimeout as sleepFor } from "node:timers/promises";
 
-/** How often and how fast to retry. */
+/**
+ * How often and how fast to retry.
+ *
+ * @example
+ * ```ts
+ * const policy: RetryPolicy = { attempts: 3, backoffMs: 25, maxBackoffMs: 250 };
+ * const answer = await withRetry(() => callOnce(), { policy, retryable: (err) => err instanceof NoRespondersError });
+ * ```
+ */
 export interface RetryPolicy {
   /** Total attempts, the first included; 1 means no retry. */
   readonly attempts: number;
@@ -43,7 +51,19 @@ export interface RetryEvent {
   readonly delayMs: number;
 }
 
-/** Settings of {@link withRetry}. */
+/**
+ * Settings of {@link withRetry}.
+ *
+ * @example
+ * ```ts
+ * const answer = await withRetry((attempt) => callOnce(attempt), {
+ *   policy: { attempts: 4, backoffMs: 50, maxBackoffMs: 500 },
+ *   retryable: (err) => err instanceof NoRespondersError,
+ *   deadline: Date.now() + 5_000, // as the default clock, Date.now, counts
+ *   signal: AbortSignal.timeout(5_000),
+ * });
+ * ```
+ */
 export interface RetryOptions {
   /** Attempts and backoff. */
   policy: RetryPolicy;
