@@ -6,7 +6,16 @@
  * @module
  */
 
-/** Cumulative counts of one service, as one caller process saw them. */
+/**
+ * Cumulative counts of one service, as one caller process saw them.
+ *
+ * @example
+ * ```ts
+ * const insight = createInsight(nc, {
+ *   callers: (): CallerCounts[] => [{ service: "orders", noResponders: counters.noResponders, timeouts: counters.timeouts }],
+ * });
+ * ```
+ */
 export interface CallerCounts {
   /** The natsmesh service called. */
   service: string;
@@ -16,7 +25,14 @@ export interface CallerCounts {
   timeouts: number;
 }
 
-/** Per second, over the window. */
+/**
+ * Per second, over the window.
+ *
+ * @example
+ * ```ts
+ * const { noResponderRate, callerTimeoutRate } = insight.view().services[0]!;
+ * ```
+ */
 export interface CallerRates {
   /** Attempts per second that found no instance of the service. */
   noResponderRate: number;

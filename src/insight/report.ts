@@ -31,7 +31,15 @@ export const REPORT_VERSION = 1;
  */
 export const DEFAULT_REPORT_INTERVAL = 1000;
 
-/** Counters of one method at one instance, cumulative since the instance started. */
+/**
+ * Counters of one method at one instance, cumulative since the instance started.
+ *
+ * @example
+ * ```ts
+ * const get = report.methods.GET;
+ * if (get) console.log(`${get.n} answered, ${get.err} errors, ${get.to} timeouts`);
+ * ```
+ */
 export interface MethodCounters {
   /** Requests answered (every status, cancellations included). */
   n: number;
@@ -46,6 +54,16 @@ export interface MethodCounters {
 /**
  * What one instance says about itself each interval. Counters are cumulative since `started`, so a
  * lost report costs nothing but resolution; the aggregator takes differences.
+ *
+ * @example
+ * ```ts
+ * nc.subscribe(`${REPORT_PREFIX}.>`, {
+ *   callback: (_err, msg) => {
+ *     const r = parseReport(msg.string());
+ *     console.log(r.service, r.id, r.inFlight, "/", r.limit, r.out ? "out" : "in");
+ *   },
+ * });
+ * ```
  */
 export interface InstanceReport {
   /** Document version: 1 in this release; an aggregator rejects a report of another version. */

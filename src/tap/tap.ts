@@ -21,7 +21,18 @@ export const DEFAULT_TAP_BUFFER = 10_000;
 
 const INSTANCE_ID = /^[A-Za-z0-9_-]+$/;
 
-/** What happened to a tap's connection (see {@link TapOptions.onEvent}). */
+/**
+ * What happened to a tap's connection (see {@link TapOptions.onEvent}).
+ *
+ * @example
+ * ```ts
+ * const onEvent = (e: TapEvent) => {
+ *   if (e.type === "dropping") console.error(`reader behind: ${e.dropped} records dropped`);
+ *   else console.error(`${e.type} (${e.server})`);
+ * };
+ * await using records = await tap("orders", { onEvent });
+ * ```
+ */
 export type TapEvent =
   /**
    * The connection was lost: the server went away, or cut the tap off as a slow consumer (a
@@ -49,7 +60,20 @@ export type TapEvent =
       dropped: number;
     };
 
-/** Options of {@link tap}. */
+/**
+ * Options of {@link tap}.
+ *
+ * @example
+ * ```ts
+ * await using records = await tap("orders", {
+ *   connection: { servers: "nats://127.0.0.1:4222" },
+ *   instance: "hx2Kq0l1eDzNaBvVQhTz5A", // one instance only
+ *   buffer: 50_000,
+ *   signal: AbortSignal.timeout(60_000),
+ *   onEvent: (e) => console.error(e),
+ * });
+ * ```
+ */
 export interface TapOptions extends ConnectionSourceOptions {
   /** Only this instance's records (its `mesh-instance` id); default every instance. */
   instance?: string;
@@ -68,6 +92,13 @@ export interface TapOptions extends ConnectionSourceOptions {
  * A running tap: an async iterable of the service's access records, for one reader at a time. The
  * iteration ends when the tap stops or its connection closes, and throws when nats-server ended the
  * subscription ({@link PermissionDeniedError} when the user may not subscribe to it).
+ *
+ * @example
+ * ```ts
+ * const records = await tap("orders");
+ * for await (const r of records) if (r.status === 500) break; // breaking out stops the tap
+ * console.log(records.received, records.dropped, records.malformed);
+ * ```
  */
 export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
   /** The service tapped. */
