@@ -34,7 +34,16 @@ export interface MeshDispatchOptions extends Dispatcher.DispatchOptions {
   instance?: string;
 }
 
-/** Options of {@link MeshDispatcher}: {@link createFetch}'s, and undici's two timeouts. */
+/**
+ * Options of {@link MeshDispatcher}: {@link createFetch}'s, and undici's two timeouts.
+ *
+ * @example
+ * ```ts
+ * import { request } from "undici";
+ * const dispatcher = new MeshDispatcher({ timeout: 10_000, headersTimeout: 10_000, bodyTimeout: 60_000 });
+ * const { statusCode, body } = await request("http://weather/forecast", { dispatcher });
+ * ```
+ */
 export interface DispatcherOptions extends FetchOptions {
   /**
    * Time to wait for the response head, in milliseconds, as undici's Agent and Client option

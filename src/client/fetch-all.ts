@@ -29,7 +29,15 @@ export const DEFAULT_STALL = 300;
 /** nats-server's default max_payload, for a connection that has not said its own yet. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
-/** `RequestInit` plus the request-many limits of a call to every instance. */
+/**
+ * `RequestInit` plus the request-many limits of a call to every instance.
+ *
+ * @example
+ * ```ts
+ * const init: FetchAllInit = { method: "GET", timeout: 2_000, max: 10, stall: 300 };
+ * for await (const res of fetch.all("http://weather/cache/stats", init)) console.log(await res.json());
+ * ```
+ */
 export interface FetchAllInit extends RequestInit {
   /**
    * Total wait in milliseconds, from the call (default: the client's `timeout`, 30 000): the gather
@@ -39,8 +47,8 @@ export interface FetchAllInit extends RequestInit {
   /** End once this many answers came (default 0: no count limit). */
   max?: number;
   /**
-   * End this many milliseconds after the last answer when no other came (default
-   * {@link DEFAULT_STALL}, 300; 0 turns it off). Before the first answer only `timeout` applies.
+   * End this many milliseconds after the last answer when no other came (default 300, as nats.js's
+   * request-many stall; 0 turns it off). Before the first answer only `timeout` applies.
    */
   stall?: number;
 }

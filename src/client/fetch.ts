@@ -26,7 +26,20 @@ export const DEFAULT_SUFFIXES: readonly string[] = [".nats", ".mesh"];
 /** Default deadline of one call, in milliseconds. */
 export const DEFAULT_TIMEOUT = 30_000;
 
-/** Options of {@link createFetch}. */
+/**
+ * Options of {@link createFetch}.
+ *
+ * @example
+ * ```ts
+ * const fetch = createFetch({
+ *   connection: { servers: "nats://127.0.0.1:4222", name: "checkout" },
+ *   timeout: 5_000, // ms until the response head
+ *   retry: { attempts: 3, backoffMs: 25, maxBackoffMs: 250 },
+ *   breaker: {}, // per-service circuit breakers with the defaults
+ *   hedge: { maxHedges: 1, quantile: 0.95 },
+ * });
+ * ```
+ */
 export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions {
   /** Host suffixes to strip to find the service name (default `.nats`, `.mesh`). */
   suffixes?: readonly string[];
@@ -57,7 +70,15 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
   durable?: boolean;
 }
 
-/** `RequestInit` plus natsmesh's per-call deadline and hedging choice. */
+/**
+ * `RequestInit` plus natsmesh's per-call deadline and hedging choice.
+ *
+ * @example
+ * ```ts
+ * const init: MeshRequestInit = { method: "POST", body: JSON.stringify(order), timeout: 2_000, hedge: false };
+ * const res = await fetch("http://orders/orders", init);
+ * ```
+ */
 export interface MeshRequestInit extends RequestInit {
   /** Deadline of this call in milliseconds; rejects with a `TimeoutError` (code `NM_ERR_TIMEOUT`). */
   timeout?: number;
@@ -91,7 +112,16 @@ export interface MeshRequestInit extends RequestInit {
   durable?: boolean;
 }
 
-/** A `fetch` that sends requests over NATS; close it to close a connection it opened. */
+/**
+ * A `fetch` that sends requests over NATS; close it to close a connection it opened.
+ *
+ * @example
+ * ```ts
+ * await using fetch = createFetch();
+ * const res = await fetch("http://weather/forecast?city=Oslo");
+ * console.log(res.status, await res.json());
+ * ```
+ */
 export interface MeshFetch {
   (input: string | URL | Request, init?: MeshRequestInit): Promise<Response>;
   /**

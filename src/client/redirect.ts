@@ -14,7 +14,14 @@ import {
   type WireResponse,
 } from "../protocol/index.js";
 
-/** What a client does with a redirect to a URL outside the mesh. */
+/**
+ * What a client does with a redirect to a URL outside the mesh.
+ *
+ * @example
+ * ```ts
+ * const fetch = createFetch({ externalRedirect: "platform" }); // or "error" (default), or a fetch function
+ * ```
+ */
 export type ExternalRedirect = "error" | "platform" | typeof fetch;
 
 /** The Fetch standard's redirect statuses (https://fetch.spec.whatwg.org/#redirect-status). */

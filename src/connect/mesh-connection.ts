@@ -85,6 +85,13 @@ export function wrapConnection(nc: NatsConnection, prefix: string): MeshConnecti
  * What natsmesh accepts wherever it takes an open connection (`serve`, `createFetch`,
  * `MeshDispatcher`, `createGateway`, `serveFault`): a nats.js connection, or {@link connect}'s
  * result as it is.
+ *
+ * @example
+ * ```ts
+ * const nc = await connect(); // a MeshConnection; a plain nats.js NatsConnection works too
+ * await serve(app, { service: "orders", nc });
+ * const fetch = createFetch({ nc });
+ * ```
  */
 export type AnyConnection = NatsConnection | MeshConnection;
 

@@ -22,7 +22,14 @@ export const ENSURE_NATS_DEFAULTS = {
   probeTimeout: 500,
 } as const;
 
-/** Options of {@link ensureNats}; the {@link LocalServerOptions} apply when a server is started. */
+/**
+ * Options of {@link ensureNats}; the {@link LocalServerOptions} apply when a server is started.
+ *
+ * @example
+ * ```ts
+ * await using nats = await ensureNats({ url: "nats://127.0.0.1:4222", probeTimeout: 500, readyTimeout: 10_000 });
+ * ```
+ */
 export interface EnsureNatsOptions extends LocalServerOptions {
   /** Server URL(s), comma-separated (default `NATS_URL`, else `nats://127.0.0.1:4222`). */
   url?: string;
@@ -30,7 +37,15 @@ export interface EnsureNatsOptions extends LocalServerOptions {
   probeTimeout?: number;
 }
 
-/** The NATS server to use, from {@link ensureNats}. */
+/**
+ * The NATS server to use, from {@link ensureNats}.
+ *
+ * @example
+ * ```ts
+ * await using nats = await ensureNats();
+ * console.log(nats.url, nats.started ? `started, pid ${nats.server?.pid}` : "already running");
+ * ```
+ */
 export interface EnsuredNats extends AsyncDisposable {
   /** URL to connect to: the one given when it answered, else the started server's. */
   readonly url: string;

@@ -65,7 +65,14 @@ export class NatsServerStartError extends MeshError {
   }
 }
 
-/** Options of {@link startLocalServer}. */
+/**
+ * Options of {@link startLocalServer}.
+ *
+ * @example
+ * ```ts
+ * await using server = await startLocalServer({ port: 14222, bin: "/usr/sbin/nats-server", readyTimeout: 5_000 });
+ * ```
+ */
 export interface LocalServerOptions {
   /** Client port (default: a free port chosen by the server). */
   port?: number;
@@ -77,7 +84,15 @@ export interface LocalServerOptions {
   readyTimeout?: number;
 }
 
-/** How the server process ended. */
+/**
+ * How the server process ended.
+ *
+ * @example
+ * ```ts
+ * const { code, signal } = await server.exited;
+ * console.log(signal ? `killed by ${signal}` : `exited with code ${code}`);
+ * ```
+ */
 export interface LocalServerExit {
   /** Exit code, or `null` when killed by a signal or never started. */
   code: number | null;
@@ -99,7 +114,16 @@ export function describeExit(exit: LocalServerExit): string {
   return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
 }
 
-/** A running local nats-server; it is killed when this process exits. */
+/**
+ * A running local nats-server; it is killed when this process exits.
+ *
+ * @example
+ * ```ts
+ * await using server = await startLocalServer();
+ * const nc = await connect({ servers: server.url });
+ * server.exited.then(({ code, signal }) => console.error(`nats-server (pid ${server.pid}) exited: ${signal ?? code}`));
+ * ```
+ */
 export interface LocalServer extends AsyncDisposable {
   /** `nats://127.0.0.1:PORT` */
   readonly url: string;

@@ -25,7 +25,15 @@ export const MicroVerb = {
   /** How it is doing: requests, errors, processing time. */
   Stats: "STATS",
 } as const;
-/** One of {@link MicroVerb}. */
+/**
+ * One of {@link MicroVerb}.
+ *
+ * @example
+ * ```ts
+ * const verb: MicroVerb = "STATS"; // or "PING", "INFO"
+ * const replies = await queryServices(nc, verb, { service: "weather" });
+ * ```
+ */
 export type MicroVerb = (typeof MicroVerb)[keyof typeof MicroVerb];
 
 /** The `type` field of each response. */
@@ -56,7 +64,14 @@ export const MetadataKey = {
 /** Name of the one endpoint of a natsmesh service. */
 export const ENDPOINT_NAME = "http";
 
-/** Fields every response carries. */
+/**
+ * Fields every response carries.
+ *
+ * @example
+ * ```ts
+ * for (const { response } of await queryServices(nc, "PING")) console.log(response.name, response.id, response.version);
+ * ```
+ */
 export interface MicroIdentity {
   /** Micro service name (`[A-Za-z0-9_-]+`). */
   name: string;
@@ -68,13 +83,29 @@ export interface MicroIdentity {
   metadata: Record<string, string>;
 }
 
-/** `$SRV.PING` response. */
+/**
+ * `$SRV.PING` response.
+ *
+ * @example
+ * ```ts
+ * const pings = await queryServices(nc, "PING", { service: "weather" });
+ * console.log(`${pings.length} instances of weather`);
+ * ```
+ */
 export interface MicroPingResponse extends MicroIdentity {
   /** `io.nats.micro.v1.ping_response`. */
   type: typeof MicroResponseType.Ping;
 }
 
-/** One endpoint in an `$SRV.INFO` response. */
+/**
+ * One endpoint in an `$SRV.INFO` response.
+ *
+ * @example
+ * ```ts
+ * const [info] = await queryServices(nc, "INFO", { service: "weather" });
+ * for (const e of info?.response.endpoints ?? []) console.log(e.name, e.subject, e.queue_group);
+ * ```
+ */
 export interface MicroEndpointInfo {
   /** Endpoint name: `http` for natsmesh. */
   name: string;
@@ -86,7 +117,15 @@ export interface MicroEndpointInfo {
   metadata: Record<string, string>;
 }
 
-/** `$SRV.INFO` response. */
+/**
+ * `$SRV.INFO` response.
+ *
+ * @example
+ * ```ts
+ * for (const { response } of await queryServices(nc, "INFO", { service: "weather" }))
+ *   console.log(response.id, response.description, response.endpoints.map((e) => e.subject));
+ * ```
+ */
 export interface MicroInfoResponse extends MicroIdentity {
   /** `io.nats.micro.v1.info_response`. */
   type: typeof MicroResponseType.Info;
@@ -96,7 +135,16 @@ export interface MicroInfoResponse extends MicroIdentity {
   endpoints: MicroEndpointInfo[];
 }
 
-/** One endpoint in an `$SRV.STATS` response; times in nanoseconds. */
+/**
+ * One endpoint in an `$SRV.STATS` response; times in nanoseconds.
+ *
+ * @example
+ * ```ts
+ * const [stats] = await queryServices(nc, "STATS", { service: "weather" });
+ * for (const e of stats?.response.endpoints ?? [])
+ *   console.log(e.name, e.num_requests, e.num_errors, `${e.average_processing_time / 1e6} ms mean`);
+ * ```
+ */
 export interface MicroEndpointStats {
   /** Endpoint name. */
   name: string;
@@ -125,7 +173,15 @@ export interface MicroEndpointStats {
   } & Record<string, unknown>;
 }
 
-/** `$SRV.STATS` response. */
+/**
+ * `$SRV.STATS` response.
+ *
+ * @example
+ * ```ts
+ * for (const { response } of await queryServices(nc, "STATS", { service: "weather" }))
+ *   console.log(response.id, "up since", response.started);
+ * ```
+ */
 export interface MicroStatsResponse extends MicroIdentity {
   /** `io.nats.micro.v1.stats_response`. */
   type: typeof MicroResponseType.Stats;
@@ -135,7 +191,14 @@ export interface MicroStatsResponse extends MicroIdentity {
   endpoints: MicroEndpointStats[];
 }
 
-/** The response type of each verb. */
+/**
+ * The response type of each verb.
+ *
+ * @example
+ * ```ts
+ * const info: MicroResponses["INFO"][] = (await queryServices(nc, "INFO")).map((r) => r.response);
+ * ```
+ */
 export interface MicroResponses {
   /** The answer to `$SRV.PING`. */
   PING: MicroPingResponse;

@@ -18,7 +18,14 @@ import { MICRO_NAME, microName } from "./names.js";
  */
 export const DEFAULT_QUERY_TIMEOUT = 1000;
 
-/** Options of {@link queryServices}. */
+/**
+ * Options of {@link queryServices}.
+ *
+ * @example
+ * ```ts
+ * const replies = await queryServices(nc, "STATS", { service: "weather", id: "hx2Kq0l1eDzNaBvVQhTz5A", timeout: 2_000 });
+ * ```
+ */
 export interface QueryOptions {
   /** Only this service: a natsmesh name (`billing.invoices`) or another micro service's name. */
   service?: string;
@@ -28,7 +35,14 @@ export interface QueryOptions {
   timeout?: number;
 }
 
-/** One answer, with the time it took to arrive. */
+/**
+ * One answer, with the time it took to arrive.
+ *
+ * @example
+ * ```ts
+ * for (const { response, rtt } of await queryServices(nc, "PING")) console.log(response.id, `${rtt} ms`);
+ * ```
+ */
 export interface QueryReply<T> {
   /** The parsed response. */
   response: T;

@@ -23,7 +23,17 @@ import {
 } from "../protocol/index.js";
 import { DEFAULT_FAULT_PREFIX } from "../traffic/mappings.js";
 
-/** Options of {@link serveFault}. */
+/**
+ * Options of {@link serveFault}.
+ *
+ * @example
+ * ```ts
+ * // Answer the fault share of "orders" with 503 after 200 ms:
+ * const fault = await serveFault({ nc, service: "orders", status: 503, delay: 200 });
+ * // Or delay it by 2 s and forward it to the real instances on prefix "mesh":
+ * const slow = await serveFault({ nc, service: "orders", delay: 2_000, forward: "mesh", timeout: 30_000 });
+ * ```
+ */
 export interface FaultOptions {
   /** The connection to serve on: a nats.js connection, or `connect()`'s result. */
   nc: AnyConnection;
@@ -41,7 +51,16 @@ export interface FaultOptions {
   timeout?: number;
 }
 
-/** A running fault responder. */
+/**
+ * A running fault responder.
+ *
+ * @example
+ * ```ts
+ * await using fault = await serveFault({ nc, service: "orders", status: 500 });
+ * // ... run the experiment ...
+ * console.log(`${fault.received} requests on ${fault.subject}`);
+ * ```
+ */
 export interface FaultHandle extends AsyncDisposable {
   /** The subject it serves, e.g. `natsmesh-fault.weather.*`. */
   readonly subject: string;

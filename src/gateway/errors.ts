@@ -185,7 +185,18 @@ export class GatewayConfigError extends MeshError {
   }
 }
 
-/** What a worker process reports of the error that stopped it, and where it came from. */
+/**
+ * What a worker process reports of the error that stopped it, and where it came from.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await createGatewayCluster({ workers: 2 }).listen();
+ * } catch (err) {
+ *   if (err instanceof GatewayWorkerError) console.error(err.worker, err.pid, err.errorName, err.message);
+ * }
+ * ```
+ */
 export interface GatewayWorkerErrorOptions {
   /** The worker's number, from 1. */
   worker: number;

@@ -35,7 +35,21 @@ import { Router } from "./front-door/router.js";
 import { TrustedProxies } from "./front-door/trusted-proxies.js";
 import type { AuthHook } from "./policies/types.js";
 
-/** Options of {@link createGateway}. The NATS connection comes from `nc`, `connection` or the NATS_* environment. */
+/**
+ * Options of {@link createGateway}. The NATS connection comes from `nc`, `connection` or the NATS_* environment.
+ *
+ * @example
+ * ```ts
+ * await using gateway = createGateway({
+ *   connection: { servers: "nats://127.0.0.1:4222" },
+ *   listen: "0.0.0.0:8080",
+ *   admin: "127.0.0.1:8081",
+ *   routes: [{ prefix: "/weather", service: "weather", strip: true }],
+ *   onRetry: (e) => console.warn(`${e.route}: retry ${e.attempt} of ${e.method} ${e.requestId}`),
+ * });
+ * await gateway.listen();
+ * ```
+ */
 export interface GatewayOptions extends ConnectionSourceOptions {
   /** The configuration as an object (same schema as the file). */
   config?: GatewayConfig;
@@ -75,10 +89,23 @@ export interface GatewayOptions extends ConnectionSourceOptions {
    * `natsmesh_insight_*` on `/metrics`. On by default; `false` turns it off. `monitorUrls` (default
    * from `NATS_MONITOR_URL`) adds the NATS servers' facts to the page.
    */
-  insight?: false | (InsightOptions & { monitorUrls?: readonly string[] });
+  insight?:
+    | false
+    | (InsightOptions & {
+        /** NATS monitoring endpoints (`http://host:8222`) whose facts the page shows; default from `NATS_MONITOR_URL`. */
+        monitorUrls?: readonly string[];
+      });
 }
 
-/** Where a listening gateway can be reached. */
+/**
+ * Where a listening gateway can be reached.
+ *
+ * @example
+ * ```ts
+ * const { url, adminUrl, address } = await createGateway({ listen: "127.0.0.1:0" }).listen();
+ * console.log(url, adminUrl, address.port);
+ * ```
+ */
 export interface GatewayAddresses {
   /** Public origin, e.g. `http://127.0.0.1:8080` or `https://127.0.0.1:8443`. */
   url: string;
@@ -90,7 +117,16 @@ export interface GatewayAddresses {
   adminAddress: HostPort | undefined;
 }
 
-/** A gateway: created with its configuration checked, serving once {@link Gateway.listen} resolves. */
+/**
+ * A gateway: created with its configuration checked, serving once {@link Gateway.listen} resolves.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({ configFile: "gateway.yaml" });
+ * await gateway.listen();
+ * process.once("SIGTERM", () => void gateway.close());
+ * ```
+ */
 export interface Gateway {
   /**
    * Connects to NATS (if not given a connection), then listens on the public and admin addresses.

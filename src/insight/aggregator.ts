@@ -18,7 +18,14 @@ import {
   type ServiceView,
 } from "./view.js";
 
-/** Options of {@link createInsight}. */
+/**
+ * Options of {@link createInsight}.
+ *
+ * @example
+ * ```ts
+ * const insight = createInsight(nc, { window: 30, target: 0.6, history: 600, tick: 1_000, missed: 3 });
+ * ```
+ */
 export interface InsightOptions {
   /** Seconds the figures are computed over (default 10). */
   window?: number;
@@ -41,15 +48,28 @@ export interface InsightOptions {
   callers?: () => Iterable<CallerCounts> | Promise<Iterable<CallerCounts>>;
 }
 
-/** One point of a service's chart history. */
+/**
+ * One point of a service's chart history.
+ *
+ * @example
+ * ```ts
+ * for (const p of insight.history().orders ?? []) console.log(new Date(p.t), p.rate, p.p99, p.instances);
+ * ```
+ */
 export interface HistoryPoint {
   /** ms since the epoch. */
   t: number;
+  /** Requests answered per second over the window ({@link TrafficFigures.rate}). */
   rate: number;
+  /** Answers with status ≥ 500 per second over the window. */
   errorRate: number;
+  /** Median answer time in seconds, `null` without answers in the window. */
   p50: number | null;
+  /** 99th percentile answer time in seconds, `null` without answers in the window. */
   p99: number | null;
+  /** Σ in-flight ÷ Σ concurrency limit of the service's instances. */
   saturation: number;
+  /** Instances of the service reporting. */
   instances: number;
 }
 
@@ -65,7 +85,17 @@ interface Tracked {
   expires: number;
 }
 
-/** A running aggregator. */
+/**
+ * A running aggregator.
+ *
+ * @example
+ * ```ts
+ * using insight = createInsight(nc);
+ * const stop = insight.onUpdate((view) => {
+ *   for (const s of view.services) console.log(s.service, s.rate.toFixed(1), `${Math.round(s.saturation * 100)}%`, s.needed);
+ * });
+ * ```
+ */
 export interface MeshInsight {
   /** The picture now. */
   view(): MeshView;
@@ -81,6 +111,7 @@ export interface MeshInsight {
   readonly rejected: number;
   /** Stops: unsubscribes and clears the timer. */
   close(): void;
+  /** {@link MeshInsight.close}, for `using`. */
   [Symbol.dispose](): void;
 }
 

@@ -6,8 +6,18 @@
  * @module
  */
 
-/** Cumulative counts of one service, as one caller process saw them. */
+/**
+ * Cumulative counts of one service, as one caller process saw them.
+ *
+ * @example
+ * ```ts
+ * const insight = createInsight(nc, {
+ *   callers: (): CallerCounts[] => [{ service: "orders", noResponders: counters.noResponders, timeouts: counters.timeouts }],
+ * });
+ * ```
+ */
 export interface CallerCounts {
+  /** The natsmesh service called. */
   service: string;
   /** Attempts that found no instance of the service. */
   noResponders: number;
@@ -15,9 +25,18 @@ export interface CallerCounts {
   timeouts: number;
 }
 
-/** Per second, over the window. */
+/**
+ * Per second, over the window.
+ *
+ * @example
+ * ```ts
+ * const { noResponderRate, callerTimeoutRate } = insight.view().services[0]!;
+ * ```
+ */
 export interface CallerRates {
+  /** Attempts per second that found no instance of the service. */
   noResponderRate: number;
+  /** Requests per second the caller timed out on (answered 504). */
   callerTimeoutRate: number;
 }
 

@@ -7,7 +7,15 @@
 import { histogramQuantile } from "./quantile.js";
 import type { InstanceReport, MethodCounters } from "./report.js";
 
-/** Traffic figures of a window: per second, and latency in seconds. */
+/**
+ * Traffic figures of a window: per second, and latency in seconds.
+ *
+ * @example
+ * ```ts
+ * const { rate, errorRate, timeoutRate, p50, p99 } = insight.view().services[0]!;
+ * console.log(`${rate}/s, p99 ${p99 === null ? "-" : `${p99 * 1000} ms`}`);
+ * ```
+ */
 export interface TrafficFigures {
   /** Requests answered per second. */
   rate: number;

@@ -8,19 +8,39 @@ import { Gauge, type Registry } from "prom-client";
 import type { MeshInsight } from "./aggregator.js";
 import type { ServiceView } from "./view.js";
 
-/** Names of the capacity metrics, each labelled `{service}` but the target. */
+/**
+ * Names of the capacity metrics, each labelled `{service}` but the target.
+ *
+ * @example
+ * ```ts
+ * // A KEDA prometheus trigger's query for the instances "orders" needs:
+ * const query = `${CAPACITY_METRICS.needed}{service="orders"}`;
+ * ```
+ */
 export const CAPACITY_METRICS = {
+  /** Gauge: instances of the service reporting. */
   instances: "natsmesh_insight_instances",
+  /** Gauge: requests answered per second over the window. */
   rate: "natsmesh_insight_request_rate",
+  /** Gauge: answers with status ≥ 500 per second over the window. */
   errorRate: "natsmesh_insight_error_rate",
+  /** Gauge: median answer time over the window, in seconds. */
   p50: "natsmesh_insight_p50_seconds",
+  /** Gauge: 99th percentile answer time over the window, in seconds. */
   p99: "natsmesh_insight_p99_seconds",
+  /** Gauge: requests running over every instance (mean over the window). */
   inFlight: "natsmesh_insight_in_flight",
+  /** Gauge: sum of the instances' concurrency limits. */
   limit: "natsmesh_insight_concurrency_limit",
+  /** Gauge: in-flight ÷ the summed concurrency limit. */
   saturation: "natsmesh_insight_saturation",
+  /** Gauge: instances needed for the target utilisation, `ceil(in-flight ÷ (limit × target))`. */
   needed: "natsmesh_insight_instances_needed",
+  /** Gauge: attempts per second that found no instance, as this process's calls saw them. */
   noResponders: "natsmesh_insight_no_responder_rate",
+  /** Gauge: requests per second this process's calls timed out on. */
   callerTimeouts: "natsmesh_insight_caller_timeout_rate",
+  /** Gauge: the target utilisation of `needed`. */
   target: "natsmesh_insight_target_utilisation",
 } as const;
 

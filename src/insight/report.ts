@@ -5,7 +5,14 @@
  * @module
  */
 
-/** Subject prefix of insight reports: `$NM.REPORT.<service>.<instance>`. */
+/**
+ * Subject prefix of insight reports: `$NM.REPORT.<service>.<instance>`.
+ *
+ * @example
+ * ```ts
+ * const sub = nc.subscribe(`${REPORT_PREFIX}.orders.*`); // every instance of "orders"
+ * ```
+ */
 export const REPORT_PREFIX = "$NM.REPORT";
 
 /** The subject an aggregator subscribes to: every report of every service. */
@@ -14,10 +21,25 @@ export const REPORT_WILDCARD = `${REPORT_PREFIX}.>`;
 /** Version of the report document this module writes and reads. */
 export const REPORT_VERSION = 1;
 
-/** Default milliseconds between two reports of an instance. */
+/**
+ * Default milliseconds between two reports of an instance (`serve()`'s `reportInterval`).
+ *
+ * @example
+ * ```ts
+ * await serve(app, { service: "orders", reportInterval: 5 * DEFAULT_REPORT_INTERVAL });
+ * ```
+ */
 export const DEFAULT_REPORT_INTERVAL = 1000;
 
-/** Counters of one method at one instance, cumulative since the instance started. */
+/**
+ * Counters of one method at one instance, cumulative since the instance started.
+ *
+ * @example
+ * ```ts
+ * const get = report.methods.GET;
+ * if (get) console.log(`${get.n} answered, ${get.err} errors, ${get.to} timeouts`);
+ * ```
+ */
 export interface MethodCounters {
   /** Requests answered (every status, cancellations included). */
   n: number;
@@ -32,9 +54,19 @@ export interface MethodCounters {
 /**
  * What one instance says about itself each interval. Counters are cumulative since `started`, so a
  * lost report costs nothing but resolution; the aggregator takes differences.
+ *
+ * @example
+ * ```ts
+ * nc.subscribe(`${REPORT_PREFIX}.>`, {
+ *   callback: (_err, msg) => {
+ *     const r = parseReport(msg.string());
+ *     console.log(r.service, r.id, r.inFlight, "/", r.limit, r.out ? "out" : "in");
+ *   },
+ * });
+ * ```
  */
 export interface InstanceReport {
-  /** Document version ({@link REPORT_VERSION}). */
+  /** Document version: 1 in this release; an aggregator rejects a report of another version. */
   v: number;
   /** natsmesh service name. */
   service: string;
@@ -51,7 +83,12 @@ export interface InstanceReport {
   /** Milliseconds until the next report (an aggregator forgets the instance after three missed). */
   interval: number;
   /** The NATS server the instance is connected to, and its cluster. */
-  server: { name: string; cluster?: string };
+  server: {
+    /** The server's name (its `server_name`). */
+    name: string;
+    /** Its cluster's name; absent when the server is not in a cluster. */
+    cluster?: string;
+  };
   /** The concurrency limit. */
   limit: number;
   /** Requests running now. */
@@ -91,8 +128,21 @@ export function reportSubject(service: string, id: string): string {
 const isCount = (x: unknown): x is number => typeof x === "number" && Number.isFinite(x) && x >= 0;
 const isText = (x: unknown, max = 256): x is string => typeof x === "string" && x.length <= max;
 
-/** Why a message is not a report this version can read. */
+/**
+ * Why a message is not a report this version can read.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   parseReport(msg.string());
+ * } catch (err) {
+ *   if (err instanceof ReportError) console.warn(`not a report: ${err.message}`);
+ *   else throw err;
+ * }
+ * ```
+ */
 export class ReportError extends Error {
+  /** `"ReportError"`. */
   override readonly name = "ReportError";
 }
 

@@ -6,9 +6,19 @@
  */
 import type { TrafficFigures } from "./figures.js";
 
-/** One instance, over the window. */
+/**
+ * One instance, over the window.
+ *
+ * @example
+ * ```ts
+ * for (const i of insight.view().services.flatMap((s) => s.instances))
+ *   console.log(i.id, i.version, i.server, `${Math.round(i.saturation * 100)}%`, i.out ? "out" : "in", `${i.age} s`);
+ * ```
+ */
 export interface InstanceView extends TrafficFigures {
+  /** Instance id (its `mesh-instance`). */
   id: string;
+  /** Semantic version of the service it runs. */
   version: string;
   /** NATS server the instance is connected to. */
   server: string;
@@ -30,15 +40,34 @@ export interface InstanceView extends TrafficFigures {
   age: number;
 }
 
-/** One method of a service (the instance knows no route template: the method is its route). */
+/**
+ * One method of a service (the instance knows no route template: the method is its route).
+ *
+ * @example
+ * ```ts
+ * for (const r of insight.view().services[0]?.routes ?? []) console.log(r.method, r.rate, r.p99);
+ * ```
+ */
 export interface RouteView extends TrafficFigures {
+  /** The HTTP method. */
   method: string;
 }
 
-/** One service: its instances summed. */
+/**
+ * One service: its instances summed.
+ *
+ * @example
+ * ```ts
+ * const orders = insight.view().services.find((s) => s.service === "orders");
+ * if (orders && orders.needed > orders.instances.length) console.warn(`orders needs ${orders.needed} instances`);
+ * ```
+ */
 export interface ServiceView extends TrafficFigures {
+  /** The natsmesh service name. */
   service: string;
+  /** Its instances, sorted by id. */
   instances: InstanceView[];
+  /** Its figures per method. */
   routes: RouteView[];
   /** Versions running, sorted. */
   versions: string[];
@@ -59,7 +88,15 @@ export interface ServiceView extends TrafficFigures {
   callerTimeoutRate: number;
 }
 
-/** The whole picture. */
+/**
+ * The whole picture.
+ *
+ * @example
+ * ```ts
+ * const view: MeshView = insight.view();
+ * console.log(new Date(view.at), `${view.window} s window`, view.services.length, "services");
+ * ```
+ */
 export interface MeshView {
   /** When it was taken, ms since the epoch. */
   at: number;
@@ -67,6 +104,7 @@ export interface MeshView {
   window: number;
   /** The target utilisation of {@link ServiceView.needed}. */
   target: number;
+  /** Every service known, sorted by name. */
   services: ServiceView[];
 }
 

@@ -15,7 +15,15 @@ import { type DestinationStream, type Logger, pino } from "pino";
  * ```
  */
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
-/** One of {@link LOG_LEVELS}. */
+/**
+ * One of {@link LOG_LEVELS}.
+ *
+ * @example
+ * ```ts
+ * const level: LogLevel = "warn"; // fatal, error, warn, info, debug, trace or silent
+ * const logger = createLogger({ level });
+ * ```
+ */
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /** Level used when neither the option nor `NATSMESH_LOG_LEVEL` names one. */
@@ -62,7 +70,14 @@ function redactLine(obj: Record<string, unknown>, depth = 2): Record<string, unk
   return out;
 }
 
-/** Options of {@link createLogger}. */
+/**
+ * Options of {@link createLogger}.
+ *
+ * @example
+ * ```ts
+ * const logger = createLogger({ level: "debug", name: "orders", redact: ["body.password"] });
+ * ```
+ */
 export interface CreateLoggerOptions {
   /** Minimum level (default: `NATSMESH_LOG_LEVEL` of `env`, else `info`). */
   level?: string;

@@ -7,7 +7,14 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { register as globalRegistry, type Registry } from "prom-client";
 
-/** Options of {@link serveMetricsHttp}. */
+/**
+ * Options of {@link serveMetricsHttp}.
+ *
+ * @example
+ * ```ts
+ * await using server = await serveMetricsHttp({ host: "0.0.0.0", port: 9464, path: "/metrics" });
+ * ```
+ */
 export interface MetricsHttpOptions {
   /** TCP port (default 9464; 0 for any free port). */
   port?: number;
@@ -19,7 +26,15 @@ export interface MetricsHttpOptions {
   path?: string;
 }
 
-/** A running metrics endpoint. */
+/**
+ * A running metrics endpoint.
+ *
+ * @example
+ * ```ts
+ * await using server = await serveMetricsHttp({ port: 0 });
+ * console.log(`scrape ${server.url}`);
+ * ```
+ */
 export interface MetricsHttpServer {
   /** The node:http server. */
   readonly server: Server;

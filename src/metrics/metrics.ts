@@ -20,7 +20,15 @@ export const DEFAULT_BUCKETS: readonly number[] = [
   0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 ];
 
-/** Options of {@link createMetrics}. */
+/**
+ * Options of {@link createMetrics}.
+ *
+ * @example
+ * ```ts
+ * import { Registry } from "prom-client";
+ * const metrics = createMetrics({ registry: new Registry(), buckets: [0.005, 0.05, 0.5, 5] });
+ * ```
+ */
 export interface MetricsOptions {
   /** Registry the metrics are registered in (default: prom-client's global `register`). */
   registry?: Registry;
@@ -28,7 +36,16 @@ export interface MetricsOptions {
   buckets?: readonly number[];
 }
 
-/** The metrics of natsmesh services, bound to one registry; pass it as `serve()`'s `metrics` option. */
+/**
+ * The metrics of natsmesh services, bound to one registry; pass it as `serve()`'s `metrics` option.
+ *
+ * @example
+ * ```ts
+ * const metrics = createMetrics();
+ * await serve(app, { service: "orders", metrics });
+ * console.log(await metrics.text()); // the Prometheus exposition text
+ * ```
+ */
 export interface MeshMetrics {
   /** The registry holding natsmesh's metrics (and whatever else its owner registers). */
   readonly registry: Registry;

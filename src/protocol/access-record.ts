@@ -9,7 +9,16 @@
 /** Version of the record format; a record with another `v` is skipped by readers of this one. */
 export const ACCESS_RECORD_VERSION = 1;
 
-/** One answered request, as an instance reports it. */
+/**
+ * One answered request, as an instance reports it.
+ *
+ * @example
+ * ```ts
+ * for await (const r of await tap("orders")) {
+ *   if (r.status >= 500) console.log(new Date(r.time).toISOString(), r.instance, r.method, r.path, r.status, `${r.ms} ms`, r.requestId);
+ * }
+ * ```
+ */
 export interface AccessRecord {
   /** When the answer was sent: milliseconds since the epoch. */
   time: number;
@@ -61,7 +70,14 @@ export function encodeAccessRecord(r: AccessRecord): string {
   return `{"v":${ACCESS_RECORD_VERSION},"time":${r.time},"service":${JSON.stringify(r.service)},"instance":${JSON.stringify(r.instance)},"method":${JSON.stringify(r.method)},"path":${JSON.stringify(r.path)},"status":${r.status},"ms":${ms},"requestId":${JSON.stringify(r.requestId)}}`;
 }
 
-/** What {@link decodeAccessRecords} found in one message. */
+/**
+ * What {@link decodeAccessRecords} found in one message.
+ *
+ * @example
+ * ```ts
+ * const { records, malformed } = decodeAccessRecords(msg.data);
+ * ```
+ */
 export interface DecodedRecords {
   /** The well-formed records, in order. */
   records: AccessRecord[];

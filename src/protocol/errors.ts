@@ -104,7 +104,14 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** Where a failed call was going: set on errors raised for a request. */
+/**
+ * Where a failed call was going: set on errors raised for a request.
+ *
+ * @example
+ * ```ts
+ * const err = new NoRespondersError({ service: "orders", subject: "mesh.orders.GET" });
+ * ```
+ */
 export interface CallTarget {
   /** Service name, e.g. `weather`. */
   service?: string;
@@ -112,7 +119,14 @@ export interface CallTarget {
   subject?: string;
 }
 
-/** Options common to every {@link MeshError}. */
+/**
+ * Options common to every {@link MeshError}.
+ *
+ * @example
+ * ```ts
+ * throw new NoRespondersError({ service: "orders" }, { cause: err });
+ * ```
+ */
 export interface MeshErrorOptions extends CallTarget {
   /** The underlying error, if any. */
   cause?: unknown;

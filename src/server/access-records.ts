@@ -8,7 +8,14 @@ export const DEFAULT_RECORD_BUFFER = 1024;
 /** Largest record message: records of one turn are split into messages of at most this many bytes. */
 const MAX_MESSAGE = 64 * 1024;
 
-/** Options of `serve({ accessRecords })`. */
+/**
+ * Options of `serve({ accessRecords })`.
+ *
+ * @example
+ * ```ts
+ * await serve(app, { service: "orders", accessRecords: { buffer: 5_000 } });
+ * ```
+ */
 export interface AccessRecordOptions {
   /**
    * Records held while they wait to be published (default 1024): those of one event-loop turn, or

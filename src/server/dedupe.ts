@@ -38,7 +38,17 @@ export const DEDUPE_DEFAULTS = {
   storeRetry: 10_000,
 } as const;
 
-/** Options of deduplication (`serve(handler, { dedupe })`); every one has a default. */
+/**
+ * Options of deduplication (`serve(handler, { dedupe })`); every one has a default.
+ *
+ * @example
+ * ```ts
+ * await serve(app, {
+ *   service: "payments",
+ *   dedupe: { bucket: "payments-dedupe", ttl: 24 * 3_600_000, replicas: 3, unavailable: "reject" },
+ * });
+ * ```
+ */
 export interface DedupeOptions {
   /** NATS KV bucket of the records (default `natsmesh-dedupe`); created when missing, else used as it is. */
   bucket?: string;

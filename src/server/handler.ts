@@ -9,7 +9,14 @@ import type {
   WireHandler,
 } from "./adapters/types.js";
 
-/** Which calling convention a handler uses. */
+/**
+ * Which calling convention a handler uses.
+ *
+ * @example
+ * ```ts
+ * await serve(handler, { service: "orders", kind: "fetch" }); // when detection cannot tell
+ * ```
+ */
 export type HandlerKind = "fetch" | "node";
 
 /** What to pass, said by every error about a handler's shape. */

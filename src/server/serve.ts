@@ -37,7 +37,21 @@ export const DEFAULT_HANDLER_TIMEOUT = 300_000;
 /** Default of {@link ServeOptions.cancelGrace}: how long a handler may outlive its caller. */
 export const DEFAULT_CANCEL_GRACE = 5000;
 
-/** Options of {@link serve}. */
+/**
+ * Options of {@link serve}.
+ *
+ * @example
+ * ```ts
+ * const svc = await serve(app, {
+ *   service: "orders",
+ *   version: "1.4.0",
+ *   concurrency: 64, // requests run at once by this instance
+ *   timeout: 10_000, // ms a handler may take before the caller gets 504
+ *   dedupe: { ttl: 24 * 3_600_000 }, // Idempotency-Key answers kept a day
+ *   accessRecords: true,
+ * });
+ * ```
+ */
 export interface ServeOptions extends ConnectionSourceOptions {
   /** Service name: `[a-z0-9_-]` tokens separated by dots, e.g. `weather`. */
   service: string;

@@ -16,7 +16,16 @@ import { QueueGate } from "./queue-gate.js";
 import { Responder } from "./respond.js";
 import { InstanceStats, type ServiceStats } from "./stats.js";
 
-/** A running service instance. */
+/**
+ * A running service instance.
+ *
+ * @example
+ * ```ts
+ * const svc = await serve(app, { service: "orders" });
+ * console.log(svc.instance, svc.subject, svc.stats().requests);
+ * process.once("SIGTERM", () => void svc.stop({ timeout: 25_000 }));
+ * ```
+ */
 export interface ServiceHandle {
   /** Service name. */
   readonly service: string;
@@ -43,7 +52,14 @@ export interface ServiceHandle {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-/** Options of {@link ServiceHandle.stop}. */
+/**
+ * Options of {@link ServiceHandle.stop}.
+ *
+ * @example
+ * ```ts
+ * await svc.stop({ timeout: 10_000 }); // let running requests finish for up to 10 s
+ * ```
+ */
 export interface StopOptions {
   /**
    * Milliseconds accepted requests may take to finish (default 25 000, which

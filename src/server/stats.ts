@@ -1,6 +1,13 @@
 import type { EndpointCounters } from "../discovery/documents.js";
 
-/** Counters of one instance. */
+/**
+ * Counters of one instance.
+ *
+ * @example
+ * ```ts
+ * const { requests, errors, inFlight, queued } = svc.stats();
+ * ```
+ */
 export interface ServiceStats {
   /** Requests answered (including error answers). */
   requests: number;

@@ -12,5 +12,10 @@
  *
  * @module
  */
-export { type AccessRecord, decodeAccessRecords, tapSubject } from "../protocol/index.js";
+export {
+  type AccessRecord,
+  type DecodedRecords,
+  decodeAccessRecords,
+  tapSubject,
+} from "../protocol/index.js";
 export { DEFAULT_TAP_BUFFER, type Tap, type TapEvent, type TapOptions, tap } from "./tap.js";

@@ -9,25 +9,71 @@ import {
   tapSubject,
 } from "../protocol/index.js";
 
-/** Default of {@link TapOptions.buffer}: records held for a reader that has not taken them yet. */
+/**
+ * Default of {@link TapOptions.buffer}: records held for a reader that has not taken them yet.
+ *
+ * @example
+ * ```ts
+ * await using records = await tap("orders", { buffer: 10 * DEFAULT_TAP_BUFFER });
+ * ```
+ */
 export const DEFAULT_TAP_BUFFER = 10_000;
 
 const INSTANCE_ID = /^[A-Za-z0-9_-]+$/;
 
-/** What happened to a tap's connection (see {@link TapOptions.onEvent}). */
+/**
+ * What happened to a tap's connection (see {@link TapOptions.onEvent}).
+ *
+ * @example
+ * ```ts
+ * const onEvent = (e: TapEvent) => {
+ *   if (e.type === "dropping") console.error(`reader behind: ${e.dropped} records dropped`);
+ *   else console.error(`${e.type} (${e.server})`);
+ * };
+ * await using records = await tap("orders", { onEvent });
+ * ```
+ */
 export type TapEvent =
   /**
    * The connection was lost: the server went away, or cut the tap off as a slow consumer (a
    * subscriber that does not read its socket fast enough); nats.js reconnects on its own. Records
    * published meanwhile are not seen.
    */
-  | { type: "disconnect"; server: string }
+  | {
+      /** The kind of event. */
+      type: "disconnect";
+      /** The NATS server (`host:port`) the connection was lost from. */
+      server: string;
+    }
   /** The connection is back; the tap sees records again. */
-  | { type: "reconnect"; server: string }
+  | {
+      /** The kind of event. */
+      type: "reconnect";
+      /** The NATS server (`host:port`) the connection is back on. */
+      server: string;
+    }
   /** The reader fell behind by {@link TapOptions.buffer} records: this one and later ones are dropped until it catches up. */
-  | { type: "dropping"; dropped: number };
+  | {
+      /** The kind of event. */
+      type: "dropping";
+      /** Records dropped so far by this tap, this one included (as {@link Tap.dropped}). */
+      dropped: number;
+    };
 
-/** Options of {@link tap}. */
+/**
+ * Options of {@link tap}.
+ *
+ * @example
+ * ```ts
+ * await using records = await tap("orders", {
+ *   connection: { servers: "nats://127.0.0.1:4222" },
+ *   instance: "hx2Kq0l1eDzNaBvVQhTz5A", // one instance only
+ *   buffer: 50_000,
+ *   signal: AbortSignal.timeout(60_000),
+ *   onEvent: (e) => console.error(e),
+ * });
+ * ```
+ */
 export interface TapOptions extends ConnectionSourceOptions {
   /** Only this instance's records (its `mesh-instance` id); default every instance. */
   instance?: string;
@@ -46,6 +92,13 @@ export interface TapOptions extends ConnectionSourceOptions {
  * A running tap: an async iterable of the service's access records, for one reader at a time. The
  * iteration ends when the tap stops or its connection closes, and throws when nats-server ended the
  * subscription ({@link PermissionDeniedError} when the user may not subscribe to it).
+ *
+ * @example
+ * ```ts
+ * const records = await tap("orders");
+ * for await (const r of records) if (r.status === 500) break; // breaking out stops the tap
+ * console.log(records.received, records.dropped, records.malformed);
+ * ```
  */
 export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
   /** The service tapped. */
@@ -77,7 +130,7 @@ export interface Tap extends AsyncIterable<AccessRecord>, AsyncDisposable {
  * @param service - the service name, e.g. `orders`
  * @param options - a connection (`nc`) or connection options, the prefix, an instance, the buffer
  * @returns the tap, once its subscription is registered with the server
- * @throws {@link InvalidServiceError} for a bad service name or prefix; RangeError for a bad
+ * @throws InvalidServiceError (from `natsmesh`) for a bad service name or prefix; RangeError for a bad
  *   `instance` or `buffer`; {@link PermissionDeniedError} (403) when the NATS user may not subscribe
  *   to the records subject; `ConnectError` when NATS cannot be reached
  * @example

@@ -27,7 +27,14 @@ export const CircuitState = {
 } as const;
 export type CircuitState = (typeof CircuitState)[keyof typeof CircuitState];
 
-/** Settings of a {@link CircuitBreaker}. */
+/**
+ * Settings of a {@link CircuitBreaker}.
+ *
+ * @example
+ * ```ts
+ * const breaker = new CircuitBreaker({ failureRatio: 0.5, minimumCalls: 20, windowMs: 10_000, openMs: 5_000, probes: 1 });
+ * ```
+ */
 export interface BreakerOptions {
   /** Failure share (0..1] over the window that opens the circuit (default 0.5). */
   failureRatio?: number;
@@ -45,7 +52,23 @@ export interface BreakerOptions {
   onStateChange?: ((state: CircuitState) => void) | undefined;
 }
 
-/** The right to make one call: report its outcome exactly once. */
+/**
+ * The right to make one call: report its outcome exactly once.
+ *
+ * @example
+ * ```ts
+ * const permit = breaker.acquire();
+ * if (!permit) throw new Error("circuit open");
+ * try {
+ *   const answer = await call();
+ *   permit.success();
+ *   return answer;
+ * } catch (err) {
+ *   permit.failure();
+ *   throw err;
+ * }
+ * ```
+ */
 export interface BreakerPermit {
   /** The call succeeded (or failed in a way that says nothing about the service's health). */
   success(): void;

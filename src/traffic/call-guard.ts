@@ -27,7 +27,21 @@ import { NO_RETRY, type RetryEvent, type RetryPolicy, withRetry } from "./retry.
 import { type BreakerSettings, ServiceBreakers } from "./service-breakers.js";
 import { type HedgeChoice, ServiceHedging } from "./service-hedging.js";
 
-/** Retry settings of a client (`createFetch({ retry })`, `new MeshDispatcher({ retry })`). */
+/**
+ * Retry settings of a client (`createFetch({ retry })`, `new MeshDispatcher({ retry })`).
+ *
+ * @example
+ * ```ts
+ * const fetch = createFetch({
+ *   retry: {
+ *     attempts: 4,
+ *     backoffMs: 50,
+ *     maxBackoffMs: 1_000,
+ *     onRetry: ({ service, attempt, delayMs }) => console.warn(`${service}: retry ${attempt} in ${delayMs} ms`),
+ *   },
+ * });
+ * ```
+ */
 export interface RetrySettings {
   /** Total attempts, the first included (default 3). */
   attempts?: number;
@@ -62,7 +76,14 @@ export interface CallGuardOptions {
   hedge?: ClientHedgeSettings | false | undefined;
 }
 
-/** Hedging settings of a client: {@link HedgeSettings} and where its counters live. */
+/**
+ * Hedging settings of a client: {@link HedgeSettings} and where its counters live.
+ *
+ * @example
+ * ```ts
+ * const fetch = createFetch({ hedge: { maxHedges: 1, quantile: 0.95, minDelayMs: 5, budgetRatio: 0.1 } });
+ * ```
+ */
 export interface ClientHedgeSettings extends HedgeSettings {
   /** Registry of the hedging counters (default prom-client's global one). */
   registry?: Registry;

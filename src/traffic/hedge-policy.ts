@@ -9,7 +9,14 @@ import { headerValue, type WireRequest } from "../protocol/index.js";
 import { IDEMPOTENCY_KEY, isIdempotent } from "./idempotency.js";
 import { DEFAULT_LATENCY_SAMPLES, type LatencyWindow } from "./latency-window.js";
 
-/** What may change per call (`fetch(url, { hedge: { ... } })`) or per gateway route. */
+/**
+ * What may change per call (`fetch(url, { hedge: { ... } })`) or per gateway route.
+ *
+ * @example
+ * ```ts
+ * await fetch("http://search/q?term=oat", { hedge: { maxHedges: 2, minDelayMs: 10, maxDelayMs: 200 } });
+ * ```
+ */
 export interface HedgeCallSettings {
   /** Extra copies of one call at most, 1 to 5 (default 1). */
   maxHedges?: number;
@@ -27,7 +34,15 @@ export interface HedgeCallSettings {
   maxDelayMs?: number;
 }
 
-/** Hedging settings of a client (`createFetch({ hedge })`, `MeshDispatcher`) or a gateway route. */
+/**
+ * Hedging settings of a client (`createFetch({ hedge })`, `MeshDispatcher`) or a gateway route.
+ *
+ * @example
+ * ```ts
+ * const hedge: HedgeSettings = { maxHedges: 1, quantile: 0.9, samples: 200, budgetRatio: 0.05 };
+ * const fetch = createFetch({ hedge });
+ * ```
+ */
 export interface HedgeSettings extends HedgeCallSettings {
   /** Answer times kept per service, from which the quantile is taken (default 200). */
   samples?: number;

@@ -19,7 +19,14 @@ import {
   serviceSubject,
 } from "../protocol/index.js";
 
-/** One destination of a split: requests going to `prefix` instead of the callers' prefix. */
+/**
+ * One destination of a split: requests going to `prefix` instead of the callers' prefix.
+ *
+ * @example
+ * ```ts
+ * const split: CanarySplit = { prefix: "v2", weight: 10 }; // 10 % of "weather" to the instances serving with prefix v2
+ * ```
+ */
 export interface CanarySplit {
   /** Subject prefix the destination's instances serve with, e.g. `v2` (`serve({ prefix: "v2" })`). */
   readonly prefix: string;
@@ -29,7 +36,14 @@ export interface CanarySplit {
   readonly cluster?: string | undefined;
 }
 
-/** A share of requests sent to a prefix that nobody serves, or that a `natsmesh fault` process serves. */
+/**
+ * A share of requests sent to a prefix that nobody serves, or that a `natsmesh fault` process serves.
+ *
+ * @example
+ * ```ts
+ * const m = canaryMapping({ service: "weather", splits: [], fault: { weight: 5 } }); // 5 % answered by nobody or by `natsmesh fault`
+ * ```
+ */
 export interface FaultSplit {
   /** Share of the requests, in whole percent. */
   readonly weight: number;
@@ -37,7 +51,20 @@ export interface FaultSplit {
   readonly prefix?: string | undefined;
 }
 
-/** What {@link canaryMapping} builds a mapping from. */
+/**
+ * What {@link canaryMapping} builds a mapping from.
+ *
+ * @example
+ * ```ts
+ * const m = canaryMapping({
+ *   service: "weather",
+ *   from: "mesh",
+ *   splits: [{ prefix: "v2", weight: 10 }],
+ *   fault: { weight: 1 },
+ *   serverVersion: "2.9.10",
+ * });
+ * ```
+ */
 export interface CanaryOptions {
   /** The service, e.g. `weather`. */
   readonly service: string;
@@ -51,7 +78,14 @@ export interface CanaryOptions {
   readonly serverVersion?: string | undefined;
 }
 
-/** One weighted destination of a {@link CanaryMapping}. */
+/**
+ * One weighted destination of a {@link CanaryMapping}.
+ *
+ * @example
+ * ```ts
+ * for (const d of canaryMapping(options).destinations) console.log(d.destination, `${d.weight} %`, d.cluster ?? "");
+ * ```
+ */
 export interface MappingDestination {
   /** Destination subject, with `{{wildcard(1)}}` standing for the method token. */
   readonly destination: string;
@@ -61,7 +95,15 @@ export interface MappingDestination {
   readonly cluster?: string | undefined;
 }
 
-/** A mapping of one service's subjects: the source subject and its weighted destinations. */
+/**
+ * A mapping of one service's subjects: the source subject and its weighted destinations.
+ *
+ * @example
+ * ```ts
+ * const m = canaryMapping({ service: "weather", splits: [{ prefix: "v2", weight: 10 }] });
+ * await writeFile("mappings.conf", renderMappings([m])); // then reload nats-server (SIGHUP)
+ * ```
+ */
 export interface CanaryMapping {
   /** The service. */
   readonly service: string;

@@ -6,7 +6,15 @@
  */
 import { setTimeout as sleepFor } from "node:timers/promises";
 
-/** How often and how fast to retry. */
+/**
+ * How often and how fast to retry.
+ *
+ * @example
+ * ```ts
+ * const policy: RetryPolicy = { attempts: 3, backoffMs: 25, maxBackoffMs: 250 };
+ * const answer = await withRetry(() => callOnce(), { policy, retryable: (err) => err instanceof NoRespondersError });
+ * ```
+ */
 export interface RetryPolicy {
   /** Total attempts, the first included; 1 means no retry. */
   readonly attempts: number;
@@ -26,7 +34,14 @@ export interface RetryPolicy {
  */
 export const NO_RETRY: RetryPolicy = { attempts: 1, backoffMs: 0, maxBackoffMs: 0 };
 
-/** What {@link RetryOptions.onRetry} is told before a retry. */
+/**
+ * What {@link RetryOptions.onRetry} is told before a retry.
+ *
+ * @example
+ * ```ts
+ * createFetch({ retry: { onRetry: (e) => console.warn(e.service, e.attempt, e.delayMs, e.error) } });
+ * ```
+ */
 export interface RetryEvent {
   /** The attempt that failed, from 1. */
   readonly attempt: number;
@@ -36,7 +51,19 @@ export interface RetryEvent {
   readonly delayMs: number;
 }
 
-/** Settings of {@link withRetry}. */
+/**
+ * Settings of {@link withRetry}.
+ *
+ * @example
+ * ```ts
+ * const answer = await withRetry((attempt) => callOnce(attempt), {
+ *   policy: { attempts: 4, backoffMs: 50, maxBackoffMs: 500 },
+ *   retryable: (err) => err instanceof NoRespondersError,
+ *   deadline: Date.now() + 5_000, // as the default clock, Date.now, counts
+ *   signal: AbortSignal.timeout(5_000),
+ * });
+ * ```
+ */
 export interface RetryOptions {
   /** Attempts and backoff. */
   policy: RetryPolicy;

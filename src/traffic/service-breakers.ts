@@ -9,7 +9,21 @@ import { MeshError, type WireResponse } from "../protocol/index.js";
 import { type BreakerOptions, CircuitBreaker, CircuitOpenError, type CircuitState } from "./breaker.js";
 import { CLIENT_CIRCUIT_GAUGE, circuitGauge } from "./breaker-metrics.js";
 
-/** Circuit breaker settings: one breaker per service. */
+/**
+ * Circuit breaker settings: one breaker per service.
+ *
+ * @example
+ * ```ts
+ * const fetch = createFetch({
+ *   breaker: {
+ *     failureRatio: 0.5,
+ *     minimumCalls: 20,
+ *     openMs: 10_000,
+ *     onStateChange: (service, state) => console.warn(`${service}: circuit ${state}`),
+ *   },
+ * });
+ * ```
+ */
 export interface BreakerSettings extends Omit<BreakerOptions, "onStateChange"> {
   /** Registry of the circuit-state gauge (default prom-client's global one; the gateway uses its own). */
   registry?: Registry;

@@ -20,7 +20,14 @@ import {
 import { type HedgeObserver, hedgedCall } from "./hedged-call.js";
 import { LatencyWindow } from "./latency-window.js";
 
-/** A call's own choice: `false` never hedges it, `true` hedges it with the client's settings. */
+/**
+ * A call's own choice: `false` never hedges it, `true` hedges it with the client's settings.
+ *
+ * @example
+ * ```ts
+ * await fetch("http://search/q?term=oat", { hedge: false }); // true, false or HedgeCallSettings
+ * ```
+ */
 export type HedgeChoice = boolean | HedgeCallSettings;
 
 interface ServiceState {

@@ -1,6 +1,6 @@
 /**
- * After `typedoc` (`npm run docs:api`): every function, class and constant that a public entry point
- * exports has an `@example` in its doc comment (TypeDoc's own validation checks that each exported
+ * After `typedoc` (`npm run docs:api`): every function, class, constant, interface and type alias
+ * that a public entry point exports has an `@example` in its doc comment (TypeDoc's own validation checks that each exported
  * name and member has a doc comment at all). Reads the JSON TypeDoc writes beside the HTML.
  */
 import { readFile } from "node:fs/promises";
@@ -21,6 +21,8 @@ const NEEDS_EXAMPLE = new Map([
   [32, "constant"],
   [64, "function"],
   [128, "class"],
+  [256, "interface"],
+  [2097152, "type alias"],
 ]);
 
 const project = JSON.parse(await readFile("docs/api/api.json", "utf8")) as Reflection;

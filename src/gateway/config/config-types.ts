@@ -5,7 +5,15 @@
  * @module
  */
 
-/** Retries of idempotent requests on no responders or a lost NATS connection. */
+/**
+ * Retries of idempotent requests on no responders or a lost NATS connection.
+ *
+ * @example
+ * ```ts
+ * const retry: RetryConfig = { attempts: 3, backoffMs: 25, maxBackoffMs: 250 };
+ * createGateway({ routes: [{ prefix: "/search", service: "search", retry }] });
+ * ```
+ */
 export interface RetryConfig {
   /** Total attempts, the first included (default 3; 1 disables retries). */
   attempts?: number;
@@ -19,6 +27,12 @@ export interface RetryConfig {
  * Hedged requests of a route (docs/TRAFFIC.md, "Hedged requests"): an idempotent request whose
  * answer is late is sent once more, the first answer wins and the other copy is cancelled. Off
  * unless given (`{}` for the defaults). A route's answer times and budget are kept per service.
+ *
+ * @example
+ * ```ts
+ * const hedge: HedgeConfig = { maxHedges: 1, quantile: 0.95, minDelayMs: 5, budgetRatio: 0.1 };
+ * createGateway({ routes: [{ prefix: "/search", service: "search", hedge }] });
+ * ```
  */
 export interface HedgeConfig {
   /** Extra copies of one request at most, 1 to 5 (default 1). */
@@ -37,7 +51,21 @@ export interface HedgeConfig {
   budgetBurst?: number;
 }
 
-/** Settings a route can set, also given once in `defaults` for every route. */
+/**
+ * Settings a route can set, also given once in `defaults` for every route.
+ *
+ * @example
+ * ```ts
+ * const defaults: RouteSettings = {
+ *   timeout: 10_000, // ms
+ *   maxBody: "256kb",
+ *   retry: { attempts: 2 },
+ *   cors: { origins: ["https://app.example.com"] },
+ *   rateLimit: { requests: 100, per: "second" },
+ * };
+ * createGateway({ config: { defaults } });
+ * ```
+ */
 export interface RouteSettings {
   /** Deadline of the call to the service in milliseconds, retries included (default 30 000; 0: none). */
   timeout?: number;
@@ -64,6 +92,18 @@ export interface RouteSettings {
 /**
  * One route: requests whose host and/or path prefix match go to `service`. A route needs a `prefix`,
  * a `host`, or both.
+ *
+ * @example
+ * ```ts
+ * const route: RouteConfig = {
+ *   name: "orders",
+ *   prefix: "/api/orders",
+ *   strip: true, // the service sees /42, not /api/orders/42
+ *   service: "orders",
+ *   timeout: 5_000,
+ *   instanceHeader: "x-mesh-instance",
+ * };
+ * ```
  */
 export interface RouteConfig extends RouteSettings {
   /** Name used in errors, logs and metrics (default: the host and prefix). Unique. */
@@ -85,7 +125,15 @@ export interface RouteConfig extends RouteSettings {
   instanceHeader?: string;
 }
 
-/** Server protection limits. */
+/**
+ * Server protection limits.
+ *
+ * @example
+ * ```ts
+ * const limits: LimitsConfig = { headersTimeout: 10_000, maxHeaderSize: 16_384, shutdownTimeout: 30_000, drainDelay: 5_000 };
+ * createGateway({ config: { limits } });
+ * ```
+ */
 export interface LimitsConfig {
   /** Time to receive the request head, in milliseconds (default 10 000). */
   headersTimeout?: number;
@@ -109,7 +157,15 @@ export interface LimitsConfig {
   drainDelay?: number;
 }
 
-/** A circuit breaker per service (docs/TRAFFIC.md §2). */
+/**
+ * A circuit breaker per service (docs/TRAFFIC.md §2).
+ *
+ * @example
+ * ```ts
+ * const breaker: BreakerConfig = { failureRatio: 0.5, minimumCalls: 20, windowMs: 10_000, openMs: 5_000, probes: 1 };
+ * createGateway({ config: { breaker } });
+ * ```
+ */
 export interface BreakerConfig {
   /** Failure share over the window that opens the circuit, in (0, 1] (default 0.5). */
   failureRatio?: number;
@@ -123,7 +179,14 @@ export interface BreakerConfig {
   probes?: number;
 }
 
-/** TLS certificate and key files (PEM). With them the gateway speaks HTTPS: HTTP/2 and HTTP/1.1. */
+/**
+ * TLS certificate and key files (PEM). With them the gateway speaks HTTPS: HTTP/2 and HTTP/1.1.
+ *
+ * @example
+ * ```ts
+ * createGateway({ tls: { cert: "/etc/natsmesh/tls.crt", key: "/etc/natsmesh/tls.key" } });
+ * ```
+ */
 export interface TlsConfig {
   /** Certificate chain file. Relative paths are read from the config file's directory. */
   cert: string;
@@ -131,7 +194,24 @@ export interface TlsConfig {
   key: string;
 }
 
-/** The whole gateway configuration. Every field is optional. */
+/**
+ * The whole gateway configuration. Every field is optional.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({
+ *   config: {
+ *     listen: "0.0.0.0:8080",
+ *     admin: "127.0.0.1:8081",
+ *     trustedProxies: ["10.0.0.0/8"],
+ *     limits: { requestTimeout: 30_000, maxConnections: 10_000 },
+ *     breaker: { failureRatio: 0.5, openMs: 5_000 },
+ *     defaults: { timeout: 10_000, maxBody: "1mb" },
+ *     routes: [{ name: "api", prefix: "/api/orders", service: "orders", strip: true }],
+ *   },
+ * });
+ * ```
+ */
 export interface GatewayConfig {
   /** Public listen address `HOST:PORT` (default `127.0.0.1:8080`). */
   listen?: string;

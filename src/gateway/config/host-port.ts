@@ -4,7 +4,15 @@
  * @module
  */
 
-/** Where a server listens. */
+/**
+ * Where a server listens.
+ *
+ * @example
+ * ```ts
+ * const { address } = await gateway.listen();
+ * console.log(`${address.host}:${address.port}`);
+ * ```
+ */
 export interface HostPort {
   /** Host or IP address; `[::1]` is given as `::1`. */
   host: string;

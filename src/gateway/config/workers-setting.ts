@@ -5,7 +5,14 @@
  */
 import { availableParallelism } from "node:os";
 
-/** A worker count as written: a whole number ≥ 1, or `"auto"` (one per available CPU). */
+/**
+ * A worker count as written: a whole number ≥ 1, or `"auto"` (one per available CPU).
+ *
+ * @example
+ * ```ts
+ * createGatewayCluster({ workers: "auto" }); // one per available CPU, or a whole number
+ * ```
+ */
 export type WorkersSetting = number | "auto";
 
 /** Most worker processes accepted: a bound against typos such as `--workers 1000`. */

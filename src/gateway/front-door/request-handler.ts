@@ -52,7 +52,14 @@ import { hostName, type RouteMatch, type Router } from "./router.js";
 import { type PolicyOutcome, runPolicies } from "./run-policies.js";
 import { plainIp, type TrustedProxies } from "./trusted-proxies.js";
 
-/** What {@link GatewayRetryHook} is told before a request is sent again. */
+/**
+ * What {@link GatewayRetryHook} is told before a request is sent again.
+ *
+ * @example
+ * ```ts
+ * createGateway({ onRetry: (e) => log.warn({ route: e.route, service: e.service, attempt: e.attempt, delayMs: e.delayMs }) });
+ * ```
+ */
 export interface GatewayRetryEvent extends RetryEvent {
   /** Route name. */
   readonly route: string;
@@ -64,7 +71,15 @@ export interface GatewayRetryEvent extends RetryEvent {
   readonly requestId: string;
 }
 
-/** Called, and awaited, before each retry (after the failed attempt, before the backoff). */
+/**
+ * Called, and awaited, before each retry (after the failed attempt, before the backoff).
+ *
+ * @example
+ * ```ts
+ * const onRetry: GatewayRetryHook = (e) => console.warn(`${e.service}: retry ${e.attempt} in ${e.delayMs} ms`);
+ * createGateway({ onRetry });
+ * ```
+ */
 export type GatewayRetryHook = (event: GatewayRetryEvent) => void | Promise<void>;
 
 /** What the handler works with. */

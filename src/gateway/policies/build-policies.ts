@@ -12,7 +12,18 @@ import { PolicyConfigError } from "./policy-config-error.js";
 import { RATE_LIMIT_KEYS, type RateLimitOptions, rateLimit } from "./rate-limit.js";
 import type { AuthHook, Policy } from "./types.js";
 
-/** The policy blocks of one route, as parsed from YAML or JSON (other route fields are ignored). */
+/**
+ * The policy blocks of one route, as parsed from YAML or JSON (other route fields are ignored).
+ *
+ * @example
+ * ```ts
+ * const config: PolicyConfig = {
+ *   cors: { origins: ["https://app.example.com"], credentials: true },
+ *   rateLimit: { requests: 10, per: "second", key: "ip" },
+ *   auth: { hook: true },
+ * };
+ * ```
+ */
 export interface PolicyConfig {
   /** CORS block: see {@link CorsOptions}. */
   cors?: unknown;
@@ -22,7 +33,14 @@ export interface PolicyConfig {
   auth?: unknown;
 }
 
-/** What the API gives {@link buildPolicies} besides the configuration. */
+/**
+ * What the API gives {@link buildPolicies} besides the configuration.
+ *
+ * @example
+ * ```ts
+ * const policies = buildPolicies({ auth: { hook: true } }, "routes[0]", { auth: myHook, baseDir: "/etc/natsmesh" });
+ * ```
+ */
 export interface BuildPoliciesOptions {
   /** The function used by `auth: { hook: true }`. */
   auth?: AuthHook;

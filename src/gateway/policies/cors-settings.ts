@@ -3,7 +3,19 @@
  */
 import { ConfigFields, describeValue } from "./config-fields.js";
 
-/** Options of the {@link cors} policy (the `cors` block of a route). */
+/**
+ * Options of the {@link cors} policy (the `cors` block of a route).
+ *
+ * @example
+ * ```ts
+ * const policy = cors({
+ *   origins: ["https://app.example.com"],
+ *   methods: ["GET", "POST"],
+ *   credentials: true,
+ *   maxAge: 600, // seconds a browser may cache the preflight
+ * });
+ * ```
+ */
 export interface CorsOptions {
   /**
    * Origins allowed to read responses, e.g. `["https://app.example.com"]` (scheme, host and port only),

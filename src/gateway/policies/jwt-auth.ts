@@ -10,7 +10,20 @@ import { incomingHeader } from "./incoming-header.js";
 import { HMAC_ALGORITHMS, type JwtVerify, jwtVerifier, PUBLIC_KEY_ALGORITHMS } from "./jwt-verifier.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 
-/** Options of the {@link jwtAuth} policy (the `auth` block of a route). Exactly one of `secret`, `secretEnv`, `jwks`. */
+/**
+ * Options of the {@link jwtAuth} policy (the `auth` block of a route). Exactly one of `secret`, `secretEnv`, `jwks`.
+ *
+ * @example
+ * ```ts
+ * const policy = jwtAuth({
+ *   jwks: "https://auth.example.com/.well-known/jwks.json",
+ *   issuer: "https://auth.example.com/",
+ *   audience: "orders-api",
+ *   forwardClaims: { sub: "x-user-id" },
+ *   clockTolerance: 30, // seconds
+ * });
+ * ```
+ */
 export interface JwtAuthOptions {
   /** Shared secret for HS256/384/512, at least 32 bytes. Prefer `secretEnv` over a secret in a file. */
   secret?: string;

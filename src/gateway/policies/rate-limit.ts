@@ -7,10 +7,24 @@ import { incomingHeader } from "./incoming-header.js";
 import { type Take, TokenBuckets } from "./token-buckets.js";
 import type { HeaderPairs, Policy, PolicyDecision, PolicyRequest } from "./types.js";
 
-/** What a rate limit counts by: the client IP, a request header's value, or the whole route. */
+/**
+ * What a rate limit counts by: the client IP, a request header's value, or the whole route.
+ *
+ * @example
+ * ```ts
+ * const key: RateLimitKey = "header:x-api-key"; // or "ip", "route"
+ * ```
+ */
 export type RateLimitKey = "ip" | "route" | `header:${string}`;
 
-/** Options of the {@link rateLimit} policy (the `rateLimit` block of a route, without `now`). */
+/**
+ * Options of the {@link rateLimit} policy (the `rateLimit` block of a route, without `now`).
+ *
+ * @example
+ * ```ts
+ * const policy = rateLimit({ requests: 600, per: "minute", burst: 50, key: "header:x-api-key", maxKeys: 100_000 });
+ * ```
+ */
 export interface RateLimitOptions {
   /** Requests allowed per period, on average. */
   requests: number;

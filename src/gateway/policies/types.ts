@@ -5,7 +5,17 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 
-/** What a policy sees of a public request. */
+/**
+ * What a policy sees of a public request.
+ *
+ * @example
+ * ```ts
+ * const auth: AuthHook = (req) =>
+ *   req.headers["x-api-key"] === process.env.API_KEY
+ *     ? { action: "continue" }
+ *     : { action: "respond", status: 401, message: `no key for ${req.method} ${req.path} (${req.clientIp})` };
+ * ```
+ */
 export interface PolicyRequest {
   /** HTTP method, upper-case. */
   method: string;
@@ -19,10 +29,25 @@ export interface PolicyRequest {
   route: string;
 }
 
-/** Header pairs, in order; a name may repeat. */
+/**
+ * Header pairs, in order; a name may repeat.
+ *
+ * @example
+ * ```ts
+ * const forwardHeaders: HeaderPairs = [["x-user-id", "u123"], ["x-tenant", "acme"]];
+ * const decision: Continue = { action: "continue", forwardHeaders };
+ * ```
+ */
 export type HeaderPairs = Array<[name: string, value: string]>;
 
-/** The request goes on to the service. */
+/**
+ * The request goes on to the service.
+ *
+ * @example
+ * ```ts
+ * const decision: Continue = { action: "continue", forwardHeaders: [["x-user-id", "u123"]] };
+ * ```
+ */
 export interface Continue {
   /** The request goes on. */
   action: "continue";
@@ -32,7 +57,14 @@ export interface Continue {
   forwardHeaders?: HeaderPairs;
 }
 
-/** The policy answers the request itself; nothing is sent over NATS. */
+/**
+ * The policy answers the request itself; nothing is sent over NATS.
+ *
+ * @example
+ * ```ts
+ * const decision: Respond = { action: "respond", status: 403, message: "tenant suspended", code: "TENANT_SUSPENDED" };
+ * ```
+ */
 export interface Respond {
   /** The policy answers. */
   action: "respond";
@@ -46,10 +78,27 @@ export interface Respond {
   code?: string;
 }
 
-/** A policy's verdict. */
+/**
+ * A policy's verdict.
+ *
+ * @example
+ * ```ts
+ * const decide = (ok: boolean): PolicyDecision => (ok ? { action: "continue" } : { action: "respond", status: 401 });
+ * ```
+ */
 export type PolicyDecision = Continue | Respond;
 
-/** A per-route policy. */
+/**
+ * A per-route policy.
+ *
+ * @example
+ * ```ts
+ * const maintenance: Policy = {
+ *   name: "maintenance",
+ *   check: () => ({ action: "respond", status: 503, headers: [["retry-after", "60"]], message: "down for maintenance" }),
+ * };
+ * ```
+ */
 export interface Policy {
   /** Name for logs and metrics: `cors`, `rate-limit`, `auth`. */
   readonly name: string;
@@ -57,5 +106,16 @@ export interface Policy {
   check(req: PolicyRequest): PolicyDecision | Promise<PolicyDecision>;
 }
 
-/** An authentication hook given in the API: the same contract as a policy's `check`. */
+/**
+ * An authentication hook given in the API: the same contract as a policy's `check`.
+ *
+ * @example
+ * ```ts
+ * const auth: AuthHook = async (req) => {
+ *   const user = await sessions.lookup(req.headers.cookie);
+ *   return user ? { action: "continue", forwardHeaders: [["x-user-id", user.id]] } : { action: "respond", status: 401 };
+ * };
+ * createGateway({ configFile: "gateway.yaml", auth });
+ * ```
+ */
 export type AuthHook = (req: PolicyRequest) => PolicyDecision | Promise<PolicyDecision>;

@@ -35,7 +35,14 @@ import type { WorkerGatewayOptions } from "./cluster-messages.js";
 import { ClusterMetrics } from "./cluster-metrics.js";
 import { WorkerSlot } from "./worker-slot.js";
 
-/** Options of {@link createGatewayCluster}: those of `createGateway` that can cross to another process. */
+/**
+ * Options of {@link createGatewayCluster}: those of `createGateway` that can cross to another process.
+ *
+ * @example
+ * ```ts
+ * const cluster = createGatewayCluster({ configFile: "gateway.yaml", workers: "auto" });
+ * ```
+ */
 export interface GatewayClusterOptions
   extends Pick<
     GatewayOptions,
@@ -59,13 +66,30 @@ export interface GatewayClusterOptions
   logger?: Logger;
 }
 
-/** Where a listening gateway cluster can be reached, and its processes. */
+/**
+ * Where a listening gateway cluster can be reached, and its processes.
+ *
+ * @example
+ * ```ts
+ * const { url, pids } = await createGatewayCluster({ workers: 4 }).listen();
+ * console.log(url, pids);
+ * ```
+ */
 export interface GatewayClusterAddresses extends GatewayAddresses {
   /** Process ids of the workers (this process's alone with one worker). */
   pids: readonly number[];
 }
 
-/** A gateway in one or more processes. */
+/**
+ * A gateway in one or more processes.
+ *
+ * @example
+ * ```ts
+ * await using cluster = createGatewayCluster({ listen: "0.0.0.0:8080", workers: 4 });
+ * await cluster.listen();
+ * console.log(cluster.workers, cluster.pids);
+ * ```
+ */
 export interface GatewayCluster {
   /**
    * Starts the workers (each connects to NATS and listens on the shared port), then the admin port

@@ -2,13 +2,38 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import type { WireRequest, WireResponse } from "../../protocol/index.js";
 import type { RequestControl } from "../exchange.js";
 
-/** A Fetch handler, as `app.fetch` of Hono and friends: `(Request) => Response`. */
+/**
+ * A Fetch handler, as `app.fetch` of Hono and friends: `(Request) => Response`.
+ *
+ * @example
+ * ```ts
+ * const handler: FetchHandler = (req) => Response.json({ path: new URL(req.url).pathname });
+ * await serve(handler, { service: "echo" });
+ * ```
+ */
 export type FetchHandler = (request: Request) => Response | Promise<Response>;
 
-/** A Node `(req, res)` listener: a node:http listener, an express app, fastify's `routing`. */
+/**
+ * A Node `(req, res)` listener: a node:http listener, an express app, fastify's `routing`.
+ *
+ * @example
+ * ```ts
+ * const listener: NodeListener = (req, res) => res.end(`hello ${req.url}`);
+ * await serve(listener, { service: "hello" });
+ * ```
+ */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
 
-/** Anything with a `fetch(Request)` method, such as a Hono app. */
+/**
+ * Anything with a `fetch(Request)` method, such as a Hono app.
+ *
+ * @example
+ * ```ts
+ * import { Hono } from "hono";
+ * const app = new Hono().get("/", (c) => c.text("hi"));
+ * await serve(app, { service: "hello" });
+ * ```
+ */
 export interface FetchApp {
   /** Answers one request; natsmesh passes only the request. */
   fetch(request: Request, ...rest: never[]): Response | Promise<Response>;
@@ -17,6 +42,14 @@ export interface FetchApp {
 /**
  * A fastify instance, as far as {@link serve} needs it: `serve(app)` awaits `app.ready()` and then
  * hands each request to `app.routing(req, res)`, as fastify's own `inject()` does.
+ *
+ * @example
+ * ```ts
+ * import Fastify from "fastify";
+ * const app = Fastify();
+ * app.get("/", async () => ({ hello: "world" }));
+ * await serve(app, { service: "hello" });
+ * ```
  */
 export interface FastifyApp {
   /** Routes a Node request to the app's handlers (fastify's documented `routing`). */
@@ -28,6 +61,13 @@ export interface FastifyApp {
 /**
  * What {@link serve} accepts as a handler: a Node listener (an express app included), a Fetch
  * handler, an app with `fetch` (Hono), or a fastify instance.
+ *
+ * @example
+ * ```ts
+ * import express from "express";
+ * const app = express().get("/", (_req, res) => res.send("hi"));
+ * await serve(app, { service: "hello" }); // or a Fetch handler, a Hono app, a fastify instance
+ * ```
  */
 export type Handler = FetchHandler | NodeListener | FetchApp | FastifyApp;
 
