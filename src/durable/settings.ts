@@ -6,7 +6,17 @@
  */
 import { DEFAULT_BUCKET } from "./names.js";
 
-/** Options of durable requests (`serve(handler, { durable })`); every one has a default. */
+/**
+ * Options of durable requests (`serve(handler, { durable })`); every one has a default.
+ *
+ * @example
+ * ```ts
+ * await serve(app, {
+ *   service: "orders",
+ *   durable: { replicas: 3, maxDeliveries: 4, retention: 7 * 24 * 3600_000, callbacks: ["https://hooks.example.com/"] },
+ * });
+ * ```
+ */
 export interface DurableOptions {
   /** KV bucket of the records (default `natsmesh-durable`); created when missing, else used as it is. */
   bucket?: string;
