@@ -149,6 +149,12 @@ export interface GatewayConfig {
   limits?: LimitsConfig;
   /** A circuit breaker per service; off unless given (`{}` for the defaults), `false` for none. */
   breaker?: BreakerConfig | false;
+  /**
+   * Outlier ejection (docs/TRAFFIC.md, "Outlier ejection"): on by default; `false` turns it off.
+   * `silentIntervals` (default 2.5): report intervals without a report before an instance is
+   * suspect; `maxMs` (default 60000): how long a silent instance is routed around at most.
+   */
+  eject?: boolean | { silentIntervals?: number; maxMs?: number };
   /** Route settings applied to every route (and the default rule) unless a route sets its own. */
   defaults?: RouteSettings;
   /** The routes; the most specific match wins (see docs/GATEWAY.md). */
