@@ -4,7 +4,7 @@
  * in the queue group), thawed, and another is SIGKILLed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGateway, type Gateway } from "../src/gateway/index.js";
+import { createGateway, type Gateway, GatewayConfigError } from "../src/gateway/index.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
@@ -134,4 +134,26 @@ describe("gateway - outlier ejection", () => {
     expect([...queue.by.keys()].sort()).toEqual(expect.arrayContaining(["a"]));
     expect(await metric("natsmesh_gateway_routed_around_total")).toBe(after);
   }, 40_000);
+});
+
+describe("gateway - outlier ejection settings", () => {
+  it("gateway - a bad eject block is a GatewayConfigError naming the field; a bad option a RangeError; nothing connects", () => {
+    expect(() => createGateway({ logger: silent, config: { eject: { silentIntervals: 0.5 } } })).toThrow(
+      GatewayConfigError,
+    );
+    expect(() => createGateway({ logger: silent, config: { eject: { silentIntervals: 0.5 } } })).toThrow(
+      /eject\.silentIntervals must be a number ≥ 1, got 0\.5/,
+    );
+    expect(() =>
+      createGateway({ logger: silent, config: { eject: { maxMs: 10, other: 1 } as { maxMs: number } } }),
+    ).toThrow(/eject/);
+    expect(() => createGateway({ logger: silent, config: { eject: { maxMs: 0 } } })).toThrow(/eject\.maxMs/);
+    expect(() => createGateway({ logger: silent, eject: { maxMs: Number.NaN } })).toThrow(RangeError);
+    expect(() => createGateway({ logger: silent, eject: { silentIntervals: 0 } })).toThrow(
+      "eject.silentIntervals must be a number ≥ 1, got 0",
+    );
+    // Off, or the defaults.
+    expect(() => createGateway({ logger: silent, config: { eject: false } })).not.toThrow();
+    expect(() => createGateway({ logger: silent, config: { eject: true } })).not.toThrow();
+  });
 });
