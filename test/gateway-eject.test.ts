@@ -4,7 +4,9 @@
  * in the queue group), thawed, and another is SIGKILLed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SilentInstances } from "../src/gateway/front-door/silent-instances.js";
 import { createGateway, type Gateway, GatewayConfigError } from "../src/gateway/index.js";
+import { type InstanceReport, REPORT_VERSION, reportSubject } from "../src/insight/report.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
@@ -155,5 +157,115 @@ describe("gateway - outlier ejection settings", () => {
     // Off, or the defaults.
     expect(() => createGateway({ logger: silent, config: { eject: false } })).not.toThrow();
     expect(() => createGateway({ logger: silent, config: { eject: true } })).not.toThrow();
+  });
+});
+
+describe("gateway - the silent instances of a service, from reports published by hand", () => {
+  let nats: NatsFixture;
+  beforeAll(async () => {
+    nats = await natsFixture();
+  });
+  afterAll(async () => {
+    await nats?.[Symbol.asyncDispose]();
+  });
+
+  /** Publishes a report of `id` (interval 40 ms: silent, i.e. suspect, after 100 ms). */
+  function report(service: string, id: string, extra: Partial<InstanceReport> = {}): void {
+    const r: InstanceReport = {
+      v: REPORT_VERSION,
+      service,
+      id,
+      version: "1.0.0",
+      prefix: "mesh",
+      started: "2026-01-01T00:00:00Z",
+      seq: 0,
+      interval: 40,
+      server: { name: "n1" },
+      limit: 10,
+      inFlight: 0,
+      queued: 0,
+      out: false,
+      busy: 0,
+      cancelled: 0,
+      malformed: 0,
+      bounds: [],
+      methods: {},
+      ...extra,
+    };
+    nats.nc.publish(reportSubject(service, id), JSON.stringify(r));
+  }
+
+  it("gateway - routes round robin to reporting instances not out; the queue when none is silent, all are silent, a bye came, or another prefix reports", async () => {
+    const silent = new SilentInstances(nats.nc, "mesh", { maxMs: 60_000 });
+    try {
+      // One service: a reports, b reports but is out, c goes silent. Another prefix's d never counts.
+      report("svc", "a");
+      report("svc", "b", { out: true });
+      report("svc", "c");
+      report("svc", "d", { prefix: "other" });
+      nats.nc.publish(reportSubject("svc", "e"), "not a report");
+      await nats.nc.flush();
+      await check(() => silent.suspects().size === 0 && silent.pick("svc") === undefined, 2000, {
+        name: "the reports arrived, no suspect",
+      });
+      // Keep a and b reporting, let c fall silent.
+      let bOut = true;
+      const keep = setInterval(() => {
+        report("svc", "a");
+        report("svc", "b", { out: bOut });
+      }, 30);
+      try {
+        await check(() => silent.suspects().get("svc") === 1, 2000, { name: "c is suspect" });
+        // Only a: b says out, c is silent, d is under another prefix.
+        expect(new Set(Array.from({ length: 6 }, () => silent.pick("svc")))).toEqual(new Set(["a"]));
+        // b no longer out: round robin over a and b.
+        bOut = false;
+        await check(() => new Set(Array.from({ length: 6 }, () => silent.pick("svc"))).size === 2, 2000, {
+          name: "a and b in rotation",
+        });
+        clearInterval(keep);
+        // c says bye: no suspect left, the queue group again (once a and b report on).
+        const keepBoth = setInterval(() => {
+          report("svc", "a");
+          report("svc", "b");
+        }, 30);
+        try {
+          report("svc", "c", { bye: true });
+          await check(() => silent.suspects().size === 0 && silent.pick("svc") === undefined, 2000, {
+            name: "no suspect after the bye",
+          });
+        } finally {
+          clearInterval(keepBoth);
+        }
+      } finally {
+        clearInterval(keep);
+      }
+      // Every instance silent: the reports are missing, not one instance — the queue group.
+      await check(() => silent.suspects().get("svc") === 2, 2000, { name: "a and b silent" });
+      expect(silent.pick("svc")).toBeUndefined();
+      // A service never reported.
+      expect(silent.pick("nothing")).toBeUndefined();
+    } finally {
+      silent.close();
+    }
+  });
+
+  it("gateway - a silent instance is forgotten after maxMs; one named but gone leaves the rotation", async () => {
+    const silent = new SilentInstances(nats.nc, "mesh", { maxMs: 300 });
+    const keep = setInterval(() => {
+      report("cap", "a");
+      report("cap", "b");
+    }, 30);
+    try {
+      report("cap", "c");
+      await check(() => silent.suspects().get("cap") === 1, 2000, { name: "c is suspect" });
+      silent.gone("cap", "b");
+      expect(new Set(Array.from({ length: 4 }, () => silent.pick("cap")))).toEqual(new Set(["a"]));
+      await check(() => silent.suspects().size === 0, 2000, { name: "c forgotten after the cap" });
+      expect(silent.pick("cap")).toBeUndefined();
+    } finally {
+      clearInterval(keep);
+      silent.close();
+    }
   });
 });
