@@ -10,10 +10,15 @@ import { assertPrefix, assertServiceName } from "../../protocol/index.js";
 import { type HedgeSettings, hedgeBudgetPolicy, hedgePolicy } from "../../traffic/hedge-policy.js";
 import { NO_RETRY, type RetryPolicy } from "../../traffic/retry.js";
 import type { BreakerSettings } from "../../traffic/service-breakers.js";
-import type { EjectSettings } from "../front-door/silent-instances.js";
 import { type BuildPoliciesOptions, buildPolicies } from "../policies/index.js";
 import { ConfigCheck, describe } from "./config-check.js";
-import { DEFAULT_LISTEN, LIMIT_DEFAULTS, type Limits, ROUTE_DEFAULTS } from "./config-types.js";
+import {
+  DEFAULT_LISTEN,
+  type EjectSettings,
+  LIMIT_DEFAULTS,
+  type Limits,
+  ROUTE_DEFAULTS,
+} from "./config-types.js";
 import { type HostPort, parseHostPort } from "./host-port.js";
 import { DEFAULT_ROUTE_NAME, type Route } from "./route.js";
 import { parseSize } from "./size.js";

@@ -10,14 +10,9 @@
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Gauge, type Registry } from "prom-client";
 import { type InstanceReport, parseReport, REPORT_WILDCARD } from "../../insight/report.js";
+import type { EjectSettings } from "../config/config-types.js";
 
-/** Settings of outlier ejection. */
-export interface EjectSettings {
-  /** Report intervals without a report after which an instance is suspect (default 2.5). */
-  silentIntervals?: number;
-  /** Milliseconds a silent instance is routed around at most; then it is forgotten (default 60000). */
-  maxMs?: number;
-}
+export type { EjectSettings };
 
 /** Default {@link EjectSettings.silentIntervals}. */
 export const DEFAULT_SILENT_INTERVALS = 2.5;
