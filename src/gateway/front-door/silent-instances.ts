@@ -14,6 +14,9 @@ import type { EjectSettings } from "../config/config-types.js";
 
 export type { EjectSettings };
 
+/** Name of the gauge of suspect instances per service (each gateway worker has its own, the same). */
+export const GATEWAY_SUSPECT_GAUGE = "natsmesh_gateway_suspect_instances";
+
 /** Default {@link EjectSettings.silentIntervals}. */
 export const DEFAULT_SILENT_INTERVALS = 2.5;
 /** Default {@link EjectSettings.maxMs}. */
@@ -235,7 +238,7 @@ export class SilentInstances {
   register(registry: Registry): void {
     const silent = this;
     new Gauge({
-      name: "natsmesh_gateway_suspect_instances",
+      name: GATEWAY_SUSPECT_GAUGE,
       help: "Instances silent (no insight report) while others of their service report: routed around",
       labelNames: ["service"],
       registers: [registry],
