@@ -4,7 +4,7 @@
  * (bin/natsmesh, i.e. dist/) as a child process in front of the service `soak`.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { check, cluster, type NatsCluster, type ServerConfig } from "../../test/support/nats-server.js";
@@ -161,9 +161,15 @@ export class SoakGateway {
    * Runs `natsmesh gateway --listen 127.0.0.1:0 -s <urls>` (default rule: `/soak/...` goes to service
    * `soak`), logging to `dir/gateway.log` at warn level, and waits for its `listening on` line.
    */
-  static async start(urls: string[], dir: string, clock: () => number): Promise<SoakGateway> {
+  static async start(urls: string[], dir: string, clock: () => number, eject = true): Promise<SoakGateway> {
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("NATS_")));
-    const child = spawn(process.execPath, [BIN, "gateway", "--listen", "127.0.0.1:0", "-s", urls.join(",")], {
+    const args = [BIN, "gateway", "--listen", "127.0.0.1:0", "-s", urls.join(",")];
+    if (!eject) {
+      const file = join(dir, "gateway.json");
+      writeFileSync(file, JSON.stringify({ eject: false }));
+      args.push("--config", file);
+    }
+    const child = spawn(process.execPath, args, {
       env: { ...env, NATSMESH_LOG_LEVEL: "warn" },
       stdio: ["ignore", "pipe", "pipe"],
     });

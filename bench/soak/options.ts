@@ -49,6 +49,8 @@ export interface SoakOptions {
   instanceEnv: Record<string, string>;
   /** JSON merged into every instance's `serve()` options (`--serve-options`). */
   serveOptions: string | undefined;
+  /** The gateway's outlier ejection (`--no-eject` turns it off: its configuration's `eject: false`). */
+  eject: boolean;
   /** Where to write the JSON report. */
   jsonFile: string | undefined;
   /** Targets that turn the exit code non-zero. */
@@ -98,6 +100,7 @@ schedule. Prints a report; exits 1 when a target is missed (see RELIABILITY.md).
   --jetstream             enable JetStream on every node (for KV-backed features)
   --instance-env K=V      extra environment for every instance (repeatable)
   --serve-options JSON    merged into every instance's serve() options
+  --no-eject              turn the gateway's outlier ejection off (its config's eject: false)
   --json FILE             also write the report as JSON
   --max-failed-idempotent N   (default 0)
   --max-unexpected-deaths N   (default 0)
@@ -201,6 +204,7 @@ export function parseSoakArgs(args: string[]): SoakOptions | undefined {
     jetstream: values.jetstream ?? false,
     instanceEnv: parseEnv(values["instance-env"]),
     serveOptions: values["serve-options"],
+    eject: !values["no-eject"],
     jsonFile: values.json,
     targets: {
       maxFailedIdempotent: num("max-failed-idempotent", values["max-failed-idempotent"], 0),
@@ -239,6 +243,7 @@ function parse(args: string[]) {
       jetstream: { type: "boolean" },
       "instance-env": { type: "string", multiple: true },
       "serve-options": str,
+      "no-eject": { type: "boolean" },
       json: str,
       "max-failed-idempotent": str,
       "max-unexpected-deaths": str,

@@ -77,7 +77,10 @@ async function main(argv: string[]): Promise<number> {
         killChildren();
         process.exit(130);
       });
-    const [, gw] = await Promise.all([fleet.startAll(), SoakGateway.start(nodes.urls, dir, clock)]);
+    const [, gw] = await Promise.all([
+      fleet.startAll(),
+      SoakGateway.start(nodes.urls, dir, clock, options.eject),
+    ]);
     gateway = gw;
     sampler = new MemorySampler(
       () => [

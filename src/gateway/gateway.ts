@@ -32,6 +32,7 @@ import { ConnectionTracker } from "./front-door/connection-tracker.js";
 import { createPublicServer, listen, type PublicServer } from "./front-door/public-server.js";
 import { type GatewayRetryHook, RequestHandler } from "./front-door/request-handler.js";
 import { Router } from "./front-door/router.js";
+import { checkEjectSettings, type EjectSettings, SilentInstances } from "./front-door/silent-instances.js";
 import { TrustedProxies } from "./front-door/trusted-proxies.js";
 import type { AuthHook } from "./policies/types.js";
 
@@ -95,6 +96,15 @@ export interface GatewayOptions extends ConnectionSourceOptions {
         /** NATS monitoring endpoints (`http://host:8222`) whose facts the page shows; default from `NATS_MONITOR_URL`. */
         monitorUrls?: readonly string[];
       });
+  /**
+   * Outlier ejection (docs/TRAFFIC.md, "Outlier ejection"): while an instance that reported lately is
+   * silent (no insight report for `silentIntervals` of its intervals, no `bye`) and others of its
+   * service still report, that service's requests go to the healthy instances by name (`$I`) rather
+   * than to the queue group, for `maxMs` at most. On by default (`{}`); `false` turns it off. This
+   * option wins over the configuration's `eject`. Counted in `natsmesh_gateway_suspect_instances`
+   * and `natsmesh_gateway_routed_around_total`.
+   */
+  eject?: false | EjectSettings;
 }
 
 /**
@@ -246,6 +256,8 @@ class GatewayImpl implements Gateway {
   readonly #breakers: ServiceBreakers;
   readonly #insightOptions: GatewayOptions["insight"];
   #insight: MeshInsight | undefined;
+  readonly #eject: false | EjectSettings;
+  #silent: SilentInstances | undefined;
   #dashboard: Dashboard | undefined;
   #conn: ResolvedConnection | undefined;
   #readiness: Readiness | undefined;
@@ -260,6 +272,8 @@ class GatewayImpl implements Gateway {
     this.#logger = logger;
     this.#onRetry = options.onRetry;
     this.#insightOptions = options.insight;
+    const eject = options.eject ?? config.eject;
+    this.#eject = eject === false ? false : checkEjectSettings(eject);
     const breaker = options.breaker ?? config.breaker;
     this.#breakers = new ServiceBreakers(
       breaker ? { ...breaker, registry: this.#metrics.registry } : false,
@@ -318,6 +332,10 @@ class GatewayImpl implements Gateway {
     const scheme = tls ? "https" : "http";
     this.#conn = await this.#source.get();
     this.#readiness = new Readiness(this.#conn.nc);
+    if (this.#eject !== false) {
+      this.#silent = new SilentInstances(this.#conn.nc, this.#conn.prefix, this.#eject);
+      this.#silent.register(this.#metrics.registry);
+    }
     const handler = new RequestHandler({
       router: this.#router,
       trusted: this.#trusted,
@@ -330,6 +348,7 @@ class GatewayImpl implements Gateway {
       closing: () => this.#closing !== undefined,
       onRetry: this.#onRetry,
       breakers: this.#breakers,
+      silent: this.#silent,
     });
     try {
       try {
@@ -448,6 +467,7 @@ class GatewayImpl implements Gateway {
     }
     this.#dashboard?.close();
     this.#insight?.close();
+    this.#silent?.close();
     const admin = this.#admin;
     if (admin?.listening) {
       const closed = closeServer(admin);

@@ -24,6 +24,7 @@ export {
 } from "../traffic/retry.js";
 export type {
   BreakerConfig,
+  EjectSettings,
   GatewayConfig,
   HedgeConfig,
   LimitsConfig,

@@ -54,6 +54,8 @@ export class GatewayMetrics {
   readonly hedgesWon: Counter<RouteLabels>;
   /** Copies due but not sent: the hedge budget was spent. */
   readonly hedgeBudgetExhausted: Counter<RouteLabels>;
+  /** Requests sent to a named healthy instance while another of the service was silent (outlier ejection). */
+  readonly routedAround: Counter<RouteLabels>;
 
   /**
    * @example
@@ -117,6 +119,12 @@ export class GatewayMetrics {
     this.hedgeBudgetExhausted = new Counter({
       name: "natsmesh_gateway_hedge_budget_exhausted_total",
       help: "Hedged copies due but not sent: the route's hedge budget for the service was spent",
+      labelNames: ["route", "service"],
+      registers,
+    });
+    this.routedAround = new Counter({
+      name: "natsmesh_gateway_routed_around_total",
+      help: "Attempts sent to a named healthy instance because another instance of the service was silent",
       labelNames: ["route", "service"],
       registers,
     });

@@ -235,10 +235,24 @@ export interface GatewayConfig {
   limits?: LimitsConfig;
   /** A circuit breaker per service; off unless given (`{}` for the defaults), `false` for none. */
   breaker?: BreakerConfig | false;
+  /**
+   * Outlier ejection (docs/TRAFFIC.md, "Outlier ejection"): on by default; `false` turns it off.
+   * `silentIntervals` (default 2.5): report intervals without a report before an instance is
+   * suspect; `maxMs` (default 60000): how long a silent instance is routed around at most.
+   */
+  eject?: boolean | EjectSettings;
   /** Route settings applied to every route (and the default rule) unless a route sets its own. */
   defaults?: RouteSettings;
   /** The routes; the most specific match wins (see docs/GATEWAY.md). */
   routes?: RouteConfig[];
+}
+
+/** Settings of the gateway's outlier ejection (docs/TRAFFIC.md §10). */
+export interface EjectSettings {
+  /** Report intervals without a report after which an instance is suspect (default 2.5, ≥ 1). */
+  silentIntervals?: number;
+  /** Milliseconds a silent instance is routed around at most; then it is forgotten (default 60000). */
+  maxMs?: number;
 }
 
 /** Default route settings. */

@@ -12,7 +12,13 @@ import { NO_RETRY, type RetryPolicy } from "../../traffic/retry.js";
 import type { BreakerSettings } from "../../traffic/service-breakers.js";
 import { type BuildPoliciesOptions, buildPolicies } from "../policies/index.js";
 import { ConfigCheck, describe } from "./config-check.js";
-import { DEFAULT_LISTEN, LIMIT_DEFAULTS, type Limits, ROUTE_DEFAULTS } from "./config-types.js";
+import {
+  DEFAULT_LISTEN,
+  type EjectSettings,
+  LIMIT_DEFAULTS,
+  type Limits,
+  ROUTE_DEFAULTS,
+} from "./config-types.js";
 import { type HostPort, parseHostPort } from "./host-port.js";
 import { DEFAULT_ROUTE_NAME, type Route } from "./route.js";
 import { parseSize } from "./size.js";
@@ -36,6 +42,8 @@ export interface ResolvedConfig {
   limits: Limits;
   /** Circuit breaker settings, when enabled. */
   breaker: BreakerSettings | undefined;
+  /** Outlier ejection settings, or `false` when turned off (on by default). */
+  eject: false | EjectSettings;
   /** The routes, in file order. */
   routes: Route[];
   /** The default rule, or `undefined` when disabled. */
@@ -64,6 +72,7 @@ const TOP_KEYS = [
   "trustedProxies",
   "limits",
   "breaker",
+  "eject",
   "defaults",
   "routes",
 ] as const;
@@ -165,6 +174,7 @@ export function resolveConfig(raw: unknown, options: ResolveOptions): ResolvedCo
     trustedProxies: trustedProxies(check, top.trustedProxies),
     limits: limits(check, top.limits),
     breaker: breaker(check, top.breaker),
+    eject: eject(check, top.eject),
     routes,
     fallback,
     defaults,
@@ -412,6 +422,22 @@ function breaker(check: ConfigCheck, raw: unknown): BreakerSettings | undefined 
       check.fail(`breaker.failureRatio must be a number above 0 and at most 1, got ${JSON.stringify(r)}`);
     out.failureRatio = r;
   }
+  return out;
+}
+
+function eject(check: ConfigCheck, raw: unknown): false | EjectSettings {
+  if (raw === false) return false;
+  if (raw === undefined || raw === true) return {};
+  const e = check.mapping(raw, "eject", ["silentIntervals", "maxMs"]);
+  const out: EjectSettings = {};
+  if (e.silentIntervals !== undefined) {
+    const v = e.silentIntervals;
+    if (typeof v !== "number" || !(Number.isFinite(v) && v >= 1))
+      check.fail(`eject.silentIntervals must be a number ≥ 1, got ${JSON.stringify(v)}`);
+    out.silentIntervals = v;
+  }
+  const maxMs = check.integer(e.maxMs, "eject.maxMs", 1);
+  if (maxMs !== undefined) out.maxMs = maxMs;
   return out;
 }
 

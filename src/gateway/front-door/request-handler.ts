@@ -50,6 +50,7 @@ import {
 } from "./respond.js";
 import { hostName, type RouteMatch, type Router } from "./router.js";
 import { type PolicyOutcome, runPolicies } from "./run-policies.js";
+import type { SilentInstances } from "./silent-instances.js";
 import { plainIp, type TrustedProxies } from "./trusted-proxies.js";
 
 /**
@@ -106,6 +107,8 @@ export interface HandlerDeps {
   onRetry: GatewayRetryHook | undefined;
   /** Circuit breakers per service (none when absent). */
   breakers?: ServiceBreakers | undefined;
+  /** Outlier ejection: where to send a service's requests while one of its instances is silent (off when absent). */
+  silent?: SilentInstances | undefined;
 }
 
 /** The state of one request, for its answer, log line and metrics. */
@@ -442,7 +445,7 @@ export class RequestHandler {
       if (n > 1 && route.timeout > 0 && timeout <= 0) {
         return Promise.reject(new TimeoutError({ service: match.service }, route.timeout));
       }
-      const send = (t: number, signal: AbortSignal | undefined) =>
+      const sendTo = (to: string | undefined, t: number, signal: AbortSignal | undefined) =>
         callService(nc, match.service, wire, {
           prefix,
           timeout: t,
@@ -452,8 +455,24 @@ export class RequestHandler {
           batch: true,
           // A late acknowledgement fails the attempt early when another one will follow.
           resendable: wire.stream === undefined && idempotent && route.retry.attempts > 1,
-          instance,
+          instance: to,
         });
+      const send = (t: number, signal: AbortSignal | undefined): Promise<WireResponse> => {
+        // Outlier ejection: while an instance of the service is silent (frozen, yet in the queue
+        // group), a healthy one is named instead. A streamed body is read once: it keeps the queue.
+        const around =
+          instance === undefined && wire.stream === undefined ? d.silent?.pick(match.service) : undefined;
+        if (around === undefined) return sendTo(instance, t, signal);
+        // A service named by its instances' reports: a label that made-up paths cannot create.
+        d.metrics.routedAround.inc({ route: match.route.name, service: match.service });
+        return sendTo(around, t, signal).catch((err: unknown) => {
+          if (!(err instanceof NoRespondersError)) throw err;
+          // The named instance is gone: the gateway's choice, not the caller's, so the queue group
+          // takes the request at once.
+          d.silent?.gone(match.service, around);
+          return sendTo(undefined, t, signal);
+        });
+      };
       // On the default rule the path names the service: only a service that answered lately gets
       // hedging state and counters, so made-up paths cannot grow them.
       // A request named to an instance is neither hedged (a copy would go to the same instance) nor

@@ -7,12 +7,17 @@
  */
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
 import { GATEWAY_CIRCUIT_GAUGE } from "../../traffic/breaker-metrics.js";
+import { GATEWAY_SUSPECT_GAUGE } from "../front-door/silent-instances.js";
 
 /**
  * Metrics whose workers' values are not summed: each worker keeps its own circuit breakers, and the
- * cluster reports the most open state any worker is in (0 closed, 1 half-open, 2 open).
+ * cluster reports the most open state any worker is in (0 closed, 1 half-open, 2 open); each worker
+ * watches the same reports, and the cluster reports the most suspect instances any worker sees.
  */
-const AGGREGATORS: Readonly<Record<string, "max">> = { [GATEWAY_CIRCUIT_GAUGE]: "max" };
+const AGGREGATORS: Readonly<Record<string, "max">> = {
+  [GATEWAY_CIRCUIT_GAUGE]: "max",
+  [GATEWAY_SUSPECT_GAUGE]: "max",
+};
 
 /**
  * The primary's metrics and the aggregation of the workers'.
