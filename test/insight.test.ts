@@ -243,6 +243,35 @@ describe("insight - reports aggregated from a real mesh", () => {
     }
   });
 
+  it("insight - createFetch({ callerReports }) publishes its no-responders per service; close() sends its last report", async () => {
+    const caller = createFetch({ nc: await nats.connect(), timeout: 2000, callerReports: { interval: 100 } });
+    let missing = true;
+    const misses = (async () => {
+      const errors = new Set<string>();
+      while (missing) {
+        await caller("http://unserved.nats/x").catch((err: Error) => errors.add(err.name));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return [...errors];
+    })();
+    try {
+      const seen = await check(
+        () => insight.view().services.find((s) => s.service === "unserved" && s.noResponderRate > 0),
+        5000,
+        { name: "the fetch's no-responders in the picture" },
+      );
+      expect(seen).toMatchObject({ instances: [], needed: 1 });
+    } finally {
+      missing = false;
+    }
+    expect(await misses).toEqual(["NoRespondersError"]);
+    await caller.close();
+    await check(() => !insight.view().services.some((s) => s.service === "unserved"), 2000, {
+      name: "gone on close",
+    });
+    expect(() => createFetch({ nc, callerReports: { interval: 0 } })).toThrow(RangeError);
+  });
+
   it("insight - a callers' report that is not valid is a CallerReportError naming the field, counted and dropped", async () => {
     const ok = {
       v: 1,

@@ -54,7 +54,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   dashboard: ["insight"],
   log: ["protocol"],
   tap: ["protocol", "connect"],
-  client: ["protocol", "util", "stream", "traffic", "tracing", "connect"],
+  client: ["protocol", "util", "stream", "traffic", "tracing", "connect", "insight"],
   server: [
     "protocol",
     "util",
