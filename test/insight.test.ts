@@ -4,8 +4,9 @@
  * last report, or silently).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { createFetch, MeshDispatcher, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import {
   CallerReportError,
   callerReportSubject,
@@ -270,6 +271,34 @@ describe("insight - reports aggregated from a real mesh", () => {
       name: "gone on close",
     });
     expect(() => createFetch({ nc, callerReports: { interval: 0 } })).toThrow(RangeError);
+  });
+
+  it("insight - MeshDispatcher({ callerReports }) publishes its no-responders too", async () => {
+    const dispatcher = new MeshDispatcher({ nc: await nats.connect(), callerReports: { interval: 100 } });
+    let missing = true;
+    const misses = (async () => {
+      while (missing) {
+        await request("http://unserved2.nats/x", { dispatcher }).then(
+          (r) => r.body.dump(),
+          () => undefined,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      await check(
+        () => insight.view().services.some((s) => s.service === "unserved2" && s.noResponderRate > 0),
+        5000,
+        { name: "the dispatcher's no-responders in the picture" },
+      );
+    } finally {
+      missing = false;
+      await misses;
+    }
+    await dispatcher.close();
+    await check(() => !insight.view().services.some((s) => s.service === "unserved2"), 2000, {
+      name: "gone on close",
+    });
   });
 
   it("insight - a callers' report that is not valid is a CallerReportError naming the field, counted and dropped", async () => {

@@ -51,6 +51,7 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
    * Publish this caller's report — per service: calls, no-responders and timeouts, which no instance
    * can see — on `$NM.CALLERS.<id>` each second from the first call on, for dashboards and
    * `natsmesh top` to sum (PROTOCOL.md §12.1). Default false; `{ interval }` in ms sets the period.
+   * `MeshDispatcher` takes it too (id `dispatcher-<nuid>`).
    * The connection's user needs publish permission on `$NM.CALLERS.>`.
    *
    * @example
