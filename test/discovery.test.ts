@@ -135,6 +135,16 @@ describe("discovery - $SRV subjects", () => {
     });
     const [described] = await collect<MicroInfoResponse>(`$SRV.INFO.weather.${weather[0]!.instance}`);
     expect(described?.description).toBe("the weather API");
+    // Without direct subscriptions, no subjects named in the metadata.
+    const alone = await start("alone", { direct: false });
+    try {
+      const [info] = await collect<MicroInfoResponse>(`$SRV.INFO.alone.${alone.instance}`);
+      expect(info?.endpoints).toEqual([
+        { name: "http", subject: "mesh.alone.*", queue_group: "alone", metadata: {} },
+      ]);
+    } finally {
+      await alone.stop();
+    }
   });
 
   it("discovery - STATS is schema-complete and starts at zero", async () => {
