@@ -21,6 +21,8 @@
  *
  * @module
  */
+
+export type { CallerReportsOption } from "./client/caller-tally.js";
 export { type DispatcherOptions, MeshDispatcher, type MeshDispatchOptions } from "./client/dispatcher.js";
 export {
   createFetch,

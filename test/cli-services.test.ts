@@ -163,7 +163,15 @@ describe("cli - natsmesh services", () => {
     const json = await natsmesh(["services", "info", "maps", "--json", "--timeout", "300"]);
     const [info] = JSON.parse(json.stdout) as MicroInfoResponse[];
     expect(info!.endpoints).toEqual([
-      { name: "http", subject: "mesh.maps.*", queue_group: "maps", metadata: {} },
+      {
+        name: "http",
+        subject: "mesh.maps.*",
+        queue_group: "maps",
+        metadata: {
+          "natsmesh.instance_subject": `mesh.maps.$I.${maps.instance}.*`,
+          "natsmesh.every_subject": "mesh.maps.$ALL.*",
+        },
+      },
     ]);
   });
 

@@ -3,9 +3,11 @@
  * and the live view redrawing until `q`.
  */
 import { PassThrough } from "node:stream";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runTop, type TopOptions } from "../src/cli/top.js";
 import { renderTop, sortServices } from "../src/cli/top-render.js";
+import { createGateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
 import type { MeshView, ServiceView } from "../src/insight/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
@@ -107,5 +109,41 @@ describe("cli top - against a mesh", () => {
     await check(() => liveOut.text().includes("sorted by rate"), 2000, { name: "s changed the order" });
     keys.write("q");
     expect(await live).toBe(0);
+  });
+
+  it("cli top - --once --json shows a gateway's no-responders (its callers' report) for a service nobody serves", async () => {
+    await using gateway = createGateway({
+      nc: await nats.connect(),
+      listen: "127.0.0.1:0",
+      logger: silent,
+      config: { routes: [{ name: "nobody", prefix: "/nobody", service: "nobody" }] },
+      callerReports: { interval: 200 },
+    });
+    const { url } = await gateway.listen();
+    // Misses all along top's wait: a rate is a difference between two of the gateway's reports.
+    let missing = true;
+    const misses = (async () => {
+      const statuses = new Set<number>();
+      while (missing) {
+        const res = await request(`${url}/nobody/x`);
+        await res.body.arrayBuffer();
+        statuses.add(res.statusCode);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return [...statuses];
+    })();
+    const json = capture();
+    const code = await runTop(
+      { ...options, once: true, json: true },
+      { stdout: json.out, stderr: new PassThrough(), stdin: new PassThrough(), env },
+    ).finally(() => {
+      missing = false;
+    });
+    expect(code).toBe(0);
+    expect(await misses).toEqual([503]);
+    const view = JSON.parse(json.text()) as MeshView;
+    const nobody = view.services.find((s) => s.service === "nobody");
+    expect(nobody).toMatchObject({ instances: [], needed: 1, rate: 0 });
+    expect(nobody!.noResponderRate).toBeGreaterThan(0);
   });
 });

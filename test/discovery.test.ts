@@ -121,11 +121,30 @@ describe("discovery - $SRV subjects", () => {
         "natsmesh.protocol": "1",
       },
       endpoints: [
-        { name: "http", subject: "mesh.billing.invoices.*", queue_group: "billing.invoices", metadata: {} },
+        {
+          name: "http",
+          subject: "mesh.billing.invoices.*",
+          queue_group: "billing.invoices",
+          // The subjects it also serves without a queue group (PROTOCOL.md §10), counted in this endpoint.
+          metadata: {
+            "natsmesh.instance_subject": `mesh.billing.invoices.$I.${invoices.instance}.*`,
+            "natsmesh.every_subject": "mesh.billing.invoices.$ALL.*",
+          },
+        },
       ],
     });
     const [described] = await collect<MicroInfoResponse>(`$SRV.INFO.weather.${weather[0]!.instance}`);
     expect(described?.description).toBe("the weather API");
+    // Without direct subscriptions, no subjects named in the metadata.
+    const alone = await start("alone", { direct: false });
+    try {
+      const [info] = await collect<MicroInfoResponse>(`$SRV.INFO.alone.${alone.instance}`);
+      expect(info?.endpoints).toEqual([
+        { name: "http", subject: "mesh.alone.*", queue_group: "alone", metadata: {} },
+      ]);
+    } finally {
+      await alone.stop();
+    }
   });
 
   it("discovery - STATS is schema-complete and starts at zero", async () => {
@@ -234,7 +253,15 @@ describe("discovery - peers", () => {
     for (const info of infos) {
       expect(info).toMatchObject({ description: "the weather API", version: "1.2.3" });
       expect(info.endpoints).toEqual([
-        { name: "http", subject: "mesh.weather.*", queue_group: "weather", metadata: {} },
+        {
+          name: "http",
+          subject: "mesh.weather.*",
+          queue_group: "weather",
+          metadata: {
+            "natsmesh.instance_subject": `mesh.weather.$I.${info.id}.*`,
+            "natsmesh.every_subject": "mesh.weather.$ALL.*",
+          },
+        },
       ]);
     }
 

@@ -111,16 +111,21 @@ describe("exports - public entry points", () => {
   it("exports - natsmesh/insight", async () => {
     expect(await names(import("../src/insight/index.js"))).toMatchInlineSnapshot(`
       [
+        "CALLERS_PREFIX",
         "CAPACITY_METRICS",
+        "CallerReportError",
         "DEFAULT_REPORT_INTERVAL",
         "REPORT_PREFIX",
         "ReportError",
+        "callerReportSubject",
         "createInsight",
         "histogramQuantile",
         "instancesNeeded",
+        "parseCallerReport",
         "parseReport",
         "registerCapacityMetrics",
         "reportSubject",
+        "startCallerReporter",
       ]
     `);
   });

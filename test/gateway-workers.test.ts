@@ -107,7 +107,7 @@ function answeredBy(stdout: string, path: RegExp): Map<number, number> {
 
 describe("gateway - workers", () => {
   it("gateway - --workers 2: both workers answer, /readyz and /metrics cover both, SIGTERM finishes in-flight requests in each and exits 0", async () => {
-    const gw = await startGateway(["--workers", "2"]);
+    const gw = await startGateway(["--workers", "2", "--route", "/nobody=nobody"]);
     try {
       expect(gw.pids).toHaveLength(2);
       expect(gw.pids).not.toContain(gw.child.pid);
@@ -129,12 +129,34 @@ describe("gateway - workers", () => {
           }),
         );
         expect(answers).toEqual(Array.from({ length: 40 }, () => "200 echo"));
+        // A service nobody serves: the workers' no-responders reach the primary's aggregator in
+        // their callers' reports ($NM.CALLERS.<id>), as a rate on its /metrics.
+        await check(
+          async () => {
+            const misses = await Promise.all(
+              Array.from({ length: 8 }, async () => {
+                const res = await pool.request({ path: "/nobody/x", method: "GET" });
+                await res.body.arrayBuffer();
+                return res.statusCode;
+              }),
+            );
+            expect(misses).toEqual(Array.from({ length: 8 }, () => 503));
+            const text = (await get(`${gw.adminUrl}/metrics`)).text;
+            return Number(metric(text, 'natsmesh_insight_no_responder_rate{service="nobody"}') ?? 0) > 0;
+          },
+          5000,
+          { name: "the workers' no-responders in the primary's /metrics", interval: 100 },
+        );
       } finally {
         await pool.close();
       }
       const metrics = (await get(`${gw.adminUrl}/metrics`)).text;
       const labels = 'route="default",service="echo",method="GET"';
       expect(metric(metrics, `natsmesh_gateway_requests_total{${labels},status="200"}`)).toBe("40");
+      // The misses, counted by the workers and summed by the primary.
+      expect(metrics).toMatch(
+        /^natsmesh_gateway_no_responders_total\{route="[^"]+",service="nobody"\} [1-9]/m,
+      );
       expect(metric(metrics, `natsmesh_gateway_request_duration_seconds_count{${labels}}`)).toBe("40");
       expect(metric(metrics, "natsmesh_gateway_workers")).toBe("2");
       expect(metric(metrics, "natsmesh_gateway_worker_restarts_total")).toBe("0");

@@ -4,17 +4,22 @@
  * last report, or silently).
  */
 import type { NatsConnection } from "@nats-io/transport-node";
+import { request } from "undici";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
+import { createFetch, MeshDispatcher, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
 import {
+  CallerReportError,
+  callerReportSubject,
   createInsight,
   histogramQuantile,
   type InstanceReport,
   instancesNeeded,
   type MeshInsight,
+  parseCallerReport,
   parseReport,
   ReportError,
   reportSubject,
+  startCallerReporter,
 } from "../src/insight/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
@@ -185,6 +190,145 @@ describe("insight - reports aggregated from a real mesh", () => {
     await check(() => !insight.view().services.some((s) => s.service === "orders"), 3000, {
       name: "o2 forgotten after missed reports",
     });
+  });
+
+  it("insight - callers' reports are summed over callers; a silent caller is forgotten after three intervals, a stopped one at once", async () => {
+    const counts = { a: 0, b: 0 };
+    const a = startCallerReporter(await nats.connect(), {
+      caller: "ca",
+      kind: "fetch",
+      interval: 100,
+      counts: () => [{ service: "lost", calls: counts.a, noResponders: counts.a, timeouts: 0 }],
+    });
+    const bnc = await nats.connect();
+    const b = startCallerReporter(bnc, {
+      caller: "cb",
+      kind: "gateway",
+      interval: 100,
+      counts: () => [{ service: "lost", calls: counts.b, noResponders: 0, timeouts: counts.b }],
+    });
+    const bump = setInterval(() => {
+      counts.a += 10;
+      counts.b += 5;
+    }, 50);
+    try {
+      // Both callers' figures on one service: a's no-responders and b's timeouts.
+      const both = await check(
+        () => {
+          const s = insight.view().services.find((x) => x.service === "lost");
+          return s && s.noResponderRate > 0 && s.callerTimeoutRate > 0 ? s : undefined;
+        },
+        5000,
+        { name: "both callers in the picture" },
+      );
+      expect(both).toMatchObject({ instances: [], needed: 1 });
+      // b goes silent (its connection closes without a bye): forgotten after three intervals.
+      await bnc.close();
+      await check(
+        () => {
+          const s = insight.view().services.find((x) => x.service === "lost");
+          return s !== undefined && s.callerTimeoutRate === 0 && s.noResponderRate > 0;
+        },
+        5000,
+        { name: "b forgotten, a still counted" },
+      );
+      // a stops: its last report (bye) removes it at once, and the service with it.
+      await a.stop();
+      await check(() => !insight.view().services.some((x) => x.service === "lost"), 2000, {
+        name: "a gone",
+      });
+    } finally {
+      clearInterval(bump);
+      await a.stop();
+      await b.stop();
+    }
+  });
+
+  it("insight - createFetch({ callerReports }) publishes its no-responders per service; close() sends its last report", async () => {
+    const caller = createFetch({ nc: await nats.connect(), timeout: 2000, callerReports: { interval: 100 } });
+    let missing = true;
+    const misses = (async () => {
+      const errors = new Set<string>();
+      while (missing) {
+        await caller("http://unserved.nats/x").catch((err: Error) => errors.add(err.name));
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      return [...errors];
+    })();
+    try {
+      const seen = await check(
+        () => insight.view().services.find((s) => s.service === "unserved" && s.noResponderRate > 0),
+        5000,
+        { name: "the fetch's no-responders in the picture" },
+      );
+      expect(seen).toMatchObject({ instances: [], needed: 1 });
+    } finally {
+      missing = false;
+    }
+    expect(await misses).toEqual(["NoRespondersError"]);
+    await caller.close();
+    await check(() => !insight.view().services.some((s) => s.service === "unserved"), 2000, {
+      name: "gone on close",
+    });
+    expect(() => createFetch({ nc, callerReports: { interval: 0 } })).toThrow(RangeError);
+  });
+
+  it("insight - MeshDispatcher({ callerReports }) publishes its no-responders too", async () => {
+    const dispatcher = new MeshDispatcher({ nc: await nats.connect(), callerReports: { interval: 100 } });
+    let missing = true;
+    const misses = (async () => {
+      while (missing) {
+        await request("http://unserved2.nats/x", { dispatcher }).then(
+          (r) => r.body.dump(),
+          () => undefined,
+        );
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    })();
+    try {
+      await check(
+        () => insight.view().services.some((s) => s.service === "unserved2" && s.noResponderRate > 0),
+        5000,
+        { name: "the dispatcher's no-responders in the picture" },
+      );
+    } finally {
+      missing = false;
+      await misses;
+    }
+    await dispatcher.close();
+    await check(() => !insight.view().services.some((s) => s.service === "unserved2"), 2000, {
+      name: "gone on close",
+    });
+  });
+
+  it("insight - a callers' report that is not valid is a CallerReportError naming the field, counted and dropped", async () => {
+    const ok = {
+      v: 1,
+      caller: "c",
+      kind: "fetch",
+      started: new Date().toISOString(),
+      seq: 0,
+      interval: 1000,
+      services: { s: { n: 1, nr: 0, to: 0 } },
+    };
+    expect(parseCallerReport(JSON.stringify(ok))).toEqual(ok);
+    const bad: [unknown, RegExp][] = [
+      [{ ...ok, v: 2 }, /version 2/],
+      [{ ...ok, caller: 7 }, /caller/],
+      [{ ...ok, interval: 0 }, /interval/],
+      [{ ...ok, services: [] }, /services/],
+      [{ ...ok, services: { s: { n: 1, nr: -1, to: 0 } } }, /services\.s/],
+      [{ ...ok, bye: "yes" }, /bye/],
+    ];
+    for (const [doc, message] of bad) {
+      expect(() => parseCallerReport(JSON.stringify(doc))).toThrow(CallerReportError);
+      expect(() => parseCallerReport(JSON.stringify(doc))).toThrow(message);
+    }
+    expect(() => parseCallerReport("{")).toThrow(/not JSON/);
+    expect(() => startCallerReporter(nc, { caller: "a.b", kind: "x", counts: () => [] })).toThrow(RangeError);
+    const before = insight.rejected;
+    nc.publish(callerReportSubject("evil"), JSON.stringify({ ...ok, seq: -1 }));
+    await check(() => insight.rejected === before + 1, 2000, { name: "one rejected" });
   });
 
   it("insight - a report that is not valid is counted and dropped, the aggregator keeps working", async () => {

@@ -56,7 +56,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   dashboard: ["insight"],
   log: ["protocol"],
   tap: ["protocol", "connect"],
-  client: ["protocol", "util", "stream", "traffic", "durable", "tracing", "connect"],
+  client: ["protocol", "util", "stream", "traffic", "durable", "tracing", "connect", "insight"],
   server: [
     "protocol",
     "util",

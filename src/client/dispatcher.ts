@@ -12,6 +12,7 @@ import {
 } from "../protocol/index.js";
 import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
+import { CallerTally } from "./caller-tally.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
 import { type HandlerSink, toSink } from "./undici-handler.js";
@@ -187,6 +188,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #window: number | undefined;
   readonly #headersTimeout: number;
   readonly #bodyTimeout: number;
+  readonly #tally: CallerTally | undefined;
   #closed = false;
 
   /** @param options - a connection (`nc`) or connection options; NATS_* environment otherwise. */
@@ -200,6 +202,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#window = options.window;
     this.#headersTimeout = options.headersTimeout ?? UNDICI_TIMEOUT;
     this.#bodyTimeout = options.bodyTimeout ?? UNDICI_TIMEOUT;
+    this.#tally = options.callerReports ? new CallerTally("dispatcher", options.callerReports) : undefined;
   }
 
   /** Starts one request; the handler gets the response. */
@@ -256,7 +259,8 @@ export class MeshDispatcher extends Dispatcher {
       }
       const { nc, prefix } = ready;
       const instance = (options as MeshDispatchOptions).instance;
-      const attempt = (t: number, s: AbortSignal | undefined, resendable: boolean) =>
+      const tally = this.#tally;
+      const call = (t: number, s: AbortSignal | undefined, resendable: boolean) =>
         callService(nc, service, request, {
           prefix,
           timeout: t,
@@ -266,11 +270,16 @@ export class MeshDispatcher extends Dispatcher {
           resendable,
           instance,
         });
+      const attempt = tally
+        ? (t: number, s: AbortSignal | undefined, resendable: boolean) =>
+            tally.attempt(service, call(t, s, resendable))
+        : call;
       const head =
         instance === undefined
           ? this.#guard.run(service, request, timeout, signal, attempt)
           : this.#guard.runPinned(service, request, timeout, signal, attempt);
-      return await (timeout === deadline ? head : asCallTimeout(head, deadline));
+      const answer = timeout === deadline ? head : asCallTimeout(head, deadline);
+      return await (tally ? tally.call(nc, service, answer) : answer);
     } catch (err) {
       if (byHeaders && err instanceof TimeoutError) throw new errors.HeadersTimeoutError();
       throw err;
@@ -282,7 +291,8 @@ export class MeshDispatcher extends Dispatcher {
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.#closed = true;
-    const done = this.#source.close();
+    const tally = this.#tally;
+    const done = tally ? tally.stop().then(() => this.#source.close()) : this.#source.close();
     if (callback) {
       done.then(callback, callback);
       return;

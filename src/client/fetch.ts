@@ -11,6 +11,7 @@ import {
 import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import type { HedgeChoice } from "../traffic/service-hedging.js";
 import { callService } from "./call.js";
+import { type CallerReportsOption, CallerTally } from "./caller-tally.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
 import { DurableCalls, durableIntent } from "./durable.js";
 import { broadcastWith, type FetchAllInit, fetchAllWith } from "./fetch-all.js";
@@ -68,6 +69,19 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
    * expired, 500 `NM_ERR_DURABLE_DEAD_LETTER`). Off, `Prefer` travels to the service as any header.
    */
   durable?: boolean;
+  /**
+   * Publish this caller's report — per service: calls, no-responders and timeouts, which no instance
+   * can see — on `$NM.CALLERS.<id>` each second from the first call on, for dashboards and
+   * `natsmesh top` to sum (PROTOCOL.md §12.1). Default false; `{ interval }` in ms sets the period.
+   * `MeshDispatcher` takes it too (id `dispatcher-<nuid>`).
+   * The connection's user needs publish permission on `$NM.CALLERS.>`.
+   *
+   * @example
+   * ```ts
+   * const fetch = createFetch({ callerReports: true });
+   * ```
+   */
+  callerReports?: CallerReportsOption;
 }
 
 /**
@@ -196,6 +210,11 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
   const source = new ConnectionSource(options);
   const guard = new CallGuard(options);
   const durableCalls = new DurableCalls();
+  const tally = options.callerReports ? new CallerTally("fetch", options.callerReports) : undefined;
+  const closeFetch = async (): Promise<void> => {
+    await tally?.stop();
+    await source.close();
+  };
   const meshFetch = async (input: string | URL | Request, init?: MeshRequestInit): Promise<Response> => {
     // The common cases need no await: a simple body is laid out at once, the connection is open.
     if (init?.instance !== undefined) assertInstanceId(init.instance);
@@ -213,11 +232,13 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       return finish(answer, call.url, request.method, service);
     }
     const instance = init?.instance;
+    const attempt = (svc: string, req: WireRequest, o: Parameters<typeof callService>[3]) =>
+      tally ? tally.attempt(svc, callService(nc, svc, req, o)) : callService(nc, svc, req, o);
     // A redirect to the same service stays with a named instance; elsewhere it is load-shared.
-    const send = (svc: string, req: WireRequest, t: number) =>
+    const sendOnce = (svc: string, req: WireRequest, t: number) =>
       instance !== undefined && svc === service
         ? guard.runPinned(svc, req, t, signal, (left, s, resendable) =>
-            callService(nc, svc, req, {
+            attempt(svc, req, {
               prefix,
               timeout: left,
               signal: s,
@@ -233,9 +254,11 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
             t,
             signal,
             (left, s, resendable) =>
-              callService(nc, svc, req, { prefix, timeout: left, signal: s, heartbeat, window, resendable }),
+              attempt(svc, req, { prefix, timeout: left, signal: s, heartbeat, window, resendable }),
             init?.hedge,
           );
+    const send = (svc: string, req: WireRequest, t: number) =>
+      tally ? tally.call(nc, svc, sendOnce(svc, req, t)) : sendOnce(svc, req, t);
     const head = send(
       service,
       request,
@@ -261,8 +284,8 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
       fetchAllWith({ source, suffixes, timeout }, input, init),
     broadcast: (input: string | URL | Request, init?: RequestInit & { timeout?: number }) =>
       broadcastWith({ source, suffixes, timeout }, input, init),
-    close: () => source.close(),
-    [Symbol.asyncDispose]: () => source.close(),
+    close: () => closeFetch(),
+    [Symbol.asyncDispose]: () => closeFetch(),
   });
 }
 

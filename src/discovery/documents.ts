@@ -59,6 +59,10 @@ export const MetadataKey = {
   Prefix: "natsmesh.prefix",
   /** Version of the natsmesh wire protocol the endpoint speaks (PROTOCOL.md). */
   Protocol: "natsmesh.protocol",
+  /** On the `http` endpoint: the subject of requests named to this instance (`<prefix>.<service>.$I.<id>.*`, PROTOCOL.md §10). */
+  InstanceSubject: "natsmesh.instance_subject",
+  /** On the `http` endpoint: the subject of requests to every instance (`<prefix>.<service>.$ALL.*`). */
+  EverySubject: "natsmesh.every_subject",
 } as const;
 
 /** Name of the one endpoint of a natsmesh service. */
@@ -236,6 +240,8 @@ export interface InstanceFacts {
   metadata: Record<string, string>;
   /** When the instance started. */
   started: Date;
+  /** The subjects it also serves without a queue group (PROTOCOL.md §10), when `direct` is on. */
+  direct?: { instance: string; every: string } | undefined;
 }
 
 /** Counters of the endpoint, read when a stats request arrives. */
@@ -283,7 +289,14 @@ export function describeInstance(facts: InstanceFacts): MicroDescription {
       name: ENDPOINT_NAME,
       subject: facts.subject,
       queue_group: facts.queue,
-      metadata: {},
+      // Counted in this one endpoint's STATS: they are the same handler, so the subjects are
+      // metadata of `http` rather than endpoints of their own.
+      metadata: facts.direct
+        ? {
+            [MetadataKey.InstanceSubject]: facts.direct.instance,
+            [MetadataKey.EverySubject]: facts.direct.every,
+          }
+        : {},
     },
   };
 }

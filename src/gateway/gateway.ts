@@ -5,13 +5,14 @@
  */
 import type { Server } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { NatsConnection } from "@nats-io/nats-core";
+import { type NatsConnection, nuid } from "@nats-io/nats-core";
 import type { Logger } from "pino";
 import type { Registry } from "prom-client";
 import { ConnectionSource, type ConnectionSourceOptions, type ResolvedConnection } from "../connect/index.js";
 import { createDashboard, type Dashboard } from "../dashboard/dashboard.js";
 import { monitorUrlsFrom } from "../dashboard/monitor.js";
 import { createInsight, type InsightOptions, type MeshInsight } from "../insight/aggregator.js";
+import { type CallerReporter, startCallerReporter } from "../insight/caller-report.js";
 import type { CallerCounts } from "../insight/callers.js";
 import { registerCapacityMetrics } from "../insight/prometheus.js";
 import { createLogger } from "../log/index.js";
@@ -105,6 +106,19 @@ export interface GatewayOptions extends ConnectionSourceOptions {
    * and `natsmesh_gateway_routed_around_total`.
    */
   eject?: false | EjectSettings;
+  /**
+   * Publish the gateway's callers' report — per service: calls, no-responders and timeouts, which no
+   * instance can see — on `$NM.CALLERS.<id>` each second, for every aggregator (this admin port, a
+   * cluster primary's, `natsmesh dashboard`, `natsmesh top`) to sum (PROTOCOL.md §12). Default
+   * true (every second; `{ interval }` in ms sets another period); the gateway's NATS user then
+   * needs publish permission on `$NM.CALLERS.>`.
+   */
+  callerReports?:
+    | boolean
+    | {
+        /** Milliseconds between two reports (≥ 1). */
+        interval: number;
+      };
 }
 
 /**
@@ -258,6 +272,8 @@ class GatewayImpl implements Gateway {
   #insight: MeshInsight | undefined;
   readonly #eject: false | EjectSettings;
   #silent: SilentInstances | undefined;
+  readonly #callerReports: NonNullable<GatewayOptions["callerReports"]>;
+  #callerReporter: CallerReporter | undefined;
   #dashboard: Dashboard | undefined;
   #conn: ResolvedConnection | undefined;
   #readiness: Readiness | undefined;
@@ -274,6 +290,12 @@ class GatewayImpl implements Gateway {
     this.#insightOptions = options.insight;
     const eject = options.eject ?? config.eject;
     this.#eject = eject === false ? false : checkEjectSettings(eject);
+    this.#callerReports = options.callerReports ?? true;
+    if (typeof this.#callerReports === "object") {
+      const { interval } = this.#callerReports;
+      if (!(Number.isFinite(interval) && interval >= 1))
+        throw new GatewayConfigError("options", `callerReports.interval (ms) must be ≥ 1: got ${interval}`);
+    }
     const breaker = options.breaker ?? config.breaker;
     this.#breakers = new ServiceBreakers(
       breaker ? { ...breaker, registry: this.#metrics.registry } : false,
@@ -382,6 +404,7 @@ class GatewayImpl implements Gateway {
       }
       const address = await bind(this.#public, config.listen, "listen");
       let adminAddress: HostPort | undefined;
+      if (this.#callerReports !== false) this.#startCallerReports(this.#conn.nc);
       if (config.admin) {
         const readiness = this.#readiness;
         const registry = this.#metrics.registry;
@@ -415,21 +438,40 @@ class GatewayImpl implements Gateway {
     const settings = this.#insightOptions;
     if (settings === false || this.#insight) return;
     const { monitorUrls, ...options } = settings ?? {};
-    const metrics = this.#metrics;
-    // What the gateway's calls saw and no instance can report: no responders, its own timeouts.
-    const callers = async (): Promise<CallerCounts[]> => {
-      const [missed, late] = await Promise.all([metrics.noResponders.get(), metrics.timeouts.get()]);
-      const counts: CallerCounts[] = [];
-      for (const { labels, value } of missed.values)
-        counts.push({ service: String(labels.service ?? ""), noResponders: value, timeouts: 0 });
-      for (const { labels, value } of late.values)
-        counts.push({ service: String(labels.service ?? ""), noResponders: 0, timeouts: value });
-      return counts.filter((c) => c.service !== "");
-    };
-    const insight = createInsight(nc, { logger: this.#logger, callers, ...options });
+    const insight = createInsight(nc, { logger: this.#logger, ...options });
     this.#insight = insight;
     this.#dashboard = createDashboard({ insight, monitorUrls: monitorUrls ?? monitorUrlsFrom(process.env) });
     registerCapacityMetrics(this.#metrics.registry, insight);
+  }
+
+  /**
+   * What the gateway's calls saw and no instance can report (calls, no responders, its own
+   * timeouts), published for every aggregator — its own admin port's included, over NATS as anyone's.
+   */
+  #startCallerReports(nc: NatsConnection): void {
+    const metrics = this.#metrics;
+    const counts = async (): Promise<CallerCounts[]> => {
+      const [calls, missed, late] = await Promise.all([
+        metrics.requests.get(),
+        metrics.noResponders.get(),
+        metrics.timeouts.get(),
+      ]);
+      const out: CallerCounts[] = [];
+      for (const { labels, value } of calls.values)
+        out.push({ service: String(labels.service ?? ""), calls: value, noResponders: 0, timeouts: 0 });
+      for (const { labels, value } of missed.values)
+        out.push({ service: String(labels.service ?? ""), noResponders: value, timeouts: 0 });
+      for (const { labels, value } of late.values)
+        out.push({ service: String(labels.service ?? ""), noResponders: 0, timeouts: value });
+      return out.filter((c) => c.service !== "");
+    };
+    this.#callerReporter = startCallerReporter(nc, {
+      caller: `gw-${nuid.next()}`,
+      kind: "gateway",
+      ...(typeof this.#callerReports === "object" && { interval: this.#callerReports.interval }),
+      counts,
+      logger: this.#logger,
+    });
   }
 
   async #stop(): Promise<void> {
@@ -465,6 +507,7 @@ class GatewayImpl implements Gateway {
       this.#tracker.destroyAll();
       await closed;
     }
+    await this.#callerReporter?.stop();
     this.#dashboard?.close();
     this.#insight?.close();
     this.#silent?.close();

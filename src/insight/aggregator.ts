@@ -7,7 +7,8 @@
  */
 import type { NatsConnection, Subscription } from "@nats-io/nats-core";
 import type { Logger } from "pino";
-import { type CallerCounts, CallerWindow } from "./callers.js";
+import { CALLERS_WILDCARD, type CallerReport, parseCallerReport } from "./caller-report.js";
+import { type CallerRates, CallerWindow } from "./callers.js";
 import { addCounts, countsBetween, emptyCounts, figuresOf, type WindowCounts } from "./figures.js";
 import { type InstanceReport, parseReport, REPORT_WILDCARD } from "./report.js";
 import {
@@ -39,13 +40,10 @@ export interface InsightOptions {
   missed?: number;
   /** Instances tracked at most (default 10 000); reports of more are dropped. */
   maxInstances?: number;
+  /** Callers tracked at most (default 1000); reports of more are dropped. */
+  maxCallers?: number;
   /** Where bad reports are logged (debug). */
   logger?: Logger;
-  /**
-   * What this process's own calls saw, cumulative (the gateway gives its no-responders and timeouts
-   * per service): read at each tick, shown as `noResponderRate` and `callerTimeoutRate`.
-   */
-  callers?: () => Iterable<CallerCounts> | Promise<Iterable<CallerCounts>>;
 }
 
 /**
@@ -85,6 +83,14 @@ interface Tracked {
   expires: number;
 }
 
+/** One caller's reports, as a window of its cumulative counts. */
+interface TrackedCaller {
+  started: string;
+  window: CallerWindow;
+  /** Deadline (performance.now ms) after which the caller is forgotten. */
+  expires: number;
+}
+
 /**
  * A running aggregator.
  *
@@ -119,6 +125,7 @@ const key = (service: string, id: string) => `${service}\u0000${id}`;
 
 class InsightImpl implements MeshInsight {
   readonly #sub: Subscription;
+  readonly #callerSub: Subscription;
   readonly #timer: NodeJS.Timeout;
   readonly #windowMs: number;
   readonly #target: number;
@@ -129,18 +136,17 @@ class InsightImpl implements MeshInsight {
   readonly #history = new Map<string, HistoryPoint[]>();
   readonly #listeners = new Set<(view: MeshView) => void>();
   readonly #log: Logger | undefined;
-  readonly #callers: InsightOptions["callers"];
-  readonly #callerWindow: CallerWindow;
+  readonly #maxCallers: number;
+  readonly #callers = new Map<string, TrackedCaller>();
   #rejected = 0;
   #last: MeshView;
 
   constructor(
     nc: NatsConnection,
-    o: Required<Omit<InsightOptions, "logger" | "callers">> & Pick<InsightOptions, "logger" | "callers">,
+    o: Required<Omit<InsightOptions, "logger">> & Pick<InsightOptions, "logger">,
   ) {
     this.#windowMs = o.window * 1000;
-    this.#callers = o.callers;
-    this.#callerWindow = new CallerWindow(this.#windowMs);
+    this.#maxCallers = o.maxCallers;
     this.#target = o.target;
     this.#historySize = o.history;
     this.#missed = o.missed;
@@ -151,6 +157,12 @@ class InsightImpl implements MeshInsight {
       callback: (err, msg) => {
         if (err) return;
         this.#take(msg.string());
+      },
+    });
+    this.#callerSub = nc.subscribe(CALLERS_WILDCARD, {
+      callback: (err, msg) => {
+        if (err) return;
+        this.#takeCaller(msg.string());
       },
     });
     this.#timer = setInterval(() => this.#tick(), o.tick);
@@ -197,18 +209,61 @@ class InsightImpl implements MeshInsight {
     if (drop > 0) tracked.samples.splice(0, drop);
   }
 
+  #takeCaller(text: string): void {
+    let report: CallerReport;
+    try {
+      report = parseCallerReport(text);
+    } catch (err) {
+      this.#rejected++;
+      this.#log?.debug({ err }, "callers' report dropped");
+      return;
+    }
+    if (report.bye) {
+      this.#callers.delete(report.caller);
+      return;
+    }
+    const now = performance.now();
+    let tracked = this.#callers.get(report.caller);
+    // A restart under the same id starts its counters again.
+    if (tracked && tracked.started !== report.started) tracked = undefined;
+    if (!tracked) {
+      if (!this.#callers.has(report.caller) && this.#callers.size >= this.#maxCallers) {
+        this.#rejected++;
+        return;
+      }
+      tracked = { started: report.started, window: new CallerWindow(this.#windowMs), expires: 0 };
+      this.#callers.set(report.caller, tracked);
+    }
+    tracked.window.add(
+      Object.entries(report.services).map(([service, c]) => ({
+        service,
+        calls: c.n,
+        noResponders: c.nr,
+        timeouts: c.to,
+      })),
+      now,
+    );
+    tracked.expires = now + this.#missed * report.interval + 250;
+  }
+
+  /** The callers' rates per service, summed over the callers. */
+  #callerRates(): Map<string, CallerRates> {
+    const out = new Map<string, CallerRates>();
+    for (const tracked of this.#callers.values()) {
+      for (const [service, r] of tracked.window.rates()) {
+        const sum = out.get(service) ?? { noResponderRate: 0, callerTimeoutRate: 0 };
+        sum.noResponderRate += r.noResponderRate;
+        sum.callerTimeoutRate += r.callerTimeoutRate;
+        out.set(service, sum);
+      }
+    }
+    return out;
+  }
+
   #tick(): void {
     const now = performance.now();
-    if (this.#callers) {
-      // Read now, counted at the next tick (a read may be asynchronous).
-      Promise.resolve()
-        .then(this.#callers)
-        .then(
-          (counts) => this.#callerWindow.add(counts, performance.now()),
-          (err: unknown) => this.#log?.warn({ err }, "could not read the callers' counts"),
-        );
-    }
     for (const [k, tracked] of this.#instances) if (tracked.expires < now) this.#instances.delete(k);
+    for (const [k, tracked] of this.#callers) if (tracked.expires < now) this.#callers.delete(k);
     const view = this.#compute(now);
     this.#last = view;
     const present = new Set<string>();
@@ -293,7 +348,7 @@ class InsightImpl implements MeshInsight {
         age: (now - newest.t) / 1000,
       });
     }
-    const callers = this.#callerWindow.rates();
+    const callers = this.#callerRates();
     // A service its callers miss but no instance reports: the one that most needs an instance.
     for (const service of callers.keys()) {
       if (!byService.has(service))
@@ -360,6 +415,7 @@ class InsightImpl implements MeshInsight {
   close(): void {
     clearInterval(this.#timer);
     this.#sub.unsubscribe();
+    this.#callerSub.unsubscribe();
     this.#listeners.clear();
   }
 
@@ -374,8 +430,9 @@ function check(name: string, value: number, ok: boolean): number {
 }
 
 /**
- * Starts an aggregator on a connection: it subscribes `$NM.REPORT.>` and, every `tick` ms, forgets
- * instances that stopped reporting (three intervals by default, at once on their `bye`), computes
+ * Starts an aggregator on a connection: it subscribes `$NM.REPORT.>` (instances) and `$NM.CALLERS.>`
+ * (callers' no-responders and timeouts, summed over callers) and, every `tick` ms, forgets instances
+ * and callers that stopped reporting (three intervals by default, at once on their `bye`), computes
  * the {@link MeshView} and calls the listeners.
  *
  * @param nc - a connection (the aggregator only subscribes)
@@ -396,8 +453,8 @@ export function createInsight(nc: NatsConnection, options: InsightOptions = {}):
     tick = 1000,
     missed = 3,
     maxInstances = 10_000,
+    maxCallers = 1000,
     logger,
-    callers,
   } = options;
   check("window (s) must be ≥ 1", window, Number.isFinite(window) && window >= 1);
   check("target must be in (0, 1]", target, target > 0 && target <= 1);
@@ -405,6 +462,7 @@ export function createInsight(nc: NatsConnection, options: InsightOptions = {}):
   check("tick (ms) must be ≥ 1", tick, Number.isFinite(tick) && tick >= 1);
   check("missed must be ≥ 1", missed, Number.isFinite(missed) && missed >= 1);
   check("maxInstances must be ≥ 1", maxInstances, Number.isInteger(maxInstances) && maxInstances >= 1);
+  check("maxCallers must be ≥ 1", maxCallers, Number.isInteger(maxCallers) && maxCallers >= 1);
   return new InsightImpl(nc, {
     window,
     target,
@@ -412,7 +470,7 @@ export function createInsight(nc: NatsConnection, options: InsightOptions = {}):
     tick,
     missed,
     maxInstances,
+    maxCallers,
     ...(logger ? { logger } : {}),
-    ...(callers ? { callers } : {}),
   });
 }

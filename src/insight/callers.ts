@@ -1,7 +1,8 @@
 /**
  * What callers see that instances cannot: requests that found no instance (no responders) and
- * requests the caller gave up on (timeouts). A process that calls services (the gateway) gives its
- * cumulative counts; the window turns them into rates per service. Pure apart from the clock given.
+ * requests the caller gave up on (timeouts). Each caller publishes its cumulative counts (see
+ * caller-report.ts); the aggregator keeps one window per caller, which turns them into rates per
+ * service. Pure apart from the clock given.
  *
  * @module
  */
@@ -19,6 +20,8 @@
 export interface CallerCounts {
   /** The natsmesh service called. */
   service: string;
+  /** Calls made (answered or not); optional, 0 when not given. */
+  calls?: number;
   /** Attempts that found no instance of the service. */
   noResponders: number;
   /** Requests the caller answered 504 (the service did not answer in time). */

@@ -13,6 +13,17 @@
  * @module
  */
 export { createInsight, type HistoryPoint, type InsightOptions, type MeshInsight } from "./aggregator.js";
+export {
+  CALLERS_PREFIX,
+  type CalledCounters,
+  type CallerReport,
+  CallerReportError,
+  type CallerReporter,
+  type CallerReporterSettings,
+  callerReportSubject,
+  parseCallerReport,
+  startCallerReporter,
+} from "./caller-report.js";
 export type { CallerCounts, CallerRates } from "./callers.js";
 export type { TrafficFigures } from "./figures.js";
 export { CAPACITY_METRICS, registerCapacityMetrics } from "./prometheus.js";

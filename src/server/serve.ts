@@ -216,6 +216,10 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
         log: logger.child({ service, instance: id }),
       })
     : wire;
+  const direct =
+    options.direct === false
+      ? undefined
+      : { instance: instanceSubject(prefix, service, id), every: everySubject(prefix, service) };
   const instance = new ServiceInstance(handle, nc, source, {
     service,
     subject,
@@ -226,10 +230,7 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
     streamIdle: options.streamIdleTimeout ?? STREAM_IDLE_MS,
     cancelGrace: options.cancelGrace ?? DEFAULT_CANCEL_GRACE,
     lagThreshold: options.lagThreshold ?? DEFAULT_LAG_THRESHOLD,
-    direct:
-      options.direct === false
-        ? undefined
-        : { instance: instanceSubject(prefix, service, id), every: everySubject(prefix, service) },
+    direct,
     logger,
     recorder,
     records:
@@ -247,7 +248,16 @@ export async function serve(handler: Handler, options: ServeOptions): Promise<Se
   });
   try {
     if (options.discovery !== false) {
-      const facts = { service, prefix, subject, queue, instance: id, version, started: instance.started };
+      const facts = {
+        service,
+        prefix,
+        subject,
+        queue,
+        instance: id,
+        version,
+        started: instance.started,
+        direct,
+      };
       const description = describeInstance({
         ...facts,
         description: options.description ?? "",

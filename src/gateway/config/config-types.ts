@@ -247,7 +247,14 @@ export interface GatewayConfig {
   routes?: RouteConfig[];
 }
 
-/** Settings of the gateway's outlier ejection (docs/TRAFFIC.md §10). */
+/**
+ * Settings of the gateway's outlier ejection (docs/TRAFFIC.md §10).
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({ eject: { silentIntervals: 3, maxMs: 30_000 } });
+ * ```
+ */
 export interface EjectSettings {
   /** Report intervals without a report after which an instance is suspect (default 2.5, ≥ 1). */
   silentIntervals?: number;

@@ -24,6 +24,8 @@ export interface WorkerGatewayOptions {
   prefix?: string;
   /** NATS connection options (JSON values only). */
   connection?: MeshConnectOptions;
+  /** Whether the worker publishes its callers' report (default true). */
+  callerReports?: boolean | { interval: number };
 }
 
 /** Primary → worker: serve this configuration (sent once the worker said hello). */

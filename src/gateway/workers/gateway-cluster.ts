@@ -46,7 +46,16 @@ import { WorkerSlot } from "./worker-slot.js";
 export interface GatewayClusterOptions
   extends Pick<
     GatewayOptions,
-    "config" | "configFile" | "listen" | "admin" | "tls" | "routes" | "prefix" | "drainDelay" | "insight"
+    | "config"
+    | "configFile"
+    | "listen"
+    | "admin"
+    | "tls"
+    | "routes"
+    | "prefix"
+    | "drainDelay"
+    | "insight"
+    | "callerReports"
   > {
   /**
    * Worker processes: a whole number, or `auto` (`os.availableParallelism()`); overrides the
@@ -176,7 +185,7 @@ export function createGatewayCluster(options: GatewayClusterOptions = {}): Gatew
       `workers must be ${WORKERS_EXPECTED} (got ${JSON.stringify(options.workers)})`,
     );
   if (workers === 1) return new InProcess(createGatewayFrom({ ...options, logger }, from));
-  const { listen, tls, routes, prefix, connection, drainDelay } = options;
+  const { listen, tls, routes, prefix, connection, drainDelay, callerReports } = options;
   const forWorkers: WorkerGatewayOptions = {
     ...(listen !== undefined && { listen }),
     ...(drainDelay !== undefined && { drainDelay }),
@@ -184,6 +193,7 @@ export function createGatewayCluster(options: GatewayClusterOptions = {}): Gatew
     ...(routes !== undefined && { routes }),
     ...(prefix !== undefined && { prefix }),
     ...(connection !== undefined && { connection }),
+    ...(callerReports !== undefined && { callerReports }),
   };
   assertJson(forWorkers, "options");
   return new ClusterPrimary(workers, config, from, forWorkers, logger, options.insight);
@@ -401,7 +411,8 @@ class ClusterPrimary implements GatewayCluster {
 
   /**
    * The admin port's dashboard and capacity metrics: the workers each have their own connection, so
-   * the primary opens one for its aggregator (the workers' no-responders are not in its picture).
+   * the primary opens one for its aggregator; the workers' no-responders and timeouts reach it as
+   * every caller's do, in their callers' reports on `$NM.CALLERS.<id>`.
    */
   async #startInsight(): Promise<void> {
     const setting = this.#insightSetting;
