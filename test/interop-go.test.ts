@@ -663,7 +663,16 @@ describe.skipIf(skipReason !== undefined)(skipReason ? `${title} (skipped: ${ski
         "natsmesh.protocol": "1",
       });
       const endpoint = { name: "http", subject: `${prefix}.${svc.service}.*`, queue_group: svc.service };
-      expect(l.endpoints).toEqual([{ ...endpoint, metadata: {} }]);
+      // The one endpoint also names the subjects of one instance and every instance (PROTOCOL.md §10).
+      expect(l.endpoints).toEqual([
+        {
+          ...endpoint,
+          metadata: {
+            "natsmesh.instance_subject": `${prefix}.${svc.service}.$I.${svc.instance}.*`,
+            "natsmesh.every_subject": `${prefix}.${svc.service}.$ALL.*`,
+          },
+        },
+      ]);
       // Nothing runs concurrently: the counters are exactly the instance's own.
       const stats = svc.stats();
       const ep = l.stats.endpoints[0]!;
