@@ -113,24 +113,9 @@ export class Intake {
       this.#countMalformed(msg, "dropped a message without a reply subject");
       return;
     }
-    // readRequest returns why a payload is malformed instead of throwing: garbage costs no exception,
-    // no error object, and (for a wrong prefix) no string decoding.
-    let req: WireRequest | string;
-    try {
-      req = readRequest(msg.data);
-    } catch (e) {
-      req = String(e);
-    }
-    if (typeof req !== "string") {
-      const subject = msg.subject;
-      const token = subject.slice(subject.lastIndexOf(".") + 1);
-      if (req.method.toLowerCase() === token) {
-        this.#accept(reply, subject, req);
-        return;
-      }
-      req = `method ${req.method} does not match subject token '${token}'`;
-    }
-    this.#malformedAnswer(msg, reply, req);
+    const req = requestOnSubject(msg);
+    if (typeof req === "string") this.#malformedAnswer(msg, reply, req);
+    else this.#accept(reply, msg.subject, req);
   }
 
   /**
@@ -139,23 +124,13 @@ export class Intake {
    * body (which need a caller to talk to), is counted and dropped.
    */
   #event(msg: Msg): void {
-    let req: WireRequest | string;
-    try {
-      req = readRequest(msg.data);
-    } catch (e) {
-      req = String(e);
-    }
+    let req = requestOnSubject(msg);
     if (typeof req !== "string") {
-      const subject = msg.subject;
-      const token = subject.slice(subject.lastIndexOf(".") + 1);
-      if (req.method.toLowerCase() !== token)
-        req = `method ${req.method} does not match subject token '${token}'`;
-      else if (req.heartbeat !== undefined || req.window !== undefined || req.streamed)
-        req = "an event (no reply subject) cannot ask for heartbeats or streamed bodies";
-      else {
-        this.#accept("", subject, req);
+      if (req.heartbeat === undefined && req.window === undefined && !req.streamed) {
+        this.#accept("", msg.subject, req);
         return;
       }
+      req = "an event (no reply subject) cannot ask for heartbeats or streamed bodies";
     }
     this.#stats.dropped();
     this.#countMalformed(msg, `dropped a malformed event: ${req}`);
@@ -251,4 +226,26 @@ export class Intake {
       "malformed message",
     );
   }
+}
+
+/**
+ * Decodes a request message and checks that its method is its subject's last token. `readRequest`
+ * returns why a payload is malformed instead of throwing: garbage costs no exception, no error
+ * object, and (for a wrong prefix) no string decoding.
+ *
+ * @returns the request, or why it is malformed
+ */
+function requestOnSubject(msg: Msg): WireRequest | string {
+  let req: WireRequest | string;
+  try {
+    req = readRequest(msg.data);
+  } catch (e) {
+    return String(e);
+  }
+  if (typeof req === "string") return req;
+  const subject = msg.subject;
+  const token = subject.slice(subject.lastIndexOf(".") + 1);
+  return req.method.toLowerCase() === token
+    ? req
+    : `method ${req.method} does not match subject token '${token}'`;
 }
