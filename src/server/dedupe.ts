@@ -14,7 +14,9 @@ import {
   type DedupeStore,
   fingerprint,
   IDEMPOTENCY_KEY_HEADER,
+  NO_LEADER,
   REPLAYED_HEADER,
+  RecentKeys,
   RecordState,
   recordKey,
 } from "../dedupe/index.js";
@@ -79,11 +81,16 @@ export interface DedupeOptions {
    */
   wait?: number;
   /**
-   * When the store cannot be reached: `reject` (default) answers 503 `NM_ERR_DEDUPE_UNAVAILABLE`
-   * without running the handler; `run` runs it anyway (at least once, as without deduplication),
-   * logged and counted as `fallback`.
+   * When the store cannot be reached: `reject` (default) waits for it within `storeRetry` (a KV
+   * leader election), then answers 503 `NM_ERR_DEDUPE_UNAVAILABLE` without running the handler;
+   * `run` waits as much, then runs it anyway (at least once, as without deduplication), logged and
+   * counted as `fallback`. `run-unclaimed` does not wait for a leader election: a new key whose claim
+   * meets no leader runs at once, unclaimed, unless a read of the key or this instance's own recent
+   * keys show it ran (logged, counted as `unclaimed`; its answer is kept once the bucket has a leader
+   * again). A repeat of a key that ran on another instance, arriving while the bucket has no leader
+   * and cannot be read, may run again: docs/TRAFFIC.md §8.
    */
-  unavailable?: "reject" | "run";
+  unavailable?: "reject" | "run" | "run-unclaimed";
   /** Milliseconds one operation on the store waits for its answer (default 1000). */
   storeTimeout?: number;
   /**
@@ -124,6 +131,10 @@ export const DedupeOutcome = {
   StoreError: "store_error",
   /** The handler ran without deduplication because the store failed (`unavailable: "run"`). */
   Fallback: "fallback",
+  /** The claim met no leader and the handler ran unclaimed (`unavailable: "run-unclaimed"`). */
+  Unclaimed: "unclaimed",
+  /** A key run unclaimed was claimed by another execution before its answer could be kept: it may have run twice. */
+  UnclaimedConflict: "unclaimed_conflict",
   /** A request whose body streams: not deduplicated (its fingerprint is unknown before it runs). */
   Unchecked: "unchecked",
 } as const;
@@ -138,6 +149,11 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS
 /** First and largest pause between two reads of a running record. */
 const POLL_FIRST_MS = 10;
 const POLL_MAX_MS = 250;
+
+/** Longest wait for a read of the key while the bucket has no leader (`run-unclaimed`). */
+const LEADERLESS_READ_MS = 250;
+/** Keys an instance remembers having run, for `run-unclaimed`. */
+const RECENT_KEYS = 10_000;
 
 /**
  * Wraps `inner` so that requests with an `Idempotency-Key` run once per key (see the module).
@@ -162,10 +178,14 @@ type Req = Parameters<WireHandler>[0];
 class KeyedRun {
   readonly #inner: WireHandler;
   readonly #p: DedupeParts;
+  /** This instance's recent keys, with `run-unclaimed` only. */
+  readonly #recent: RecentKeys | undefined;
 
   constructor(inner: WireHandler, parts: DedupeParts) {
     this.#inner = inner;
     this.#p = parts;
+    if (parts.settings.unavailable === "run-unclaimed")
+      this.#recent = new RecentKeys(RECENT_KEYS, parts.settings.ttl);
   }
 
   #count(outcome: DedupeOutcome): void {
@@ -187,9 +207,24 @@ class KeyedRun {
     let seen = { revision: 0, since: 0 };
     /** Whether the key looked free when last read (at first, it is tried), and at which revision. */
     let free: number | undefined = 0;
+    /** With `run-unclaimed`, the first claim is tried once: no leader does not make it wait. */
+    let first = this.#recent !== undefined;
     try {
       for (;;) {
-        if (free !== undefined) {
+        if (first) {
+          first = false;
+          // A key run here whose answer may not be in the store yet (run unclaimed, kept later).
+          const known = await this.#recentAnswer(key, mine, req);
+          if (known !== undefined) return known;
+          const now = await store.claimNow(key, mine);
+          if (now === NO_LEADER) {
+            const answered = await this.#withoutLeader(key, mine, req, ctx, control);
+            if (answered !== undefined) return answered;
+          } else if (now !== undefined) {
+            this.#count(DedupeOutcome.Executed);
+            return await this.#execute(key, mine, now, req, ctx, control);
+          }
+        } else if (free !== undefined) {
           const claimed = await store.claim(key, mine, free);
           if (claimed !== undefined) {
             this.#count(DedupeOutcome.Executed);
@@ -210,7 +245,9 @@ class KeyedRun {
         // Unrenewed for a lease as this instance watched it, or (by the server's clock, with room
         // for the two clocks to differ) for twice the lease before this repeat came.
         const stale = Date.now() - written.getTime() >= 2 * settings.lease;
-        if (stale || now - seen.since >= settings.lease) {
+        // Renewals fail while the store is unreachable: its owner gets a full lease after that.
+        const renewable = now - store.unreachableAt < settings.lease;
+        if (!renewable && (stale || now - seen.since >= settings.lease)) {
           const taken = await store.replace(key, mine, revision);
           if (taken !== undefined) {
             this.#p.log.warn(
@@ -243,6 +280,20 @@ class KeyedRun {
     ctx: RequestContext,
     control: RequestControl | undefined,
   ): Promise<WireResponse> {
+    if (this.#recent === undefined) return this.#executeClaimed(key, mine, revision, req, ctx, control);
+    const running = this.#executeClaimed(key, mine, revision, req, ctx, control);
+    this.#recent.running(key, mine.fingerprint, running);
+    return running;
+  }
+
+  async #executeClaimed(
+    key: string,
+    mine: DedupeRecord,
+    revision: number,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
     const { store, settings, log } = this.#p;
     const claim = { revision, lost: false };
     const renewal = new Renewal(settings.lease, this.#p.timeout, async () => {
@@ -259,12 +310,7 @@ class KeyedRun {
     });
     let res: WireResponse;
     try {
-      res = await this.#inner(req, ctx, control);
-      if (res.stream !== undefined) res = await collectUpTo(res, settings.maxAnswer);
-    } catch (err) {
-      // The body of the handler's answer failed while it was read: a 500, and the key given back.
-      ctx.onError(err);
-      res = internalError();
+      res = await this.#run(req, ctx, control);
     } finally {
       await renewal.stop();
     }
@@ -286,7 +332,7 @@ class KeyedRun {
     claim: { revision: number; lost: boolean },
     res: WireResponse,
   ): Promise<void> {
-    const { store, settings, log } = this.#p;
+    const { store, log } = this.#p;
     if (claim.lost) {
       log.warn(
         { key },
@@ -294,25 +340,136 @@ class KeyedRun {
       );
       return;
     }
-    if (headerValue(res.headers, MeshHeader.Error) !== undefined) {
+    const record = this.#recordOf(mine, res);
+    if (record === undefined) {
       // The handler threw (or natsmesh answered for it): nothing worth replaying, a repeat runs again.
+      this.#recent?.forget(key);
       await store.release(key, claim.revision);
       return;
     }
-    let record: DedupeRecord;
-    if (res.stream !== undefined || res.body.byteLength > settings.maxAnswer) {
-      const size = res.stream !== undefined ? undefined : res.body.byteLength;
-      record = { ...mine, state: RecordState.NotKept, status: res.status, size };
-      this.#count(DedupeOutcome.NotKept);
-    } else {
-      record = { ...mine, state: RecordState.Done, answer: res };
-    }
+    this.#recent?.done(key, record);
     if ((await store.replace(key, record, claim.revision)) === undefined) {
       log.warn(
         { key },
         "deduplication: the claim was taken over while the handler ran; its answer is not kept",
       );
     }
+  }
+
+  /** Runs the handler, reading a streamed answer up to `maxAnswer`; a failing body is a 500. */
+  async #run(req: Req, ctx: RequestContext, control: RequestControl | undefined): Promise<WireResponse> {
+    try {
+      const res = await this.#inner(req, ctx, control);
+      return res.stream === undefined ? res : await collectUpTo(res, this.#p.settings.maxAnswer);
+    } catch (err) {
+      // The body of the handler's answer failed while it was read: a 500, and the key given back.
+      ctx.onError(err);
+      return internalError();
+    }
+  }
+
+  /** The record to keep for an answer: undefined for natsmesh's own errors (nothing to replay). */
+  #recordOf(mine: DedupeRecord, res: WireResponse): DedupeRecord | undefined {
+    if (headerValue(res.headers, MeshHeader.Error) !== undefined) return undefined;
+    if (res.stream !== undefined || res.body.byteLength > this.#p.settings.maxAnswer) {
+      const size = res.stream !== undefined ? undefined : res.body.byteLength;
+      this.#count(DedupeOutcome.NotKept);
+      return { ...mine, state: RecordState.NotKept, status: res.status, size };
+    }
+    return { ...mine, state: RecordState.Done, answer: res };
+  }
+
+  /**
+   * `run-unclaimed`: the claim met no leader. The key is read (a replica may answer without a
+   * leader), then looked up among this instance's recent keys; unknown to both, it runs unclaimed.
+   *
+   * @returns the answer, or undefined when the store holds a record: the caller goes on as usual
+   */
+  async #withoutLeader(
+    key: string,
+    mine: DedupeRecord,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse | undefined> {
+    const stored = await this.#p.store.readNow(key, LEADERLESS_READ_MS);
+    if (stored !== NO_LEADER && stored?.record !== undefined) {
+      // The claim was written, its answer lost: it is this execution's.
+      if (stored.record.claim !== mine.claim) return undefined;
+      this.#count(DedupeOutcome.Executed);
+      return this.#execute(key, mine, stored.revision, req, ctx, control);
+    }
+    const known = await this.#recentAnswer(key, mine, req);
+    if (known !== undefined) return known;
+    return this.#runUnclaimed(
+      key,
+      mine,
+      stored === NO_LEADER ? undefined : (stored?.revision ?? 0),
+      req,
+      ctx,
+      control,
+    );
+  }
+
+  /**
+   * The answer to `key` from this instance's recent keys: its kept record replayed, once a run of it
+   * here ends; undefined when this instance knows nothing of it.
+   */
+  async #recentAnswer(key: string, mine: DedupeRecord, req: Req): Promise<WireResponse | undefined> {
+    for (;;) {
+      const known = this.#recent!.get(key);
+      if (known === undefined) return undefined;
+      if ("running" in known) {
+        if (known.fingerprint !== mine.fingerprint) return this.#mismatch(req);
+        await known.running;
+        continue;
+      }
+      if (known.record.fingerprint !== mine.fingerprint) return this.#mismatch(req);
+      return known.record.state === RecordState.Done
+        ? this.#replay(known.record)
+        : this.#notKept(known.record);
+    }
+  }
+
+  /**
+   * Runs the handler without a claim, then keeps its answer once the bucket takes writes again
+   * (`after`: the key's revision as read, undefined when it could not be read).
+   */
+  async #runUnclaimed(
+    key: string,
+    mine: DedupeRecord,
+    after: number | undefined,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
+    const { store, log } = this.#p;
+    this.#count(DedupeOutcome.Unclaimed);
+    log.warn(
+      { key, read: after !== undefined },
+      "deduplication: the store has no leader; running the request unclaimed (at least once)",
+    );
+    const running = this.#run(req, ctx, control);
+    this.#recent!.running(key, mine.fingerprint, running);
+    const res = await running;
+    const record = this.#recordOf(mine, res);
+    if (record === undefined) {
+      this.#recent!.forget(key);
+      return res;
+    }
+    this.#recent!.done(key, record);
+    store.claim(key, record, after ?? 0).then(
+      (revision) => {
+        if (revision !== undefined) return;
+        this.#count(DedupeOutcome.UnclaimedConflict);
+        log.error({ key }, "deduplication: a key run unclaimed was claimed meanwhile; it may have run twice");
+      },
+      (err: unknown) => {
+        this.#count(DedupeOutcome.StoreError);
+        log.error({ err, key }, "deduplication: could not keep the answer of a key run unclaimed");
+      },
+    );
+    return res;
   }
 
   #replay(record: DedupeRecord): WireResponse {
