@@ -13,20 +13,24 @@ export type RecentKey =
   | { record: DedupeRecord; at: number };
 
 /**
- * The last `max` keys this instance ran, each for at most `ttl` ms (the bucket's TTL: past it the
- * store forgets the key too). Oldest first out.
+ * The last `max` keys this instance ran, their answers' bodies `maxBytes` in all, each for at most
+ * `ttl` ms (the bucket's TTL: past it the store forgets the key too). Oldest first out.
  */
 export class RecentKeys {
   readonly #max: number;
+  readonly #maxBytes: number;
   readonly #ttl: number;
   readonly #keys = new Map<string, RecentKey>();
+  #bytes = 0;
 
   /**
    * @param max - keys kept at most
+   * @param maxBytes - bytes of kept answers' bodies at most
    * @param ttl - ms a key is kept
    */
-  constructor(max: number, ttl: number) {
+  constructor(max: number, maxBytes: number, ttl: number) {
     this.#max = max;
+    this.#maxBytes = maxBytes;
     this.#ttl = ttl;
   }
 
@@ -35,7 +39,7 @@ export class RecentKeys {
     const known = this.#keys.get(key);
     if (known === undefined) return undefined;
     if (performance.now() - known.at < this.#ttl) return known;
-    this.#keys.delete(key);
+    this.forget(key);
     return undefined;
   }
 
@@ -47,7 +51,7 @@ export class RecentKeys {
     const entry: RecentKey = { running: running.then(noop, noop), fingerprint, at: performance.now() };
     this.#set(key, entry);
     void entry.running.then(() => {
-      if (this.#keys.get(key) === entry) this.#keys.delete(key);
+      if (this.#keys.get(key) === entry) this.forget(key);
     });
   }
 
@@ -58,14 +62,23 @@ export class RecentKeys {
 
   /** Forgets `key` (its claim was given back: a repeat runs it again). */
   forget(key: string): void {
+    const known = this.#keys.get(key);
+    if (known === undefined) return;
+    this.#bytes -= sizeOf(known);
     this.#keys.delete(key);
   }
 
   #set(key: string, entry: RecentKey): void {
-    this.#keys.delete(key);
+    this.forget(key);
     this.#keys.set(key, entry);
-    if (this.#keys.size > this.#max) this.#keys.delete(this.#keys.keys().next().value!);
+    this.#bytes += sizeOf(entry);
+    while (this.#keys.size > this.#max || this.#bytes > this.#maxBytes)
+      this.forget(this.#keys.keys().next().value!);
   }
+}
+
+function sizeOf(entry: RecentKey): number {
+  return "record" in entry ? (entry.record.answer?.body.byteLength ?? 0) : 0;
 }
 
 function noop(): void {}

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -24,6 +23,8 @@ import type { ServiceRecorder } from "../metrics/recorder.js";
 import { ErrorCode, headerValue, MeshError, MeshHeader, type WireResponse } from "../protocol/index.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { RequestContext, WireHandler } from "./adapters/types.js";
+import { collectUpTo } from "./collect-answer.js";
+import { Renewal } from "./dedupe-renewal.js";
 import type { RequestControl } from "./exchange.js";
 
 /** Defaults of {@link DedupeOptions}. */
@@ -152,8 +153,9 @@ const POLL_MAX_MS = 250;
 
 /** Longest wait for a read of the key while the bucket has no leader (`run-unclaimed`). */
 const LEADERLESS_READ_MS = 250;
-/** Keys an instance remembers having run, for `run-unclaimed`. */
+/** Keys an instance remembers having run, for `run-unclaimed`, and their answers' bytes in all. */
 const RECENT_KEYS = 10_000;
+const RECENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * Wraps `inner` so that requests with an `Idempotency-Key` run once per key (see the module).
@@ -185,7 +187,7 @@ class KeyedRun {
     this.#inner = inner;
     this.#p = parts;
     if (parts.settings.unavailable === "run-unclaimed")
-      this.#recent = new RecentKeys(RECENT_KEYS, parts.settings.ttl);
+      this.#recent = new RecentKeys(RECENT_KEYS, RECENT_BYTES, parts.settings.ttl);
   }
 
   #count(outcome: DedupeOutcome): void {
@@ -443,7 +445,7 @@ class KeyedRun {
     ctx: RequestContext,
     control: RequestControl | undefined,
   ): Promise<WireResponse> {
-    const { store, log } = this.#p;
+    const { log } = this.#p;
     this.#count(DedupeOutcome.Unclaimed);
     log.warn(
       { key, read: after !== undefined },
@@ -458,9 +460,9 @@ class KeyedRun {
       return res;
     }
     this.#recent!.done(key, record);
-    store.claim(key, record, after ?? 0).then(
-      (revision) => {
-        if (revision !== undefined) return;
+    this.#keepUnclaimed(key, record, after ?? 0).then(
+      (kept) => {
+        if (kept) return;
         this.#count(DedupeOutcome.UnclaimedConflict);
         log.error({ key }, "deduplication: a key run unclaimed was claimed meanwhile; it may have run twice");
       },
@@ -470,6 +472,19 @@ class KeyedRun {
       },
     );
     return res;
+  }
+
+  /**
+   * Writes the record of a key run unclaimed, as a claim tried again through the election; false
+   * when another execution holds the key. This request's own claim, written though no answer said
+   * so, is replaced.
+   */
+  async #keepUnclaimed(key: string, record: DedupeRecord, after: number): Promise<boolean> {
+    const { store } = this.#p;
+    if ((await store.claim(key, record, after)) !== undefined) return true;
+    const now = await store.read(key);
+    const own = now?.record?.claim === record.claim && now?.record?.state === RecordState.Running;
+    return own && (await store.replace(key, record, now!.revision)) !== undefined;
   }
 
   #replay(record: DedupeRecord): WireResponse {
@@ -530,73 +545,4 @@ class KeyedRun {
     this.#p.log.error({ err }, "deduplication store unavailable: request refused (503)");
     return errorResponse(503, ErrorCode.DedupeUnavailable, "the deduplication store is unavailable");
   }
-}
-
-/**
- * Renews a claim every third of the lease while the handler runs, until the instance's handler
- * timeout (a handler past it is answered 504 and its key left to expire) or until a renewal finds
- * the record taken over.
- */
-class Renewal {
-  readonly #timer: NodeJS.Timeout;
-  readonly #until: number;
-  #pending: Promise<unknown> = Promise.resolve();
-  #stopped = false;
-
-  constructor(lease: number, timeout: number, renew: () => Promise<boolean>) {
-    this.#until = timeout > 0 ? performance.now() + timeout : Number.POSITIVE_INFINITY;
-    this.#timer = setInterval(
-      () => {
-        if (this.#stopped) return;
-        if (performance.now() > this.#until) {
-          clearInterval(this.#timer);
-          return;
-        }
-        this.#pending = this.#pending.then(renew).then((ok) => {
-          if (!ok) clearInterval(this.#timer);
-        });
-      },
-      Math.max(1, Math.floor(lease / 3)),
-    );
-    this.#timer.unref();
-  }
-
-  /** Stops renewing and waits for a renewal under way (its revision is the one to replace). */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    await this.#pending;
-  }
-}
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * Reads a streamed answer's body up to `max` bytes: a body that ends within it becomes bytes (and
- * can be kept); a longer one is handed on as a stream of what was read and the rest.
- */
-async function collectUpTo(res: WireResponse, max: number): Promise<WireResponse> {
-  const reader = res.stream!.getReader();
-  const parts: Uint8Array[] = res.body.byteLength > 0 ? [res.body] : [];
-  let size = res.body.byteLength;
-  while (size <= max) {
-    const { done, value } = await reader.read();
-    if (done) return { ...res, body: Buffer.concat(parts, size), stream: undefined };
-    parts.push(value);
-    size += value.byteLength;
-  }
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const part of parts) controller.enqueue(part);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return { ...res, body: EMPTY, stream };
 }
