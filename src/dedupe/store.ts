@@ -79,6 +79,11 @@ export class DedupeStore {
   #kv: Promise<KV> | undefined;
   /** The bucket was opened once: JetStream runs, so a missing responder is a leader being elected. */
   #opened = false;
+  /**
+   * The bucket as last opened. A one-try operation uses it as it is: opening asks the stream's
+   * leader, which a bucket electing one does not have.
+   */
+  #last: KV | undefined;
   /** When (this instance's clock) an operation last met no leader or no answer; -Infinity: never. */
   #unreachableAt = Number.NEGATIVE_INFINITY;
 
@@ -120,7 +125,12 @@ export class DedupeStore {
   ): Promise<number | undefined | typeof NO_LEADER> {
     const bytes = encodeRecord(record);
     try {
-      return await this.#use((kv, timeout) => kv.put(key, bytes, { previousSeq: after, timeout }), true, 0);
+      return await this.#use(
+        (kv, timeout) => kv.put(key, bytes, { previousSeq: after, timeout }),
+        true,
+        0,
+        true,
+      );
     } catch (err) {
       if (leaderless.has(err as object)) return NO_LEADER;
       throw err;
@@ -139,7 +149,7 @@ export class DedupeStore {
     const late = new Promise<typeof NO_LEADER>((resolve) => {
       timer = setTimeout(() => resolve(NO_LEADER), within);
     });
-    const read = this.#read(key, 0).catch((err: unknown): typeof NO_LEADER => {
+    const read = this.#read(key, 0, true).catch((err: unknown): typeof NO_LEADER => {
       if (leaderless.has(err as object)) return NO_LEADER;
       throw err;
     });
@@ -195,8 +205,8 @@ export class DedupeStore {
     return this.#read(key, this.#retry.retryFor);
   }
 
-  async #read(key: string, retryFor: number): Promise<StoredRecord | undefined> {
-    const entry = await this.#use((kv) => kv.get(key), false, retryFor);
+  async #read(key: string, retryFor: number, reuse = false): Promise<StoredRecord | undefined> {
+    const entry = await this.#use((kv) => kv.get(key), false, retryFor, reuse);
     if (entry === null || entry === undefined) return undefined;
     let record: DedupeRecord | undefined;
     try {
@@ -239,6 +249,7 @@ export class DedupeStore {
     op: (kv: KV, timeout: number) => Promise<T>,
     conflicts: boolean,
     retryFor = this.#retry.retryFor,
+    reuse = false,
   ): Promise<T | undefined> {
     const { timeout } = this.#retry;
     const until = performance.now() + retryFor;
@@ -246,7 +257,8 @@ export class DedupeStore {
     for (;;) {
       let opened = false;
       try {
-        const kv = await this.#open();
+        const kv = (reuse ? this.#last : undefined) ?? (await this.#open());
+        this.#last = kv;
         opened = true;
         this.#opened = true;
         return await op(kv, timeout);
