@@ -3,10 +3,11 @@
  * each its own process, a closed-loop load of `c` callers through `createFetch`; one instance is
  * SIGSTOPped for a while, then SIGCONTed. Prints req/s, p99 and failures before, during and after.
  *
- *   npx tsx bench/frozen.ts [--c 32] [--before 10] [--frozen 30] [--after 10] [--ping]
+ *   npx tsx bench/frozen.ts [--c 32] [--before 10] [--frozen 30] [--after 10] [--ping] [--eject]
  *
  * `--ping` starts nats-server with `ping_interval: "1s"` and `ping_max: 2` (docs/OPERATIONS.md), so
- * that the server drops the stopped process within a few seconds. Prints Markdown.
+ * that the server drops the stopped process within a few seconds. `--eject` turns on the client's
+ * outlier ejection (`createFetch({ eject: true })`, docs/TRAFFIC.md §10). Prints Markdown.
  */
 import { cpus, loadavg } from "node:os";
 import { parseArgs } from "node:util";
@@ -22,6 +23,7 @@ const { values } = parseArgs({
     frozen: { type: "string", default: "30" },
     after: { type: "string", default: "10" },
     ping: { type: "boolean", default: false },
+    eject: { type: "boolean", default: false },
   },
 });
 const concurrency = Number(values.c);
@@ -55,7 +57,7 @@ const children: ChildInstance[] = [];
 try {
   for (let i = 0; i < 4; i++) children.push(await startChildInstance("frozen", `i${i}`, server.url));
   const nc = await connect({ servers: server.url });
-  const fetch = createFetch({ nc, timeout: 30_000 });
+  const fetch = createFetch({ nc, timeout: 30_000, eject: values.eject });
   const loop = async () => {
     while (running) {
       const at = phase;
@@ -90,7 +92,7 @@ try {
   const rate = (t: Tally, s: number) => Math.round(t.ok / s);
   const before = rate(tallies.before, seconds.before);
   console.log(
-    `### Frozen instance: 1 of 4 SIGSTOPped for ${seconds.frozen} s, c=${concurrency}, nats-server ${values.ping ? "`ping_interval: 1s`, `ping_max: 2`" : "defaults"}\n`,
+    `### Frozen instance: 1 of 4 SIGSTOPped for ${seconds.frozen} s, c=${concurrency}, nats-server ${values.ping ? "`ping_interval: 1s`, `ping_max: 2`" : "defaults"}, ${values.eject ? "`createFetch({ eject: true })`" : "`createFetch()` without ejection"}\n`,
   );
   console.log(
     `Node ${process.version}, ${cpus().length} cores, load average ${loadavg()

@@ -23,6 +23,7 @@
  */
 
 export type { CallerReportsOption } from "./client/caller-tally.js";
+export type { ClientEjectOption } from "./client/client-ejection.js";
 export { type DispatcherOptions, MeshDispatcher, type MeshDispatchOptions } from "./client/dispatcher.js";
 export {
   createFetch,

@@ -7,6 +7,8 @@
  * one (status 499), never as a handler error, and `stop({ timeout })` resolves by its deadline.
  */
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, type MeshFetch, type ServiceHandle, serve } from "../src/index.js";
@@ -38,6 +40,25 @@ describe("cancellation", () => {
     expect(waiter.started).toBe(1);
     await check(() => waiter.aborted === 1, 5000, { name: "the handler's signal aborted" });
     expect(String(waiter.reason)).toMatch(/caller/);
+  });
+
+  it("cancellation - the abort reaches a Fetch handler that holds nothing but its request's signal, after garbage collections", async () => {
+    // undici's Request follows its source signal through a weak reference: unless the instance keeps
+    // the Request reachable, a collection drops the handler (its signal, its listener, its promise)
+    // and the abort never arrives. Seen as a flaky gateway-hedging test before the fix.
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const waiter = awaitAbortHandler();
+    services.push(await serve(waiter.handler, { service: "cancel-gc", nc: nats.nc, logger: silent }));
+    const slow = createFetch({ nc: nats.nc, timeout: 1500, retry: false });
+    const call = slow("http://cancel-gc/", { method: "POST", body: "x" }).catch((e: unknown) => e);
+    await check(() => waiter.started === 1, 5000, { name: "the handler started" });
+    for (let i = 0; i < 3; i++) {
+      gc();
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    expect(String(await call)).toMatch(/timeout|did not answer|within/i);
+    await check(() => waiter.aborted === 1, 5000, { name: "the handler's signal aborted" });
   });
 
   it("cancellation - a caller's timeout before any heartbeat makes a Node handler's req emit 'aborted' and 'close', res 'close' (node:http on a client disconnect)", async () => {

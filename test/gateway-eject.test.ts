@@ -4,9 +4,10 @@
  * in the queue group), thawed, and another is SIGKILLed.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SilentInstances } from "../src/gateway/front-door/silent-instances.js";
 import { createGateway, type Gateway, GatewayConfigError } from "../src/gateway/index.js";
+import { NoRespondersError, PermissionDeniedError } from "../src/index.js";
 import { type InstanceReport, REPORT_VERSION, reportSubject } from "../src/insight/report.js";
+import { SilentInstances } from "../src/insight/silent-instances.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
@@ -263,6 +264,67 @@ describe("gateway - the silent instances of a service, from reports published by
       expect(new Set(Array.from({ length: 4 }, () => silent.pick("cap")))).toEqual(new Set(["a"]));
       await check(() => silent.suspects().size === 0, 2000, { name: "c forgotten after the cap" });
       expect(silent.pick("cap")).toBeUndefined();
+    } finally {
+      clearInterval(keep);
+      silent.close();
+    }
+  });
+
+  it("client scope - only the services called are watched; route() names a healthy instance, falls back to the queue on no responders, and for good once naming is refused", async () => {
+    const silent = new SilentInstances(nats.nc, "mesh", { maxMs: 60_000 }, "called");
+    const keep = setInterval(() => {
+      for (const svc of ["called", "other"]) {
+        report(svc, "a");
+        report(svc, "b");
+      }
+    }, 30);
+    try {
+      // Nothing is watched before the first call to a service: this pick starts the watch.
+      expect(silent.pick("called")).toBeUndefined();
+      await nats.nc.flush();
+      for (const svc of ["called", "other"]) report(svc, "c");
+      await check(() => silent.suspects().get("called") === 1, 2000, {
+        name: "c of the called service is suspect",
+      });
+      expect(silent.suspects().has("other")).toBe(false);
+
+      const sent: (string | undefined)[] = [];
+      // Named to a healthy instance.
+      const named = await silent.route("called", async (to) => {
+        sent.push(to);
+        return "ok";
+      });
+      expect(named).toBe("ok");
+      expect(["a", "b"]).toContain(sent.at(-1));
+      // The named instance is gone: the same request goes to the queue group, and it leaves the rotation.
+      sent.length = 0;
+      const answer = await silent.route("called", async (to) => {
+        sent.push(to);
+        if (to !== undefined) throw new NoRespondersError({ service: "called" });
+        return "queued";
+      });
+      expect(answer).toBe("queued");
+      expect(sent).toHaveLength(2);
+      expect(sent[1]).toBeUndefined();
+      // Any other failure is the caller's.
+      await expect(
+        silent.route("called", async () => {
+          throw new Error("boom");
+        }),
+      ).rejects.toThrow("boom");
+      // Naming refused by NATS: the queue group, now and from then on.
+      sent.length = 0;
+      const refused = await silent.route("called", async (to) => {
+        sent.push(to);
+        if (to !== undefined)
+          throw new PermissionDeniedError({ service: "called" }, "publish", "mesh.called.$I.a.get");
+        return "queued";
+      });
+      expect(refused).toBe("queued");
+      expect(sent.at(-1)).toBeUndefined();
+      sent.length = 0;
+      await silent.route("called", async (to) => sent.push(to));
+      expect(sent).toEqual([undefined]);
     } finally {
       clearInterval(keep);
       silent.close();

@@ -52,7 +52,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   connect: ["protocol"],
   discovery: ["protocol"],
   metrics: ["protocol"],
-  insight: ["metrics"],
+  insight: ["protocol", "metrics"],
   dashboard: ["insight"],
   log: ["protocol"],
   tap: ["protocol", "connect"],

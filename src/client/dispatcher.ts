@@ -13,6 +13,7 @@ import {
 import { CallGuard } from "../traffic/call-guard.js";
 import { callService } from "./call.js";
 import { CallerTally } from "./caller-tally.js";
+import { ClientEjection } from "./client-ejection.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
 import { DEFAULT_SUFFIXES, DEFAULT_TIMEOUT, type FetchOptions } from "./fetch.js";
 import { type HandlerSink, toSink } from "./undici-handler.js";
@@ -189,6 +190,7 @@ export class MeshDispatcher extends Dispatcher {
   readonly #headersTimeout: number;
   readonly #bodyTimeout: number;
   readonly #tally: CallerTally | undefined;
+  readonly #ejection: ClientEjection | undefined;
   #closed = false;
 
   /** @param options - a connection (`nc`) or connection options; NATS_* environment otherwise. */
@@ -203,6 +205,7 @@ export class MeshDispatcher extends Dispatcher {
     this.#headersTimeout = options.headersTimeout ?? UNDICI_TIMEOUT;
     this.#bodyTimeout = options.bodyTimeout ?? UNDICI_TIMEOUT;
     this.#tally = options.callerReports ? new CallerTally("dispatcher", options.callerReports) : undefined;
+    this.#ejection = ClientEjection.of(options.eject);
   }
 
   /** Starts one request; the handler gets the response. */
@@ -260,16 +263,20 @@ export class MeshDispatcher extends Dispatcher {
       const { nc, prefix } = ready;
       const instance = (options as MeshDispatchOptions).instance;
       const tally = this.#tally;
-      const call = (t: number, s: AbortSignal | undefined, resendable: boolean) =>
-        callService(nc, service, request, {
-          prefix,
-          timeout: t,
-          signal: s,
-          heartbeat: this.#heartbeat,
-          window: this.#window,
-          resendable,
-          instance,
-        });
+      const ejection = instance === undefined && request.stream === undefined ? this.#ejection : undefined;
+      const call = (t: number, s: AbortSignal | undefined, resendable: boolean) => {
+        const to = (named: string | undefined) =>
+          callService(nc, service, request, {
+            prefix,
+            timeout: t,
+            signal: s,
+            heartbeat: this.#heartbeat,
+            window: this.#window,
+            resendable,
+            instance: named,
+          });
+        return ejection ? ejection.route(nc, prefix, service, to) : to(instance);
+      };
       const attempt = tally
         ? (t: number, s: AbortSignal | undefined, resendable: boolean) =>
             tally.attempt(service, call(t, s, resendable))
@@ -291,6 +298,7 @@ export class MeshDispatcher extends Dispatcher {
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
     this.#closed = true;
+    this.#ejection?.close();
     const tally = this.#tally;
     const done = tally ? tally.stop().then(() => this.#source.close()) : this.#source.close();
     if (callback) {

@@ -12,6 +12,7 @@ import { CallGuard, type CallGuardOptions } from "../traffic/call-guard.js";
 import type { HedgeChoice } from "../traffic/service-hedging.js";
 import { callService } from "./call.js";
 import { type CallerReportsOption, CallerTally } from "./caller-tally.js";
+import { ClientEjection, type ClientEjectOption } from "./client-ejection.js";
 import { asCallTimeout, connectWithin } from "./connecting.js";
 import { DurableCalls, durableIntent } from "./durable.js";
 import { broadcastWith, type FetchAllInit, fetchAllWith } from "./fetch-all.js";
@@ -82,6 +83,20 @@ export interface FetchOptions extends ConnectionSourceOptions, CallGuardOptions 
    * ```
    */
   callerReports?: CallerReportsOption;
+  /**
+   * Outlier ejection (docs/TRAFFIC.md §10), off by default: `true` (or settings) watches the insight
+   * reports of the services this client calls (`$NM.REPORT.<service>.*`, from its first call to
+   * each), and while an instance that reported lately is silent — a frozen process keeps its place
+   * in the queue group — sends that service's calls to the others by name (`$I`), round robin. A call
+   * that names its own `instance`, or streams its body, is never routed around. The gateway does
+   * this by default. The connection's user needs subscribe permission on `$NM.REPORT.>`.
+   *
+   * @example
+   * ```ts
+   * const fetch = createFetch({ eject: { silentIntervals: 3 } });
+   * ```
+   */
+  eject?: ClientEjectOption;
 }
 
 /**
@@ -211,7 +226,9 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
   const guard = new CallGuard(options);
   const durableCalls = new DurableCalls();
   const tally = options.callerReports ? new CallerTally("fetch", options.callerReports) : undefined;
+  const ejection = ClientEjection.of(options.eject);
   const closeFetch = async (): Promise<void> => {
+    ejection?.close();
     await tally?.stop();
     await source.close();
   };
@@ -253,8 +270,22 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
             req,
             t,
             signal,
-            (left, s, resendable) =>
-              attempt(svc, req, { prefix, timeout: left, signal: s, heartbeat, window, resendable }),
+            (left, s, resendable) => {
+              const to = (named: string | undefined) =>
+                attempt(svc, req, {
+                  prefix,
+                  timeout: left,
+                  signal: s,
+                  heartbeat,
+                  window,
+                  resendable,
+                  instance: named,
+                });
+              // A streamed body is read once: it keeps the queue group.
+              return ejection && req.stream === undefined
+                ? ejection.route(nc, prefix, svc, to)
+                : to(undefined);
+            },
             init?.hedge,
           );
     const send = (svc: string, req: WireRequest, t: number) =>

@@ -15,6 +15,7 @@ import { createInsight, type InsightOptions, type MeshInsight } from "../insight
 import { type CallerReporter, startCallerReporter } from "../insight/caller-report.js";
 import type { CallerCounts } from "../insight/callers.js";
 import { registerCapacityMetrics } from "../insight/prometheus.js";
+import { checkEjectSettings, type EjectSettings, SilentInstances } from "../insight/silent-instances.js";
 import { createLogger } from "../log/index.js";
 import { ClosedError } from "../protocol/index.js";
 import { GATEWAY_CIRCUIT_GAUGE } from "../traffic/breaker-metrics.js";
@@ -33,7 +34,6 @@ import { ConnectionTracker } from "./front-door/connection-tracker.js";
 import { createPublicServer, listen, type PublicServer } from "./front-door/public-server.js";
 import { type GatewayRetryHook, RequestHandler } from "./front-door/request-handler.js";
 import { Router } from "./front-door/router.js";
-import { checkEjectSettings, type EjectSettings, SilentInstances } from "./front-door/silent-instances.js";
 import { TrustedProxies } from "./front-door/trusted-proxies.js";
 import type { AuthHook } from "./policies/types.js";
 

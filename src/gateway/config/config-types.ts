@@ -4,6 +4,9 @@
  *
  * @module
  */
+import type { EjectSettings } from "../../insight/silent-instances.js";
+
+export type { EjectSettings };
 
 /**
  * Retries of idempotent requests on no responders or a lost NATS connection.
@@ -245,21 +248,6 @@ export interface GatewayConfig {
   defaults?: RouteSettings;
   /** The routes; the most specific match wins (see docs/GATEWAY.md). */
   routes?: RouteConfig[];
-}
-
-/**
- * Settings of the gateway's outlier ejection (docs/TRAFFIC.md §10).
- *
- * @example
- * ```ts
- * const gateway = createGateway({ eject: { silentIntervals: 3, maxMs: 30_000 } });
- * ```
- */
-export interface EjectSettings {
-  /** Report intervals without a report after which an instance is suspect (default 2.5, ≥ 1). */
-  silentIntervals?: number;
-  /** Milliseconds a silent instance is routed around at most; then it is forgotten (default 60000). */
-  maxMs?: number;
 }
 
 /** Default route settings. */

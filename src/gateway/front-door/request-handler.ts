@@ -10,6 +10,7 @@ import type { Logger } from "pino";
 import { callService } from "../../client/index.js";
 import type { ResolvedConnection } from "../../connect/index.js";
 import { prefersAsync } from "../../durable/index.js";
+import type { SilentInstances } from "../../insight/silent-instances.js";
 import {
   headerValue,
   INSTANCE_PATTERN,
@@ -50,7 +51,6 @@ import {
 } from "./respond.js";
 import { hostName, type RouteMatch, type Router } from "./router.js";
 import { type PolicyOutcome, runPolicies } from "./run-policies.js";
-import type { SilentInstances } from "./silent-instances.js";
 import { plainIp, type TrustedProxies } from "./trusted-proxies.js";
 
 /**
@@ -460,18 +460,14 @@ export class RequestHandler {
       const send = (t: number, signal: AbortSignal | undefined): Promise<WireResponse> => {
         // Outlier ejection: while an instance of the service is silent (frozen, yet in the queue
         // group), a healthy one is named instead. A streamed body is read once: it keeps the queue.
-        const around =
-          instance === undefined && wire.stream === undefined ? d.silent?.pick(match.service) : undefined;
-        if (around === undefined) return sendTo(instance, t, signal);
-        // A service named by its instances' reports: a label that made-up paths cannot create.
-        d.metrics.routedAround.inc({ route: match.route.name, service: match.service });
-        return sendTo(around, t, signal).catch((err: unknown) => {
-          if (!(err instanceof NoRespondersError)) throw err;
-          // The named instance is gone: the gateway's choice, not the caller's, so the queue group
-          // takes the request at once.
-          d.silent?.gone(match.service, around);
-          return sendTo(undefined, t, signal);
-        });
+        if (instance !== undefined || wire.stream !== undefined || d.silent === undefined)
+          return sendTo(instance, t, signal);
+        return d.silent.route(
+          match.service,
+          (to) => sendTo(to, t, signal),
+          // A service named by its instances' reports: a label that made-up paths cannot create.
+          () => d.metrics.routedAround.inc({ route: match.route.name, service: match.service }),
+        );
       };
       // On the default rule the path names the service: only a service that answered lately gets
       // hedging state and counters, so made-up paths cannot grow them.

@@ -6,8 +6,8 @@
  * @module
  */
 import { AggregatorRegistry, Counter, Gauge, Registry } from "prom-client";
+import { GATEWAY_SUSPECT_GAUGE } from "../../insight/silent-instances.js";
 import { GATEWAY_CIRCUIT_GAUGE } from "../../traffic/breaker-metrics.js";
-import { GATEWAY_SUSPECT_GAUGE } from "../front-door/silent-instances.js";
 
 /**
  * Metrics whose workers' values are not summed: each worker keeps its own circuit breakers, and the

@@ -98,6 +98,11 @@ function platformRequest(
       ? new InMemoryRequest(url, init, wire.body)
       : new Request(url, init);
   if (headers === undefined) appendAll(req.headers, wire.headers);
+  // The platform's Request follows `init.signal` through a weak reference (undici keeps a Request
+  // collectable while its signal's source lives): a handler that waits only on `req.signal` holds
+  // nothing the instance holds, and after a garbage collection the abort would never reach it. The
+  // exchange keeps the Request reachable until the request ends.
+  control?.onAbort(() => void req);
   return req;
 }
 

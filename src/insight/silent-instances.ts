@@ -1,18 +1,40 @@
 /**
- * Outlier ejection: the gateway's watch on the instances' insight reports. An instance that stopped
- * reporting (a frozen process keeps its NATS connection and its place in the queue group) while
- * others of its service still report is suspect; until it reports again, the gateway sends that
- * service's requests to the healthy instances' `$I` subjects, round robin, instead of the queue
- * group (docs/TRAFFIC.md, "Outlier ejection").
+ * Outlier ejection: a caller's watch on the instances' insight reports (the gateway's by default, a
+ * client's with `eject`). An instance that stopped reporting (a frozen process keeps its NATS
+ * connection and its place in the queue group) while others of its service still report is
+ * suspect; until it reports again, the caller sends that service's requests to the healthy
+ * instances' `$I` subjects, round robin, instead of the queue group (docs/TRAFFIC.md, "Outlier
+ * ejection").
  *
  * @module
  */
-import type { NatsConnection, Subscription } from "@nats-io/nats-core";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Gauge, type Registry } from "prom-client";
-import { type InstanceReport, parseReport, REPORT_WILDCARD } from "../../insight/report.js";
-import type { EjectSettings } from "../config/config-types.js";
+import { NoRespondersError, PermissionDeniedError } from "../protocol/index.js";
+import { type InstanceReport, parseReport, REPORT_PREFIX, REPORT_WILDCARD } from "./report.js";
 
-export type { EjectSettings };
+/**
+ * Settings of outlier ejection (docs/TRAFFIC.md §10): the gateway's `eject`, a client's `eject`.
+ *
+ * @example
+ * ```ts
+ * const gateway = createGateway({ eject: { silentIntervals: 3, maxMs: 30_000 } });
+ * const fetch = createFetch({ eject: { silentIntervals: 3 } });
+ * ```
+ */
+export interface EjectSettings {
+  /** Report intervals without a report after which an instance is suspect (default 2.5, ≥ 1). */
+  silentIntervals?: number;
+  /** Milliseconds a silent instance is routed around at most; then it is forgotten (default 60000). */
+  maxMs?: number;
+}
+
+/**
+ * Which reports a {@link SilentInstances} watches: `all` subscribes every service's (`$NM.REPORT.>`,
+ * the gateway, which may call any service), `called` each service's own from its first
+ * {@link SilentInstances.pick} on (a client, which calls a few).
+ */
+export type ReportScope = "all" | "called";
 
 /** Name of the gauge of suspect instances per service (each gateway worker has its own, the same). */
 export const GATEWAY_SUSPECT_GAUGE = "natsmesh_gateway_suspect_instances";
@@ -21,8 +43,10 @@ export const GATEWAY_SUSPECT_GAUGE = "natsmesh_gateway_suspect_instances";
 export const DEFAULT_SILENT_INTERVALS = 2.5;
 /** Default {@link EjectSettings.maxMs}. */
 export const DEFAULT_EJECT_MAX_MS = 60_000;
-/** Instances tracked at most (reports beyond are ignored): a bound on what peers can make the gateway keep. */
+/** Instances tracked at most (reports beyond are ignored): a bound on what peers can make a caller keep. */
 const MAX_INSTANCES = 10_000;
+/** Services whose reports a `called` watch subscribes at most. */
+const MAX_WATCHED_SERVICES = 1000;
 /** How long a service's choice (suspects and healthy instances) is reused before it is computed again. */
 const REFRESH_MS = 100;
 
@@ -74,39 +98,56 @@ interface Choice {
 export class SilentInstances {
   readonly #services = new Map<string, Map<string, Seen>>();
   readonly #choices = new Map<string, Choice>();
-  readonly #sub: Subscription;
+  readonly #nc: NatsConnection;
+  readonly #subs: Subscription[] = [];
+  /** With scope `called`: the services whose reports are subscribed. */
+  readonly #watched: Set<string> | undefined;
   readonly #prefix: string;
   readonly #silent: number;
   readonly #max: number;
   #count = 0;
+  /** A publish to an instance's `$I` subject was refused: nothing is routed by name any more. */
+  #refused = false;
 
   /**
-   * @param nc - the gateway's connection (only subscribes `$NM.REPORT.>`)
-   * @param prefix - the gateway's subject prefix: reports of instances under another are ignored
+   * @param nc - the caller's connection (only subscribes insight reports)
+   * @param prefix - the caller's subject prefix: reports of instances under another are ignored
    * @param settings - silence threshold and cap
+   * @param scope - every service's reports (default), or only those of the services called
    * @throws RangeError for a `silentIntervals` below 1 or a `maxMs` below 1
    * @example
    * ```ts
    * new SilentInstances(nc, "mesh", { silentIntervals: 3 });
    * ```
    */
-  constructor(nc: NatsConnection, prefix: string, settings: EjectSettings) {
+  constructor(nc: NatsConnection, prefix: string, settings: EjectSettings, scope: ReportScope = "all") {
     const { silentIntervals, maxMs } = checkEjectSettings(settings);
+    this.#nc = nc;
     this.#prefix = prefix;
     this.#silent = silentIntervals;
     this.#max = maxMs;
-    this.#sub = nc.subscribe(REPORT_WILDCARD, {
-      callback: (err, msg) => {
-        if (err) return;
-        let report: InstanceReport;
-        try {
-          report = parseReport(msg.string());
-        } catch {
-          return; // not a report this version reads: the aggregator counts those
-        }
-        this.#seen(report);
-      },
-    });
+    if (scope === "called") this.#watched = new Set();
+    else this.#watch(REPORT_WILDCARD);
+  }
+
+  #watch(subject: string): void {
+    this.#subs.push(
+      this.#nc.subscribe(subject, {
+        callback: (err, msg) => {
+          if (!err) this.#read(msg);
+        },
+      }),
+    );
+  }
+
+  #read(msg: Msg): void {
+    let report: InstanceReport;
+    try {
+      report = parseReport(msg.string());
+    } catch {
+      return; // not a report this version reads: the aggregator counts those
+    }
+    this.#seen(report);
   }
 
   #seen(r: InstanceReport): void {
@@ -175,6 +216,11 @@ export class SilentInstances {
    * ```
    */
   pick(service: string): string | undefined {
+    const watched = this.#watched;
+    if (watched !== undefined && !watched.has(service) && watched.size < MAX_WATCHED_SERVICES) {
+      watched.add(service);
+      this.#watch(`${REPORT_PREFIX}.${service}.*`);
+    }
     const now = performance.now();
     let choice = this.#choices.get(service);
     if (choice === undefined || choice.until < now) {
@@ -185,6 +231,48 @@ export class SilentInstances {
     if (choice.healthy.length === 0) return undefined;
     choice.next = (choice.next + 1) % choice.healthy.length;
     return choice.healthy[choice.next];
+  }
+
+  /**
+   * Sends a request of `service` as {@link pick} says: to the queue group, or named to a healthy
+   * instance while another is silent. A named instance that turns out gone (no responders) leaves
+   * the rotation and the request goes to the queue group at once: the caller's choice, not the
+   * user's, so the user never sees that 503. A publish the caller's NATS user may not make (it may
+   * not name instances) goes to the queue group too, and from then on every request does.
+   *
+   * @param service - the service name
+   * @param send - sends the request, to the instance named or (undefined) to the queue group
+   * @param routed - told when the request is named to an instance (for a counter)
+   * @returns what `send` returns
+   * @example
+   * ```ts
+   * const res = await silent.route("billing", (instance) => callService(nc, "billing", req, { prefix, instance }));
+   * ```
+   */
+  route<T>(
+    service: string,
+    send: (instance: string | undefined) => Promise<T>,
+    routed?: () => void,
+  ): Promise<T> {
+    if (this.#refused) return send(undefined);
+    const around = this.pick(service);
+    if (around === undefined) return send(undefined);
+    routed?.();
+    return send(around).catch((err: unknown) => {
+      if (
+        err instanceof PermissionDeniedError &&
+        err.operation === "publish" &&
+        err.denied.includes(".$I.")
+      ) {
+        // The caller's user may publish to the queue subjects only: it cannot name instances.
+        this.#refused = true;
+      } else if (err instanceof NoRespondersError) {
+        this.gone(service, around);
+      } else {
+        throw err;
+      }
+      return send(undefined);
+    });
   }
 
   /**
@@ -251,6 +339,7 @@ export class SilentInstances {
 
   /** Stops watching the reports. */
   close(): void {
-    this.#sub.unsubscribe();
+    for (const sub of this.#subs) sub.unsubscribe();
+    this.#subs.length = 0;
   }
 }
