@@ -82,6 +82,20 @@ describe("soak report - figures from the records", () => {
     });
   });
 
+  it("soak report - with a timeline per kind, each kind's own dip after a kill is reported too", () => {
+    // GETs keep their rate; keyed POSTs stop for 2 s after the kill at 10 s; unkeyed never come.
+    const get = timeline(20_000, 60);
+    const keyed = timeline(20_000, 40, [[10_000, 12_000, 0]]);
+    const run = record(
+      get.map((n, b) => n + keyed[b]!),
+      { events: [{ kind: "node-kill", target: "nats-1", atMs: 10_000, endMs: 11_000, restarted: true }] },
+    );
+    run.tally.timelines = { get, keyed, unkeyed: [] };
+    const rep = buildReport(run);
+    expect(rep.events[0]).toMatchObject({ dipMs: 0, dipMsByKind: { get: 0, keyed: 2000, unkeyed: 0 } });
+    expect(formatReport(rep)).toContain("| 10.0 | node-kill | nats-1 | 0 | 2000 | 0 |");
+  });
+
   it("soak report - the frozen ratio is the rate while SIGSTOPped over the rate of the 10 s before", () => {
     const tl = timeline(40_000, 100, [[10_000, 20_000, 25]]);
     const events = [

@@ -30,6 +30,8 @@ export interface LoadTally {
   failed: Record<RequestKind, number>;
   /** Successful answers per {@link BUCKET_MS} bucket since the start. */
   timeline: number[];
+  /** The same per kind (absent in reports of older runs). */
+  timelines?: Record<RequestKind, number[]>;
   /** The first 10,000 failures. */
   failureSamples: FailureSample[];
 }
@@ -62,6 +64,7 @@ export function startLoad(url: string, loops: number, mix: Mix, clock: () => num
     classes: { get: {}, keyed: {}, unkeyed: {} },
     failed: zero(),
     timeline: [],
+    timelines: { get: [], keyed: [], unkeyed: [] },
     failureSamples: [],
   };
   const count = (kind: RequestKind, cls: string, ok: boolean) => {
@@ -71,6 +74,9 @@ export function startLoad(url: string, loops: number, mix: Mix, clock: () => num
       const b = Math.floor(at / BUCKET_MS);
       while (tally.timeline.length <= b) tally.timeline.push(0);
       tally.timeline[b]!++;
+      const own = tally.timelines![kind];
+      while (own.length <= b) own.push(0);
+      own[b]!++;
       return;
     }
     tally.failed[kind]++;

@@ -29,6 +29,8 @@ export interface MeasuredEvent extends EventRecord {
   dipMs?: number;
   /** Kills: the lowest 100 ms bucket after it, as req/s. */
   minRate?: number;
+  /** Kills: {@link dipMs} of each request kind's own throughput (runs that recorded it per kind). */
+  dipMsByKind?: Partial<Record<RequestKind, number>>;
   /** Freeze: req/s while frozen ÷ beforeRate. */
   frozenRatio?: number;
   /** Freeze: the same over the freeze without its first 5 s (after a stopped process can be found). */
@@ -140,26 +142,44 @@ function measure(
         frozenRatioAfter5s: ratio(rate(timeline, s + 5000, c)),
       };
     }
-    const beforeRate = rate(timeline, e.atMs - BEFORE_MS, e.atMs);
-    const threshold = (DIP_THRESHOLD * beforeRate * BUCKET_MS) / 1000;
-    let below = 0;
-    let min = Number.POSITIVE_INFINITY;
-    const from = Math.ceil(e.atMs / BUCKET_MS);
-    const to = Math.min(timeline.length, Math.floor(nextAt / BUCKET_MS));
-    for (let b = from; b < to; b++) {
-      const n = timeline[b] ?? 0;
-      if (n < threshold) below++;
-      min = Math.min(min, n);
-    }
+    const { beforeRate, dipMs, minRate } = dip(timeline, e.atMs, nextAt, timeline.length);
+    const byKind = tally.timelines;
+    const dipMsByKind =
+      byKind === undefined || !e.kind.endsWith("-kill")
+        ? undefined
+        : Object.fromEntries(
+            Object.entries(byKind).map(([k, t]) => [k, dip(t, e.atMs, nextAt, timeline.length).dipMs]),
+          );
     return {
       ...e,
       beforeRate: Math.round(beforeRate),
       failed,
       keyedRepeats,
-      dipMs: below * BUCKET_MS,
-      minRate: Number.isFinite(min) ? (min * 1000) / BUCKET_MS : 0,
+      dipMs,
+      minRate,
+      ...(dipMsByKind === undefined ? {} : { dipMsByKind }),
     };
   });
+}
+
+/** The dip of `timeline` after an event at `atMs`, until `nextAt` (within `length` buckets). */
+function dip(timeline: number[], atMs: number, nextAt: number, length: number) {
+  const beforeRate = rate(timeline, atMs - BEFORE_MS, atMs);
+  const threshold = (DIP_THRESHOLD * beforeRate * BUCKET_MS) / 1000;
+  let below = 0;
+  let min = Number.POSITIVE_INFINITY;
+  const from = Math.ceil(atMs / BUCKET_MS);
+  const to = Math.min(length, Math.floor(nextAt / BUCKET_MS));
+  for (let b = from; b < to; b++) {
+    const n = timeline[b] ?? 0;
+    if (n < threshold) below++;
+    min = Math.min(min, n);
+  }
+  return {
+    beforeRate,
+    dipMs: below * BUCKET_MS,
+    minRate: Number.isFinite(min) ? (min * 1000) / BUCKET_MS : 0,
+  };
 }
 
 function memoryRows(memory: Map<string, RssSample[]>): MemoryRow[] {
@@ -300,6 +320,20 @@ export function formatReport(rep: SoakReport): string {
         `${e.failed.idempotent}, ${e.failed.unkeyed} | ${e.keyedRepeats} | ` +
         `${e.error ? `error: ${e.error}` : e.restarted ? "yes" : "NO"} |`,
     );
+  }
+  const perKind = rep.events.filter((e) => e.dipMsByKind !== undefined);
+  if (perKind.length) {
+    out.push(
+      "",
+      "| at s | event | target | dip ms (< 50%) of GETs | of keyed POSTs | of unkeyed POSTs |",
+      "|---:|---|---|---:|---:|---:|",
+    );
+    for (const e of perKind) {
+      const d = e.dipMsByKind!;
+      out.push(
+        `| ${s(e.atMs)} | ${e.kind} | ${e.target} | ${d.get ?? ""} | ${d.keyed ?? ""} | ${d.unkeyed ?? ""} |`,
+      );
+    }
   }
   out.push("", "| process | processes | RSS MB start | peak | end |", "|---|---:|---:|---:|---:|");
   for (const m of rep.memory)

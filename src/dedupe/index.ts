@@ -4,6 +4,8 @@
  *
  * @module
  */
+
+export { type RecentKey, RecentKeys } from "./recent.js";
 export {
   type DedupeRecord,
   decodeRecord,
@@ -17,6 +19,7 @@ export {
 export {
   type BucketSettings,
   DedupeStore,
+  NO_LEADER,
   STORE_RETRY_DEFAULTS,
   type StoredRecord,
   type StoreRetry,

@@ -46,6 +46,12 @@ const JS_TEMPORARILY_UNAVAILABLE = 10008;
 const RETRY_FIRST_MS = 50;
 const RETRY_MAX_MS = 500;
 
+/**
+ * What {@link DedupeStore.claimNow} and {@link DedupeStore.readNow} return when their one try met no
+ * stream leader or no answer: the bucket's replicas are electing a leader (or NATS is out of reach).
+ */
+export const NO_LEADER: unique symbol = Symbol("natsmesh.dedupe.no-leader");
+
 /** A key as read: its record (undefined when deleted), with the revision a write over it must name. */
 export interface StoredRecord {
   record: DedupeRecord | undefined;
@@ -73,6 +79,13 @@ export class DedupeStore {
   #kv: Promise<KV> | undefined;
   /** The bucket was opened once: JetStream runs, so a missing responder is a leader being elected. */
   #opened = false;
+  /**
+   * The bucket as last opened. A one-try operation uses it as it is: opening asks the stream's
+   * leader, which a bucket electing one does not have.
+   */
+  #last: KV | undefined;
+  /** When (this instance's clock) an operation last met no leader or no answer; -Infinity: never. */
+  #unreachableAt = Number.NEGATIVE_INFINITY;
 
   /**
    * @param nc - the connection
@@ -96,6 +109,67 @@ export class DedupeStore {
     // KV's own create() reads the key again when it finds it taken; the caller reads it anyway.
     const bytes = encodeRecord(record);
     return this.#write(key, bytes, (kv, timeout) => kv.put(key, bytes, { previousSeq: after, timeout }));
+  }
+
+  /**
+   * {@link claim} tried once, without waiting out a leader election.
+   *
+   * @returns the new revision, undefined when the key is taken, or {@link NO_LEADER} when the try
+   *   met no leader or no answer (the write may then have been done: read the key)
+   * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` on any other failure (no JetStream, a full bucket)
+   */
+  async claimNow(
+    key: string,
+    record: DedupeRecord,
+    after = 0,
+  ): Promise<number | undefined | typeof NO_LEADER> {
+    const bytes = encodeRecord(record);
+    try {
+      return await this.#use(
+        (kv, timeout) => kv.put(key, bytes, { previousSeq: after, timeout }),
+        true,
+        0,
+        true,
+      );
+    } catch (err) {
+      if (leaderless.has(err as object)) return NO_LEADER;
+      throw err;
+    }
+  }
+
+  /**
+   * {@link read} tried once, waiting at most `within` ms for the answer: a replica may answer a read
+   * (a direct get) while the bucket has no leader, where a write cannot be done.
+   *
+   * @returns as {@link read}, or {@link NO_LEADER} when no answer came
+   * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` as {@link read} does
+   */
+  async readNow(key: string, within: number): Promise<StoredRecord | undefined | typeof NO_LEADER> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<typeof NO_LEADER>((resolve) => {
+      timer = setTimeout(() => resolve(NO_LEADER), within);
+    });
+    const read = this.#read(key, 0, true).catch((err: unknown): typeof NO_LEADER => {
+      if (leaderless.has(err as object)) return NO_LEADER;
+      throw err;
+    });
+    try {
+      const got = await Promise.race([read, late]);
+      if (got === NO_LEADER) this.#unreachableAt = performance.now();
+      return got;
+    } finally {
+      clearTimeout(timer);
+      read.catch(() => {});
+    }
+  }
+
+  /**
+   * When (this instance's `performance.now()`) an operation last met no leader or no answer;
+   * -Infinity when none did. Renewals of running records fail while the bucket has no leader, so a
+   * takeover waits for a lease after it.
+   */
+  get unreachableAt(): number {
+    return this.#unreachableAt;
   }
 
   /**
@@ -127,8 +201,12 @@ export class DedupeStore {
    * @throws MeshError `NM_ERR_DEDUPE_UNAVAILABLE` when the bucket cannot be reached or holds bytes
    *   that are not a record
    */
-  async read(key: string): Promise<StoredRecord | undefined> {
-    const entry = await this.#use((kv) => kv.get(key), false);
+  read(key: string): Promise<StoredRecord | undefined> {
+    return this.#read(key, this.#retry.retryFor);
+  }
+
+  async #read(key: string, retryFor: number, reuse = false): Promise<StoredRecord | undefined> {
+    const entry = await this.#use((kv) => kv.get(key), false, retryFor, reuse);
     if (entry === null || entry === undefined) return undefined;
     let record: DedupeRecord | undefined;
     try {
@@ -167,14 +245,20 @@ export class DedupeStore {
    * Runs `op` on the bucket, trying again within the retry window while NATS gives no answer or no
    * leader; a revision conflict is `undefined` when `conflicts` says it may be.
    */
-  async #use<T>(op: (kv: KV, timeout: number) => Promise<T>, conflicts: boolean): Promise<T | undefined> {
-    const { timeout, retryFor } = this.#retry;
+  async #use<T>(
+    op: (kv: KV, timeout: number) => Promise<T>,
+    conflicts: boolean,
+    retryFor = this.#retry.retryFor,
+    reuse = false,
+  ): Promise<T | undefined> {
+    const { timeout } = this.#retry;
     const until = performance.now() + retryFor;
     let pause = RETRY_FIRST_MS;
     for (;;) {
       let opened = false;
       try {
-        const kv = await this.#open();
+        const kv = (reuse ? this.#last : undefined) ?? (await this.#open());
+        this.#last = kv;
         opened = true;
         this.#opened = true;
         return await op(kv, timeout);
@@ -183,9 +267,13 @@ export class DedupeStore {
         // Opened again on the next try: the bucket may have been deleted, JetStream restarted.
         this.#kv = undefined;
         const left = until - performance.now();
-        if (!this.#transient(err, opened) || left <= 0) {
+        const transient = this.#transient(err, opened);
+        if (transient) this.#unreachableAt = performance.now();
+        if (!transient || left <= 0) {
           const what = opened ? "failed" : "cannot be opened";
-          throw unavailable(`the deduplication bucket '${this.#settings.bucket}' ${what}`, err);
+          const failure = unavailable(`the deduplication bucket '${this.#settings.bucket}' ${what}`, err);
+          if (transient) leaderless.add(failure);
+          throw failure;
         }
         await sleep(Math.min(pause, left));
         pause = Math.min(pause * 2, RETRY_MAX_MS);
@@ -213,6 +301,9 @@ export class DedupeStore {
     return this.#kv;
   }
 }
+
+/** Failures thrown by {@link DedupeStore} after no leader or no answer (not a refusal). */
+const leaderless = new WeakSet<object>();
 
 function isRevisionConflict(err: unknown): boolean {
   return (

@@ -5,7 +5,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "pino";
@@ -14,7 +13,9 @@ import {
   type DedupeStore,
   fingerprint,
   IDEMPOTENCY_KEY_HEADER,
+  NO_LEADER,
   REPLAYED_HEADER,
+  RecentKeys,
   RecordState,
   recordKey,
 } from "../dedupe/index.js";
@@ -22,6 +23,8 @@ import type { ServiceRecorder } from "../metrics/recorder.js";
 import { ErrorCode, headerValue, MeshError, MeshHeader, type WireResponse } from "../protocol/index.js";
 import { errorResponse, internalError } from "./adapters/errors.js";
 import type { RequestContext, WireHandler } from "./adapters/types.js";
+import { collectUpTo } from "./collect-answer.js";
+import { Renewal } from "./dedupe-renewal.js";
 import type { RequestControl } from "./exchange.js";
 
 /** Defaults of {@link DedupeOptions}. */
@@ -79,11 +82,16 @@ export interface DedupeOptions {
    */
   wait?: number;
   /**
-   * When the store cannot be reached: `reject` (default) answers 503 `NM_ERR_DEDUPE_UNAVAILABLE`
-   * without running the handler; `run` runs it anyway (at least once, as without deduplication),
-   * logged and counted as `fallback`.
+   * When the store cannot be reached: `reject` (default) waits for it within `storeRetry` (a KV
+   * leader election), then answers 503 `NM_ERR_DEDUPE_UNAVAILABLE` without running the handler;
+   * `run` waits as much, then runs it anyway (at least once, as without deduplication), logged and
+   * counted as `fallback`. `run-unclaimed` does not wait for a leader election: a new key whose claim
+   * meets no leader runs at once, unclaimed, unless a read of the key or this instance's own recent
+   * keys show it ran (logged, counted as `unclaimed`; its answer is kept once the bucket has a leader
+   * again). A repeat of a key that ran on another instance, arriving while the bucket has no leader
+   * and cannot be read, may run again: docs/TRAFFIC.md §8.
    */
-  unavailable?: "reject" | "run";
+  unavailable?: "reject" | "run" | "run-unclaimed";
   /** Milliseconds one operation on the store waits for its answer (default 1000). */
   storeTimeout?: number;
   /**
@@ -124,6 +132,10 @@ export const DedupeOutcome = {
   StoreError: "store_error",
   /** The handler ran without deduplication because the store failed (`unavailable: "run"`). */
   Fallback: "fallback",
+  /** The claim met no leader and the handler ran unclaimed (`unavailable: "run-unclaimed"`). */
+  Unclaimed: "unclaimed",
+  /** A key run unclaimed was claimed by another execution before its answer could be kept: it may have run twice. */
+  UnclaimedConflict: "unclaimed_conflict",
   /** A request whose body streams: not deduplicated (its fingerprint is unknown before it runs). */
   Unchecked: "unchecked",
 } as const;
@@ -138,6 +150,12 @@ const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(["GET", "HEAD", "OPTIONS
 /** First and largest pause between two reads of a running record. */
 const POLL_FIRST_MS = 10;
 const POLL_MAX_MS = 250;
+
+/** Longest wait for a read of the key while the bucket has no leader (`run-unclaimed`). */
+const LEADERLESS_READ_MS = 250;
+/** Keys an instance remembers having run, for `run-unclaimed`, and their answers' bytes in all. */
+const RECENT_KEYS = 10_000;
+const RECENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * Wraps `inner` so that requests with an `Idempotency-Key` run once per key (see the module).
@@ -162,10 +180,14 @@ type Req = Parameters<WireHandler>[0];
 class KeyedRun {
   readonly #inner: WireHandler;
   readonly #p: DedupeParts;
+  /** This instance's recent keys, with `run-unclaimed` only. */
+  readonly #recent: RecentKeys | undefined;
 
   constructor(inner: WireHandler, parts: DedupeParts) {
     this.#inner = inner;
     this.#p = parts;
+    if (parts.settings.unavailable === "run-unclaimed")
+      this.#recent = new RecentKeys(RECENT_KEYS, RECENT_BYTES, parts.settings.ttl);
   }
 
   #count(outcome: DedupeOutcome): void {
@@ -187,9 +209,24 @@ class KeyedRun {
     let seen = { revision: 0, since: 0 };
     /** Whether the key looked free when last read (at first, it is tried), and at which revision. */
     let free: number | undefined = 0;
+    /** With `run-unclaimed`, the first claim is tried once: no leader does not make it wait. */
+    let first = this.#recent !== undefined;
     try {
       for (;;) {
-        if (free !== undefined) {
+        if (first) {
+          first = false;
+          // A key run here whose answer may not be in the store yet (run unclaimed, kept later).
+          const known = await this.#recentAnswer(key, mine, req);
+          if (known !== undefined) return known;
+          const now = await store.claimNow(key, mine);
+          if (now === NO_LEADER) {
+            const answered = await this.#withoutLeader(key, mine, req, ctx, control);
+            if (answered !== undefined) return answered;
+          } else if (now !== undefined) {
+            this.#count(DedupeOutcome.Executed);
+            return await this.#execute(key, mine, now, req, ctx, control);
+          }
+        } else if (free !== undefined) {
           const claimed = await store.claim(key, mine, free);
           if (claimed !== undefined) {
             this.#count(DedupeOutcome.Executed);
@@ -210,7 +247,9 @@ class KeyedRun {
         // Unrenewed for a lease as this instance watched it, or (by the server's clock, with room
         // for the two clocks to differ) for twice the lease before this repeat came.
         const stale = Date.now() - written.getTime() >= 2 * settings.lease;
-        if (stale || now - seen.since >= settings.lease) {
+        // Renewals fail while the store is unreachable: its owner gets a full lease after that.
+        const renewable = now - store.unreachableAt < settings.lease;
+        if (!renewable && (stale || now - seen.since >= settings.lease)) {
           const taken = await store.replace(key, mine, revision);
           if (taken !== undefined) {
             this.#p.log.warn(
@@ -243,6 +282,20 @@ class KeyedRun {
     ctx: RequestContext,
     control: RequestControl | undefined,
   ): Promise<WireResponse> {
+    if (this.#recent === undefined) return this.#executeClaimed(key, mine, revision, req, ctx, control);
+    const running = this.#executeClaimed(key, mine, revision, req, ctx, control);
+    this.#recent.running(key, mine.fingerprint, running);
+    return running;
+  }
+
+  async #executeClaimed(
+    key: string,
+    mine: DedupeRecord,
+    revision: number,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
     const { store, settings, log } = this.#p;
     const claim = { revision, lost: false };
     const renewal = new Renewal(settings.lease, this.#p.timeout, async () => {
@@ -259,12 +312,7 @@ class KeyedRun {
     });
     let res: WireResponse;
     try {
-      res = await this.#inner(req, ctx, control);
-      if (res.stream !== undefined) res = await collectUpTo(res, settings.maxAnswer);
-    } catch (err) {
-      // The body of the handler's answer failed while it was read: a 500, and the key given back.
-      ctx.onError(err);
-      res = internalError();
+      res = await this.#run(req, ctx, control);
     } finally {
       await renewal.stop();
     }
@@ -286,7 +334,7 @@ class KeyedRun {
     claim: { revision: number; lost: boolean },
     res: WireResponse,
   ): Promise<void> {
-    const { store, settings, log } = this.#p;
+    const { store, log } = this.#p;
     if (claim.lost) {
       log.warn(
         { key },
@@ -294,25 +342,149 @@ class KeyedRun {
       );
       return;
     }
-    if (headerValue(res.headers, MeshHeader.Error) !== undefined) {
+    const record = this.#recordOf(mine, res);
+    if (record === undefined) {
       // The handler threw (or natsmesh answered for it): nothing worth replaying, a repeat runs again.
+      this.#recent?.forget(key);
       await store.release(key, claim.revision);
       return;
     }
-    let record: DedupeRecord;
-    if (res.stream !== undefined || res.body.byteLength > settings.maxAnswer) {
-      const size = res.stream !== undefined ? undefined : res.body.byteLength;
-      record = { ...mine, state: RecordState.NotKept, status: res.status, size };
-      this.#count(DedupeOutcome.NotKept);
-    } else {
-      record = { ...mine, state: RecordState.Done, answer: res };
-    }
+    this.#recent?.done(key, record);
     if ((await store.replace(key, record, claim.revision)) === undefined) {
       log.warn(
         { key },
         "deduplication: the claim was taken over while the handler ran; its answer is not kept",
       );
     }
+  }
+
+  /** Runs the handler, reading a streamed answer up to `maxAnswer`; a failing body is a 500. */
+  async #run(req: Req, ctx: RequestContext, control: RequestControl | undefined): Promise<WireResponse> {
+    try {
+      const res = await this.#inner(req, ctx, control);
+      return res.stream === undefined ? res : await collectUpTo(res, this.#p.settings.maxAnswer);
+    } catch (err) {
+      // The body of the handler's answer failed while it was read: a 500, and the key given back.
+      ctx.onError(err);
+      return internalError();
+    }
+  }
+
+  /** The record to keep for an answer: undefined for natsmesh's own errors (nothing to replay). */
+  #recordOf(mine: DedupeRecord, res: WireResponse): DedupeRecord | undefined {
+    if (headerValue(res.headers, MeshHeader.Error) !== undefined) return undefined;
+    if (res.stream !== undefined || res.body.byteLength > this.#p.settings.maxAnswer) {
+      const size = res.stream !== undefined ? undefined : res.body.byteLength;
+      this.#count(DedupeOutcome.NotKept);
+      return { ...mine, state: RecordState.NotKept, status: res.status, size };
+    }
+    return { ...mine, state: RecordState.Done, answer: res };
+  }
+
+  /**
+   * `run-unclaimed`: the claim met no leader. The key is read (a replica may answer without a
+   * leader), then looked up among this instance's recent keys; unknown to both, it runs unclaimed.
+   *
+   * @returns the answer, or undefined when the store holds a record: the caller goes on as usual
+   */
+  async #withoutLeader(
+    key: string,
+    mine: DedupeRecord,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse | undefined> {
+    const stored = await this.#p.store.readNow(key, LEADERLESS_READ_MS);
+    if (stored !== NO_LEADER && stored?.record !== undefined) {
+      // The claim was written, its answer lost: it is this execution's.
+      if (stored.record.claim !== mine.claim) return undefined;
+      this.#count(DedupeOutcome.Executed);
+      return this.#execute(key, mine, stored.revision, req, ctx, control);
+    }
+    const known = await this.#recentAnswer(key, mine, req);
+    if (known !== undefined) return known;
+    return this.#runUnclaimed(
+      key,
+      mine,
+      stored === NO_LEADER ? undefined : (stored?.revision ?? 0),
+      req,
+      ctx,
+      control,
+    );
+  }
+
+  /**
+   * The answer to `key` from this instance's recent keys: its kept record replayed, once a run of it
+   * here ends; undefined when this instance knows nothing of it.
+   */
+  async #recentAnswer(key: string, mine: DedupeRecord, req: Req): Promise<WireResponse | undefined> {
+    for (;;) {
+      const known = this.#recent!.get(key);
+      if (known === undefined) return undefined;
+      if ("running" in known) {
+        if (known.fingerprint !== mine.fingerprint) return this.#mismatch(req);
+        await known.running;
+        continue;
+      }
+      if (known.record.fingerprint !== mine.fingerprint) return this.#mismatch(req);
+      return known.record.state === RecordState.Done
+        ? this.#replay(known.record)
+        : this.#notKept(known.record);
+    }
+  }
+
+  /**
+   * Runs the handler without a claim, then keeps its answer once the bucket takes writes again
+   * (`after`: the key's revision as read, undefined when it could not be read).
+   */
+  async #runUnclaimed(
+    key: string,
+    mine: DedupeRecord,
+    after: number | undefined,
+    req: Req,
+    ctx: RequestContext,
+    control: RequestControl | undefined,
+  ): Promise<WireResponse> {
+    const { log } = this.#p;
+    this.#count(DedupeOutcome.Unclaimed);
+    log.warn(
+      { key, read: after !== undefined },
+      "deduplication: the store has no leader; running the request unclaimed (at least once)",
+    );
+    const running = this.#run(req, ctx, control);
+    this.#recent!.running(key, mine.fingerprint, running);
+    const res = await running;
+    const record = this.#recordOf(mine, res);
+    if (record === undefined) {
+      this.#recent!.forget(key);
+      return res;
+    }
+    this.#recent!.done(key, record);
+    this.#keepUnclaimed(key, record, after ?? 0).then(
+      (kept) => {
+        if (kept) return;
+        this.#count(DedupeOutcome.UnclaimedConflict);
+        log.error({ key }, "deduplication: a key run unclaimed was claimed meanwhile; it may have run twice");
+      },
+      (err: unknown) => {
+        this.#count(DedupeOutcome.StoreError);
+        log.error({ err, key }, "deduplication: could not keep the answer of a key run unclaimed");
+      },
+    );
+    return res;
+  }
+
+  /**
+   * Writes the record of a key run unclaimed, as a claim tried again through the election; false
+   * when another execution holds the key. This request's own claim, written though no answer said
+   * so, is replaced.
+   */
+  async #keepUnclaimed(key: string, record: DedupeRecord, after: number): Promise<boolean> {
+    const { store } = this.#p;
+    if ((await store.claim(key, record, after)) !== undefined) return true;
+    const now = await store.read(key);
+    const own = now?.record?.claim === record.claim && now?.record?.state === RecordState.Running;
+    return own && (await store.replace(key, record, now!.revision)) !== undefined;
   }
 
   #replay(record: DedupeRecord): WireResponse {
@@ -373,73 +545,4 @@ class KeyedRun {
     this.#p.log.error({ err }, "deduplication store unavailable: request refused (503)");
     return errorResponse(503, ErrorCode.DedupeUnavailable, "the deduplication store is unavailable");
   }
-}
-
-/**
- * Renews a claim every third of the lease while the handler runs, until the instance's handler
- * timeout (a handler past it is answered 504 and its key left to expire) or until a renewal finds
- * the record taken over.
- */
-class Renewal {
-  readonly #timer: NodeJS.Timeout;
-  readonly #until: number;
-  #pending: Promise<unknown> = Promise.resolve();
-  #stopped = false;
-
-  constructor(lease: number, timeout: number, renew: () => Promise<boolean>) {
-    this.#until = timeout > 0 ? performance.now() + timeout : Number.POSITIVE_INFINITY;
-    this.#timer = setInterval(
-      () => {
-        if (this.#stopped) return;
-        if (performance.now() > this.#until) {
-          clearInterval(this.#timer);
-          return;
-        }
-        this.#pending = this.#pending.then(renew).then((ok) => {
-          if (!ok) clearInterval(this.#timer);
-        });
-      },
-      Math.max(1, Math.floor(lease / 3)),
-    );
-    this.#timer.unref();
-  }
-
-  /** Stops renewing and waits for a renewal under way (its revision is the one to replace). */
-  async stop(): Promise<void> {
-    this.#stopped = true;
-    clearInterval(this.#timer);
-    await this.#pending;
-  }
-}
-
-const EMPTY = new Uint8Array(0);
-
-/**
- * Reads a streamed answer's body up to `max` bytes: a body that ends within it becomes bytes (and
- * can be kept); a longer one is handed on as a stream of what was read and the rest.
- */
-async function collectUpTo(res: WireResponse, max: number): Promise<WireResponse> {
-  const reader = res.stream!.getReader();
-  const parts: Uint8Array[] = res.body.byteLength > 0 ? [res.body] : [];
-  let size = res.body.byteLength;
-  while (size <= max) {
-    const { done, value } = await reader.read();
-    if (done) return { ...res, body: Buffer.concat(parts, size), stream: undefined };
-    parts.push(value);
-    size += value.byteLength;
-  }
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      for (const part of parts) controller.enqueue(part);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
-  return { ...res, body: EMPTY, stream };
 }

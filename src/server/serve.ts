@@ -344,9 +344,9 @@ function dedupeSettings(option: boolean | DedupeOptions | undefined): Required<D
     if (!Number.isInteger(n) || n < 0)
       throw new RangeError(`dedupe.${name}: expected an integer ≥ 0, got ${n}`);
   }
-  if (settings.unavailable !== "reject" && settings.unavailable !== "run")
+  if (!["reject", "run", "run-unclaimed"].includes(settings.unavailable))
     throw new RangeError(
-      `dedupe.unavailable: expected 'reject' or 'run', got '${String(settings.unavailable)}'`,
+      `dedupe.unavailable: expected 'reject', 'run' or 'run-unclaimed', got '${String(settings.unavailable)}'`,
     );
   return settings;
 }
