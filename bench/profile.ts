@@ -7,6 +7,7 @@
  *   npx tsx bench/profile.ts --quick    (shorter, prints only, unless --write)
  *   npx tsx bench/profile.ts --scenario=jn   (another natsmesh scenario of bench/lib/scenarios.ts: jn is
  *                                       the node:http listener on the same call, c the GET of 100 B)
+ *   --concurrency=1: one call at a time (where a c=1 call's time goes) instead of 64; prints only
  *   --no-write: prints only (`npm run bench` profiles jc and jn on each Node and writes them together)
  * The profiles (Chrome DevTools format) and the measured window (result.json) stay in
  * bench/results/profile/ for a closer look.
@@ -26,7 +27,9 @@ const scenarioId = process.argv.find((a) => a.startsWith("--scenario="))?.slice(
 const scenario: Scenario =
   SCENARIOS.find((s) => s.id === scenarioId && s.responder.startsWith("mesh-")) ??
   fail(`--scenario=${scenarioId}: not a natsmesh scenario of bench/lib/scenarios.ts`);
-const write = !process.argv.includes("--no-write") && (!quick || process.argv.includes("--write"));
+const concurrency = Number(process.argv.find((a) => a.startsWith("--concurrency="))?.slice(14) ?? 64);
+const write =
+  concurrency === 64 && !process.argv.includes("--no-write") && (!quick || process.argv.includes("--write"));
 const SECONDS = quick ? 3 : 8;
 const DIR = "bench/results/profile";
 
@@ -165,8 +168,10 @@ async function main(): Promise<void> {
       [scenario.id, server.url, "-", String(service.child.pid), String(server.pid)],
       prof("client"),
     );
-    process.stderr.write(`bench: ${process.version} profiling ${scenario.id}, c=64, ${SECONDS} s ...\n`);
-    const job: Job = { size: 100, concurrency: 64, durationMs: SECONDS * 1000, warmupMs: 1000, latencyMs: 0 };
+    process.stderr.write(
+      `bench: ${process.version} profiling ${scenario.id}, c=${concurrency}, ${SECONDS} s ...\n`,
+    );
+    const job: Job = { size: 100, concurrency, durationMs: SECONDS * 1000, warmupMs: 1000, latencyMs: 0 };
     // A discarded warm-up first (JIT), as in run.ts; the profile tables count the measured window only.
     await ask<JobResult>(client, { ...job, durationMs: 3000, warmupMs: 0 });
     result = await ask<JobResult>(client, job);
@@ -178,7 +183,7 @@ async function main(): Promise<void> {
   }
   const stamp = new Date().toISOString().slice(0, 16).replace("T", " ");
   const out = [
-    `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""} --scenario=${scenario.id}\` (part of \`npm run bench\`) · ${scenario.call === "json" ? "POST 1 KB JSON" : "GET 100 B"} · node ${process.version} \`--cpu-prof\` · load average (1 min) ${loadavg()[0]!.toFixed(2)} · ${meshBuildLabel()} · 1 s warm-up + ${SECONDS} s at c=64, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
+    `Run ${stamp} UTC · \`npx tsx bench/profile.ts${quick ? " --quick" : ""} --scenario=${scenario.id}${concurrency === 64 ? "" : ` --concurrency=${concurrency}`}\` (part of \`npm run bench\`) · ${scenario.call === "json" ? "POST 1 KB JSON" : "GET 100 B"} · node ${process.version} \`--cpu-prof\` · load average (1 min) ${loadavg()[0]!.toFixed(2)} · ${meshBuildLabel()} · 1 s warm-up + ${SECONDS} s at c=${concurrency}, ${Math.round(result.rps).toLocaleString("en-US")} req/s under the profiler · self time per function in the measured window (warm-up and start-up left out), top 15`,
     "",
     table(`Client: \`createFetch\` (bench/client.ts ${scenario.id})`, mainThreadProfile("client"), result),
     "",

@@ -43,7 +43,7 @@ describe("internals - nats.js", () => {
  * The Node adapter (src/server/adapters/node.ts) builds node:http's own request and response objects
  * and reads their answer through internals: `_writeRaw` (every serialised chunk), `_storeHeader`
  * (the head; chunk framing turned off), `_header` (a `writeHead(status, headers)` answer keeps its
- * headers only there), `kNeedDrain` (when to emit 'drain'), `_addHeaderLines` and `_dump` on the
+ * headers only there), `kOutHeaders` (the headers set, read without `getRawHeaderNames`), `kNeedDrain` (when to emit 'drain'), `_addHeaderLines` and `_dump` on the
  * request. Checked on each Node CI runs (20, 22, 24, 26): on all four the fast path is taken; a Node
  * that moves one fails here rather than answering empty bodies or chunk-framed ones.
  */
@@ -116,6 +116,44 @@ describe("internals - node:http", () => {
     expect(res.status).toBe(201);
     expect(res.headers).toEqual(["x-a", "1", "content-type", "text/plain"]);
     expect(text(res.body)).toBe("made");
+  });
+
+  it("internals - a response keeps its headers under node:http's kOutHeaders (lower-cased name → [name as set, value]); the adapter reads them there, not through getRawHeaderNames/getHeader", async () => {
+    const probe = new ServerResponse(new IncomingMessage(new CaptureSocket() as unknown as Socket));
+    const kOutHeaders = Object.getOwnPropertySymbols(probe).find((s) => s.description === "kOutHeaders");
+    expect(kOutHeaders).toBeDefined();
+    expect((probe as unknown as Record<symbol, unknown>)[kOutHeaders!]).toBeNull();
+    probe.setHeader("X-Case", "1");
+    expect({ ...(probe as unknown as Record<symbol, object>)[kOutHeaders!] }).toEqual({
+      "x-case": ["X-Case", "1"],
+    });
+    const proto = OutgoingMessage.prototype as unknown as { getRawHeaderNames(): string[] };
+    const byNames = vi.spyOn(proto, "getRawHeaderNames");
+    const byName = vi.spyOn(OutgoingMessage.prototype, "getHeader");
+    try {
+      const { res } = await answer((_req, r) => {
+        r.setHeader("Content-Type", "text/plain");
+        r.setHeader("Set-Cookie", ["a=1", "b=2"]);
+        r.setHeader("X-Count", 3);
+        r.setHeader("Connection", "close");
+        r.end("ok");
+      });
+      expect(res.headers).toEqual([
+        "Content-Type",
+        "text/plain",
+        "Set-Cookie",
+        "a=1",
+        "Set-Cookie",
+        "b=2",
+        "X-Count",
+        "3",
+      ]);
+      expect(byNames).not.toHaveBeenCalled();
+      expect(byName).not.toHaveBeenCalled();
+    } finally {
+      byNames.mockRestore();
+      byName.mockRestore();
+    }
   });
 
   it("internals - a ServerResponse carries node:http's kNeedDrain symbol, so 'drain' is emitted only after a write that asked to wait", () => {

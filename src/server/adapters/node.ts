@@ -278,12 +278,45 @@ class NodeCall implements SinkOwner, SocketUser {
   }
 }
 
+/** A response's headers as node:http keeps them (`kOutHeaders`): lower-cased name → [name as set, value]. */
+type OutHeaders = Record<string, [string, number | string | readonly string[]]>;
+
+/**
+ * node:http's `kOutHeaders` symbol, found on the first response (null when this Node has none):
+ * reading the map it keys saves `getRawHeaderNames()`'s array and a `getHeader()` per name.
+ */
+let kOutHeaders: symbol | null | undefined;
+
 function responseHeaders(res: ServerResponse): HeaderList {
-  const list: HeaderList = [];
   const internals = res as unknown as OutgoingInternals;
-  const names = internals.getRawHeaderNames();
+  kOutHeaders ??= Object.getOwnPropertySymbols(res).find((s) => s.description === "kOutHeaders") ?? null;
+  if (kOutHeaders === null) return headersByName(res, internals);
+  const map = (res as unknown as Record<symbol, OutHeaders | null>)[kOutHeaders];
+  const list: HeaderList = [];
+  if (map != null) {
+    for (const key in map) {
+      const [name, value] = map[key]!;
+      if (isHopByHop(name)) continue;
+      if (Array.isArray(value)) for (const v of value) list.push(name, String(v));
+      else list.push(name, String(value));
+    }
+  }
   // `writeHead(status, headers)` with nothing set before keeps those headers only in the serialised
   // head (Node's fast path): read them from there.
+  if (list.length === 0 && (map == null || isEmpty(map)) && internals._header)
+    return headersOf(internals._header);
+  return list;
+}
+
+function isEmpty(map: OutHeaders): boolean {
+  for (const _ in map) return false;
+  return true;
+}
+
+/** {@link responseHeaders} through the public API, on a Node without `kOutHeaders`. */
+function headersByName(res: ServerResponse, internals: OutgoingInternals): HeaderList {
+  const list: HeaderList = [];
+  const names = internals.getRawHeaderNames();
   if (names.length === 0 && internals._header) return headersOf(internals._header);
   for (const name of names) {
     if (isHopByHop(name)) continue;
