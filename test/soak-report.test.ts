@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { countExecutions } from "../bench/soak/duplicates.js";
-import type { LoadTally } from "../bench/soak/load.js";
+import { kindsOfLoops, type LoadTally } from "../bench/soak/load.js";
 import { parseSoakArgs, SoakUsageError, scheduleFor } from "../bench/soak/options.js";
 import { buildReport, formatReport, type RunRecord } from "../bench/soak/report.js";
 
@@ -202,5 +202,33 @@ describe("soak options - the command line", () => {
     ]);
     expect(chaos.filter((e) => e === "rolling")).toHaveLength(1);
     expect(scheduleFor("all")[0]).toBe("freeze");
+  });
+
+  it("soak - --loops-by-kind splits the loops by the mix, at least one per kind with a share", () => {
+    const count = (kinds: string[]) =>
+      Object.fromEntries(["get", "keyed", "unkeyed"].map((k) => [k, kinds.filter((x) => x === k).length]));
+    expect(count(kindsOfLoops(24, { get: 2, keyed: 1, unkeyed: 1 }))).toEqual({
+      get: 12,
+      keyed: 6,
+      unkeyed: 6,
+    });
+    expect(count(kindsOfLoops(5, { get: 2, keyed: 1, unkeyed: 1 }))).toEqual({
+      get: 3,
+      keyed: 1,
+      unkeyed: 1,
+    });
+    expect(count(kindsOfLoops(3, { get: 10, keyed: 1, unkeyed: 1 }))).toEqual({
+      get: 1,
+      keyed: 1,
+      unkeyed: 1,
+    });
+    expect(count(kindsOfLoops(4, { get: 1, keyed: 0, unkeyed: 0 }))).toEqual({
+      get: 4,
+      keyed: 0,
+      unkeyed: 0,
+    });
+    expect(() => kindsOfLoops(2, { get: 1, keyed: 1, unkeyed: 1 })).toThrow(RangeError);
+    expect(parseSoakArgs(["--loops-by-kind"])?.loopsByKind).toBe(true);
+    expect(parseSoakArgs([])?.loopsByKind).toBe(false);
   });
 });

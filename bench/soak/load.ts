@@ -45,6 +45,33 @@ export interface SoakLoad {
 
 const OK_STATUS: Record<RequestKind, number> = { get: 200, keyed: 201, unkeyed: 201 };
 
+/**
+ * The kind each of `loops` loops sends when loops keep to one kind: split by the mix's shares
+ * (largest remainders), at least one loop for each kind with a share.
+ */
+export function kindsOfLoops(loops: number, mix: Mix): RequestKind[] {
+  const kinds = (["get", "keyed", "unkeyed"] as const).filter((k) => mix[k] > 0);
+  if (loops < kinds.length) throw new RangeError(`--loops-by-kind needs ${kinds.length} loops at least`);
+  const total = kinds.reduce((sum, k) => sum + mix[k], 0);
+  const exact = kinds.map((k) => ({
+    k,
+    n: Math.max(1, Math.floor((loops * mix[k]) / total)),
+    r: (loops * mix[k]) / total,
+  }));
+  let left = loops - exact.reduce((sum, e) => sum + e.n, 0);
+  for (const e of [...exact].sort((a, b) => (b.r % 1) - (a.r % 1))) {
+    if (left <= 0) break;
+    e.n++;
+    left--;
+  }
+  while (left < 0) {
+    const biggest = exact.reduce((a, b) => (b.n > a.n ? b : a));
+    biggest.n--;
+    left++;
+  }
+  return exact.flatMap((e) => Array.from({ length: e.n }, () => e.k));
+}
+
 function pick(mix: Mix): RequestKind {
   const r = Math.random() * (mix.get + mix.keyed + mix.unkeyed);
   if (r < mix.get) return "get";
@@ -55,8 +82,16 @@ function pick(mix: Mix): RequestKind {
  * Starts the load against the gateway at `url`.
  *
  * @param clock - milliseconds since the run's start (the timeline's origin)
+ * @param byKind - each loop sends one kind only ({@link kindsOfLoops}), instead of drawing each request's
  */
-export function startLoad(url: string, loops: number, mix: Mix, clock: () => number): SoakLoad {
+export function startLoad(
+  url: string,
+  loops: number,
+  mix: Mix,
+  clock: () => number,
+  byKind = false,
+): SoakLoad {
+  const fixed = byKind ? kindsOfLoops(loops, mix) : undefined;
   const pool = new Pool(url, { connections: loops, headersTimeout: 120_000, bodyTimeout: 120_000 });
   const zero = () => ({ get: 0, keyed: 0, unkeyed: 0 });
   const tally: LoadTally = {
@@ -87,7 +122,7 @@ export function startLoad(url: string, loops: number, mix: Mix, clock: () => num
   const loop = async (n: number) => {
     let seq = 0;
     while (running) {
-      const kind = pick(mix);
+      const kind = fixed ? fixed[n - 1]! : pick(mix);
       const id = `${n}-${++seq}`;
       tally.sent[kind]++;
       try {

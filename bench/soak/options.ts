@@ -26,6 +26,8 @@ export interface SoakOptions {
   events: EventKind[] | undefined;
   /** Closed loops through the gateway. */
   loops: number;
+  /** Each loop sends one kind only (loops split by the mix), instead of drawing each request's kind. */
+  loopsByKind: boolean;
   mix: Mix;
   /** Service instances (child processes). */
   instances: number;
@@ -87,6 +89,8 @@ schedule. Prints a report; exits 1 when a target is missed (see RELIABILITY.md).
                           node-kill, instance-kill, rolling, freeze
   --loops N               closed loops through the gateway (default 24)
   --mix G,K,U             shares of GET, keyed POST, unkeyed POST (default 2,1,1)
+  --loops-by-kind         each loop sends one kind only, loops split by the mix (independent
+                          clients: a stalled kind does not hold up the others' loops)
   --instances N           service instances (default 4)
   --warmup S              seconds before the first event (default 15)
   --gap S                 quiet seconds after each event (default 10)
@@ -187,6 +191,7 @@ export function parseSoakArgs(args: string[]): SoakOptions | undefined {
     scenario,
     events: parseEvents(values.events),
     loops: num("loops", values.loops, 24, 1),
+    loopsByKind: values["loops-by-kind"] ?? false,
     mix: parseMix(values.mix),
     instances: num("instances", values.instances, 4, 2),
     warmupSeconds: num("warmup", values.warmup, 15),
@@ -229,6 +234,7 @@ function parse(args: string[]) {
       scenario: str,
       events: str,
       loops: str,
+      "loops-by-kind": { type: "boolean" },
       mix: str,
       instances: str,
       warmup: str,

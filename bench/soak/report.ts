@@ -281,7 +281,7 @@ export function formatReport(rep: SoakReport): string {
   const set = rep.settings;
   out.push(
     `Soak ${rep.startedAt.slice(0, 16).replace("T", " ")} UTC · \`${rep.command}\` · node ${rep.node} · ` +
-      `${rep.durationSeconds} s · ${set.loops} loops · ${set.instances} instances · ` +
+      `${rep.durationSeconds} s · ${set.loops} loops${set.loopsByKind ? " (one kind each)" : ""} · ${set.instances} instances · ` +
       `ping_interval ${set.ping ? `${set.ping.intervalSeconds}s, ping_max ${set.ping.max}` : "nats-server defaults"} · ` +
       `load average (1 min) ${rep.loadAverage.before.toFixed(2)} before, ${rep.loadAverage.after.toFixed(2)} after`,
     "",

@@ -100,7 +100,7 @@ async function main(argv: string[]): Promise<number> {
     );
     t0 = performance.now();
     const wallAtZero = Date.now();
-    const load = startLoad(gw.url, o.loops, o.mix, clock);
+    const load = startLoad(gw.url, o.loops, o.mix, clock, o.loopsByKind);
     const endMs = o.seconds * 1000;
     await new Promise((r) => setTimeout(r, o.warmupSeconds * 1000));
     const records = await runSchedule(events, o.events !== undefined, o, { nodes, fleet, clock }, endMs);
