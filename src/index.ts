@@ -58,6 +58,7 @@ export {
   StreamError,
   TimeoutError,
 } from "./protocol/errors.js";
+export { PublicLightResponse as LightResponse } from "./server/adapters/light-response.js";
 export type { FastifyApp, FetchApp, FetchHandler, Handler, NodeListener } from "./server/adapters/types.js";
 export type { HandlerKind } from "./server/handler.js";
 export {

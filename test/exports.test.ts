@@ -23,6 +23,7 @@ describe("exports - public entry points", () => {
         "ErrorCode",
         "InstanceLostError",
         "InvalidServiceError",
+        "LightResponse",
         "MalformedMessageError",
         "MeshDispatcher",
         "MeshError",

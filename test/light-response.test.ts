@@ -37,7 +37,7 @@ describe("light Response - the global", () => {
   beforeAll(() => installLightResponse());
   afterAll(() => uninstallLightResponse());
 
-  it("light Response - new Response is light, instanceof holds both ways, statics are the real ones", async () => {
+  it("light Response - new Response and Response.json are light, instanceof holds both ways, error and redirect are the real ones", async () => {
     expect(lightResponseInstalled()).toBe(true);
     const res = new Response("hi");
     expect(Object.getPrototypeOf(res)).toBe(LightResponse.prototype);
@@ -47,6 +47,7 @@ describe("light Response - the global", () => {
     expect(await fetchLike()).toBeInstanceOf(Response);
     expect(Object.prototype.toString.call(res)).toBe("[object Response]");
     const json = Response.json({ a: 1 }, { status: 201 });
+    expect(Object.getPrototypeOf(json)).toBe(LightResponse.prototype);
     expect(json.status).toBe(201);
     expect(await json.json()).toEqual({ a: 1 });
     expect(Response.redirect("http://x/", 302).headers.get("location")).toBe("http://x/");
@@ -130,7 +131,7 @@ describe("light Response - the global", () => {
     const real = nativeOf(streamed);
     expect(Object.getPrototypeOf(real)).toBe(NativeResponse.prototype);
     expect(nativeOf(streamed)).toBe(real);
-    const json = Response.json({ a: 1 });
+    const json = NativeResponse.json({ a: 1 });
     expect(nativeOf(json)).toBe(json);
     // A streamed light response goes through the adapter as its real one: the body arrives as a
     // stream (one of more than one chunk; a stream with one chunk and its end ready is sent as bytes).
@@ -187,6 +188,89 @@ describe("light Response - the global", () => {
   });
 });
 
+describe("light Response - LightResponse.json, imported (no global replaced)", () => {
+  /** What the adapter sends for `res`: status, headers and body text. */
+  const sent = async (res: Response) => {
+    const out = await fetchAdapter(() => res)(wire({ method: "POST" }), ctx());
+    return { status: out.status, headers: out.headers, body: text(out) };
+  };
+  const cases: [string, unknown, ResponseInit | undefined][] = [
+    ["an object", { a: 1, b: ["x", null], c: "é\u{1F600}" }, undefined],
+    ["a string with a lone surrogate", "a\uD800b", undefined],
+    ["a number, with a status and text", 42, { status: 201, statusText: "Made" }],
+    ["null, headers without a content type", null, { headers: { "x-a": "1" } }],
+    ["an object, its own content type", { a: 1 }, { headers: { "Content-Type": "application/vnd.x+json" } }],
+    [
+      "an object, headers as pairs with cookies",
+      { a: 1 },
+      {
+        headers: [
+          ["set-cookie", "a=1"],
+          ["set-cookie", "b=2"],
+        ],
+      },
+    ],
+  ];
+
+  it("light Response - json() sends what the platform's Response.json sends, without building the real one", async () => {
+    expect(globalThis.Response).toBe(NativeResponse);
+    for (const [name, data, init] of cases) {
+      const light = LightResponse.json(data, init);
+      expect(Object.getPrototypeOf(light), name).toBe(LightResponse.prototype);
+      expect(light).toBeInstanceOf(NativeResponse);
+      const answer = await sent(light);
+      expect(lightParts(light), name).toBeDefined(); // sent from its parts: no stream was built
+      expect(answer, name).toEqual(await sent(NativeResponse.json(data, init)));
+    }
+  });
+
+  it("light Response - json() reads as the platform's: status, headers, text, json, clone, body, bodyUsed", async () => {
+    for (const [name, data, init] of cases) {
+      const light = LightResponse.json(data, init);
+      const real = NativeResponse.json(data, init);
+      expect(light.status, name).toBe(real.status);
+      expect(light.ok, name).toBe(real.ok);
+      expect(light.statusText, name).toBe(real.statusText);
+      expect([...light.headers], name).toEqual([...real.headers]);
+      const copy = light.clone();
+      expect(await light.text(), name).toBe(await real.text());
+      expect(light.bodyUsed, name).toBe(true);
+      await expect(light.json(), name).rejects.toThrow(TypeError);
+      expect(await copy.json(), name).toEqual(await NativeResponse.json(data, init).json());
+    }
+    const streamed = LightResponse.json({ s: 1 });
+    expect(await new NativeResponse(streamed.body).text()).toBe('{"s":1}');
+  });
+
+  it("light Response - json() refuses what the platform's Response.json refuses, with its error", () => {
+    const refused: [unknown, ResponseInit | undefined][] = [
+      [undefined, undefined],
+      [() => 1, undefined],
+      [10n, undefined],
+      [{ a: 1 }, { status: 99 }],
+      [{ a: 1 }, { status: 600 }],
+      [{ a: 1 }, { status: 204 }],
+      [{ a: 1 }, { statusText: "bad\r\nline" }],
+      [{ a: 1 }, { headers: { "bad name": "1" } }],
+    ];
+    const cyclic: Record<string, unknown> = {};
+    cyclic.self = cyclic;
+    refused.push([cyclic, undefined]);
+    for (const [data, init] of refused) {
+      let expected: unknown;
+      try {
+        NativeResponse.json(data, init);
+      } catch (err) {
+        expected = err;
+      }
+      expect(expected, String(init?.status)).toBeDefined();
+      expect(() => LightResponse.json(data, init)).toThrow(
+        (expected as Error).constructor as ErrorConstructor,
+      );
+    }
+  });
+});
+
 describe("light Response - who installs it", () => {
   let nats: NatsFixture;
   beforeAll(async () => {
@@ -219,6 +303,26 @@ describe("light Response - who installs it", () => {
     expect(globalThis.Response).toBe(before);
     for (const svc of services) await svc.stop();
     expect(globalThis.Response).toBe(before);
+  });
+
+  it("light Response - natsmesh's LightResponse, imported, answers over the mesh with the global left alone", async () => {
+    const { LightResponse: Imported } = await import("../src/index.js");
+    const svc = await serve(
+      async (req: Request) => Imported.json({ got: await req.json() }, { status: 201 }),
+      options("imported"),
+    );
+    const client = createFetch({ nc: nats.nc });
+    try {
+      expect(globalThis.Response).toBe(NativeResponse);
+      const res = await client("http://imported/", { method: "POST", body: '{"a":[1,"é"]}' });
+      expect(res.status).toBe(201);
+      expect(res.headers.get("content-type")).toBe("application/json");
+      expect(await res.json()).toEqual({ got: { a: [1, "é"] } });
+    } finally {
+      await client.close();
+      await svc.stop();
+    }
+    expect(globalThis.Response).toBe(NativeResponse);
   });
 
   it("light Response - overrideGlobalResponse: true installs it while an instance that asked runs; the last stop() puts the original back", async () => {

@@ -89,10 +89,12 @@ export interface ServeOptions extends ConnectionSourceOptions {
   /**
    * For a Fetch handler: make `globalThis.Response` natsmesh's light Response while this instance
    * runs (default false: no global is replaced). The light Response builds no body stream for a
-   * string or bytes answer (on Node 20 that stream is the largest single cost of an instance:
-   * docs/ARCHITECTURE.md, BENCHMARKS.md); it behaves as the real one for every use and
-   * `instanceof Response` holds. It is replaced for the whole process, so every `new Response()`
-   * builds it; the last instance that asked for it puts the original back when it stops.
+   * string or bytes answer, nor for `Response.json()` (on Node 20 that stream is the largest single
+   * cost of an instance: docs/ARCHITECTURE.md, BENCHMARKS.md); it behaves as the real one for every
+   * use and `instanceof Response` holds. It is replaced for the whole process, so every
+   * `new Response()` builds it; the last instance that asked for it puts the original back when it
+   * stops. Without replacing anything, a handler may import the same class instead: natsmesh's
+   * `LightResponse`.
    */
   overrideGlobalResponse?: boolean;
   /**

@@ -3,7 +3,7 @@ import type { HeaderList, WireRequest, WireResponse } from "../../protocol/index
 import type { RequestControl } from "../exchange.js";
 import { errorResponse, internalError } from "./errors.js";
 import { lazyRequest } from "./lazy-request.js";
-import { type LightParts, lightParts, nativeOf, TEXT_CONTENT_TYPE } from "./light-response.js";
+import { type LightParts, lightParts, nativeOf } from "./light-response.js";
 import { settleBody, takeBody } from "./response-body.js";
 import type { FetchHandler, RequestContext, WireHandler } from "./types.js";
 
@@ -25,11 +25,11 @@ function isBodyless(method: string, status: number): boolean {
 
 /** The answer of a light response (light-response.ts): no stream was ever built for it. */
 function lightAnswer(method: string, parts: LightParts): WireResponse {
-  const { status, statusText, headers, body } = parts;
+  const { status, statusText, headers, body, type } = parts;
   const text = typeof body === "string";
   const res: WireResponse = { status, statusText, headers: [], body: EMPTY };
   if (headers !== undefined) res.headers = headerList(headers);
-  else if (text) res.headers = ["content-type", TEXT_CONTENT_TYPE];
+  else if (type !== null) res.headers = ["content-type", type];
   if (body !== null && !isBodyless(method, status)) res.body = text ? Buffer.from(body, "utf8") : body;
   return res;
 }

@@ -10,9 +10,10 @@
  * the adapter takes them from there ({@link lightParts}). Anything else — `body`, `text()`,
  * `clone()`, `bodyUsed`, any other member — builds the real Response once, from those parts, and
  * delegates to it, so a handler sees standard behaviour. `instanceof Response` holds for real and
- * light responses alike; the statics (`Response.json`, `Response.error`, `Response.redirect`) are the
- * real ones. Arguments the real constructor would refuse are refused at once, with its error: only a
- * string, bytes or no body, a status in 200–599 and a plain status text stay light.
+ * light responses alike. `LightResponse.json(data, init)` is light too (its body is the JSON text,
+ * typed `application/json`); `Response.error` and `Response.redirect` are the real ones. Arguments the
+ * real constructor (or `Response.json`) would refuse are handed to it, for its error: only a string,
+ * bytes or no body, a status in 200–599 and a plain status text stay light.
  * Nothing global is replaced by default: `serve({ overrideGlobalResponse: true })` asks for it
  * (@hono/node-server makes the same trade with its `overrideGlobalObjects`, on by default there), and
  * the last such instance to stop puts the original back.
@@ -23,6 +24,8 @@ const NativeResponse: typeof Response = globalThis.Response;
 
 /** The content type the real constructor gives a string body that has none. */
 export const TEXT_CONTENT_TYPE = "text/plain;charset=UTF-8";
+/** The content type `Response.json()` gives its body when the headers name none. */
+export const JSON_CONTENT_TYPE = "application/json";
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 
 /** What the adapter needs of a light response: nothing here has been read as a stream. */
@@ -30,11 +33,16 @@ export interface LightParts {
   status: number;
   statusText: string;
   /**
-   * The headers, with the content type a string body implies; undefined while none were given or
-   * read (then a string body's only header is {@link TEXT_CONTENT_TYPE}, a bytes body has none).
+   * The headers, with the content type the body implies; undefined while none were given or read
+   * (then the only header is `content-type: <type>`, or none when `type` is null).
    */
   headers: Headers | undefined;
   body: Uint8Array | string | null;
+  /**
+   * The content type the body implies: {@link TEXT_CONTENT_TYPE} for a string given to the
+   * constructor, {@link JSON_CONTENT_TYPE} for `json()`'s, null for bytes or no body.
+   */
+  type: string | null;
 }
 
 type LightBody = Uint8Array | string | null;
@@ -48,6 +56,39 @@ function lightBody(body: unknown): LightBody | undefined {
   return undefined;
 }
 
+/** Whether `init`'s status and status text are ones a light response holds (else the platform decides). */
+function staysLight(init: ResponseInit | undefined, withBody: boolean): boolean {
+  const status = init?.status ?? 200;
+  const statusText = init?.statusText ?? "";
+  return (
+    Number.isInteger(status) &&
+    status >= 200 &&
+    status <= 599 &&
+    typeof statusText === "string" &&
+    REASON.test(statusText) &&
+    !(withBody && (status === 204 || status === 205 || status === 304)) // a null-body status
+  );
+}
+
+/** The checked status, status text and headers of `init` for a light body, or undefined when they do not stay light. */
+function lightPartsOf(
+  body: LightBody,
+  type: string | null,
+  init: ResponseInit | undefined,
+): LightParts | undefined {
+  if (!staysLight(init, body !== null)) return undefined;
+  const status = init?.status ?? 200;
+  const statusText = init?.statusText ?? "";
+  // A copy, as the real constructor makes; none at all for the common `new Response("text")`.
+  const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
+  if (headers !== undefined && type !== null && !headers.has("content-type"))
+    headers.set("content-type", type);
+  return { status, statusText, headers, body, type };
+}
+
+/** The parts `json()` hands to the constructor it calls next (set and taken synchronously). */
+let handedParts: LightParts | undefined;
+
 /**
  * `globalThis.Response` while {@link installLightResponse} is in effect. Behaves as the real
  * `Response` it builds on first use of any member other than `status`, `ok`, `statusText` and
@@ -59,33 +100,45 @@ export class LightResponse {
   #real: Response | undefined;
 
   constructor(body?: BodyInit | null, init?: ResponseInit) {
-    const light = lightBody(body);
-    const status = init?.status ?? 200;
-    const statusText = init?.statusText ?? "";
-    if (
-      light === undefined ||
-      !Number.isInteger(status) ||
-      status < 200 ||
-      status > 599 ||
-      typeof statusText !== "string" ||
-      !REASON.test(statusText) ||
-      (light !== null && (status === 204 || status === 205 || status === 304)) // a null-body status
-    ) {
-      this.#real = new NativeResponse(body, init); // the real constructor: its behaviour, its errors
+    if (handedParts !== undefined) {
+      // From json(): its parts, already checked.
+      this.#parts = handedParts;
+      handedParts = undefined;
       return;
     }
-    // A copy, as the real constructor makes; none at all for the common `new Response("text")`.
-    const headers = init?.headers === undefined ? undefined : new Headers(init.headers);
-    if (headers !== undefined && typeof light === "string" && !headers.has("content-type")) {
-      headers.set("content-type", TEXT_CONTENT_TYPE);
-    }
-    this.#parts = { status, statusText, headers, body: light };
+    const light = lightBody(body);
+    const type = typeof light === "string" ? TEXT_CONTENT_TYPE : null;
+    const parts = light === undefined ? undefined : lightPartsOf(light, type, init);
+    // Anything else goes to the real constructor: its behaviour, its errors.
+    if (parts === undefined) this.#real = new NativeResponse(body, init);
+    else this.#parts = parts;
+  }
+
+  /**
+   * `Response.json(data, init)`, light: the body is `JSON.stringify(data)`, typed
+   * {@link JSON_CONTENT_TYPE} unless `init.headers` names a content type. What the light parts
+   * cannot hold (a status outside 200–599, a status text the platform refuses, a null-body status)
+   * and data with no JSON text go to the platform's `Response.json`, for its answer or its error.
+   *
+   * @example
+   * ```ts
+   * import { LightResponse as Response, serve } from "natsmesh";
+   * await serve(async (req: Request) => Response.json({ got: await req.json() }), { service: "echo" });
+   * ```
+   */
+  static json(data: unknown, init?: ResponseInit): Response {
+    if (!staysLight(init, true)) return NativeResponse.json(data, init);
+    const text = JSON.stringify(data) as string | undefined;
+    if (text === undefined) return NativeResponse.json(data, init); // its TypeError
+    handedParts = lightPartsOf(text, JSON_CONTENT_TYPE, init);
+    return new LightResponse() as unknown as Response;
   }
 
   #materialize(): Response {
     const parts = this.#parts;
     if (this.#real === undefined && parts !== undefined) {
-      const { status, statusText, headers, body } = parts;
+      const { status, statusText, body, type } = parts;
+      const headers = parts.headers ?? (type === null ? undefined : { "content-type": type });
       this.#real = new NativeResponse(body as BodyInit | null, { status, statusText, headers });
       this.#parts = undefined;
     }
@@ -108,9 +161,7 @@ export class LightResponse {
   get headers(): Headers {
     const parts = this.#parts;
     if (parts === undefined) return this.#materialize().headers;
-    parts.headers ??= new Headers(
-      typeof parts.body === "string" ? { "content-type": TEXT_CONTENT_TYPE } : undefined,
-    );
+    parts.headers ??= new Headers(parts.type === null ? undefined : { "content-type": parts.type });
     return parts.headers;
   }
 
@@ -155,6 +206,26 @@ for (const name of Object.getOwnPropertyNames(NativeResponse.prototype)) {
 }
 Object.setPrototypeOf(LightResponse.prototype, NativeResponse.prototype);
 Object.setPrototypeOf(LightResponse, NativeResponse);
+
+/**
+ * natsmesh's light `Response`, to import instead of the global one in a Fetch handler: nothing global
+ * is replaced. `new LightResponse(string | bytes, init)` and `LightResponse.json(data, init)` keep
+ * their checked parts, and the adapter sends them as bytes, without the body stream the platform
+ * builds for each `Response` (and, on Node 24 and 26, without reading that stream back). Any other
+ * use — `body`, `text()`, `clone()`, other bodies (streams, forms, blobs), statuses outside
+ * 200–599 — builds or is the platform's own Response, so it reads as one; `instanceof Response` holds.
+ * Measured in bench/fast-body.ts (BENCHMARKS.md, issue #19).
+ *
+ * @example
+ * ```ts
+ * import { LightResponse as Response, serve } from "natsmesh";
+ *
+ * await serve(async (req: Request) => Response.json({ items: ((await req.json()) as unknown[]).length }), {
+ *   service: "orders",
+ * });
+ * ```
+ */
+export const PublicLightResponse: typeof Response = LightResponse as unknown as typeof Response;
 
 /**
  * The status, headers and body of a light response that nothing has read as a stream; undefined for
