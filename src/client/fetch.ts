@@ -251,43 +251,39 @@ export function createFetch(options: FetchOptions = {}): MeshFetch {
     const instance = init?.instance;
     const attempt = (svc: string, req: WireRequest, o: Parameters<typeof callService>[3]) =>
       tally ? tally.attempt(svc, callService(nc, svc, req, o)) : callService(nc, svc, req, o);
+    // One attempt of a call to `svc`, named to an instance or (undefined) to the queue group.
+    const sendTo =
+      (svc: string, req: WireRequest) =>
+      (left: number, s: AbortSignal | undefined, resendable: boolean, named: string | undefined) =>
+        attempt(svc, req, {
+          prefix,
+          timeout: left,
+          signal: s,
+          heartbeat,
+          window,
+          resendable,
+          instance: named,
+        });
     // A redirect to the same service stays with a named instance; elsewhere it is load-shared.
-    const sendOnce = (svc: string, req: WireRequest, t: number) =>
-      instance !== undefined && svc === service
-        ? guard.runPinned(svc, req, t, signal, (left, s, resendable) =>
-            attempt(svc, req, {
-              prefix,
-              timeout: left,
-              signal: s,
-              heartbeat,
-              window,
-              resendable,
-              instance,
-            }),
-          )
-        : guard.run(
-            svc,
-            req,
-            t,
-            signal,
-            (left, s, resendable) => {
-              const to = (named: string | undefined) =>
-                attempt(svc, req, {
-                  prefix,
-                  timeout: left,
-                  signal: s,
-                  heartbeat,
-                  window,
-                  resendable,
-                  instance: named,
-                });
-              // A streamed body is read once: it keeps the queue group.
-              return ejection && req.stream === undefined
-                ? ejection.route(nc, prefix, svc, to)
-                : to(undefined);
-            },
-            init?.hedge,
-          );
+    const sendOnce = (svc: string, req: WireRequest, t: number) => {
+      const to = sendTo(svc, req);
+      if (instance !== undefined && svc === service)
+        return guard.runPinned(svc, req, t, signal, (left, s, resendable) =>
+          to(left, s, resendable, instance),
+        );
+      return guard.run(
+        svc,
+        req,
+        t,
+        signal,
+        (left, s, resendable) =>
+          // A streamed body is read once: it keeps the queue group.
+          ejection && req.stream === undefined
+            ? ejection.route(nc, prefix, svc, (named) => to(left, s, resendable, named))
+            : to(left, s, resendable, undefined),
+        init?.hedge,
+      );
+    };
     const send = (svc: string, req: WireRequest, t: number) =>
       tally ? tally.call(nc, svc, sendOnce(svc, req, t)) : sendOnce(svc, req, t);
     const head = send(
