@@ -27,6 +27,11 @@ export const TEXT_CONTENT_TYPE = "text/plain;charset=UTF-8";
 /** The content type `Response.json()` gives its body when the headers name none. */
 export const JSON_CONTENT_TYPE = "application/json";
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+/**
+ * What `new Response(body)` takes, from the platform's own `Response` (the DOM lib's `BodyInit` is not
+ * declared for a project on `@types/node` without it).
+ */
+type ResponseBody = ConstructorParameters<typeof Response>[0];
 
 /** What the adapter needs of a light response: nothing here has been read as a stream. */
 export interface LightParts {
@@ -99,7 +104,7 @@ export class LightResponse {
   #parts: LightParts | undefined;
   #real: Response | undefined;
 
-  constructor(body?: BodyInit | null, init?: ResponseInit) {
+  constructor(body?: ResponseBody, init?: ResponseInit) {
     if (handedParts !== undefined) {
       // From json(): its parts, already checked.
       this.#parts = handedParts;
@@ -139,7 +144,7 @@ export class LightResponse {
     if (this.#real === undefined && parts !== undefined) {
       const { status, statusText, body, type } = parts;
       const headers = parts.headers ?? (type === null ? undefined : { "content-type": type });
-      this.#real = new NativeResponse(body as BodyInit | null, { status, statusText, headers });
+      this.#real = new NativeResponse(body as ResponseBody, { status, statusText, headers });
       this.#parts = undefined;
     }
     return this.#real!;
