@@ -30,9 +30,15 @@ describe("client - outlier ejection", () => {
       startChildInstance(SERVICE, "b", nats.server.url, REPORTS),
       startChildInstance(SERVICE, "c", nats.server.url, REPORTS),
     ]);
-    fetch = createFetch({ nc: nats.nc, eject: true, retry: false, timeout: 2000 });
+    // Suspect after 5 report intervals (1 s) without one: a loaded machine may delay a healthy report.
+    fetch = createFetch({ nc: nats.nc, eject: { silentIntervals: 5 }, retry: false, timeout: 2000 });
     plain = createFetch({ nc: nats.nc, retry: false, timeout: 2000 });
-    dispatcher = new MeshDispatcher({ nc: nats.nc, eject: {}, retry: false, timeout: 2000 });
+    dispatcher = new MeshDispatcher({
+      nc: nats.nc,
+      eject: { silentIntervals: 5 },
+      retry: false,
+      timeout: 2000,
+    });
   }, 30_000);
 
   afterAll(async () => {
