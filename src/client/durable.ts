@@ -10,7 +10,7 @@ import { Buffer } from "node:buffer";
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
   acceptedResponse,
-  DurableStore,
+  DurableStores,
   prefersAsync,
   STATUS_SEGMENT,
   statusIdOf,
@@ -44,9 +44,9 @@ export function durableIntent(
   return prefersAsync(prefer) ? { kind: "submit" } : undefined;
 }
 
-/** The durable side of one fetch client: a {@link DurableStore} per connection. */
+/** The durable side of one fetch client: a `DurableStore` per connection ({@link DurableStores}). */
 export class DurableCalls {
-  readonly #stores = new WeakMap<NatsConnection, DurableStore>();
+  readonly #stores = new DurableStores();
 
   /**
    * Submits or reads, as `intent` says, and answers as the gateway would (202 with `Location`, the
@@ -63,7 +63,7 @@ export class DurableCalls {
     request: WireRequest,
     intent: NonNullable<DurableIntent>,
   ): Promise<WireResponse> {
-    const store = this.#store(nc, prefix);
+    const store = this.#stores.of(nc, prefix);
     if (intent.kind === "status")
       return statusResponse(service, intent.id, await store.lookup(service, intent.id));
     const whole = await wholeBody(request, nc.info?.max_payload ?? Number.POSITIVE_INFINITY, service);
@@ -72,15 +72,6 @@ export class DurableCalls {
       if (request.headers[i]!.toLowerCase() === "idempotency-key") key = request.headers[i + 1];
     const submitted = await store.submit(service, whole, key);
     return acceptedResponse(service, submitted, `http://${hostname}/${STATUS_SEGMENT}/${submitted.id}`);
-  }
-
-  #store(nc: NatsConnection, prefix: string): DurableStore {
-    let store = this.#stores.get(nc);
-    if (store === undefined) {
-      store = new DurableStore(nc, prefix);
-      this.#stores.set(nc, store);
-    }
-    return store;
   }
 }
 

@@ -22,4 +22,10 @@ export { prefersAsync, STATUS_SEGMENT, statusIdOf } from "./prefer.js";
 export { type DurableRecord, DurableState, decodeRecord, encodeRecord } from "./record.js";
 export { backoffAfter, DURABLE_DEFAULTS, type DurableOptions, durableSettings } from "./settings.js";
 export { acceptedResponse, DURABLE_ID_HEADER, statusResponse } from "./status-response.js";
-export { type DurableStatus, DurableStore, FULL_RETRY_AFTER, type Submitted } from "./store.js";
+export {
+  type DurableStatus,
+  DurableStore,
+  DurableStores,
+  FULL_RETRY_AFTER,
+  type Submitted,
+} from "./store.js";

@@ -458,3 +458,27 @@ function unavailable(what: string): (err: unknown) => never {
     });
   };
 }
+
+/**
+ * The {@link DurableStore} of each connection a caller submits on, made on first use: the client's
+ * and the gateway's front door keep one per connection (the records bucket is opened once per store).
+ *
+ * @example
+ * ```ts
+ * const stores = new DurableStores();
+ * await stores.of(nc, "mesh").submit("reports", request, undefined);
+ * ```
+ */
+export class DurableStores {
+  readonly #stores = new WeakMap<NatsConnection, DurableStore>();
+
+  /** The store of `nc`, under `prefix` (the prefix of its first use). */
+  of(nc: NatsConnection, prefix: string): DurableStore {
+    let store = this.#stores.get(nc);
+    if (store === undefined) {
+      store = new DurableStore(nc, prefix);
+      this.#stores.set(nc, store);
+    }
+    return store;
+  }
+}

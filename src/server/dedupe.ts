@@ -282,9 +282,8 @@ class KeyedRun {
     ctx: RequestContext,
     control: RequestControl | undefined,
   ): Promise<WireResponse> {
-    if (this.#recent === undefined) return this.#executeClaimed(key, mine, revision, req, ctx, control);
     const running = this.#executeClaimed(key, mine, revision, req, ctx, control);
-    this.#recent.running(key, mine.fingerprint, running);
+    this.#recent?.running(key, mine.fingerprint, running);
     return running;
   }
 

@@ -9,7 +9,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import {
   acceptedResponse,
-  DurableStore,
+  DurableStores,
   FULL_RETRY_AFTER,
   STATUS_SEGMENT,
   statusIdOf,
@@ -39,21 +39,12 @@ export function statusId(route: Route, service: string, target: string): string 
  * PROTOCOL.md §13.2 names (413 and 503 with `Retry-After` included).
  */
 export class DurableFrontDoor {
-  readonly #stores = new WeakMap<NatsConnection, DurableStore>();
+  readonly #stores = new DurableStores();
   readonly #onFailure: (err: MeshError) => void;
 
   /** @param onFailure - told every failure answered (its detail is for the gateway's log, not the caller) */
   constructor(onFailure: (err: MeshError) => void = () => undefined) {
     this.#onFailure = onFailure;
-  }
-
-  #store(nc: NatsConnection, prefix: string): DurableStore {
-    let store = this.#stores.get(nc);
-    if (store === undefined) {
-      store = new DurableStore(nc, prefix);
-      this.#stores.set(nc, store);
-    }
-    return store;
   }
 
   /** Stores `wire` for `service` and answers 202 (or the failure). */
@@ -66,7 +57,7 @@ export class DurableFrontDoor {
     idempotencyKey: string | undefined,
   ): Promise<WireResponse> {
     try {
-      const submitted = await this.#store(nc, prefix).submit(service, wire, idempotencyKey);
+      const submitted = await this.#stores.of(nc, prefix).submit(service, wire, idempotencyKey);
       return acceptedResponse(service, submitted, statusLocation(route, service, submitted.id));
     } catch (err) {
       return this.#failure(err);
@@ -76,7 +67,7 @@ export class DurableFrontDoor {
   /** Answers request `id`'s status resource. */
   async status(nc: NatsConnection, prefix: string, service: string, id: string): Promise<WireResponse> {
     try {
-      return statusResponse(service, id, await this.#store(nc, prefix).lookup(service, id));
+      return statusResponse(service, id, await this.#stores.of(nc, prefix).lookup(service, id));
     } catch (err) {
       return this.#failure(err);
     }
