@@ -9,9 +9,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DashboardState, serveDashboard } from "../src/dashboard/index.js";
 import { createGateway } from "../src/gateway/index.js";
 import { type ServiceHandle, serve } from "../src/index.js";
-import { type InstanceReport, reportSubject } from "../src/insight/index.js";
+import { reportSubject } from "../src/insight/index.js";
 import { closedPort, type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
+import { testReport } from "./support/reports.js";
 
 let nats: NatsFixture;
 const running: ServiceHandle[] = [];
@@ -130,26 +131,14 @@ describe("dashboard - on the gateway's admin port", () => {
 describe("dashboard - event streams", () => {
   it("dashboard - a client that stops reading gets updates skipped, its buffer stays bounded; a reading client keeps getting updates", async () => {
     // 300 services (one report each, a long interval): each update is a large picture.
-    const report = (service: string): InstanceReport => ({
-      v: 1,
-      service,
-      id: "i1",
-      version: "1.0.0",
-      prefix: "mesh",
-      started: new Date().toISOString(),
-      seq: 0,
-      interval: 60_000,
-      server: { name: "n1" },
-      limit: 100,
-      inFlight: 1,
-      queued: 0,
-      out: false,
-      busy: 0,
-      cancelled: 0,
-      malformed: 0,
-      bounds: [0.001, 0.01, 0.1],
-      methods: { GET: { n: 1, err: 0, to: 0, h: [1, 0, 0, 0] } },
-    });
+    const report = (service: string) =>
+      testReport(service, "i1", {
+        interval: 60_000,
+        limit: 100,
+        inFlight: 1,
+        bounds: [0.001, 0.01, 0.1],
+        methods: { GET: { n: 1, err: 0, to: 0, h: [1, 0, 0, 0] } },
+      });
     const maxBuffered = 64 * 1024;
     await using server = await serveDashboard({
       nc: nats.nc,

@@ -6,11 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGateway, type Gateway, GatewayConfigError } from "../src/gateway/index.js";
 import { NoRespondersError, PermissionDeniedError } from "../src/index.js";
-import { type InstanceReport, REPORT_VERSION, reportSubject } from "../src/insight/report.js";
+import { type InstanceReport, reportSubject } from "../src/insight/report.js";
 import { SilentInstances } from "../src/insight/silent-instances.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
+import { testReport } from "./support/reports.js";
 
 const SERVICE = "eject";
 const REPORTS = { NATSMESH_REPORT_INTERVAL: "200" };
@@ -172,27 +173,7 @@ describe("gateway - the silent instances of a service, from reports published by
 
   /** Publishes a report of `id` (interval 40 ms: silent, i.e. suspect, after 100 ms). */
   function report(service: string, id: string, extra: Partial<InstanceReport> = {}): void {
-    const r: InstanceReport = {
-      v: REPORT_VERSION,
-      service,
-      id,
-      version: "1.0.0",
-      prefix: "mesh",
-      started: "2026-01-01T00:00:00Z",
-      seq: 0,
-      interval: 40,
-      server: { name: "n1" },
-      limit: 10,
-      inFlight: 0,
-      queued: 0,
-      out: false,
-      busy: 0,
-      cancelled: 0,
-      malformed: 0,
-      bounds: [],
-      methods: {},
-      ...extra,
-    };
+    const r = testReport(service, id, { started: "2026-01-01T00:00:00Z", interval: 40, ...extra });
     nats.nc.publish(reportSubject(service, id), JSON.stringify(r));
   }
 

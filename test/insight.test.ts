@@ -12,7 +12,6 @@ import {
   callerReportSubject,
   createInsight,
   histogramQuantile,
-  type InstanceReport,
   instancesNeeded,
   type MeshInsight,
   parseCallerReport,
@@ -23,6 +22,7 @@ import {
 } from "../src/insight/index.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
 import { check } from "./support/nats-server.js";
+import { testReport } from "./support/reports.js";
 
 describe("insight - pure parts", () => {
   it("insight - histogramQuantile interpolates inside the bucket, the overflow gives the last bound", () => {
@@ -41,26 +41,13 @@ describe("insight - pure parts", () => {
   it("insight - parseReport refuses what is not a report, with the field named", () => {
     expect(() => parseReport("{")).toThrow(ReportError);
     expect(() => parseReport('{"v":2}')).toThrow(/version 2/);
-    const good: InstanceReport = {
+    const good = testReport("s", "i", {
       v: 1,
-      service: "s",
-      id: "i",
-      version: "1.0.0",
-      prefix: "mesh",
-      started: new Date().toISOString(),
-      seq: 0,
-      interval: 1000,
       server: { name: "n" },
       limit: 4,
-      inFlight: 0,
-      queued: 0,
-      out: false,
-      busy: 0,
-      cancelled: 0,
-      malformed: 0,
       bounds: [0.1],
       methods: { GET: { n: 1, err: 0, to: 0, h: [1, 0] } },
-    };
+    });
     expect(parseReport(JSON.stringify(good))).toEqual(good);
     expect(() => parseReport(JSON.stringify({ ...good, limit: -1 }))).toThrow(/limit/);
     expect(() =>
