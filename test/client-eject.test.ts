@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createFetch, MeshDispatcher, type MeshFetch, TimeoutError } from "../src/index.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
 import { type NatsFixture, natsFixture } from "./support/helpers.js";
+import { answersByBody } from "./support/load.js";
 import { check } from "./support/nats-server.js";
 
 const SERVICE = "eject-client";
@@ -52,29 +53,8 @@ describe("client - outlier ejection", () => {
     await nats?.[Symbol.asyncDispose]();
   });
 
-  /** `n` GETs of /whoami through `call`, 6 at a time: the answers' bodies by count, and the failures. */
-  async function whoami(
-    n: number,
-    call: () => Promise<{ status: number; text: string }>,
-  ): Promise<{ by: Map<string, number>; failures: string[] }> {
-    const by = new Map<string, number>();
-    const failures: string[] = [];
-    let left = n;
-    await Promise.all(
-      Array.from({ length: 6 }, async () => {
-        while (left-- > 0) {
-          try {
-            const { status, text } = await call();
-            if (status === 200) by.set(text, (by.get(text) ?? 0) + 1);
-            else failures.push(`${status} ${text}`);
-          } catch (err) {
-            failures.push(String(err));
-          }
-        }
-      }),
-    );
-    return { by, failures };
-  }
+  /** `n` GETs of /whoami through `call`, 6 at a time: the answers' bodies (instance labels) by count. */
+  const whoami = answersByBody;
   const viaFetch = async () => {
     const res = await fetch(`http://${SERVICE}/whoami`);
     return { status: res.status, text: await res.text() };

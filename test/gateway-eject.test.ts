@@ -10,6 +10,7 @@ import { type InstanceReport, reportSubject } from "../src/insight/report.js";
 import { SilentInstances } from "../src/insight/silent-instances.js";
 import { type ChildInstance, startChildInstance } from "./support/child-instance.js";
 import { type NatsFixture, natsFixture, silentLogger as silent } from "./support/helpers.js";
+import { answersByBody } from "./support/load.js";
 import { check } from "./support/nats-server.js";
 import { testReport } from "./support/reports.js";
 
@@ -56,23 +57,12 @@ describe("gateway - outlier ejection", () => {
     return (m?.values ?? []).reduce((sum, v) => sum + v.value, 0);
   }
 
-  /** Sends `n` GETs of /whoami, 6 at a time; returns the answers' bodies (the instances' labels) by count. */
-  async function whoami(n: number): Promise<{ by: Map<string, number>; failures: string[] }> {
-    const by = new Map<string, number>();
-    const failures: string[] = [];
-    let left = n;
-    await Promise.all(
-      Array.from({ length: 6 }, async () => {
-        while (left-- > 0) {
-          const res = await fetch(`${url}/${SERVICE}/whoami`);
-          const text = await res.text();
-          if (res.status === 200) by.set(text, (by.get(text) ?? 0) + 1);
-          else failures.push(`${res.status} ${text}`);
-        }
-      }),
-    );
-    return { by, failures };
-  }
+  /** Sends `n` GETs of /whoami through the gateway, 6 at a time: the answers' bodies (instance labels) by count. */
+  const whoami = (n: number) =>
+    answersByBody(n, async () => {
+      const res = await fetch(`${url}/${SERVICE}/whoami`);
+      return { status: res.status, text: await res.text() };
+    });
 
   it("gateway - a frozen instance is routed around, comes back when thawed; a killed one ends in queue routing", async () => {
     // All three answer through the queue group, and the gateway has their reports.

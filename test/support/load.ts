@@ -75,3 +75,46 @@ export function steadyLoad(
     },
   };
 }
+
+/** What {@link answersByBody} saw. */
+export interface AnswersByBody {
+  /** 200 answers counted by their body (an instance's label, for `/whoami`). */
+  by: Map<string, number>;
+  /** Other answers (`<status> <body>`) and errors, described. */
+  failures: string[];
+}
+
+/**
+ * Makes `n` calls, 6 at a time, and counts the 200 answers by body.
+ *
+ * @param call - one call, answering its status and body text
+ * @example
+ * ```ts
+ * const { by, failures } = await answersByBody(30, async () => {
+ *   const res = await fetch("http://svc/whoami");
+ *   return { status: res.status, text: await res.text() };
+ * });
+ * ```
+ */
+export async function answersByBody(
+  n: number,
+  call: () => Promise<{ status: number; text: string }>,
+): Promise<AnswersByBody> {
+  const by = new Map<string, number>();
+  const failures: string[] = [];
+  let left = n;
+  await Promise.all(
+    Array.from({ length: 6 }, async () => {
+      while (left-- > 0) {
+        try {
+          const { status, text } = await call();
+          if (status === 200) by.set(text, (by.get(text) ?? 0) + 1);
+          else failures.push(`${status} ${text}`);
+        } catch (err) {
+          failures.push(String(err));
+        }
+      }
+    }),
+  );
+  return { by, failures };
+}
